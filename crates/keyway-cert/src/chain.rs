@@ -1,0 +1,114 @@
+//! Putting certificates in chain order: leaf → intermediates → root.
+//!
+//! The leaf is the certificate that issued no other in the set (an end-entity one first); each
+//! next certificate is the issuer of the one before, linked by authority key id = subject key
+//! id, or by issuer name = subject name when key ids are missing. The walk stops at a
+//! self-signed certificate or when no issuer is in the set.
+
+use crate::certificate::Certificate;
+
+/// The result of ordering a set of certificates.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChainOrder {
+    /// Indices (into the input) of the path found, leaf first.
+    pub path: Vec<usize>,
+    /// Indices of certificates that are not on that path, in input order.
+    pub unlinked: Vec<usize>,
+    /// The path ends at a self-signed certificate.
+    pub ends_at_root: bool,
+}
+
+impl ChainOrder {
+    /// Orders `certificates` (see the module documentation).
+    pub fn of(certificates: &[Certificate]) -> ChainOrder {
+        let n = certificates.len();
+        if n == 0 {
+            return ChainOrder {
+                path: Vec::new(),
+                unlinked: Vec::new(),
+                ends_at_root: false,
+            };
+        }
+        let issued_another = |i: usize| {
+            (0..n).any(|j| {
+                j != i
+                    && certificates[i].is_issuer_of(&certificates[j])
+                    && !same(certificates, i, j)
+            })
+        };
+        let candidates: Vec<usize> = (0..n).filter(|&i| !issued_another(i)).collect();
+        let leaf = candidates
+            .iter()
+            .copied()
+            .find(|&i| !certificates[i].details().is_ca)
+            .or_else(|| candidates.first().copied())
+            .unwrap_or(0);
+
+        let mut path = vec![leaf];
+        let mut on_path = vec![false; n];
+        on_path[leaf] = true;
+        let mut current = leaf;
+        let mut ends_at_root = false;
+        loop {
+            if certificates[current].is_self_signed() {
+                ends_at_root = true;
+                break;
+            }
+            let next = (0..n)
+                .find(|&p| !on_path[p] && certificates[p].is_issuer_of(&certificates[current]));
+            match next {
+                Some(parent) => {
+                    on_path[parent] = true;
+                    path.push(parent);
+                    current = parent;
+                }
+                None => break,
+            }
+        }
+        let unlinked = (0..n).filter(|&i| !on_path[i]).collect();
+        ChainOrder {
+            path,
+            unlinked,
+            ends_at_root,
+        }
+    }
+
+    /// Every certificate is on the path and the path ends at a self-signed root.
+    pub fn complete(&self) -> bool {
+        self.unlinked.is_empty() && self.ends_at_root
+    }
+
+    /// Every certificate is on one path (the root may be missing).
+    pub fn linked(&self) -> bool {
+        self.unlinked.is_empty()
+    }
+
+    /// The order outputs use: the path when every certificate is on it; otherwise the input
+    /// order unchanged, as the Secrets Store CSI Azure provider does for chains it cannot link.
+    pub fn output_order(&self) -> Vec<usize> {
+        if self.linked() {
+            self.path.clone()
+        } else {
+            let mut all: Vec<usize> = self.path.iter().chain(&self.unlinked).copied().collect();
+            all.sort_unstable();
+            all
+        }
+    }
+
+    /// The output order differs from the input order.
+    pub fn reordered(&self) -> bool {
+        self.output_order()
+            .iter()
+            .enumerate()
+            .any(|(pos, &i)| pos != i)
+    }
+
+    /// Index of the leaf, if there is any certificate.
+    pub fn leaf(&self) -> Option<usize> {
+        self.path.first().copied()
+    }
+}
+
+fn same(certificates: &[Certificate], i: usize, j: usize) -> bool {
+    certificates[i].der() == certificates[j].der()
+}

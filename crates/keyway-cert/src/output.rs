@@ -1,0 +1,313 @@
+//! What a bundle becomes on disk or in a Kubernetes Secret, matching the Secrets Store CSI
+//! Azure provider: a PEM bundle (PKCS#8 keys first, then the chain leaf → root), the leaf
+//! alone, its public key, `tls.crt`/`tls.key`, DER, the PFX as it is, and trust-list entries.
+
+use std::fmt;
+use std::str::FromStr;
+
+use zeroize::Zeroizing;
+
+use crate::bundle::{Bundle, ContentType};
+use crate::chain::ChainOrder;
+use crate::error::{CertError, Result};
+
+/// An output a bundle can be converted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputFormat {
+    /// Every private key (PKCS#8 `PRIVATE KEY`), then every certificate in chain order.
+    PemBundle,
+    /// The leaf certificate only, one `CERTIFICATE` block (objectType `cert`).
+    Leaf,
+    /// The leaf's public key as a `PUBLIC KEY` block (objectType `key`).
+    PublicKey,
+    /// The leaf certificate as DER.
+    Der,
+    /// `tls.crt` (the chain) and `tls.key` (the leaf's key), as a `kubernetes.io/tls` Secret holds.
+    Tls,
+    /// The PKCS#12 bytes unchanged (objectFormat `pfx`); only for PKCS#12 input.
+    Pfx,
+    /// OPC UA trust-list entries: each certificate as `.der`, each CRL as `.crl`.
+    TrustList,
+}
+
+impl OutputFormat {
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputFormat::PemBundle => "pem",
+            OutputFormat::Leaf => "leaf",
+            OutputFormat::PublicKey => "public-key",
+            OutputFormat::Der => "der",
+            OutputFormat::Tls => "tls",
+            OutputFormat::Pfx => "pfx",
+            OutputFormat::TrustList => "trust-list",
+        }
+    }
+
+    /// Whether the output is a set of files (a directory) rather than one file.
+    pub fn is_directory(self) -> bool {
+        matches!(self, OutputFormat::Tls | OutputFormat::TrustList)
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutputFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "pem" => OutputFormat::PemBundle,
+            "leaf" | "cert" => OutputFormat::Leaf,
+            "public-key" | "key" => OutputFormat::PublicKey,
+            "der" => OutputFormat::Der,
+            "tls" => OutputFormat::Tls,
+            "pfx" => OutputFormat::Pfx,
+            "trust-list" => OutputFormat::TrustList,
+            other => {
+                return Err(format!(
+                    "unknown output {other:?}: expected pem, leaf, public-key, der, tls, pfx or trust-list"
+                ));
+            }
+        })
+    }
+}
+
+/// One produced file: a name relative to the output directory, and its bytes.
+#[derive(Clone)]
+pub struct OutputFile {
+    /// File name (or Secret key), e.g. `tls.key`, `bundle.pem`, `opcua-ca.der`.
+    pub name: String,
+    /// The contents, wiped on drop.
+    pub contents: Zeroizing<Vec<u8>>,
+    /// Whether the contents include a private key (write it with restrictive permissions).
+    pub sensitive: bool,
+}
+
+impl fmt::Debug for OutputFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutputFile")
+            .field("name", &self.name)
+            .field("bytes", &self.contents.len())
+            .field("sensitive", &self.sensitive)
+            .finish()
+    }
+}
+
+/// `tls.crt` and `tls.key` for a `kubernetes.io/tls` Secret.
+#[derive(Clone)]
+pub struct TlsPair {
+    /// Every certificate, in chain order, as PEM.
+    pub certificate_chain: String,
+    /// The leaf's private key as PKCS#8 PEM, wiped on drop.
+    pub private_key: Zeroizing<String>,
+}
+
+impl fmt::Debug for TlsPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsPair")
+            .field(
+                "certificate_chain",
+                &format_args!("<{} bytes>", self.certificate_chain.len()),
+            )
+            .field("private_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The file extension of certificates in a trust list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrustListCertFormat {
+    /// `.der`, DER bytes.
+    #[default]
+    Der,
+    /// `.crt`, one PEM block.
+    Crt,
+}
+
+impl Bundle {
+    /// The chain order outputs use (see [`ChainOrder::output_order`]).
+    pub fn chain(&self) -> ChainOrder {
+        ChainOrder::of(self.certificates())
+    }
+
+    /// All private keys as PKCS#8 `PRIVATE KEY` blocks, then all certificates leaf → root: the
+    /// Secrets Store CSI Azure provider's output for a certificate's backing secret.
+    pub fn to_pem_bundle(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::new());
+        for key in self.private_keys() {
+            out.push_str(&key.to_pem());
+        }
+        out.push_str(&self.chain_pem());
+        for crl in self.crls() {
+            out.push_str(&crl.to_pem());
+        }
+        out
+    }
+
+    /// Every certificate, in chain order, as PEM blocks.
+    pub fn chain_pem(&self) -> String {
+        let certs = self.certificates();
+        self.chain()
+            .output_order()
+            .into_iter()
+            .map(|i| certs[i].to_pem())
+            .collect()
+    }
+
+    /// The leaf certificate as one `CERTIFICATE` block (objectType `cert`).
+    pub fn leaf_pem(&self) -> Result<String> {
+        Ok(self.leaf(OutputFormat::Leaf)?.to_pem())
+    }
+
+    /// The leaf certificate as DER.
+    pub fn leaf_der(&self) -> Result<&[u8]> {
+        Ok(self.leaf(OutputFormat::Der)?.der())
+    }
+
+    /// The leaf's public key as a `PUBLIC KEY` block (objectType `key`).
+    pub fn public_key_pem(&self) -> Result<String> {
+        let leaf = self.leaf(OutputFormat::PublicKey)?;
+        let x509 = leaf.x509()?;
+        Ok(pem::encode_config(
+            &pem::Pem::new("PUBLIC KEY", x509.public_key().raw.to_vec()),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        ))
+    }
+
+    /// `tls.crt` (every certificate, chain order) and `tls.key` (the private key that belongs
+    /// to the leaf).
+    pub fn tls_pair(&self) -> Result<TlsPair> {
+        let fail = |reason: String| CertError::Output {
+            output: "tls",
+            reason,
+        };
+        let leaf = self.leaf(OutputFormat::Tls)?;
+        let keys = self.private_keys();
+        let key = match keys {
+            [] => {
+                return Err(fail(
+                    "the bundle has no private key; tls.key needs one".into(),
+                ));
+            }
+            [only] if only.matches(leaf) != Some(false) => only,
+            _ => keys
+                .iter()
+                .find(|k| k.matches(leaf) == Some(true))
+                .ok_or_else(|| {
+                    fail(format!(
+                        "no private key belongs to the leaf ({})",
+                        leaf.details().subject
+                    ))
+                })?,
+        };
+        Ok(TlsPair {
+            certificate_chain: self.chain_pem(),
+            private_key: key.to_pem(),
+        })
+    }
+
+    /// Trust-list or issuer-list entries: `<name>.der` (or `.crt`) per certificate and
+    /// `<name>.crl` per CRL; with several, `<name>-<n>.<ext>` numbered from 0 in chain order.
+    pub fn trust_list_entries(&self, name: &str, format: TrustListCertFormat) -> Vec<OutputFile> {
+        let certs = self.certificates();
+        let order = self.chain().output_order();
+        let numbered = |i: usize, count: usize, ext: &str| {
+            if count == 1 {
+                format!("{name}.{ext}")
+            } else {
+                format!("{name}-{i}.{ext}")
+            }
+        };
+        let mut files = Vec::new();
+        for (n, &i) in order.iter().enumerate() {
+            let (ext, contents) = match format {
+                TrustListCertFormat::Der => ("der", certs[i].der().to_vec()),
+                TrustListCertFormat::Crt => ("crt", certs[i].to_pem().into_bytes()),
+            };
+            files.push(OutputFile {
+                name: numbered(n, order.len(), ext),
+                contents: Zeroizing::new(contents),
+                sensitive: false,
+            });
+        }
+        for (n, crl) in self.crls().iter().enumerate() {
+            files.push(OutputFile {
+                name: numbered(n, self.crls().len(), "crl"),
+                contents: Zeroizing::new(crl.der().to_vec()),
+                sensitive: false,
+            });
+        }
+        files
+    }
+
+    /// Produces `format` as files. `decoded` is the decoded secret the bundle was parsed from
+    /// (only [`OutputFormat::Pfx`] uses it); `name` names the files where the format has no
+    /// fixed names.
+    pub fn render(
+        &self,
+        format: OutputFormat,
+        decoded: &[u8],
+        name: &str,
+    ) -> Result<Vec<OutputFile>> {
+        let one = |file: String, bytes: Vec<u8>, sensitive: bool| {
+            vec![OutputFile {
+                name: file,
+                contents: Zeroizing::new(bytes),
+                sensitive,
+            }]
+        };
+        Ok(match format {
+            OutputFormat::PemBundle => one(
+                format!("{name}.pem"),
+                self.to_pem_bundle().as_bytes().to_vec(),
+                !self.private_keys().is_empty(),
+            ),
+            OutputFormat::Leaf => one(format!("{name}.crt"), self.leaf_pem()?.into_bytes(), false),
+            OutputFormat::PublicKey => one(
+                format!("{name}.pub.pem"),
+                self.public_key_pem()?.into_bytes(),
+                false,
+            ),
+            OutputFormat::Der => one(format!("{name}.der"), self.leaf_der()?.to_vec(), false),
+            OutputFormat::Tls => {
+                let pair = self.tls_pair()?;
+                let mut files = one("tls.crt".into(), pair.certificate_chain.into_bytes(), false);
+                files.extend(one(
+                    "tls.key".into(),
+                    pair.private_key.as_bytes().to_vec(),
+                    true,
+                ));
+                files
+            }
+            OutputFormat::Pfx => {
+                if self.format() != ContentType::Pkcs12 {
+                    return Err(CertError::Output {
+                        output: "pfx",
+                        reason: format!(
+                            "the input is {}, not PKCS#12; pfx passes a PFX through unchanged",
+                            self.format()
+                        ),
+                    });
+                }
+                one(format!("{name}.pfx"), decoded.to_vec(), true)
+            }
+            OutputFormat::TrustList => self.trust_list_entries(name, TrustListCertFormat::Der),
+        })
+    }
+
+    fn leaf(&self, output: OutputFormat) -> Result<&crate::Certificate> {
+        let output = output.as_str();
+        self.chain()
+            .leaf()
+            .map(|i| &self.certificates()[i])
+            .ok_or_else(|| CertError::Output {
+                output,
+                reason: "the bundle holds no certificate".into(),
+            })
+    }
+}
