@@ -1,1 +1,22 @@
-//! keyway
+//! # keyway
+//!
+//! Azure Key Vault secrets and certificates for Kubernetes clusters at the edge, authenticated by
+//! workload identity federation — as Rust libraries you can embed, plus the `keyway` CLI.
+//!
+//! This facade re-exports the focused crates under `crates/` as modules:
+//!
+//! | module | crate | what it does |
+//! |---|---|---|
+//! | [`cert`] | `keyway-cert` | certificates stored as secrets (hex, base64, PEM, DER, PKCS#12): decode, convert, order, validate |
+//!
+//! Further modules (`identity`, `sync`, `cluster`, `emulator`) join as their crates land.
+//!
+//! ```
+//! use keyway::cert::{decode_value, Bundle, DecodeOptions, ParseOptions};
+//! let err = decode_value(b"0a0", DecodeOptions { encoding: Some(keyway::cert::Encoding::Hex), ..Default::default() })
+//!     .unwrap_err();
+//! assert!(err.to_string().contains("byte offset 3"));
+//! # let _ = (Bundle::parse, ParseOptions::default());
+//! ```
+
+pub use keyway_cert as cert;

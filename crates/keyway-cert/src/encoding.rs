@@ -203,7 +203,7 @@ pub fn sniff(value: &[u8]) -> Encoding {
     if trimmed.is_empty() {
         return Encoding::Utf8;
     }
-    if trimmed.len() % 2 == 0 && trimmed.iter().all(u8::is_ascii_hexdigit) {
+    if trimmed.len().is_multiple_of(2) && trimmed.iter().all(u8::is_ascii_hexdigit) {
         return Encoding::Hex;
     }
     let base64_alphabet = |b: &u8| {
@@ -234,7 +234,7 @@ pub fn encode_for_upload(bytes: &[u8], encoding: Encoding) -> Result<String> {
             Ok(String::from_utf8_lossy(bytes).into_owned())
         }
         Encoding::Utf16Le | Encoding::Utf16Be => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return Err(CertError::Decode {
                     encoding,
                     offset: bytes.len() - 1,
@@ -310,7 +310,7 @@ fn decode_hex(value: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
             ),
         });
     }
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(CertError::Decode {
             encoding: Encoding::Hex,
             offset: start + digits.len(),

@@ -139,7 +139,8 @@ impl ValidationOptions {
 pub struct Validation {
     /// The chain order found.
     pub chain: ChainOrder,
-    /// The findings, in a stable order: by certificate, then chain, then keys.
+    /// The findings, errors first, then warnings, then information; within a severity, by
+    /// certificate, then chain, then keys.
     pub findings: Vec<Finding>,
 }
 

@@ -1,1 +1,54 @@
-fn main() {}
+//! `keyway`: the command line of keyway. Argument parsing and printing only; every command is
+//! a call into the keyway libraries.
+
+mod cert;
+mod demo;
+mod error;
+mod input;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Azure Key Vault secrets and certificates for Kubernetes at the edge.
+#[derive(Debug, Parser)]
+#[command(name = "keyway", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Certificates stored as Key Vault secrets: inspect, encode for upload, convert.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Run the main job offline on embedded defaults and show what keyway does.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cert(command) => cert::run(command),
+        Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,40 @@
+//! The CLI's one error type and its exit codes: 1 checked and found invalid, 2 usage or input
+//! errors, 3 remote or service failures.
+
+use std::process::ExitCode;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The input could not be read, decoded or parsed, or the arguments do not fit together.
+    #[error("{0}")]
+    Input(String),
+    /// A certificate operation failed on the input.
+    #[error(transparent)]
+    Cert(#[from] keyway_cert::CertError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Input(_) | CliError::Cert(_) | CliError::Io { .. } => ExitCode::from(2),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<String>, source: std::io::Error) -> CliError {
+        CliError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
