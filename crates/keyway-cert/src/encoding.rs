@@ -295,6 +295,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn decode_hex(value: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let start = value.len() - value.trim_ascii_start().len();
     let digits = value.trim_ascii();
+    if let Ok(bytes) = hex::decode(digits) {
+        return Ok(Zeroizing::new(bytes));
+    }
+    // Only on failure: find the first bad character, or say the length is odd.
     if let Some(i) = digits.iter().position(|b| !b.is_ascii_hexdigit()) {
         let byte = digits[i];
         let shown = if byte.is_ascii_graphic() {
@@ -310,23 +314,14 @@ fn decode_hex(value: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
             ),
         });
     }
-    if !digits.len().is_multiple_of(2) {
-        return Err(CertError::Decode {
-            encoding: Encoding::Hex,
-            offset: start + digits.len(),
-            reason: format!(
-                "odd number of hex digits ({}): every byte is two digits, so the value is truncated",
-                digits.len()
-            ),
-        });
-    }
-    hex::decode(digits)
-        .map(Zeroizing::new)
-        .map_err(|e| CertError::Decode {
-            encoding: Encoding::Hex,
-            offset: start,
-            reason: e.to_string(),
-        })
+    Err(CertError::Decode {
+        encoding: Encoding::Hex,
+        offset: start + digits.len(),
+        reason: format!(
+            "odd number of hex digits ({}): every byte is two digits, so the value is truncated",
+            digits.len()
+        ),
+    })
 }
 
 fn decode_base64(value: &[u8]) -> Result<Zeroizing<Vec<u8>>> {

@@ -38,6 +38,11 @@ mod validate;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// The README's example, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use bundle::{Bundle, ContentType, ParseOptions};
 pub use certificate::{Certificate, CertificateDetails, SubjectAltName};
 pub use chain::ChainOrder;
