@@ -1,0 +1,101 @@
+//! Request counters by service, operation and status, so tests and benchmarks count calls
+//! instead of timing them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// An emulated service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// Microsoft Entra ID's token endpoint.
+    Entra,
+    /// The OIDC issuer (discovery document and JWKS).
+    Issuer,
+    /// Azure Key Vault.
+    KeyVault,
+}
+
+impl Service {
+    /// The name used in counters and fault rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Entra => "entra",
+            Service::Issuer => "issuer",
+            Service::KeyVault => "keyvault",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How many requests one (service, operation, status) saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestCount {
+    /// The service.
+    pub service: Service,
+    /// The operation, named as in the REST specification (`GetSecret`, `Token`, ...).
+    pub operation: String,
+    /// The HTTP status answered (0 for a dropped connection).
+    pub status: u16,
+    /// How many.
+    pub count: u64,
+}
+
+/// The counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    counts: Mutex<BTreeMap<(Service, String, u16), u64>>,
+}
+
+impl Counters {
+    pub(crate) fn record(&self, service: Service, operation: &str, status: u16) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts.entry((service, operation.to_string(), status)).or_default() += 1;
+    }
+
+    /// Every counter, sorted by service, operation and status.
+    pub fn snapshot(&self) -> Vec<RequestCount> {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .iter()
+            .map(|((service, operation, status), count)| RequestCount {
+                service: *service,
+                operation: operation.clone(),
+                status: *status,
+                count: *count,
+            })
+            .collect()
+    }
+
+    /// Requests of `service` and `operation`, whatever their status.
+    pub fn count(&self, service: Service, operation: &str) -> u64 {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .iter()
+            .filter(|((s, o, _), _)| *s == service && o == operation)
+            .map(|(_, c)| *c)
+            .sum()
+    }
+
+    /// Requests of `service`, `operation` and `status`.
+    pub fn count_status(&self, service: Service, operation: &str, status: u16) -> u64 {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .get(&(service, operation.to_string(), status))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset(&self) {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}

@@ -1,0 +1,543 @@
+//! The emulator: shared state, the listeners, and the handle tests and programs drive it by.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::counters::{Counters, RequestCount, Service};
+use crate::entra::{self, Directory, FederatedCredential, Identity};
+use crate::error::{EmulatorError, Result};
+use crate::faults::Faults;
+use crate::issuer::{self, ServiceAccountToken};
+use crate::keyvault::{self, NewVersion, Role, ThrottleLimits, VaultState};
+use crate::server::{self, Listener, ServiceSpec};
+use crate::signing::SigningKey;
+use crate::tls::Tls;
+
+/// How to start an emulator. `Default`: loopback, no persisted state, one-hour access tokens.
+#[derive(Debug, Clone)]
+pub struct EmulatorOptions {
+    /// The address every listener binds (port 0: each service gets a free port).
+    pub bind: IpAddr,
+    /// Where vault contents are kept across restarts; `None` keeps them in memory only.
+    pub state_dir: Option<PathBuf>,
+    /// Lifetime of the access tokens the emulated Entra issues (`expires_in`).
+    pub token_lifetime: Duration,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            state_dir: None,
+            token_lifetime: Duration::from_secs(3599),
+        }
+    }
+}
+
+/// State every emulated service shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub clock: Clock,
+    pub faults: Arc<Faults>,
+    pub counters: Arc<Counters>,
+    pub tls: Tls,
+    /// Trusts the emulator's CA: how Entra fetches issuer discovery documents.
+    pub http: reqwest::Client,
+    pub entra_key: SigningKey,
+    issuer_keys: RwLock<Vec<Arc<SigningKey>>>,
+    directory: Mutex<Directory>,
+    authority_url: OnceLock<String>,
+    issuer_url: OnceLock<String>,
+    pub token_lifetime: Duration,
+}
+
+impl Shared {
+    pub fn directory(&self) -> MutexGuard<'_, Directory> {
+        self.directory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The issuer's keys, the current (signing) one first.
+    pub fn issuer_keys(&self) -> Vec<Arc<SigningKey>> {
+        self.issuer_keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn authority_url(&self) -> String {
+        self.authority_url.get().cloned().unwrap_or_default()
+    }
+
+    pub fn issuer_url(&self) -> String {
+        self.issuer_url.get().cloned().unwrap_or_default()
+    }
+}
+
+/// `GET /_emulator/requests` on every listener: the counters as
+/// `{"requests": [{"service", "operation", "status", "count"}]}`.
+pub(crate) async fn requests_endpoint(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(json!({ "requests": shared.counters.snapshot() }))
+}
+
+/// A running emulator: Entra ID, an OIDC issuer and any number of Key Vaults, each on its own
+/// HTTPS port on loopback. Dropping it stops every listener.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), keyway_emulator::EmulatorError> {
+/// use keyway_emulator::{Emulator, FederatedCredential, Role, ServiceAccountToken};
+/// let emulator = Emulator::start().await?;
+/// let tenant = emulator.add_tenant(None);
+/// let app = emulator.add_identity(&tenant, "sync")?;
+/// emulator.add_federated_credential(&app, FederatedCredential::for_service_account(&emulator.issuer_url(), "default", "default"))?;
+/// let vault = emulator.add_vault(&tenant, "demo").await?;
+/// vault.grant(&app, Role::SecretsUser);
+/// vault.set_secret("db-password", "s3cret")?;
+/// let assertion = emulator.mint_service_account_token(&ServiceAccountToken::new("default", "default"));
+/// # let _ = assertion; Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+    options: EmulatorOptions,
+    entra: Listener,
+    issuer: Listener,
+    vaults: Mutex<Vec<(Arc<VaultState>, Listener)>>,
+}
+
+impl Emulator {
+    /// Starts an emulator with the default options.
+    pub async fn start() -> Result<Emulator> {
+        Self::start_with(EmulatorOptions::default()).await
+    }
+
+    /// Starts an emulator.
+    pub async fn start_with(options: EmulatorOptions) -> Result<Emulator> {
+        let tls = Tls::generate()?;
+        let http = tls.client()?;
+        let shared = Arc::new(Shared {
+            clock: Clock::default(),
+            faults: Arc::new(Faults::default()),
+            counters: Arc::new(Counters::default()),
+            http,
+            tls,
+            entra_key: SigningKey::generate()?,
+            issuer_keys: RwLock::new(vec![Arc::new(SigningKey::generate()?)]),
+            directory: Mutex::new(Directory::default()),
+            authority_url: OnceLock::new(),
+            issuer_url: OnceLock::new(),
+            token_lifetime: options.token_lifetime,
+        });
+        if let Some(dir) = &options.state_dir {
+            std::fs::create_dir_all(dir).map_err(|e| EmulatorError::State {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        let bind = SocketAddr::new(options.bind, 0);
+        let entra = serve(&shared, bind, Service::Entra, entra::router(shared.clone()), entra::operation, entra::fault_response).await?;
+        let issuer = serve(&shared, bind, Service::Issuer, issuer::router(shared.clone()), issuer::operation, issuer::fault_response).await?;
+        let _ = shared.authority_url.set(entra.base_url());
+        let _ = shared.issuer_url.set(issuer.base_url());
+        Ok(Emulator {
+            shared,
+            options,
+            entra,
+            issuer,
+            vaults: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The Entra authority host, `https://127.0.0.1:PORT` (what `AZURE_AUTHORITY_HOST` names).
+    pub fn authority_host(&self) -> String {
+        self.shared.authority_url()
+    }
+
+    /// The OIDC issuer URL, exactly as it appears in minted tokens (no trailing slash).
+    pub fn issuer_url(&self) -> String {
+        self.shared.issuer_url()
+    }
+
+    /// The CA that signed every listener's certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        self.shared.tls.ca_pem()
+    }
+
+    /// Writes the CA to `path` (for `SSL_CERT_FILE` or another language's SDK).
+    pub fn write_ca(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.ca_pem()).map_err(|e| EmulatorError::State {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A reqwest client that trusts the emulator's CA, with connect and read timeouts.
+    pub fn http_client(&self) -> Result<reqwest::Client> {
+        self.shared.tls.client()
+    }
+
+    /// An Azure SDK transport over [`Emulator::http_client`].
+    pub fn transport(&self) -> Result<azure_core::http::Transport> {
+        Ok(azure_core::http::Transport::new(Arc::new(self.http_client()?)))
+    }
+
+    /// The cloud configuration that points Azure SDK credentials at the emulated Entra.
+    pub fn cloud(&self) -> Arc<azure_core::cloud::CloudConfiguration> {
+        let mut custom = azure_core::cloud::CustomConfiguration::default();
+        custom.authority_host = self.authority_host();
+        Arc::new(custom.into())
+    }
+
+    /// Azure SDK client options for the emulator: its transport, its cloud, and a retry policy
+    /// fit for tests (3 retries from 100 ms).
+    pub fn client_options(&self) -> Result<azure_core::http::ClientOptions> {
+        use azure_core::http::{ExponentialRetryOptions, RetryOptions};
+        Ok(azure_core::http::ClientOptions {
+            transport: Some(self.transport()?),
+            cloud: Some(self.cloud()),
+            retry: RetryOptions::exponential(ExponentialRetryOptions {
+                max_retries: 3,
+                initial_delay: azure_core::time::Duration::milliseconds(100),
+                max_delay: azure_core::time::Duration::seconds(2),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// Registers a tenant (a fresh GUID when `id` is `None`) and returns its id.
+    pub fn add_tenant(&self, id: Option<&str>) -> String {
+        let id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+        self.shared.directory().add_tenant(&id);
+        id
+    }
+
+    /// Registers an application / managed identity in `tenant_id`, with fresh client and
+    /// object ids.
+    pub fn add_identity(&self, tenant_id: &str, name: &str) -> Result<Identity> {
+        self.add_identity_with_ids(
+            tenant_id,
+            name,
+            &uuid::Uuid::new_v4().to_string(),
+            &uuid::Uuid::new_v4().to_string(),
+        )
+    }
+
+    /// Registers an identity with given client and object ids (to survive restarts).
+    pub fn add_identity_with_ids(&self, tenant_id: &str, name: &str, client_id: &str, object_id: &str) -> Result<Identity> {
+        let identity = Identity {
+            name: name.to_string(),
+            tenant_id: tenant_id.to_string(),
+            client_id: client_id.to_string(),
+            object_id: object_id.to_string(),
+        };
+        if !self.shared.directory().add_identity(identity.clone()) {
+            return Err(EmulatorError::NotFound {
+                kind: "tenant",
+                name: tenant_id.to_string(),
+            });
+        }
+        Ok(identity)
+    }
+
+    /// Adds (or replaces, by name) a federated identity credential on `identity`.
+    pub fn add_federated_credential(&self, identity: &Identity, credential: FederatedCredential) -> Result<()> {
+        if self
+            .shared
+            .directory()
+            .add_federated_credential(&identity.tenant_id, &identity.client_id, credential)
+        {
+            Ok(())
+        } else {
+            Err(EmulatorError::NotFound {
+                kind: "identity",
+                name: identity.client_id.clone(),
+            })
+        }
+    }
+
+    /// Trusts `issuer` through JWKs given here instead of fetching its discovery document (for
+    /// issuers the emulator cannot reach, such as a real cluster's).
+    pub fn trust_issuer_inline(&self, issuer: &str, jwks: Vec<serde_json::Value>) {
+        self.shared.directory().trust_issuer_inline(issuer, jwks);
+    }
+
+    /// Mints a service-account token signed by the emulated issuer.
+    pub fn mint_service_account_token(&self, spec: &ServiceAccountToken) -> String {
+        issuer::mint(&self.shared, spec)
+    }
+
+    /// Rotates the issuer's signing key: a new key signs from now on; the JWKS keeps the
+    /// previous one so tokens already issued still verify.
+    pub fn rotate_issuer_key(&self) -> Result<()> {
+        let key = Arc::new(SigningKey::generate()?);
+        let mut keys = self.shared.issuer_keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.insert(0, key);
+        keys.truncate(2);
+        Ok(())
+    }
+
+    /// The issuer's public keys (current first), PEM.
+    pub fn issuer_public_keys_pem(&self) -> Vec<String> {
+        self.shared.issuer_keys().iter().map(|k| k.public_key_pem().to_string()).collect()
+    }
+
+    /// The issuer's JWKs (current first), as its JWKS document lists them.
+    pub fn issuer_jwks(&self) -> Vec<serde_json::Value> {
+        self.shared.issuer_keys().iter().map(|k| k.jwk().clone()).collect()
+    }
+
+    /// Starts a vault named `name` in `tenant_id`, on its own port; with a state directory its
+    /// contents are loaded from and saved to `<state_dir>/vaults/<name>.json`.
+    pub async fn add_vault(&self, tenant_id: &str, name: &str) -> Result<Vault> {
+        let valid = (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid {
+            return Err(EmulatorError::Invalid(format!(
+                "vault name {name:?} must be 3-24 characters of 0-9, a-z, A-Z and -"
+            )));
+        }
+        if !self.shared.directory().has_tenant(tenant_id) {
+            return Err(EmulatorError::NotFound {
+                kind: "tenant",
+                name: tenant_id.to_string(),
+            });
+        }
+        let state_file = match &self.options.state_dir {
+            Some(dir) => {
+                let vaults = dir.join("vaults");
+                std::fs::create_dir_all(&vaults).map_err(|e| EmulatorError::State {
+                    path: vaults.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Some(vaults.join(format!("{name}.json")))
+            }
+            None => None,
+        };
+        let state = Arc::new(VaultState::new(name, tenant_id, state_file)?);
+        let listener = serve(
+            &self.shared,
+            SocketAddr::new(self.options.bind, 0),
+            Service::KeyVault,
+            keyvault::router(self.shared.clone(), state.clone()),
+            keyvault::operation,
+            keyvault::fault_response,
+        )
+        .await?;
+        let _ = state.url.set(listener.base_url());
+        self.vaults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((state.clone(), listener));
+        Ok(Vault {
+            state,
+            clock_owner: self.shared.clone(),
+        })
+    }
+
+    /// The fault injector.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// The request counters.
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// Every request counter (also served at `<any listener>/_emulator/requests`).
+    pub fn requests(&self) -> Vec<RequestCount> {
+        self.shared.counters.snapshot()
+    }
+
+    /// Skews the emulated services' clock (positive: they run ahead of real time).
+    pub fn set_clock_skew(&self, skew: time::Duration) {
+        self.shared.clock.set_skew(skew);
+    }
+
+    /// Stops every listener.
+    pub fn stop(&self) {
+        self.entra.stop();
+        self.issuer.stop();
+        for (_, listener) in self.vaults.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            listener.stop();
+        }
+    }
+}
+
+async fn serve(
+    shared: &Arc<Shared>,
+    bind: SocketAddr,
+    service: Service,
+    router: axum::Router,
+    operation: server::OperationOf,
+    fault_response: server::FaultResponse,
+) -> Result<Listener> {
+    server::serve(
+        bind,
+        shared.tls.server_config(),
+        ServiceSpec {
+            service,
+            router,
+            operation,
+            fault_response,
+        },
+        shared.counters.clone(),
+        shared.faults.clone(),
+    )
+    .await
+}
+
+/// What to store in a secret version, for seeding a vault without going through its API.
+#[derive(Debug, Clone, Default)]
+pub struct SecretSpec {
+    /// The value.
+    pub value: String,
+    /// The content type.
+    pub content_type: Option<String>,
+    /// Tags (e.g. `file-encoding`).
+    pub tags: Vec<(String, String)>,
+    /// Whether the version is enabled (default true).
+    pub disabled: bool,
+}
+
+/// An emulated vault.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    state: Arc<VaultState>,
+    clock_owner: Arc<Shared>,
+}
+
+impl Vault {
+    /// The vault's name.
+    pub fn name(&self) -> &str {
+        &self.state.name
+    }
+
+    /// The vault URL, `https://127.0.0.1:PORT` (what `SecretClient::new` takes).
+    pub fn url(&self) -> &str {
+        self.state.url()
+    }
+
+    /// The tenant the vault belongs to.
+    pub fn tenant_id(&self) -> &str {
+        &self.state.tenant_id
+    }
+
+    /// Assigns `role` on this vault to `identity`.
+    pub fn grant(&self, identity: &Identity, role: Role) {
+        self.state.grant(&identity.object_id, role);
+    }
+
+    /// Removes `role` on this vault from `identity`.
+    pub fn revoke(&self, identity: &Identity, role: Role) {
+        self.state.revoke(&identity.object_id, role);
+    }
+
+    /// Changes the throttling budget.
+    pub fn set_throttle(&self, limits: ThrottleLimits) {
+        *self.state.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
+    }
+
+    /// Adds a secret version directly (no HTTP, no auth, not counted); returns the version id.
+    pub fn set_secret(&self, name: &str, value: &str) -> Result<String> {
+        self.put_secret(
+            name,
+            SecretSpec {
+                value: value.into(),
+                ..SecretSpec::default()
+            },
+        )
+    }
+
+    /// Adds a secret version with content type, tags and enabled flag; returns the version id.
+    pub fn put_secret(&self, name: &str, spec: SecretSpec) -> Result<String> {
+        self.write(name, spec, false)
+    }
+
+    /// Imports the backing secret of a Key Vault certificate (`kid` set, `managed: true`), as
+    /// `az keyvault certificate import` creates it; `value` is base64 PKCS#12
+    /// (`application/x-pkcs12`) or PEM (`application/x-pem-file`).
+    pub fn import_certificate(&self, name: &str, value: &str, content_type: &str) -> Result<String> {
+        self.write(
+            name,
+            SecretSpec {
+                value: value.into(),
+                content_type: Some(content_type.into()),
+                ..SecretSpec::default()
+            },
+            true,
+        )
+    }
+
+    fn write(&self, name: &str, spec: SecretSpec, certificate: bool) -> Result<String> {
+        let now = self.clock_owner.clock.unix();
+        let mut store = self.state.store();
+        let tags = (!spec.tags.is_empty()).then(|| spec.tags.into_iter().collect());
+        let version = store
+            .set(
+                name,
+                NewVersion {
+                    value: spec.value,
+                    content_type: spec.content_type,
+                    tags,
+                    enabled: Some(!spec.disabled),
+                    nbf: None,
+                    exp: None,
+                    certificate,
+                },
+                now,
+                self.state.url(),
+            )
+            .map(|v| v.version.clone())
+            .map_err(|e| EmulatorError::Invalid(format!("cannot set secret {name:?}: {e:?}")))?;
+        self.state.persist(&store);
+        Ok(version)
+    }
+
+    /// The latest value of a secret, if it exists (for assertions in tests).
+    pub fn secret_value(&self, name: &str) -> Option<String> {
+        let store = self.state.store();
+        store.secret(name).ok().and_then(|s| s.latest()).map(|v| v.value.clone())
+    }
+
+    /// Enables or disables the latest version of a secret.
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        let now = self.clock_owner.clock.unix();
+        let mut store = self.state.store();
+        store
+            .update(
+                name,
+                None,
+                keyvault::Changes {
+                    enabled: Some(enabled),
+                    ..Default::default()
+                },
+                now,
+            )
+            .map_err(|e| EmulatorError::Invalid(format!("cannot update secret {name:?}: {e:?}")))?;
+        self.state.persist(&store);
+        Ok(())
+    }
+
+    /// Names of the live (not deleted) secrets.
+    pub fn secret_names(&self) -> Vec<String> {
+        self.state.store().secrets.values().map(|s| s.name.clone()).collect()
+    }
+}
+
+impl FederatedCredential {
+    /// The credential a Kubernetes service account needs: `issuer`, subject
+    /// `system:serviceaccount:<namespace>:<service_account>`, audience
+    /// `api://AzureADTokenExchange`, named `<namespace>-<service_account>`.
+    pub fn for_service_account(issuer: &str, namespace: &str, service_account: &str) -> FederatedCredential {
+        FederatedCredential {
+            name: format!("{namespace}-{service_account}"),
+            issuer: issuer.to_string(),
+            subject: format!("system:serviceaccount:{namespace}:{service_account}"),
+            audiences: vec![issuer::TOKEN_EXCHANGE_AUDIENCE.to_string()],
+        }
+    }
+}

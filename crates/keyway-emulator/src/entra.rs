@@ -1,0 +1,412 @@
+//! Microsoft Entra ID's token endpoint for the client-credentials grant with a federated
+//! (jwt-bearer) client assertion: tenants, identities and their federated identity credentials,
+//! real verification of the assertion, and failures answered exactly as Entra answers them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::emulator::Shared;
+use crate::signing::{self, VerifyError};
+
+/// A federated identity credential: which external tokens an identity accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FederatedCredential {
+    /// The credential's name.
+    pub name: String,
+    /// The issuer, compared exactly (a trailing slash matters).
+    pub issuer: String,
+    /// The subject, e.g. `system:serviceaccount:<ns>:<sa>`.
+    pub subject: String,
+    /// The accepted audiences, usually `["api://AzureADTokenExchange"]`.
+    pub audiences: Vec<String>,
+}
+
+/// An application or user-assigned managed identity registered in a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// A display name.
+    pub name: String,
+    /// The tenant it lives in.
+    pub tenant_id: String,
+    /// The client (application) id.
+    pub client_id: String,
+    /// The object (principal) id, what role assignments name.
+    pub object_id: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    /// tenant id → client id → identity and its credentials
+    tenants: BTreeMap<String, BTreeMap<String, (Identity, Vec<FederatedCredential>)>>,
+    /// issuer URL → JWKs registered inline (issuers the emulator cannot reach)
+    inline_issuers: BTreeMap<String, Vec<serde_json::Value>>,
+}
+
+impl Directory {
+    pub fn add_tenant(&mut self, tenant_id: &str) {
+        self.tenants.entry(tenant_id.to_string()).or_default();
+    }
+
+    pub fn has_tenant(&self, tenant_id: &str) -> bool {
+        self.tenants.contains_key(tenant_id)
+    }
+
+    pub fn add_identity(&mut self, identity: Identity) -> bool {
+        match self.tenants.get_mut(&identity.tenant_id) {
+            Some(tenant) => {
+                tenant.insert(identity.client_id.clone(), (identity, Vec::new()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn add_federated_credential(&mut self, tenant_id: &str, client_id: &str, fic: FederatedCredential) -> bool {
+        match self.tenants.get_mut(tenant_id).and_then(|t| t.get_mut(client_id)) {
+            Some((_, fics)) => {
+                fics.retain(|f| f.name != fic.name);
+                fics.push(fic);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn trust_issuer_inline(&mut self, issuer: &str, jwks: Vec<serde_json::Value>) {
+        self.inline_issuers.insert(issuer.to_string(), jwks);
+    }
+}
+
+/// The claims of an assertion that matter for federation.
+#[derive(Debug, Clone, Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    #[serde(default)]
+    aud: Audience,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+    #[default]
+    None,
+}
+
+impl Audience {
+    fn values(&self) -> Vec<&str> {
+        match self {
+            Audience::One(a) => vec![a.as_str()],
+            Audience::Many(v) => v.iter().map(String::as_str).collect(),
+            Audience::None => Vec::new(),
+        }
+    }
+}
+
+/// The access token claims the emulated Key Vault checks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AccessTokenClaims {
+    pub aud: String,
+    pub iss: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub appid: String,
+    pub oid: String,
+    pub sub: String,
+    pub tid: String,
+    pub ver: String,
+}
+
+/// An Entra failure: status, OAuth error, AADSTS code, message.
+struct Failure {
+    status: StatusCode,
+    error: &'static str,
+    code: u32,
+    message: String,
+}
+
+fn fail(error: &'static str, code: u32, message: impl Into<String>) -> Failure {
+    Failure {
+        status: StatusCode::BAD_REQUEST,
+        error,
+        code,
+        message: message.into(),
+    }
+}
+
+/// Entra's error body: `error_description` starts with the AADSTS code and carries the
+/// `\r\n` Trace ID / Correlation ID / Timestamp lines real Entra appends.
+pub(crate) fn error_response(status: StatusCode, error: &str, code: u32, message: &str, now: OffsetDateTime) -> Response {
+    let trace_id = uuid::Uuid::new_v4().to_string();
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let timestamp = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let body = serde_json::json!({
+        "error": error,
+        "error_description": format!(
+            "AADSTS{code}: {message}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+        ),
+        "error_codes": [code],
+        "timestamp": timestamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+    });
+    (status, Json(body)).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    scope: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Assertion time checks allow this much clock skew, as Entra does.
+const SKEW_SECONDS: i64 = 300;
+
+async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, body: Bytes) -> Response {
+    match exchange(&shared, &tenant, &body).await {
+        Ok(response) => response,
+        Err(f) => error_response(f.status, f.error, f.code, &f.message, shared.clock.now()),
+    }
+}
+
+async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response, Failure> {
+    let form: TokenForm = serde_urlencoded::from_bytes(body)
+        .map_err(|e| fail("invalid_request", 900144, format!("The request body is not a valid form: {e}")))?;
+    // Look the identity and its credentials up, then release the directory.
+    let (identity, fics, inline_keys) = {
+        let directory = shared.directory();
+        let Some(identities) = directory.tenants.get(tenant) else {
+            return Err(fail(
+                "invalid_request",
+                90002,
+                format!(
+                    "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+                ),
+            ));
+        };
+        if form.grant_type.as_deref() != Some("client_credentials") {
+            return Err(fail(
+                "unsupported_grant_type",
+                70003,
+                "The app requested an unsupported grant type; this endpoint expects client_credentials.",
+            ));
+        }
+        let client_id = form.client_id.clone().unwrap_or_default();
+        let Some((identity, fics)) = identities.get(&client_id) else {
+            return Err(fail(
+                "unauthorized_client",
+                700016,
+                format!(
+                    "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+                ),
+            ));
+        };
+        (identity.clone(), fics.clone(), directory.inline_issuers.clone())
+    };
+
+    let scope = form.scope.clone().unwrap_or_default();
+    let resource = match scope.split_whitespace().collect::<Vec<_>>().as_slice() {
+        [one] if one.ends_with("/.default") && one.len() > "/.default".len() => one.trim_end_matches("/.default").to_string(),
+        _ => {
+            return Err(fail(
+                "invalid_scope",
+                70011,
+                format!(
+                    "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+                ),
+            ));
+        }
+    };
+    if form.client_assertion_type.as_deref() != Some(JWT_BEARER) || form.client_assertion.is_none() {
+        return Err(Failure {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            code: 7000218,
+            message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".into(),
+        });
+    }
+    let assertion = form.client_assertion.unwrap_or_default();
+    let claims: AssertionClaims = signing::peek_claims(&assertion)
+        .map_err(|e| fail("invalid_request", 50027, format!("JWT token is invalid or malformed ({}).", describe(&e))))?;
+    let issuer = claims.iss.clone().unwrap_or_default();
+    let subject = claims.sub.clone().unwrap_or_default();
+    let audiences = claims.aud.values();
+
+    if !fics.iter().any(|f| f.issuer == issuer) {
+        return Err(fail(
+            "invalid_request",
+            700211,
+            format!(
+                "No matching federated identity record found for presented assertion issuer '{issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+            ),
+        ));
+    }
+    let keys = match inline_keys.get(&issuer) {
+        Some(keys) => keys.clone(),
+        None => fetch_issuer_keys(shared, &issuer).await.map_err(|detail| {
+            tracing::debug!(issuer = %issuer, %detail, "issuer discovery failed");
+            fail("invalid_request", 90061, "Request to External OIDC endpoint failed.")
+        })?,
+    };
+    signing::verify::<serde_json::Value>(&assertion, &keys).map_err(|e| {
+        Failure {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            code: 700027,
+            message: format!("Client assertion failed signature validation ({}).", describe(&e)),
+        }
+    })?;
+
+    let now = shared.clock.unix();
+    let (exp, nbf) = (claims.exp.unwrap_or(0), claims.nbf.unwrap_or(0));
+    if now > exp + SKEW_SECONDS || now + SKEW_SECONDS < nbf {
+        let show = |t: i64| {
+            OffsetDateTime::from_unix_timestamp(t)
+                .map(|t| format!("{:?}", t))
+                .unwrap_or_else(|_| t.to_string())
+        };
+        return Err(fail(
+            "invalid_client",
+            700024,
+            format!(
+                "Client assertion is not within its valid time range. Current time: {}, assertion valid from {}, expiry time of assertion {}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
+                show(now),
+                show(nbf),
+                show(exp)
+            ),
+        ));
+    }
+    let matched = fics
+        .iter()
+        .any(|f| f.issuer == issuer && f.subject == subject && f.audiences.iter().any(|a| audiences.contains(&a.as_str())));
+    if !matched {
+        return Err(fail(
+            "invalid_request",
+            70021,
+            format!(
+                "No matching federated identity record found for presented assertion. Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. Assertion Audience: '{}'. https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
+                audiences.join(",")
+            ),
+        ));
+    }
+
+    let lifetime = shared.token_lifetime.as_secs() as i64;
+    let token_claims = AccessTokenClaims {
+        aud: resource,
+        iss: format!("https://sts.windows.net/{tenant}/"),
+        iat: now,
+        nbf: now,
+        exp: now + lifetime,
+        appid: identity.client_id.clone(),
+        oid: identity.object_id.clone(),
+        sub: identity.object_id.clone(),
+        tid: tenant.to_string(),
+        ver: "1.0".into(),
+    };
+    let access_token = shared.entra_key.sign(&token_claims);
+    Ok(Json(serde_json::json!({
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": access_token,
+    }))
+    .into_response())
+}
+
+fn describe(e: &VerifyError) -> String {
+    match e {
+        VerifyError::Malformed(why) => why.clone(),
+        VerifyError::UnknownKey(Some(kid)) => format!("no key with kid '{kid}' in the issuer's JWKS"),
+        VerifyError::UnknownKey(None) => "the token names no kid and the issuer has several keys".into(),
+        VerifyError::BadSignature => "the signature does not verify".into(),
+    }
+}
+
+/// Discovery document, then JWKS, over HTTPS, as Entra fetches them.
+async fn fetch_issuer_keys(shared: &Shared, issuer: &str) -> Result<Vec<serde_json::Value>, String> {
+    if !issuer.starts_with("https://") {
+        return Err(format!("issuer {issuer} is not https"));
+    }
+    let discovery_url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let fetch = |url: String| async move {
+        let response = shared.http.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url}: HTTP {}", response.status()));
+        }
+        response.json::<serde_json::Value>().await.map_err(|e| format!("{url}: {e}"))
+    };
+    let discovery = fetch(discovery_url).await?;
+    let jwks_uri = discovery["jwks_uri"]
+        .as_str()
+        .ok_or("discovery document has no jwks_uri")?
+        .to_string();
+    let jwks = fetch(jwks_uri).await?;
+    jwks["keys"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| "JWKS has no keys".to_string())
+}
+
+pub(crate) fn operation(method: &Method, path: &str) -> Option<&'static str> {
+    match (method, path) {
+        (_, p) if p.starts_with("/_emulator/") => None,
+        (&Method::POST, p) if p.ends_with("/oauth2/v2.0/token") => Some("Token"),
+        (&Method::GET, p) if p.ends_with("/discovery/v2.0/keys") => Some("Keys"),
+        _ => Some("Unknown"),
+    }
+}
+
+pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (error, code) = if status.is_server_error() {
+        ("temporarily_unavailable", 50049)
+    } else {
+        ("invalid_request", 90000)
+    };
+    let mut response = error_response(status, error, code, "Injected fault.", OffsetDateTime::now_utc());
+    if let Some(seconds) = retry_after.and_then(|s| axum::http::HeaderValue::from_str(&s.to_string()).ok()) {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds);
+    }
+    response
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route(
+            "/{tenant}/discovery/v2.0/keys",
+            get(|State(shared): State<Arc<Shared>>| async move {
+                Json(serde_json::json!({ "keys": [shared.entra_key.jwk()] }))
+            }),
+        )
+        .route("/_emulator/requests", get(crate::emulator::requests_endpoint))
+        .with_state(shared)
+}

@@ -1,0 +1,35 @@
+//! # keyway-emulator
+//!
+//! Local stand-ins for the cloud keyway talks to — Microsoft Entra ID's token endpoint, a
+//! Kubernetes OIDC issuer, and Azure Key Vault's secrets API — over real HTTPS with real JWT
+//! signatures, so everything runs offline: keyway's tests, `keyway demo`, `keyway dev`, and your
+//! own tests. The official Azure SDK for Rust clients work against it unchanged (only the
+//! transport, cloud and challenge-verification settings differ).
+//!
+//! Each service listens on its own loopback port with a certificate from a CA made fresh for
+//! each emulator. Failures are answered the way the real services answer them (AADSTS codes,
+//! Key Vault error bodies, 401 challenges, 403 `ForbiddenByRbac`, 429 `Throttled` with
+//! `Retry-After`), faults can be injected, and every request is counted.
+//!
+//! See `docs/emulator.md` for what is emulated and what is not.
+
+mod clock;
+mod counters;
+mod emulator;
+mod entra;
+mod error;
+mod faults;
+mod issuer;
+mod keyvault;
+mod server;
+mod signing;
+mod tls;
+
+pub use counters::{Counters, RequestCount, Service};
+pub use emulator::{Emulator, EmulatorOptions, SecretSpec, Vault};
+pub use entra::{FederatedCredential, Identity};
+pub use error::{EmulatorError, Result};
+pub use faults::Faults;
+pub use issuer::{ServiceAccountToken, TOKEN_EXCHANGE_AUDIENCE};
+pub use keyvault::{API_VERSIONS, KEY_VAULT_RESOURCE, Role, ThrottleLimits};
+pub use signing::kubernetes_kid;
