@@ -8,8 +8,9 @@
 //! | module | crate | what it does |
 //! |---|---|---|
 //! | [`cert`] | `keyway-cert` | certificates stored as secrets (hex, base64, PEM, DER, PKCS#12): decode, convert, order, validate |
+//! | `emulator` (feature `emulator`) | `keyway-emulator` | local Entra ID, OIDC issuer and Key Vault over real HTTPS |
 //!
-//! Further modules (`identity`, `sync`, `cluster`, `emulator`) join as their crates land.
+//! Further modules (`identity`, `sync`, `cluster`) join as their crates land.
 //!
 //! ```
 //! use keyway::cert::{decode_value, Bundle, DecodeOptions, ParseOptions};
@@ -20,3 +21,6 @@
 //! ```
 
 pub use keyway_cert as cert;
+
+#[cfg(feature = "emulator")]
+pub use keyway_emulator as emulator;

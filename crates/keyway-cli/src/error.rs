@@ -12,6 +12,9 @@ pub enum CliError {
     /// A certificate operation failed on the input.
     #[error(transparent)]
     Cert(#[from] keyway_cert::CertError),
+    /// A service (the emulator, Entra ID, Key Vault, Kubernetes) failed or is unreachable.
+    #[error("{0}")]
+    Remote(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -27,7 +30,13 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Input(_) | CliError::Cert(_) | CliError::Io { .. } => ExitCode::from(2),
+            CliError::Remote(_) => ExitCode::from(3),
         }
+    }
+
+    /// A remote or service failure.
+    pub fn remote(error: impl std::fmt::Display) -> CliError {
+        CliError::Remote(error.to_string())
     }
 
     /// An I/O error on `path`.

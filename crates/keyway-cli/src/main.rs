@@ -3,6 +3,7 @@
 
 mod cert;
 mod demo;
+mod dev;
 mod error;
 mod input;
 
@@ -25,13 +26,17 @@ enum Command {
     Cert(cert::CertCommand),
     /// Run the main job offline on embedded defaults and show what keyway does.
     Demo(demo::DemoArgs),
+    /// Run the emulated Entra ID, OIDC issuer and Key Vault locally, set up for workload identity.
+    Dev(dev::DevArgs),
 }
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cert(command) => cert::run(command),
         Command::Demo(args) => demo::run(args),
+        Command::Dev(args) => dev::run(args).await,
     };
     match result {
         Ok(code) => code,

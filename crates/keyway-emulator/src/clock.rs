@@ -24,7 +24,10 @@ impl Clock {
 
     /// Sets the skew (positive: the emulated services run ahead of real time).
     pub fn set_skew(&self, skew: Duration) {
-        self.skew_ms
-            .store(skew.whole_milliseconds().clamp(i64::MIN as i128, i64::MAX as i128) as i64, Ordering::Relaxed);
+        self.skew_ms.store(
+            skew.whole_milliseconds()
+                .clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+            Ordering::Relaxed,
+        );
     }
 }

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 /// An emulated service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
     /// Microsoft Entra ID's token endpoint.
@@ -26,6 +28,21 @@ impl Service {
             Service::Entra => "entra",
             Service::Issuer => "issuer",
             Service::KeyVault => "keyvault",
+        }
+    }
+}
+
+impl std::str::FromStr for Service {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "entra" => Ok(Service::Entra),
+            "issuer" => Ok(Service::Issuer),
+            "keyvault" => Ok(Service::KeyVault),
+            other => Err(format!(
+                "unknown service {other:?}: expected entra, issuer or keyvault"
+            )),
         }
     }
 }
@@ -58,7 +75,9 @@ pub struct Counters {
 impl Counters {
     pub(crate) fn record(&self, service: Service, operation: &str, status: u16) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        *counts.entry((service, operation.to_string(), status)).or_default() += 1;
+        *counts
+            .entry((service, operation.to_string(), status))
+            .or_default() += 1;
     }
 
     /// Every counter, sorted by service, operation and status.
@@ -96,6 +115,9 @@ impl Counters {
 
     /// Sets every counter back to zero.
     pub fn reset(&self) {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }

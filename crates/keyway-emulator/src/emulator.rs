@@ -65,7 +65,10 @@ impl Shared {
 
     /// The issuer's keys, the current (signing) one first.
     pub fn issuer_keys(&self) -> Vec<Arc<SigningKey>> {
-        self.issuer_keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.issuer_keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn authority_url(&self) -> String {
@@ -79,8 +82,104 @@ impl Shared {
 
 /// `GET /_emulator/requests` on every listener: the counters as
 /// `{"requests": [{"service", "operation", "status", "count"}]}`.
-pub(crate) async fn requests_endpoint(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+pub(crate) async fn requests_endpoint(
+    State(shared): State<Arc<Shared>>,
+) -> Json<serde_json::Value> {
     Json(json!({ "requests": shared.counters.snapshot() }))
+}
+
+/// A fault to inject, as `POST <any listener>/_emulator/faults` takes it (JSON). Every field is
+/// optional; each one given is applied.
+///
+/// `{"service":"keyvault","operation":"GetSecret","status":503,"count":2}` fails the next two
+/// `GetSecret` calls; `{"service":"keyvault","drop":1}` drops the next connection;
+/// `{"service":"entra","latency_ms":200}` slows Entra down; `{"issuer_unreachable":true}`,
+/// `{"clock_skew_seconds":600}`, `{"clear":true}` do what they say.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct FaultRequest {
+    /// Remove every fault first.
+    #[serde(default)]
+    pub clear: bool,
+    /// The service the rule applies to.
+    pub service: Option<Service>,
+    /// The operation (all operations of the service when absent).
+    pub operation: Option<String>,
+    /// Answer with this status...
+    pub status: Option<u16>,
+    /// ...this many times (default 1).
+    pub count: Option<u32>,
+    /// `Retry-After` seconds for the failures (default 1 for 429 and 503).
+    pub retry_after: Option<u32>,
+    /// Drop this many connections.
+    pub drop: Option<u32>,
+    /// Delay every answer by this many milliseconds (0 removes it).
+    pub latency_ms: Option<u64>,
+    /// Make the issuer unreachable, or reachable again.
+    pub issuer_unreachable: Option<bool>,
+    /// Skew the emulated clock by this many seconds.
+    pub clock_skew_seconds: Option<i64>,
+}
+
+impl Emulator {
+    /// Applies a [`FaultRequest`].
+    pub fn apply_fault(&self, request: &FaultRequest) -> Result<()> {
+        apply_fault(&self.shared, request)
+    }
+}
+
+fn apply_fault(shared: &Shared, request: &FaultRequest) -> Result<()> {
+    let faults = &shared.faults;
+    if request.clear {
+        faults.clear();
+        shared.clock.set_skew(time::Duration::ZERO);
+    }
+    let needs_service =
+        request.status.is_some() || request.drop.is_some() || request.latency_ms.is_some();
+    if needs_service && request.service.is_none() {
+        return Err(EmulatorError::Invalid(
+            "a status, drop or latency fault needs a service".into(),
+        ));
+    }
+    let operation = request.operation.as_deref().filter(|o| *o != "*");
+    if let (Some(service), Some(status)) = (request.service, request.status) {
+        let retry_after = request
+            .retry_after
+            .or(matches!(status, 429 | 503).then_some(1));
+        faults.fail_next_with_retry_after(
+            service,
+            operation,
+            status,
+            request.count.unwrap_or(1),
+            retry_after,
+        );
+    }
+    if let (Some(service), Some(count)) = (request.service, request.drop) {
+        faults.drop_next(service, operation, count);
+    }
+    if let (Some(service), Some(ms)) = (request.service, request.latency_ms) {
+        faults.set_latency(service, operation, Duration::from_millis(ms));
+    }
+    if let Some(unreachable) = request.issuer_unreachable {
+        faults.set_issuer_unreachable(unreachable);
+    }
+    if let Some(seconds) = request.clock_skew_seconds {
+        shared.clock.set_skew(time::Duration::seconds(seconds));
+    }
+    Ok(())
+}
+
+/// `POST /_emulator/faults` on every listener: applies a [`FaultRequest`].
+pub(crate) async fn faults_endpoint(
+    State(shared): State<Arc<Shared>>,
+    Json(request): Json<FaultRequest>,
+) -> (axum::http::StatusCode, Json<serde_json::Value>) {
+    match apply_fault(&shared, &request) {
+        Ok(()) => (axum::http::StatusCode::OK, Json(json!({ "applied": true }))),
+        Err(e) => (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({ "error": e.to_string() })),
+        ),
+    }
 }
 
 /// A running emulator: Entra ID, an OIDC issuer and any number of Key Vaults, each on its own
@@ -138,8 +237,24 @@ impl Emulator {
             })?;
         }
         let bind = SocketAddr::new(options.bind, 0);
-        let entra = serve(&shared, bind, Service::Entra, entra::router(shared.clone()), entra::operation, entra::fault_response).await?;
-        let issuer = serve(&shared, bind, Service::Issuer, issuer::router(shared.clone()), issuer::operation, issuer::fault_response).await?;
+        let entra = serve(
+            &shared,
+            bind,
+            Service::Entra,
+            entra::router(shared.clone()),
+            entra::operation,
+            entra::fault_response,
+        )
+        .await?;
+        let issuer = serve(
+            &shared,
+            bind,
+            Service::Issuer,
+            issuer::router(shared.clone()),
+            issuer::operation,
+            issuer::fault_response,
+        )
+        .await?;
         let _ = shared.authority_url.set(entra.base_url());
         let _ = shared.issuer_url.set(issuer.base_url());
         Ok(Emulator {
@@ -181,7 +296,9 @@ impl Emulator {
 
     /// An Azure SDK transport over [`Emulator::http_client`].
     pub fn transport(&self) -> Result<azure_core::http::Transport> {
-        Ok(azure_core::http::Transport::new(Arc::new(self.http_client()?)))
+        Ok(azure_core::http::Transport::new(Arc::new(
+            self.http_client()?,
+        )))
     }
 
     /// The cloud configuration that points Azure SDK credentials at the emulated Entra.
@@ -227,7 +344,13 @@ impl Emulator {
     }
 
     /// Registers an identity with given client and object ids (to survive restarts).
-    pub fn add_identity_with_ids(&self, tenant_id: &str, name: &str, client_id: &str, object_id: &str) -> Result<Identity> {
+    pub fn add_identity_with_ids(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        client_id: &str,
+        object_id: &str,
+    ) -> Result<Identity> {
         let identity = Identity {
             name: name.to_string(),
             tenant_id: tenant_id.to_string(),
@@ -244,12 +367,16 @@ impl Emulator {
     }
 
     /// Adds (or replaces, by name) a federated identity credential on `identity`.
-    pub fn add_federated_credential(&self, identity: &Identity, credential: FederatedCredential) -> Result<()> {
-        if self
-            .shared
-            .directory()
-            .add_federated_credential(&identity.tenant_id, &identity.client_id, credential)
-        {
+    pub fn add_federated_credential(
+        &self,
+        identity: &Identity,
+        credential: FederatedCredential,
+    ) -> Result<()> {
+        if self.shared.directory().add_federated_credential(
+            &identity.tenant_id,
+            &identity.client_id,
+            credential,
+        ) {
             Ok(())
         } else {
             Err(EmulatorError::NotFound {
@@ -274,7 +401,11 @@ impl Emulator {
     /// previous one so tokens already issued still verify.
     pub fn rotate_issuer_key(&self) -> Result<()> {
         let key = Arc::new(SigningKey::generate()?);
-        let mut keys = self.shared.issuer_keys.write().unwrap_or_else(|p| p.into_inner());
+        let mut keys = self
+            .shared
+            .issuer_keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         keys.insert(0, key);
         keys.truncate(2);
         Ok(())
@@ -282,18 +413,27 @@ impl Emulator {
 
     /// The issuer's public keys (current first), PEM.
     pub fn issuer_public_keys_pem(&self) -> Vec<String> {
-        self.shared.issuer_keys().iter().map(|k| k.public_key_pem().to_string()).collect()
+        self.shared
+            .issuer_keys()
+            .iter()
+            .map(|k| k.public_key_pem().to_string())
+            .collect()
     }
 
     /// The issuer's JWKs (current first), as its JWKS document lists them.
     pub fn issuer_jwks(&self) -> Vec<serde_json::Value> {
-        self.shared.issuer_keys().iter().map(|k| k.jwk().clone()).collect()
+        self.shared
+            .issuer_keys()
+            .iter()
+            .map(|k| k.jwk().clone())
+            .collect()
     }
 
     /// Starts a vault named `name` in `tenant_id`, on its own port; with a state directory its
     /// contents are loaded from and saved to `<state_dir>/vaults/<name>.json`.
     pub async fn add_vault(&self, tenant_id: &str, name: &str) -> Result<Vault> {
-        let valid = (3..=24).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let valid = (3..=24).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !valid {
             return Err(EmulatorError::Invalid(format!(
                 "vault name {name:?} must be 3-24 characters of 0-9, a-z, A-Z and -"
@@ -460,7 +600,12 @@ impl Vault {
     /// Imports the backing secret of a Key Vault certificate (`kid` set, `managed: true`), as
     /// `az keyvault certificate import` creates it; `value` is base64 PKCS#12
     /// (`application/x-pkcs12`) or PEM (`application/x-pem-file`).
-    pub fn import_certificate(&self, name: &str, value: &str, content_type: &str) -> Result<String> {
+    pub fn import_certificate(
+        &self,
+        name: &str,
+        value: &str,
+        content_type: &str,
+    ) -> Result<String> {
         self.write(
             name,
             SecretSpec {
@@ -500,7 +645,11 @@ impl Vault {
     /// The latest value of a secret, if it exists (for assertions in tests).
     pub fn secret_value(&self, name: &str) -> Option<String> {
         let store = self.state.store();
-        store.secret(name).ok().and_then(|s| s.latest()).map(|v| v.value.clone())
+        store
+            .secret(name)
+            .ok()
+            .and_then(|s| s.latest())
+            .map(|v| v.value.clone())
     }
 
     /// Enables or disables the latest version of a secret.
@@ -524,7 +673,12 @@ impl Vault {
 
     /// Names of the live (not deleted) secrets.
     pub fn secret_names(&self) -> Vec<String> {
-        self.state.store().secrets.values().map(|s| s.name.clone()).collect()
+        self.state
+            .store()
+            .secrets
+            .values()
+            .map(|s| s.name.clone())
+            .collect()
     }
 }
 
@@ -532,7 +686,11 @@ impl FederatedCredential {
     /// The credential a Kubernetes service account needs: `issuer`, subject
     /// `system:serviceaccount:<namespace>:<service_account>`, audience
     /// `api://AzureADTokenExchange`, named `<namespace>-<service_account>`.
-    pub fn for_service_account(issuer: &str, namespace: &str, service_account: &str) -> FederatedCredential {
+    pub fn for_service_account(
+        issuer: &str,
+        namespace: &str,
+        service_account: &str,
+    ) -> FederatedCredential {
         FederatedCredential {
             name: format!("{namespace}-{service_account}"),
             issuer: issuer.to_string(),

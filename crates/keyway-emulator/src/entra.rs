@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -71,8 +71,17 @@ impl Directory {
         }
     }
 
-    pub fn add_federated_credential(&mut self, tenant_id: &str, client_id: &str, fic: FederatedCredential) -> bool {
-        match self.tenants.get_mut(tenant_id).and_then(|t| t.get_mut(client_id)) {
+    pub fn add_federated_credential(
+        &mut self,
+        tenant_id: &str,
+        client_id: &str,
+        fic: FederatedCredential,
+    ) -> bool {
+        match self
+            .tenants
+            .get_mut(tenant_id)
+            .and_then(|t| t.get_mut(client_id))
+        {
             Some((_, fics)) => {
                 fics.retain(|f| f.name != fic.name);
                 fics.push(fic);
@@ -151,7 +160,13 @@ fn fail(error: &'static str, code: u32, message: impl Into<String>) -> Failure {
 
 /// Entra's error body: `error_description` starts with the AADSTS code and carries the
 /// `\r\n` Trace ID / Correlation ID / Timestamp lines real Entra appends.
-pub(crate) fn error_response(status: StatusCode, error: &str, code: u32, message: &str, now: OffsetDateTime) -> Response {
+pub(crate) fn error_response(
+    status: StatusCode,
+    error: &str,
+    code: u32,
+    message: &str,
+    now: OffsetDateTime,
+) -> Response {
     let trace_id = uuid::Uuid::new_v4().to_string();
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let timestamp = format!(
@@ -190,7 +205,11 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 /// Assertion time checks allow this much clock skew, as Entra does.
 const SKEW_SECONDS: i64 = 300;
 
-async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, body: Bytes) -> Response {
+async fn token(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> Response {
     match exchange(&shared, &tenant, &body).await {
         Ok(response) => response,
         Err(f) => error_response(f.status, f.error, f.code, &f.message, shared.clock.now()),
@@ -198,8 +217,13 @@ async fn token(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>, bo
 }
 
 async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response, Failure> {
-    let form: TokenForm = serde_urlencoded::from_bytes(body)
-        .map_err(|e| fail("invalid_request", 900144, format!("The request body is not a valid form: {e}")))?;
+    let form: TokenForm = serde_urlencoded::from_bytes(body).map_err(|e| {
+        fail(
+            "invalid_request",
+            900144,
+            format!("The request body is not a valid form: {e}"),
+        )
+    })?;
     // Look the identity and its credentials up, then release the directory.
     let (identity, fics, inline_keys) = {
         let directory = shared.directory();
@@ -229,12 +253,18 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
                 ),
             ));
         };
-        (identity.clone(), fics.clone(), directory.inline_issuers.clone())
+        (
+            identity.clone(),
+            fics.clone(),
+            directory.inline_issuers.clone(),
+        )
     };
 
     let scope = form.scope.clone().unwrap_or_default();
     let resource = match scope.split_whitespace().collect::<Vec<_>>().as_slice() {
-        [one] if one.ends_with("/.default") && one.len() > "/.default".len() => one.trim_end_matches("/.default").to_string(),
+        [one] if one.ends_with("/.default") && one.len() > "/.default".len() => {
+            one.trim_end_matches("/.default").to_string()
+        }
         _ => {
             return Err(fail(
                 "invalid_scope",
@@ -245,7 +275,8 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
             ));
         }
     };
-    if form.client_assertion_type.as_deref() != Some(JWT_BEARER) || form.client_assertion.is_none() {
+    if form.client_assertion_type.as_deref() != Some(JWT_BEARER) || form.client_assertion.is_none()
+    {
         return Err(Failure {
             status: StatusCode::UNAUTHORIZED,
             error: "invalid_client",
@@ -254,8 +285,13 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
         });
     }
     let assertion = form.client_assertion.unwrap_or_default();
-    let claims: AssertionClaims = signing::peek_claims(&assertion)
-        .map_err(|e| fail("invalid_request", 50027, format!("JWT token is invalid or malformed ({}).", describe(&e))))?;
+    let claims: AssertionClaims = signing::peek_claims(&assertion).map_err(|e| {
+        fail(
+            "invalid_request",
+            50027,
+            format!("JWT token is invalid or malformed ({}).", describe(&e)),
+        )
+    })?;
     let issuer = claims.iss.clone().unwrap_or_default();
     let subject = claims.sub.clone().unwrap_or_default();
     let audiences = claims.aud.values();
@@ -273,16 +309,21 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
         Some(keys) => keys.clone(),
         None => fetch_issuer_keys(shared, &issuer).await.map_err(|detail| {
             tracing::debug!(issuer = %issuer, %detail, "issuer discovery failed");
-            fail("invalid_request", 90061, "Request to External OIDC endpoint failed.")
+            fail(
+                "invalid_request",
+                90061,
+                "Request to External OIDC endpoint failed.",
+            )
         })?,
     };
-    signing::verify::<serde_json::Value>(&assertion, &keys).map_err(|e| {
-        Failure {
-            status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
-            code: 700027,
-            message: format!("Client assertion failed signature validation ({}).", describe(&e)),
-        }
+    signing::verify::<serde_json::Value>(&assertion, &keys).map_err(|e| Failure {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        code: 700027,
+        message: format!(
+            "Client assertion failed signature validation ({}).",
+            describe(&e)
+        ),
     })?;
 
     let now = shared.clock.unix();
@@ -304,9 +345,11 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
             ),
         ));
     }
-    let matched = fics
-        .iter()
-        .any(|f| f.issuer == issuer && f.subject == subject && f.audiences.iter().any(|a| audiences.contains(&a.as_str())));
+    let matched = fics.iter().any(|f| {
+        f.issuer == issuer
+            && f.subject == subject
+            && f.audiences.iter().any(|a| audiences.contains(&a.as_str()))
+    });
     if !matched {
         return Err(fail(
             "invalid_request",
@@ -344,24 +387,42 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
 fn describe(e: &VerifyError) -> String {
     match e {
         VerifyError::Malformed(why) => why.clone(),
-        VerifyError::UnknownKey(Some(kid)) => format!("no key with kid '{kid}' in the issuer's JWKS"),
-        VerifyError::UnknownKey(None) => "the token names no kid and the issuer has several keys".into(),
+        VerifyError::UnknownKey(Some(kid)) => {
+            format!("no key with kid '{kid}' in the issuer's JWKS")
+        }
+        VerifyError::UnknownKey(None) => {
+            "the token names no kid and the issuer has several keys".into()
+        }
         VerifyError::BadSignature => "the signature does not verify".into(),
     }
 }
 
 /// Discovery document, then JWKS, over HTTPS, as Entra fetches them.
-async fn fetch_issuer_keys(shared: &Shared, issuer: &str) -> Result<Vec<serde_json::Value>, String> {
+async fn fetch_issuer_keys(
+    shared: &Shared,
+    issuer: &str,
+) -> Result<Vec<serde_json::Value>, String> {
     if !issuer.starts_with("https://") {
         return Err(format!("issuer {issuer} is not https"));
     }
-    let discovery_url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let discovery_url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
     let fetch = |url: String| async move {
-        let response = shared.http.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+        let response = shared
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
         if !response.status().is_success() {
             return Err(format!("{url}: HTTP {}", response.status()));
         }
-        response.json::<serde_json::Value>().await.map_err(|e| format!("{url}: {e}"))
+        response
+            .json::<serde_json::Value>()
+            .await
+            .map_err(|e| format!("{url}: {e}"))
     };
     let discovery = fetch(discovery_url).await?;
     let jwks_uri = discovery["jwks_uri"]
@@ -391,9 +452,19 @@ pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response 
     } else {
         ("invalid_request", 90000)
     };
-    let mut response = error_response(status, error, code, "Injected fault.", OffsetDateTime::now_utc());
-    if let Some(seconds) = retry_after.and_then(|s| axum::http::HeaderValue::from_str(&s.to_string()).ok()) {
-        response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds);
+    let mut response = error_response(
+        status,
+        error,
+        code,
+        "Injected fault.",
+        OffsetDateTime::now_utc(),
+    );
+    if let Some(seconds) =
+        retry_after.and_then(|s| axum::http::HeaderValue::from_str(&s.to_string()).ok())
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds);
     }
     response
 }
@@ -407,6 +478,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 Json(serde_json::json!({ "keys": [shared.entra_key.jwk()] }))
             }),
         )
-        .route("/_emulator/requests", get(crate::emulator::requests_endpoint))
+        .route(
+            "/_emulator/requests",
+            get(crate::emulator::requests_endpoint),
+        )
+        .route(
+            "/_emulator/faults",
+            axum::routing::post(crate::emulator::faults_endpoint),
+        )
         .with_state(shared)
 }

@@ -10,7 +10,10 @@ use crate::counters::Service;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Injected {
     /// Answer with this status (and `Retry-After` seconds for 429/503).
-    Fail { status: u16, retry_after: Option<u32> },
+    Fail {
+        status: u16,
+        retry_after: Option<u32>,
+    },
     /// Close the connection without an answer.
     Drop,
 }
@@ -68,7 +71,10 @@ impl Faults {
             s.rules.push(Rule {
                 service,
                 operation: operation.map(str::to_string),
-                action: Injected::Fail { status, retry_after },
+                action: Injected::Fail {
+                    status,
+                    retry_after,
+                },
                 remaining: count,
             })
         });
@@ -120,7 +126,9 @@ impl Faults {
             let latency = s
                 .latencies
                 .iter()
-                .filter(|l| l.service == service && l.operation.as_deref().is_none_or(|o| o == operation))
+                .filter(|l| {
+                    l.service == service && l.operation.as_deref().is_none_or(|o| o == operation)
+                })
                 .map(|l| l.delay)
                 .max()
                 .unwrap_or_default();
@@ -128,7 +136,9 @@ impl Faults {
                 return (Some(Injected::Drop), latency);
             }
             let rule = s.rules.iter_mut().find(|r| {
-                r.remaining > 0 && r.service == service && r.operation.as_deref().is_none_or(|o| o == operation)
+                r.remaining > 0
+                    && r.service == service
+                    && r.operation.as_deref().is_none_or(|o| o == operation)
             });
             let injected = rule.map(|r| {
                 r.remaining -= 1;

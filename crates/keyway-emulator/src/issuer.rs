@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::Method;
 use axum::routing::get;
-use axum::Json;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -51,7 +51,10 @@ impl ServiceAccountToken {
 
     /// The `sub` claim.
     pub fn subject(&self) -> String {
-        format!("system:serviceaccount:{}:{}", self.namespace, self.service_account)
+        format!(
+            "system:serviceaccount:{}:{}",
+            self.namespace, self.service_account
+        )
     }
 }
 
@@ -82,7 +85,10 @@ struct NamedUid<'a> {
 
 /// Mints a service-account JWT signed with the issuer's current key.
 pub(crate) fn mint(shared: &Shared, spec: &ServiceAccountToken) -> String {
-    let issued = spec.issued_at.unwrap_or_else(|| shared.clock.now()).unix_timestamp();
+    let issued = spec
+        .issued_at
+        .unwrap_or_else(|| shared.clock.now())
+        .unix_timestamp();
     let issuer = spec.issuer.clone().unwrap_or_else(|| shared.issuer_url());
     let claims = KubernetesClaims {
         aud: &spec.audiences,
@@ -97,11 +103,16 @@ pub(crate) fn mint(shared: &Shared, spec: &ServiceAccountToken) -> String {
             serviceaccount: NamedUid {
                 name: &spec.service_account,
                 // Stable per service account, as a real one is for its lifetime.
-                uid: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, spec.subject().as_bytes()).to_string(),
+                uid: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, spec.subject().as_bytes())
+                    .to_string(),
             },
         },
     };
-    shared.issuer_keys().first().map(|key| key.sign(&claims)).unwrap_or_default()
+    shared
+        .issuer_keys()
+        .first()
+        .map(|key| key.sign(&claims))
+        .unwrap_or_default()
 }
 
 /// The discovery document for `issuer`.
@@ -126,7 +137,8 @@ pub(crate) fn operation(method: &Method, path: &str) -> Option<&'static str> {
 
 pub(crate) fn fault_response(status: u16, _retry_after: Option<u32>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let status = axum::http::StatusCode::from_u16(status)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     (status, "injected fault").into_response()
 }
 
@@ -134,15 +146,28 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
             "/.well-known/openid-configuration",
-            get(|State(shared): State<Arc<Shared>>| async move { Json(discovery_document(&shared.issuer_url())) }),
+            get(|State(shared): State<Arc<Shared>>| async move {
+                Json(discovery_document(&shared.issuer_url()))
+            }),
         )
         .route(
             "/openid/v1/jwks",
             get(|State(shared): State<Arc<Shared>>| async move {
-                let keys: Vec<serde_json::Value> = shared.issuer_keys().iter().map(|k| k.jwk().clone()).collect();
+                let keys: Vec<serde_json::Value> = shared
+                    .issuer_keys()
+                    .iter()
+                    .map(|k| k.jwk().clone())
+                    .collect();
                 Json(serde_json::json!({ "keys": keys }))
             }),
         )
-        .route("/_emulator/requests", get(crate::emulator::requests_endpoint))
+        .route(
+            "/_emulator/requests",
+            get(crate::emulator::requests_endpoint),
+        )
+        .route(
+            "/_emulator/faults",
+            axum::routing::post(crate::emulator::faults_endpoint),
+        )
         .with_state(shared)
 }

@@ -26,10 +26,15 @@ mod signing;
 mod tls;
 
 pub use counters::{Counters, RequestCount, Service};
-pub use emulator::{Emulator, EmulatorOptions, SecretSpec, Vault};
+pub use emulator::{Emulator, EmulatorOptions, FaultRequest, SecretSpec, Vault};
 pub use entra::{FederatedCredential, Identity};
 pub use error::{EmulatorError, Result};
 pub use faults::Faults;
 pub use issuer::{ServiceAccountToken, TOKEN_EXCHANGE_AUDIENCE};
 pub use keyvault::{API_VERSIONS, KEY_VAULT_RESOURCE, Role, ThrottleLimits};
 pub use signing::kubernetes_kid;
+
+/// The README's example, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -80,14 +80,18 @@ pub(crate) async fn serve(
     counters: Arc<Counters>,
     faults: Arc<Faults>,
 ) -> Result<Listener> {
-    let listener = TcpListener::bind(bind).await.map_err(|source| EmulatorError::Bind {
-        addr: bind.to_string(),
-        source,
-    })?;
-    let addr = listener.local_addr().map_err(|source| EmulatorError::Bind {
-        addr: bind.to_string(),
-        source,
-    })?;
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|source| EmulatorError::Bind {
+            addr: bind.to_string(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind {
+            addr: bind.to_string(),
+            source,
+        })?;
     let (stop, mut stopped) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let spec = Arc::new(spec);
@@ -139,7 +143,10 @@ async fn handle(
             counters.record(spec.service, operation, 0);
             return Err(Dropped);
         }
-        Some(Injected::Fail { status, retry_after }) => (spec.fault_response)(status, retry_after),
+        Some(Injected::Fail {
+            status,
+            retry_after,
+        }) => (spec.fault_response)(status, retry_after),
         None => route(&spec.router, request).await,
     };
     counters.record(spec.service, operation, response.status().as_u16());

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::error::{EmulatorError, Result};
@@ -41,7 +44,9 @@ impl Tls {
 
         let server_key = KeyPair::generate().map_err(crypto("server key"))?;
         let mut server = CertificateParams::default();
-        server.distinguished_name.push(DnType::CommonName, "localhost");
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         server.subject_alt_names = vec![
             SanType::DnsName("localhost".try_into().map_err(crypto("server name"))?),
             SanType::IpAddress([127, 0, 0, 1].into()),
@@ -51,7 +56,9 @@ impl Tls {
         server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         server.use_authority_key_identifier_extension = true;
         let issuer = Issuer::from_params(&ca, &ca_key);
-        let server_cert = server.signed_by(&server_key, &issuer).map_err(crypto("server certificate"))?;
+        let server_cert = server
+            .signed_by(&server_key, &issuer)
+            .map_err(crypto("server certificate"))?;
 
         let chain = vec![
             CertificateDer::from(server_cert.der().to_vec()),
@@ -91,7 +98,8 @@ impl Tls {
     /// A reqwest client that trusts this CA only, with the timeouts a default Azure SDK client
     /// would have (a custom client does not inherit them): 10 s to connect, 60 s to read.
     pub fn client(&self) -> Result<reqwest::Client> {
-        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).map_err(|e| EmulatorError::Client(e.to_string()))?;
+        let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes())
+            .map_err(|e| EmulatorError::Client(e.to_string()))?;
         reqwest::Client::builder()
             .tls_certs_only([ca])
             .connect_timeout(Duration::from_secs(10))

@@ -7,13 +7,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use azure_core::http::StatusCode;
-use azure_identity::{ClientAssertionCredentialOptions, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions};
+use azure_identity::{
+    ClientAssertionCredentialOptions, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
 use azure_security_keyvault_secrets::models::{
     SecretClientGetSecretOptions, SecretClientListSecretPropertiesOptions, SetSecretParameters,
 };
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
-use keyway_emulator::{Emulator, FederatedCredential, Identity, Role, Service, ServiceAccountToken, ThrottleLimits, Vault};
+use keyway_emulator::{
+    Emulator, FederatedCredential, Identity, Role, Service, ServiceAccountToken, ThrottleLimits,
+    Vault,
+};
 
 struct World {
     emulator: Emulator,
@@ -28,14 +33,19 @@ async fn world(test: &str, role: Option<Role>) -> World {
     let tenant = emulator.add_tenant(None);
     let app = emulator.add_identity(&tenant, "app").unwrap();
     emulator
-        .add_federated_credential(&app, FederatedCredential::for_service_account(&emulator.issuer_url(), "default", "workload"))
+        .add_federated_credential(
+            &app,
+            FederatedCredential::for_service_account(&emulator.issuer_url(), "default", "workload"),
+        )
         .unwrap();
     let vault = emulator.add_vault(&tenant, "test-vault").await.unwrap();
     if let Some(role) = role {
         vault.grant(&app, role);
     }
-    let token_file = std::env::temp_dir().join(format!("keyway-emulator-{test}-{}.jwt", std::process::id()));
-    let token = emulator.mint_service_account_token(&ServiceAccountToken::new("default", "workload"));
+    let token_file =
+        std::env::temp_dir().join(format!("keyway-emulator-{test}-{}.jwt", std::process::id()));
+    let token =
+        emulator.mint_service_account_token(&ServiceAccountToken::new("default", "workload"));
     std::fs::write(&token_file, token).unwrap();
     World {
         emulator,
@@ -55,7 +65,6 @@ impl World {
             client_id: Some(self.app.client_id.clone()),
             tenant_id: Some(self.tenant.clone()),
             token_file_path: Some(self.token_file.clone()),
-            ..Default::default()
         }))
         .unwrap()
     }
@@ -94,10 +103,23 @@ async fn set_get_versions_list_delete_recover() {
     let w = world("crud", Some(Role::SecretsOfficer)).await;
     let client = w.client();
 
-    let first = client.set_secret("db-password", set("one"), None).await.unwrap().into_model().unwrap();
+    let first = client
+        .set_secret("db-password", set("one"), None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
     let first_version = first.resource_id().unwrap().version.unwrap();
-    client.set_secret("db-password", set("two"), None).await.unwrap();
-    let latest = client.get_secret("db-password", None).await.unwrap().into_model().unwrap();
+    client
+        .set_secret("db-password", set("two"), None)
+        .await
+        .unwrap();
+    let latest = client
+        .get_secret("db-password", None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
     assert_eq!(latest.value.as_deref(), Some("two"));
     let old = client
         .get_secret(
@@ -120,7 +142,11 @@ async fn set_get_versions_list_delete_recover() {
         .await
         .unwrap();
     assert_eq!(versions.len(), 2);
-    assert!(versions.iter().any(|v| v.resource_id().unwrap().version.as_deref() == Some(first_version.as_str())));
+    assert!(
+        versions
+            .iter()
+            .any(|v| v.resource_id().unwrap().version.as_deref() == Some(first_version.as_str()))
+    );
 
     for i in 0..59 {
         w.vault.set_secret(&format!("bulk-{i:02}"), "x").unwrap();
@@ -136,18 +162,39 @@ async fn set_get_versions_list_delete_recover() {
         .await
         .unwrap();
     assert_eq!(listed.len(), 60);
-    assert_eq!(w.emulator.counters().count_status(Service::KeyVault, "GetSecrets", 200), 3, "60 secrets are 3 pages of 25");
+    assert_eq!(
+        w.emulator
+            .counters()
+            .count_status(Service::KeyVault, "GetSecrets", 200),
+        3,
+        "60 secrets are 3 pages of 25"
+    );
 
     client.delete_secret("db-password", None).await.unwrap();
     let gone = client.get_secret("db-password", None).await.unwrap_err();
     assert_eq!(gone.http_status(), Some(StatusCode::NotFound));
-    client.get_deleted_secret("db-password", None).await.unwrap();
-    client.recover_deleted_secret("db-password", None).await.unwrap();
-    let back = client.get_secret("db-password", None).await.unwrap().into_model().unwrap();
+    client
+        .get_deleted_secret("db-password", None)
+        .await
+        .unwrap();
+    client
+        .recover_deleted_secret("db-password", None)
+        .await
+        .unwrap();
+    let back = client
+        .get_secret("db-password", None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
     assert_eq!(back.value.as_deref(), Some("two"));
 
     // The credential cached its token: one exchange for the whole session.
-    assert_eq!(w.emulator.counters().count(Service::Entra, "Token"), 0, "counters were reset after the first exchange");
+    assert_eq!(
+        w.emulator.counters().count(Service::Entra, "Token"),
+        0,
+        "counters were reset after the first exchange"
+    );
 }
 
 #[tokio::test]
@@ -158,10 +205,25 @@ async fn one_token_exchange_serves_many_calls() {
     for _ in 0..5 {
         client.get_secret("a", None).await.unwrap();
     }
-    assert_eq!(w.emulator.counters().count_status(Service::Entra, "Token", 200), 1);
+    assert_eq!(
+        w.emulator
+            .counters()
+            .count_status(Service::Entra, "Token", 200),
+        1
+    );
     // Each new client's first call is challenged once (401) before it sends a token.
-    assert_eq!(w.emulator.counters().count_status(Service::KeyVault, "GetSecret", 401), 1);
-    assert_eq!(w.emulator.counters().count_status(Service::KeyVault, "GetSecret", 200), 5);
+    assert_eq!(
+        w.emulator
+            .counters()
+            .count_status(Service::KeyVault, "GetSecret", 401),
+        1
+    );
+    assert_eq!(
+        w.emulator
+            .counters()
+            .count_status(Service::KeyVault, "GetSecret", 200),
+        5
+    );
 }
 
 fn error_text(e: &azure_core::Error) -> String {
@@ -171,12 +233,17 @@ fn error_text(e: &azure_core::Error) -> String {
 #[tokio::test]
 async fn wrong_subject_reaches_the_caller_as_aadsts70021() {
     let w = world("subject", Some(Role::SecretsUser)).await;
-    let other = w.emulator.mint_service_account_token(&ServiceAccountToken::new("default", "someone-else"));
+    let other = w
+        .emulator
+        .mint_service_account_token(&ServiceAccountToken::new("default", "someone-else"));
     std::fs::write(&w.token_file, other).unwrap();
     let err = w.client().get_secret("a", None).await.unwrap_err();
     let text = error_text(&err);
     assert!(text.contains("AADSTS70021"), "{text}");
-    assert!(text.contains("system:serviceaccount:default:someone-else"), "{text}");
+    assert!(
+        text.contains("system:serviceaccount:default:someone-else"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -195,7 +262,12 @@ async fn unreachable_issuer_is_aadsts90061() {
     w.emulator.faults().set_issuer_unreachable(true);
     let text = error_text(&w.client().get_secret("a", None).await.unwrap_err());
     assert!(text.contains("AADSTS90061"), "{text}");
-    assert!(w.emulator.counters().count_status(Service::Issuer, "OpenIdConfiguration", 0) >= 1);
+    assert!(
+        w.emulator
+            .counters()
+            .count_status(Service::Issuer, "OpenIdConfiguration", 0)
+            >= 1
+    );
 }
 
 #[tokio::test]
@@ -204,14 +276,30 @@ async fn identity_without_a_role_is_forbidden() {
     w.vault.set_secret("a", "1").unwrap();
     let err = w.client().get_secret("a", None).await.unwrap_err();
     assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
-    assert!(error_text(&err).contains("Forbidden"), "{}", error_text(&err));
+    assert!(
+        error_text(&err).contains("Forbidden"),
+        "{}",
+        error_text(&err)
+    );
 
     // Reader sees metadata, never values.
     w.vault.grant(&w.app, Role::Reader);
     let client = w.client();
-    let listed: Vec<_> = client.list_secret_properties(None).unwrap().try_collect().await.unwrap();
+    let listed: Vec<_> = client
+        .list_secret_properties(None)
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(client.get_secret("a", None).await.unwrap_err().http_status(), Some(StatusCode::Forbidden));
+    assert_eq!(
+        client
+            .get_secret("a", None)
+            .await
+            .unwrap_err()
+            .http_status(),
+        Some(StatusCode::Forbidden)
+    );
 }
 
 #[tokio::test]
@@ -228,10 +316,24 @@ async fn throttling_answers_429_and_the_sdk_waits_for_retry_after() {
     client.get_secret("a", None).await.unwrap();
     let started = Instant::now();
     client.get_secret("a", None).await.unwrap(); // over budget: 429 + Retry-After, then success
-    assert_eq!(w.emulator.counters().count_status(Service::KeyVault, "GetSecret", 429), 1);
-    assert_eq!(w.emulator.counters().count_status(Service::KeyVault, "GetSecret", 200), 3);
+    assert_eq!(
+        w.emulator
+            .counters()
+            .count_status(Service::KeyVault, "GetSecret", 429),
+        1
+    );
+    assert_eq!(
+        w.emulator
+            .counters()
+            .count_status(Service::KeyVault, "GetSecret", 200),
+        3
+    );
     // The SDK's own backoff starts at 100 ms; only Retry-After makes it wait a second or more.
-    assert!(started.elapsed() >= Duration::from_millis(900), "retried after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "retried after {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -239,11 +341,15 @@ async fn a_fresh_credential_reads_the_rewritten_token_file() {
     let w = world("rotate", Some(Role::SecretsUser)).await;
     w.vault.set_secret("a", "1").unwrap();
     // The first credential reads a token for the wrong subject and fails...
-    let wrong = w.emulator.mint_service_account_token(&ServiceAccountToken::new("default", "nobody"));
+    let wrong = w
+        .emulator
+        .mint_service_account_token(&ServiceAccountToken::new("default", "nobody"));
     std::fs::write(&w.token_file, wrong).unwrap();
     assert!(w.client().get_secret("a", None).await.is_err());
     // ...a fresh credential reads the fixed file.
-    let right = w.emulator.mint_service_account_token(&ServiceAccountToken::new("default", "workload"));
+    let right = w
+        .emulator
+        .mint_service_account_token(&ServiceAccountToken::new("default", "workload"));
     std::fs::write(&w.token_file, right).unwrap();
     assert!(w.client().get_secret("a", None).await.is_ok());
 }

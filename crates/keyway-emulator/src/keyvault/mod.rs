@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Json;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -33,11 +33,22 @@ pub const KEY_VAULT_RESOURCE: &str = "https://vault.azure.net";
 
 /// The api-versions the real service accepts.
 pub const API_VERSIONS: &[&str] = &[
-    "2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "2025-07-01", "2026-04-01",
+    "2016-10-01",
+    "7.0",
+    "7.1",
+    "7.2",
+    "7.3",
+    "7.4",
+    "7.5",
+    "7.6",
+    "2025-07-01",
+    "2026-04-01",
 ];
 
 /// A Key Vault data-plane role, by the built-in role it stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Role {
     /// Key Vault Secrets User (`4633458b-17de-408a-b874-0445c86b69e6`): read secret values and
     /// list secrets.
@@ -78,13 +89,21 @@ struct Throttle {
 
 impl Throttle {
     /// Admits a request, or says how many seconds until one would be admitted.
-    fn admit(&mut self, create: bool, limits: ThrottleLimits, now: Instant) -> std::result::Result<(), u32> {
+    fn admit(
+        &mut self,
+        create: bool,
+        limits: ThrottleLimits,
+        now: Instant,
+    ) -> std::result::Result<(), u32> {
         let (queue, limit) = if create {
             (&mut self.creates, limits.creates)
         } else {
             (&mut self.others, limits.others)
         };
-        while queue.front().is_some_and(|t| now.duration_since(*t) >= limits.window) {
+        while queue
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limits.window)
+        {
             queue.pop_front();
         }
         if queue.len() as u32 >= limit {
@@ -248,7 +267,9 @@ impl<'a> Op<'a> {
             Op::Set(_) => (Permission::Write, "secrets/setSecret/action"),
             Op::Update(..) => (Permission::Write, "secrets/update/action"),
             Op::Delete(_) => (Permission::Write, "secrets/delete"),
-            Op::ListDeleted | Op::GetDeleted(_) => (Permission::ReadMetadata, "deletedsecrets/read"),
+            Op::ListDeleted | Op::GetDeleted(_) => {
+                (Permission::ReadMetadata, "deletedsecrets/read")
+            }
             Op::Recover(_) => (Permission::Write, "deletedsecrets/recover/action"),
             Op::Purge(_) => (Permission::Write, "deletedsecrets/delete"),
             Op::Unknown => (Permission::ReadMetadata, "secrets/readMetadata/action"),
@@ -262,7 +283,9 @@ fn allows(roles: &BTreeSet<Role>, permission: Permission, op: Op<'_>) -> bool {
         (Role::SecretsUser, Permission::ReadValue | Permission::ReadMetadata) => {
             !matches!(op, Op::ListDeleted | Op::GetDeleted(_))
         }
-        (Role::Reader, Permission::ReadMetadata) => !matches!(op, Op::ListDeleted | Op::GetDeleted(_)),
+        (Role::Reader, Permission::ReadMetadata) => {
+            !matches!(op, Op::ListDeleted | Op::GetDeleted(_))
+        }
         _ => false,
     })
 }
@@ -291,7 +314,14 @@ pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response 
 
 pub(crate) fn router(shared: Arc<Shared>, vault: Arc<VaultState>) -> Router {
     Router::new()
-        .route("/_emulator/requests", get(crate::emulator::requests_endpoint).with_state(shared.clone()))
+        .route(
+            "/_emulator/requests",
+            get(crate::emulator::requests_endpoint).with_state(shared.clone()),
+        )
+        .route(
+            "/_emulator/faults",
+            axum::routing::post(crate::emulator::faults_endpoint).with_state(shared.clone()),
+        )
         .fallback(handle)
         .with_state((shared, vault))
 }
@@ -309,7 +339,12 @@ fn challenge(shared: &Shared, vault: &VaultState, message: &str) -> Response {
     response
 }
 
-fn authenticate(shared: &Shared, vault: &VaultState, headers: &HeaderMap) -> std::result::Result<AccessTokenClaims, Response> {
+/// Checks the bearer token; the error is the message of the 401 challenge to answer.
+fn authenticate(
+    shared: &Shared,
+    vault: &VaultState,
+    headers: &HeaderMap,
+) -> std::result::Result<AccessTokenClaims, String> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -317,30 +352,31 @@ fn authenticate(shared: &Shared, vault: &VaultState, headers: &HeaderMap) -> std
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
     let Some(token) = token else {
-        return Err(challenge(shared, vault, "AKV10000: Request is missing a Bearer or PoP token."));
+        return Err("AKV10000: Request is missing a Bearer or PoP token.".into());
     };
-    let claims: AccessTokenClaims = signing::verify(token, std::slice::from_ref(shared.entra_key.jwk()))
-        .map_err(|_| challenge(shared, vault, "AKV10002: The token signature is invalid or was not issued by this tenant's authority."))?;
+    let claims: AccessTokenClaims = signing::verify(
+        token,
+        std::slice::from_ref(shared.entra_key.jwk()),
+    )
+    .map_err(|_| {
+        "AKV10002: The token signature is invalid or was not issued by this tenant's authority."
+            .to_string()
+    })?;
     if claims.aud.trim_end_matches('/') != KEY_VAULT_RESOURCE {
-        return Err(challenge(
-            shared,
-            vault,
-            &format!("AKV10022: Invalid audience. Expected {KEY_VAULT_RESOURCE}, found: {}.", claims.aud),
+        return Err(format!(
+            "AKV10022: Invalid audience. Expected {KEY_VAULT_RESOURCE}, found: {}.",
+            claims.aud
         ));
     }
     if claims.tid != vault.tenant_id {
-        return Err(challenge(
-            shared,
-            vault,
-            &format!(
-                "AKV10032: Invalid issuer. Expected one of https://sts.windows.net/{}/, found https://sts.windows.net/{}/.",
-                vault.tenant_id, claims.tid
-            ),
+        return Err(format!(
+            "AKV10032: Invalid issuer. Expected one of https://sts.windows.net/{}/, found https://sts.windows.net/{}/.",
+            vault.tenant_id, claims.tid
         ));
     }
     let now = shared.clock.unix();
     if now > claims.exp + 300 || now + 300 < claims.nbf {
-        return Err(challenge(shared, vault, "Token is expired or not yet valid."));
+        return Err("Token is expired or not yet valid.".into());
     }
     Ok(claims)
 }
@@ -376,10 +412,11 @@ async fn handle(
     // 1. Authentication comes first: no token, no look at anything else.
     let claims = match authenticate(&shared, &vault, &headers) {
         Ok(claims) => claims,
-        Err(response) => return response,
+        Err(message) => return challenge(&shared, &vault, &message),
     };
     // 2. api-version.
-    let query: BTreeMap<String, String> = serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    let query: BTreeMap<String, String> =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
     match query.get("api-version") {
         None => return bad_parameter("The 'api-version' query parameter is missing."),
         Some(v) if !API_VERSIONS.contains(&v.as_str()) => {
@@ -390,7 +427,12 @@ async fn handle(
         Some(_) => {}
     }
     if op == Op::Unknown {
-        return wire::error(StatusCode::NOT_FOUND, "NotFound", &format!("{method} {} is not an operation of this API.", uri.path()), None);
+        return wire::error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("{method} {} is not an operation of this API.", uri.path()),
+            None,
+        );
     }
     // 3. Throttling, per vault.
     let limits = *vault.limits.lock().unwrap_or_else(|p| p.into_inner());
@@ -415,13 +457,24 @@ async fn handle(
             "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: appid={};oid={};iss=https://sts.windows.net/{}/\r\nAction: 'Microsoft.KeyVault/vaults/{action}'\r\nResource: '/vaults/{}'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: {};location=local\r\n",
             claims.appid, claims.oid, claims.tid, vault.name, vault.name
         );
-        return wire::error(StatusCode::FORBIDDEN, "Forbidden", &message, Some("ForbiddenByRbac"));
+        return wire::error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &message,
+            Some("ForbiddenByRbac"),
+        );
     }
     // 5. The operation.
     execute(&shared, &vault, op, &query, &body)
 }
 
-fn execute(shared: &Shared, vault: &VaultState, op: Op<'_>, query: &BTreeMap<String, String>, body: &[u8]) -> Response {
+fn execute(
+    shared: &Shared,
+    vault: &VaultState,
+    op: Op<'_>,
+    query: &BTreeMap<String, String>,
+    body: &[u8],
+) -> Response {
     let url = vault.url();
     let now = shared.clock.unix();
     let mut store = vault.store();
@@ -429,7 +482,9 @@ fn execute(shared: &Shared, vault: &VaultState, op: Op<'_>, query: &BTreeMap<Str
         Op::Set(name) => {
             let parsed: SetBody = match serde_json::from_slice(body) {
                 Ok(b) => b,
-                Err(e) => return bad_parameter(&format!("The request body is not valid JSON: {e}")),
+                Err(e) => {
+                    return bad_parameter(&format!("The request body is not valid JSON: {e}"));
+                }
             };
             let Some(value) = parsed.value else {
                 return bad_parameter("Property 'value' is required.");
@@ -456,7 +511,17 @@ fn execute(shared: &Shared, vault: &VaultState, op: Op<'_>, query: &BTreeMap<Str
         Op::Get(name, version) => store
             .get(name, version)
             .map(|(s, v)| Json(wire::bundle(url, s, v, true)).into_response()),
-        Op::List => return list(url, query, "secrets", store.secrets.iter().map(|(k, s)| (k.clone(), s.latest().map(|v| wire::item(url, s, v, false))))),
+        Op::List => {
+            return list(
+                url,
+                query,
+                "secrets",
+                store
+                    .secrets
+                    .iter()
+                    .map(|(k, s)| (k.clone(), s.latest().map(|v| wire::item(url, s, v, false)))),
+            );
+        }
         Op::Versions(name) => match store.secret(name) {
             Ok(s) => {
                 let items = s
@@ -471,7 +536,9 @@ fn execute(shared: &Shared, vault: &VaultState, op: Op<'_>, query: &BTreeMap<Str
         Op::Update(name, version) => {
             let parsed: SetBody = match serde_json::from_slice(body) {
                 Ok(b) => b,
-                Err(e) => return bad_parameter(&format!("The request body is not valid JSON: {e}")),
+                Err(e) => {
+                    return bad_parameter(&format!("The request body is not valid JSON: {e}"));
+                }
             };
             let attributes = parsed.attributes.unwrap_or_default();
             let changes = Changes {
@@ -490,28 +557,42 @@ fn execute(shared: &Shared, vault: &VaultState, op: Op<'_>, query: &BTreeMap<Str
             response
         }
         Op::Delete(name) => {
-            let response = store.delete(name, now).map(|d| Json(wire::deleted(url, d, false)).into_response());
+            let response = store
+                .delete(name, now)
+                .map(|d| Json(wire::deleted(url, d, false)).into_response());
             if response.is_ok() {
                 vault.persist(&store);
             }
             response
         }
-        Op::ListDeleted => return list(url, query, "deletedsecrets", store.deleted.iter().map(|(k, d)| (k.clone(), Some(wire::deleted(url, d, true))))),
-        Op::GetDeleted(name) => store.deleted(name).map(|d| Json(wire::deleted(url, d, false)).into_response()),
+        Op::ListDeleted => {
+            return list(
+                url,
+                query,
+                "deletedsecrets",
+                store
+                    .deleted
+                    .iter()
+                    .map(|(k, d)| (k.clone(), Some(wire::deleted(url, d, true)))),
+            );
+        }
+        Op::GetDeleted(name) => store
+            .deleted(name)
+            .map(|d| Json(wire::deleted(url, d, false)).into_response()),
         Op::Recover(name) => {
-            let response = store
-                .recover(name)
-                .map(|s| match s.latest() {
-                    Some(v) => Json(wire::bundle(url, s, v, false)).into_response(),
-                    None => StatusCode::OK.into_response(),
-                });
+            let response = store.recover(name).map(|s| match s.latest() {
+                Some(v) => Json(wire::bundle(url, s, v, false)).into_response(),
+                None => StatusCode::OK.into_response(),
+            });
             if response.is_ok() {
                 vault.persist(&store);
             }
             response
         }
         Op::Purge(name) => {
-            let response = store.purge(name).map(|()| StatusCode::NO_CONTENT.into_response());
+            let response = store
+                .purge(name)
+                .map(|()| StatusCode::NO_CONTENT.into_response());
             if response.is_ok() {
                 vault.persist(&store);
             }
@@ -571,12 +652,24 @@ mod tests {
         let get = Method::GET;
         assert_eq!(Op::parse(&get, "/secrets/a/"), Op::Get("a", None));
         assert_eq!(Op::parse(&get, "/secrets/a"), Op::Get("a", None));
-        assert_eq!(Op::parse(&get, "/secrets/a/0123"), Op::Get("a", Some("0123")));
+        assert_eq!(
+            Op::parse(&get, "/secrets/a/0123"),
+            Op::Get("a", Some("0123"))
+        );
         assert_eq!(Op::parse(&get, "/secrets/a/versions"), Op::Versions("a"));
         assert_eq!(Op::parse(&get, "/secrets"), Op::List);
-        assert_eq!(Op::parse(&Method::PATCH, "/secrets/a/"), Op::Update("a", None));
-        assert_eq!(Op::parse(&Method::POST, "/deletedsecrets/a/recover"), Op::Recover("a"));
-        assert_eq!(Op::parse(&Method::DELETE, "/deletedsecrets/a"), Op::Purge("a"));
+        assert_eq!(
+            Op::parse(&Method::PATCH, "/secrets/a/"),
+            Op::Update("a", None)
+        );
+        assert_eq!(
+            Op::parse(&Method::POST, "/deletedsecrets/a/recover"),
+            Op::Recover("a")
+        );
+        assert_eq!(
+            Op::parse(&Method::DELETE, "/deletedsecrets/a"),
+            Op::Purge("a")
+        );
         assert_eq!(Op::parse(&Method::POST, "/secrets/a"), Op::Unknown);
     }
 
@@ -591,9 +684,15 @@ mod tests {
         let start = Instant::now();
         assert!(t.admit(true, limits, start).is_ok());
         assert!(t.admit(true, limits, start).is_ok());
-        assert_eq!(t.admit(true, limits, start + Duration::from_secs(3)), Err(7));
+        assert_eq!(
+            t.admit(true, limits, start + Duration::from_secs(3)),
+            Err(7)
+        );
         assert!(t.admit(false, limits, start).is_ok());
-        assert!(t.admit(true, limits, start + Duration::from_secs(10)).is_ok());
+        assert!(
+            t.admit(true, limits, start + Duration::from_secs(10))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -607,6 +706,10 @@ mod tests {
         assert!(allows(&reader, Permission::ReadMetadata, Op::List));
         assert!(!allows(&user, Permission::Write, Op::Set("a")));
         assert!(allows(&officer, Permission::Write, Op::Purge("a")));
-        assert!(!allows(&BTreeSet::new(), Permission::ReadMetadata, Op::List));
+        assert!(!allows(
+            &BTreeSet::new(),
+            Permission::ReadMetadata,
+            Op::List
+        ));
     }
 }

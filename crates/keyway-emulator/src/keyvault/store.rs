@@ -37,14 +37,20 @@ impl Secret {
     pub fn version(&self, version: Option<&str>) -> Option<&Version> {
         match version {
             None => self.latest(),
-            Some(v) => self.versions.iter().find(|x| x.version.eq_ignore_ascii_case(v)),
+            Some(v) => self
+                .versions
+                .iter()
+                .find(|x| x.version.eq_ignore_ascii_case(v)),
         }
     }
 
     pub fn version_mut(&mut self, version: Option<&str>) -> Option<&mut Version> {
         match version {
             None => self.versions.last_mut(),
-            Some(v) => self.versions.iter_mut().find(|x| x.version.eq_ignore_ascii_case(v)),
+            Some(v) => self
+                .versions
+                .iter_mut()
+                .find(|x| x.version.eq_ignore_ascii_case(v)),
         }
     }
 }
@@ -104,13 +110,25 @@ pub(crate) struct Changes {
 }
 
 pub(crate) fn check_name(name: &str) -> Result<(), StoreError> {
-    let ok = !name.is_empty() && name.len() <= 127 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if ok { Ok(()) } else { Err(StoreError::BadName(name.to_string())) }
+    let ok = !name.is_empty()
+        && name.len() <= 127
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(name.to_string()))
+    }
 }
 
 impl Store {
     /// Adds a version (creating the secret), as `PUT /secrets/{name}` does.
-    pub fn set(&mut self, name: &str, new: NewVersion, now: i64, vault_url: &str) -> Result<&Version, StoreError> {
+    pub fn set(
+        &mut self,
+        name: &str,
+        new: NewVersion,
+        now: i64,
+        vault_url: &str,
+    ) -> Result<&Version, StoreError> {
         check_name(name)?;
         if new.value.len() > MAX_VALUE_BYTES {
             return Err(StoreError::TooLarge(new.value.len()));
@@ -120,7 +138,9 @@ impl Store {
             return Err(StoreError::DeletedButRecoverable(name.to_string()));
         }
         let version = uuid::Uuid::new_v4().simple().to_string();
-        let kid = new.certificate.then(|| format!("{vault_url}/keys/{name}/{version}"));
+        let kid = new
+            .certificate
+            .then(|| format!("{vault_url}/keys/{name}/{version}"));
         let secret = self.secrets.entry(key).or_insert_with(|| Secret {
             name: name.to_string(),
             versions: Vec::new(),
@@ -148,23 +168,36 @@ impl Store {
     }
 
     /// `GET /secrets/{name}/{version?}`: the value of an enabled version.
-    pub fn get(&self, name: &str, version: Option<&str>) -> Result<(&Secret, &Version), StoreError> {
+    pub fn get(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(&Secret, &Version), StoreError> {
         let secret = self.secret(name)?;
-        let found = secret
-            .version(version)
-            .ok_or_else(|| StoreError::VersionNotFound(name.to_string(), version.unwrap_or_default().to_string()))?;
+        let found = secret.version(version).ok_or_else(|| {
+            StoreError::VersionNotFound(name.to_string(), version.unwrap_or_default().to_string())
+        })?;
         if !found.enabled {
             return Err(StoreError::Disabled(name.to_string()));
         }
         Ok((secret, found))
     }
 
-    pub fn update(&mut self, name: &str, version: Option<&str>, changes: Changes, now: i64) -> Result<(&Secret, &Version), StoreError> {
+    pub fn update(
+        &mut self,
+        name: &str,
+        version: Option<&str>,
+        changes: Changes,
+        now: i64,
+    ) -> Result<(&Secret, &Version), StoreError> {
         let key = name.to_ascii_lowercase();
-        let secret = self.secrets.get_mut(&key).ok_or_else(|| StoreError::NotFound(name.to_string()))?;
-        let target = secret
-            .version_mut(version)
-            .ok_or_else(|| StoreError::VersionNotFound(name.to_string(), version.unwrap_or_default().to_string()))?;
+        let secret = self
+            .secrets
+            .get_mut(&key)
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let target = secret.version_mut(version).ok_or_else(|| {
+            StoreError::VersionNotFound(name.to_string(), version.unwrap_or_default().to_string())
+        })?;
         if let Some(ct) = changes.content_type {
             target.content_type = Some(ct);
         }
@@ -183,12 +216,18 @@ impl Store {
         target.updated = now;
         let version = target.version.clone();
         let secret = &self.secrets[&key];
-        Ok((secret, secret.version(Some(&version)).expect("just updated")))
+        Ok((
+            secret,
+            secret.version(Some(&version)).expect("just updated"),
+        ))
     }
 
     pub fn delete(&mut self, name: &str, now: i64) -> Result<&Deleted, StoreError> {
         let key = name.to_ascii_lowercase();
-        let secret = self.secrets.remove(&key).ok_or_else(|| StoreError::NotFound(name.to_string()))?;
+        let secret = self
+            .secrets
+            .remove(&key)
+            .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
         self.deleted.insert(
             key.clone(),
             Deleted {
@@ -208,7 +247,10 @@ impl Store {
 
     pub fn recover(&mut self, name: &str) -> Result<&Secret, StoreError> {
         let key = name.to_ascii_lowercase();
-        let deleted = self.deleted.remove(&key).ok_or_else(|| StoreError::DeletedNotFound(name.to_string()))?;
+        let deleted = self
+            .deleted
+            .remove(&key)
+            .ok_or_else(|| StoreError::DeletedNotFound(name.to_string()))?;
         self.secrets.insert(key.clone(), deleted.secret);
         Ok(&self.secrets[&key])
     }
@@ -235,14 +277,26 @@ mod tests {
     #[test]
     fn versions_soft_delete_and_names() {
         let mut s = Store::default();
-        let v1 = s.set("Db-Password", value("a"), 1, "https://v").unwrap().version.clone();
+        let v1 = s
+            .set("Db-Password", value("a"), 1, "https://v")
+            .unwrap()
+            .version
+            .clone();
         s.set("db-password", value("b"), 2, "https://v").unwrap();
         assert_eq!(s.get("DB-PASSWORD", None).unwrap().1.value, "b");
         assert_eq!(s.get("db-password", Some(&v1)).unwrap().1.value, "a");
         assert_eq!(s.secret("db-password").unwrap().name, "Db-Password");
-        assert!(matches!(s.set("bad_name", value("x"), 1, "https://v"), Err(StoreError::BadName(_))));
         assert!(matches!(
-            s.set("big", value(&"x".repeat(MAX_VALUE_BYTES + 1)), 1, "https://v"),
+            s.set("bad_name", value("x"), 1, "https://v"),
+            Err(StoreError::BadName(_))
+        ));
+        assert!(matches!(
+            s.set(
+                "big",
+                value(&"x".repeat(MAX_VALUE_BYTES + 1)),
+                1,
+                "https://v"
+            ),
             Err(StoreError::TooLarge(_))
         ));
         s.update(
@@ -255,9 +309,15 @@ mod tests {
             3,
         )
         .unwrap();
-        assert_eq!(s.get("db-password", None).unwrap_err(), StoreError::Disabled("db-password".into()));
+        assert_eq!(
+            s.get("db-password", None).unwrap_err(),
+            StoreError::Disabled("db-password".into())
+        );
         s.delete("db-password", 4).unwrap();
-        assert!(matches!(s.set("db-password", value("c"), 5, "https://v"), Err(StoreError::DeletedButRecoverable(_))));
+        assert!(matches!(
+            s.set("db-password", value("c"), 5, "https://v"),
+            Err(StoreError::DeletedButRecoverable(_))
+        ));
         s.recover("db-password").unwrap();
         assert_eq!(s.secret("db-password").unwrap().versions.len(), 2);
         s.delete("db-password", 6).unwrap();

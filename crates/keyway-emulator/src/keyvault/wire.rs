@@ -41,7 +41,12 @@ fn common(id: String, v: &Version) -> Map<String, Value> {
 }
 
 /// A `SecretBundle`; the value only when `with_value`.
-pub(crate) fn bundle(vault_url: &str, s: &Secret, v: &Version, with_value: bool) -> Map<String, Value> {
+pub(crate) fn bundle(
+    vault_url: &str,
+    s: &Secret,
+    v: &Version,
+    with_value: bool,
+) -> Map<String, Value> {
     let mut m = common(format!("{vault_url}/secrets/{}/{}", s.name, v.version), v);
     if with_value {
         m.insert("value".into(), json!(v.value));
@@ -75,14 +80,22 @@ pub(crate) fn deleted(vault_url: &str, d: &Deleted, as_item: bool) -> Value {
     } else {
         bundle(vault_url, &d.secret, latest, false)
     };
-    m.insert("recoveryId".into(), json!(format!("{vault_url}/deletedsecrets/{}", d.secret.name)));
+    m.insert(
+        "recoveryId".into(),
+        json!(format!("{vault_url}/deletedsecrets/{}", d.secret.name)),
+    );
     m.insert("deletedDate".into(), json!(d.deleted));
     m.insert("scheduledPurgeDate".into(), json!(d.scheduled_purge));
     Value::Object(m)
 }
 
 /// A Key Vault error answer.
-pub(crate) fn error(status: StatusCode, code: &str, message: &str, inner: Option<&str>) -> Response {
+pub(crate) fn error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    inner: Option<&str>,
+) -> Response {
     let mut error = json!({ "code": code, "message": message });
     if let Some(inner) = inner {
         error["innererror"] = json!({ "code": inner });
@@ -96,7 +109,9 @@ pub(crate) fn store_error(e: &StoreError) -> Response {
         StoreError::BadName(name) => error(
             StatusCode::BAD_REQUEST,
             "BadParameter",
-            &format!("The request URI contains an invalid name: {name}. Names are 1-127 characters of 0-9, a-z, A-Z and -."),
+            &format!(
+                "The request URI contains an invalid name: {name}. Names are 1-127 characters of 0-9, a-z, A-Z and -."
+            ),
             None,
         ),
         StoreError::TooLarge(n) => error(
@@ -108,7 +123,9 @@ pub(crate) fn store_error(e: &StoreError) -> Response {
         StoreError::NotFound(name) => error(
             StatusCode::NOT_FOUND,
             "SecretNotFound",
-            &format!("A secret with (name/id) {name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command."),
+            &format!(
+                "A secret with (name/id) {name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command."
+            ),
             None,
         ),
         StoreError::VersionNotFound(name, version) => error(
@@ -126,7 +143,9 @@ pub(crate) fn store_error(e: &StoreError) -> Response {
         StoreError::DeletedButRecoverable(name) => error(
             StatusCode::CONFLICT,
             "Conflict",
-            &format!("Secret {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged."),
+            &format!(
+                "Secret {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged."
+            ),
             Some("ObjectIsDeletedButRecoverable"),
         ),
         StoreError::Disabled(_) => error(

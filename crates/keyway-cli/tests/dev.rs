@@ -1,0 +1,155 @@
+//! `keyway dev` as a user runs it: start, use the printed environment, stop with SIGTERM,
+//! restart on the same state directory and find everything still there.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+fn start(state_dir: &std::path::Path) -> (Child, Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args(["dev", "--json", "--state-dir", state_dir.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let env: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (child, env)
+}
+
+fn stop(mut child: Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "keyway dev stops cleanly on SIGTERM");
+}
+
+fn client(env: &Value) -> reqwest::Client {
+    let ca = std::fs::read(env["ca_file"].as_str().unwrap()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap()
+}
+
+async fn token(http: &reqwest::Client, env: &Value, client_id: &str, token_file: &str) -> String {
+    let assertion = std::fs::read_to_string(token_file).unwrap();
+    let body: Value = http
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            env["authority_host"].as_str().unwrap(),
+            env["tenant_id"].as_str().unwrap()
+        ))
+        .form(&[
+            ("client_id", client_id),
+            ("scope", "https://vault.azure.net/.default"),
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.trim()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn dev_serves_the_printed_environment_and_keeps_state() {
+    let dir = std::env::temp_dir().join(format!("keyway-dev-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (child, env) = start(&dir);
+    for key in [
+        "authority_host",
+        "tenant_id",
+        "client_id",
+        "federated_token_file",
+        "vault_url",
+        "ca_file",
+        "issuer",
+    ] {
+        assert!(env[key].is_string(), "missing {key}: {env}");
+    }
+    let http = client(&env);
+    let vault = env["vault_url"].as_str().unwrap().to_string();
+
+    // The officer uploads; the workload identity reads.
+    let officer = token(
+        &http,
+        &env,
+        env["officer"]["client_id"].as_str().unwrap(),
+        env["officer"]["federated_token_file"].as_str().unwrap(),
+    )
+    .await;
+    let put = http
+        .put(format!("{vault}/secrets/greeting?api-version=2025-07-01"))
+        .bearer_auth(&officer)
+        .json(&serde_json::json!({"value": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let reader = token(
+        &http,
+        &env,
+        env["client_id"].as_str().unwrap(),
+        env["federated_token_file"].as_str().unwrap(),
+    )
+    .await;
+    let denied = http
+        .put(format!("{vault}/secrets/greeting?api-version=2025-07-01"))
+        .bearer_auth(&reader)
+        .json(&serde_json::json!({"value": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        denied.status().as_u16(),
+        403,
+        "the workload identity is only a Secrets User"
+    );
+    stop(child);
+
+    // Same state directory: same identities, same secret (ports may differ).
+    let (child, again) = start(&dir);
+    assert_eq!(again["client_id"], env["client_id"]);
+    assert_eq!(again["tenant_id"], env["tenant_id"]);
+    let http = client(&again);
+    let reader = token(
+        &http,
+        &again,
+        again["client_id"].as_str().unwrap(),
+        again["federated_token_file"].as_str().unwrap(),
+    )
+    .await;
+    let got: Value = http
+        .get(format!(
+            "{}/secrets/greeting?api-version=2025-07-01",
+            again["vault_url"].as_str().unwrap()
+        ))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["value"], "hello");
+    stop(child);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,733 @@
+//! The emulator's wire behaviour, checked with a plain HTTPS client: the shapes and statuses
+//! the real services answer with.
+
+use keyway_emulator::{
+    Emulator, EmulatorOptions, FederatedCredential, Identity, Role, Service, ServiceAccountToken,
+    Vault,
+};
+use serde_json::Value;
+
+struct World {
+    emulator: Emulator,
+    http: reqwest::Client,
+    tenant: String,
+    app: Identity,
+    vault: Vault,
+}
+
+async fn world() -> World {
+    let emulator = Emulator::start().await.unwrap();
+    let tenant = emulator.add_tenant(None);
+    let app = emulator.add_identity(&tenant, "app").unwrap();
+    emulator
+        .add_federated_credential(
+            &app,
+            FederatedCredential::for_service_account(&emulator.issuer_url(), "ns", "sa"),
+        )
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, "rest-vault").await.unwrap();
+    vault.grant(&app, Role::SecretsOfficer);
+    World {
+        http: emulator.http_client().unwrap(),
+        emulator,
+        tenant,
+        app,
+        vault,
+    }
+}
+
+impl World {
+    async fn exchange(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        scope: &str,
+        assertion: &str,
+    ) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!(
+                "{}/{tenant}/oauth2/v2.0/token",
+                self.emulator.authority_host()
+            ))
+            .form(&[
+                ("client_id", client_id),
+                ("scope", scope),
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    fn assertion(&self) -> String {
+        self.emulator
+            .mint_service_account_token(&ServiceAccountToken::new("ns", "sa"))
+    }
+
+    async fn token(&self) -> String {
+        let (status, body) = self
+            .exchange(
+                &self.tenant,
+                &self.app.client_id,
+                "https://vault.azure.net/.default",
+                &self.assertion(),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn vault_call(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let token = self.token().await;
+        let mut request = self
+            .http
+            .request(method, format!("{}{path_and_query}", self.vault.url()))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn aadsts(body: &Value) -> u64 {
+    body["error_codes"][0].as_u64().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn entra_success_shape() {
+    let w = world().await;
+    let (status, body) = w
+        .exchange(
+            &w.tenant,
+            &w.app.client_id,
+            "https://vault.azure.net/.default",
+            &w.assertion(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(
+        body["expires_in"].is_i64() && body["ext_expires_in"].is_i64(),
+        "{body}"
+    );
+    assert_eq!(body["access_token"].as_str().unwrap().split('.').count(), 3);
+}
+
+#[tokio::test]
+async fn entra_failures_answer_like_entra() {
+    let w = world().await;
+    let assertion = w.assertion();
+    let vault_scope = "https://vault.azure.net/.default";
+
+    let (status, body) = w
+        .exchange("no-such-tenant", &w.app.client_id, vault_scope, &assertion)
+        .await;
+    assert_eq!((status, aadsts(&body)), (400, 90002));
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.starts_with("AADSTS90002: "), "{description}");
+    assert!(
+        description.contains("\r\nTrace ID: ")
+            && description.contains("\r\nCorrelation ID: ")
+            && description.contains("\r\nTimestamp: ")
+    );
+    for key in [
+        "error",
+        "error_codes",
+        "timestamp",
+        "trace_id",
+        "correlation_id",
+    ] {
+        assert!(body.get(key).is_some(), "missing {key}: {body}");
+    }
+
+    let (status, body) = w
+        .exchange(
+            &w.tenant,
+            "00000000-0000-0000-0000-000000000000",
+            vault_scope,
+            &assertion,
+        )
+        .await;
+    assert_eq!(
+        (status, aadsts(&body), body["error"].as_str()),
+        (400, 700016, Some("unauthorized_client"))
+    );
+
+    let (_, body) = w
+        .exchange(
+            &w.tenant,
+            &w.app.client_id,
+            "https://vault.azure.net",
+            &assertion,
+        )
+        .await;
+    assert_eq!(
+        (aadsts(&body), body["error"].as_str()),
+        (70011, Some("invalid_scope"))
+    );
+
+    // An issuer the identity has no credential for: trailing slash differs.
+    let mut spec = ServiceAccountToken::new("ns", "sa");
+    spec.issuer = Some(format!("{}/", w.emulator.issuer_url()));
+    let (_, body) = w
+        .exchange(
+            &w.tenant,
+            &w.app.client_id,
+            vault_scope,
+            &w.emulator.mint_service_account_token(&spec),
+        )
+        .await;
+    assert_eq!(aadsts(&body), 700211);
+
+    // Wrong audience: no credential matches.
+    let mut spec = ServiceAccountToken::new("ns", "sa");
+    spec.audiences = vec!["api://something-else".into()];
+    let (_, body) = w
+        .exchange(
+            &w.tenant,
+            &w.app.client_id,
+            vault_scope,
+            &w.emulator.mint_service_account_token(&spec),
+        )
+        .await;
+    assert_eq!(aadsts(&body), 70021);
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("api://something-else")
+    );
+
+    // Not yet valid beyond the 5 minutes of skew; within them it passes.
+    let mut spec = ServiceAccountToken::new("ns", "sa");
+    spec.issued_at = Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(10));
+    let (_, body) = w
+        .exchange(
+            &w.tenant,
+            &w.app.client_id,
+            vault_scope,
+            &w.emulator.mint_service_account_token(&spec),
+        )
+        .await;
+    assert_eq!(aadsts(&body), 700024);
+    spec.issued_at = Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(4));
+    let (status, _) = w
+        .exchange(
+            &w.tenant,
+            &w.app.client_id,
+            vault_scope,
+            &w.emulator.mint_service_account_token(&spec),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // A token signed by some other key than the issuer's.
+    let other = Emulator::start().await.unwrap();
+    let mut spec = ServiceAccountToken::new("ns", "sa");
+    spec.issuer = Some(w.emulator.issuer_url());
+    let (_, body) = w
+        .exchange(
+            &w.tenant,
+            &w.app.client_id,
+            vault_scope,
+            &other.mint_service_account_token(&spec),
+        )
+        .await;
+    assert_eq!(aadsts(&body), 700027);
+
+    // Clock skew on the emulated side makes a fresh assertion look expired.
+    w.emulator.set_clock_skew(time::Duration::hours(3));
+    let (_, body) = w
+        .exchange(&w.tenant, &w.app.client_id, vault_scope, &assertion)
+        .await;
+    assert_eq!(aadsts(&body), 700024);
+}
+
+#[tokio::test]
+async fn issuer_documents_and_key_rotation() {
+    let w = world().await;
+    let discovery: Value = w
+        .http
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            w.emulator.issuer_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], w.emulator.issuer_url());
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"][0],
+        "RS256"
+    );
+    let old_token = w.assertion();
+    w.emulator.rotate_issuer_key().unwrap();
+    let jwks: Value = w
+        .http
+        .get(discovery["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    for key in keys {
+        assert_eq!(
+            (
+                key["kty"].as_str(),
+                key["alg"].as_str(),
+                key["use"].as_str(),
+                key["e"].as_str()
+            ),
+            (Some("RSA"), Some("RS256"), Some("sig"), Some("AQAB"))
+        );
+    }
+    // Tokens from before and after the rotation both exchange.
+    let vault_scope = "https://vault.azure.net/.default";
+    assert_eq!(
+        w.exchange(&w.tenant, &w.app.client_id, vault_scope, &old_token)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        w.exchange(&w.tenant, &w.app.client_id, vault_scope, &w.assertion())
+            .await
+            .0,
+        200
+    );
+    // The kid follows Kubernetes' rule over the public key.
+    let pem = pem_der(&w.emulator.issuer_public_keys_pem()[0]);
+    assert_eq!(
+        keys[0]["kid"].as_str().unwrap(),
+        keyway_emulator::kubernetes_kid(&pem)
+    );
+}
+
+fn pem_der(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn vault_challenge_comes_before_anything_else() {
+    let w = world().await;
+    let response = w
+        .http
+        .put(format!(
+            "{}/secrets/x?api-version=2025-07-01",
+            w.vault.url()
+        ))
+        .body("not even json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        challenge,
+        format!(
+            "Bearer authorization=\"{}/{}\", resource=\"https://vault.azure.net\"",
+            w.emulator.authority_host(),
+            w.tenant
+        )
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "Unauthorized");
+}
+
+#[tokio::test]
+async fn vault_errors_and_shapes() {
+    let w = world().await;
+    let put = |value: Value| {
+        w.vault_call(
+            reqwest::Method::PUT,
+            "/secrets/cert-pem?api-version=2025-07-01",
+            Some(value),
+        )
+    };
+    let (status, _, bundle) = put(serde_json::json!({"value": "abc", "contentType": "application/x-pem-file", "tags": {"file-encoding": "hex"}})).await;
+    assert_eq!(status, 200);
+    let id = bundle["id"].as_str().unwrap();
+    let version = id.rsplit('/').next().unwrap();
+    assert!(id.starts_with(&format!("{}/secrets/cert-pem/", w.vault.url())));
+    assert!(
+        version.len() == 32 && version.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{version}"
+    );
+    assert_eq!(
+        bundle["attributes"]["recoveryLevel"],
+        "Recoverable+Purgeable"
+    );
+    assert!(bundle["attributes"]["created"].is_i64());
+    assert_eq!(bundle["tags"]["file-encoding"], "hex");
+
+    let (status, _, e) = w
+        .vault_call(
+            reqwest::Method::GET,
+            "/secrets/missing/?api-version=2025-07-01",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (404, Some("SecretNotFound"))
+    );
+    let (status, _, e) = w
+        .vault_call(
+            reqwest::Method::GET,
+            "/secrets/cert-pem/?api-version=1999-01-01",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (400, Some("BadParameter"))
+    );
+    let (status, _, _) = w
+        .vault_call(
+            reqwest::Method::GET,
+            "/secrets/cert-pem/?api-version=7.4",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "7.x versions are accepted");
+    let (status, _, _) = w
+        .vault_call(
+            reqwest::Method::PUT,
+            "/secrets/bad_name?api-version=2025-07-01",
+            Some(serde_json::json!({"value": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = put(serde_json::json!({"value": "x".repeat(25 * 1024 + 1)})).await;
+    assert_eq!(status, 400);
+    let (status, _, e) = w
+        .vault_call(
+            reqwest::Method::GET,
+            "/secrets?api-version=2025-07-01&maxresults=26",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (400, Some("BadParameter"))
+    );
+
+    w.vault.set_enabled("cert-pem", false).unwrap();
+    let (status, _, e) = w
+        .vault_call(
+            reqwest::Method::GET,
+            "/secrets/cert-pem?api-version=2025-07-01",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["innererror"]["code"].as_str()),
+        (403, Some("SecretDisabled"))
+    );
+
+    let (status, _, deleted) = w
+        .vault_call(
+            reqwest::Method::DELETE,
+            "/secrets/cert-pem?api-version=2025-07-01",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        deleted["recoveryId"]
+            .as_str()
+            .unwrap()
+            .ends_with("/deletedsecrets/cert-pem")
+    );
+    let (status, _, e) = put(serde_json::json!({"value": "again"})).await;
+    assert_eq!(
+        (status, e["error"]["innererror"]["code"].as_str()),
+        (409, Some("ObjectIsDeletedButRecoverable"))
+    );
+    let (status, _, _) = w
+        .vault_call(
+            reqwest::Method::DELETE,
+            "/deletedsecrets/cert-pem?api-version=2025-07-01",
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(put(serde_json::json!({"value": "again"})).await.0, 200);
+}
+
+#[tokio::test]
+async fn paging_links_back_to_the_same_vault() {
+    let w = world().await;
+    for i in 0..30 {
+        w.vault.set_secret(&format!("s{i:02}"), "v").unwrap();
+    }
+    let (_, _, page) = w
+        .vault_call(
+            reqwest::Method::GET,
+            "/secrets?api-version=2025-07-01&maxresults=25",
+            None,
+        )
+        .await;
+    assert_eq!(page["value"].as_array().unwrap().len(), 25);
+    assert!(
+        page["value"][0].get("value").is_none(),
+        "lists never carry values"
+    );
+    let next = page["nextLink"].as_str().unwrap();
+    assert!(
+        next.starts_with(&format!("{}/secrets?", w.vault.url())),
+        "{next}"
+    );
+    // The SDK re-encodes $skiptoken as %24skiptoken; both work.
+    let path = next
+        .trim_start_matches(w.vault.url())
+        .replace("$skiptoken", "%24skiptoken");
+    let (_, _, rest) = w.vault_call(reqwest::Method::GET, &path, None).await;
+    assert_eq!(rest["value"].as_array().unwrap().len(), 5);
+    assert!(rest["nextLink"].is_null());
+}
+
+#[tokio::test]
+async fn roles_and_tenants_are_enforced() {
+    let w = world().await;
+    w.vault.set_secret("a", "1").unwrap();
+    w.vault.revoke(&w.app, Role::SecretsOfficer);
+    let (status, _, e) = w
+        .vault_call(
+            reqwest::Method::GET,
+            "/secrets/a?api-version=2025-07-01",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["innererror"]["code"].as_str()),
+        (403, Some("ForbiddenByRbac"))
+    );
+    w.vault.grant(&w.app, Role::SecretsUser);
+    assert_eq!(
+        w.vault_call(
+            reqwest::Method::GET,
+            "/secrets/a?api-version=2025-07-01",
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        w.vault_call(
+            reqwest::Method::PUT,
+            "/secrets/a?api-version=2025-07-01",
+            Some(serde_json::json!({"value": "2"}))
+        )
+        .await
+        .0,
+        403
+    );
+
+    // A token for another tenant's identity is refused by the vault.
+    let other_tenant = w.emulator.add_tenant(None);
+    let stranger = w.emulator.add_identity(&other_tenant, "stranger").unwrap();
+    w.emulator
+        .add_federated_credential(
+            &stranger,
+            FederatedCredential::for_service_account(&w.emulator.issuer_url(), "ns", "sa"),
+        )
+        .unwrap();
+    let (_, body) = w
+        .exchange(
+            &other_tenant,
+            &stranger.client_id,
+            "https://vault.azure.net/.default",
+            &w.assertion(),
+        )
+        .await;
+    let response = w
+        .http
+        .get(format!(
+            "{}/secrets/a?api-version=2025-07-01",
+            w.vault.url()
+        ))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let e: Value = response.json().await.unwrap();
+    assert!(e["error"]["message"].as_str().unwrap().contains("AKV10032"));
+}
+
+#[tokio::test]
+async fn faults_and_counters() {
+    let w = world().await;
+    w.vault.set_secret("a", "1").unwrap();
+    w.emulator
+        .faults()
+        .fail_next(Service::KeyVault, Some("GetSecret"), 503, 1);
+    let (status, headers, e) = w
+        .vault_call(
+            reqwest::Method::GET,
+            "/secrets/a?api-version=2025-07-01",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (503, Some("ServiceUnavailable"))
+    );
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(
+        w.vault_call(
+            reqwest::Method::GET,
+            "/secrets/a?api-version=2025-07-01",
+            None
+        )
+        .await
+        .0,
+        200
+    );
+
+    w.emulator.faults().drop_next(Service::KeyVault, None, 1);
+    let token = w.token().await;
+    let dropped = w
+        .http
+        .get(format!(
+            "{}/secrets/a?api-version=2025-07-01",
+            w.vault.url()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert!(
+        dropped.is_err(),
+        "the connection is closed without an answer"
+    );
+
+    let counters: Value = w
+        .http
+        .get(format!("{}/_emulator/requests", w.vault.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let find = |service: &str, op: &str, status: u64| {
+        counters["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["service"] == service && r["operation"] == op && r["status"] == status)
+            .map(|r| r["count"].as_u64().unwrap())
+    };
+    assert_eq!(find("keyvault", "GetSecret", 503), Some(1));
+    assert_eq!(find("keyvault", "GetSecret", 200), Some(1));
+    assert_eq!(find("keyvault", "GetSecret", 0), Some(1));
+    assert_eq!(find("entra", "Token", 200), Some(3));
+}
+
+#[tokio::test]
+async fn vault_contents_survive_a_restart_with_a_state_dir() {
+    let dir = std::env::temp_dir().join(format!("keyway-emulator-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = EmulatorOptions {
+        state_dir: Some(dir.clone()),
+        ..EmulatorOptions::default()
+    };
+    {
+        let emulator = Emulator::start_with(options.clone()).await.unwrap();
+        let tenant = emulator.add_tenant(Some("tenant-a"));
+        let vault = emulator.add_vault(&tenant, "kept").await.unwrap();
+        vault.set_secret("survivor", "still here").unwrap();
+    }
+    let emulator = Emulator::start_with(options).await.unwrap();
+    let tenant = emulator.add_tenant(Some("tenant-a"));
+    let vault = emulator.add_vault(&tenant, "kept").await.unwrap();
+    assert_eq!(
+        vault.secret_value("survivor").as_deref(),
+        Some("still here")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn an_issuer_trusted_inline_needs_no_discovery() {
+    let w = world().await;
+    // A real cluster's issuer the emulator cannot reach: trust its keys inline.
+    let unreachable = "https://oidc.example.invalid/cluster-1/";
+    w.emulator.trust_issuer_inline(unreachable, w.emulator.issuer_jwks());
+    w.emulator
+        .add_federated_credential(
+            &w.app,
+            FederatedCredential {
+                name: "inline".into(),
+                issuer: unreachable.into(),
+                subject: "system:serviceaccount:ns:sa".into(),
+                audiences: vec!["api://AzureADTokenExchange".into()],
+            },
+        )
+        .unwrap();
+    let mut spec = ServiceAccountToken::new("ns", "sa");
+    spec.issuer = Some(unreachable.into());
+    let (status, body) = w
+        .exchange(&w.tenant, &w.app.client_id, "https://vault.azure.net/.default", &w.emulator.mint_service_account_token(&spec))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(w.emulator.counters().count(Service::Issuer, "OpenIdConfiguration"), 0);
+}
+
+#[tokio::test]
+async fn faults_can_be_injected_over_https() {
+    let w = world().await;
+    w.vault.set_secret("a", "1").unwrap();
+    let inject = |body: Value| {
+        let http = w.http.clone();
+        let url = format!("{}/_emulator/faults", w.emulator.authority_host());
+        async move { http.post(url).json(&body).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(inject(serde_json::json!({"service": "keyvault", "operation": "GetSecret", "status": 500, "count": 1})).await, 200);
+    assert_eq!(w.vault_call(reqwest::Method::GET, "/secrets/a?api-version=2025-07-01", None).await.0, 500);
+    assert_eq!(w.vault_call(reqwest::Method::GET, "/secrets/a?api-version=2025-07-01", None).await.0, 200);
+    assert_eq!(inject(serde_json::json!({"status": 500})).await, 400, "a status fault needs a service");
+    assert_eq!(inject(serde_json::json!({"issuer_unreachable": true})).await, 200);
+    let (_, body) = w
+        .exchange(&w.tenant, &w.app.client_id, "https://vault.azure.net/.default", &w.assertion())
+        .await;
+    assert_eq!(aadsts(&body), 90061);
+    assert_eq!(inject(serde_json::json!({"clear": true})).await, 200);
+    assert_eq!(w.vault_call(reqwest::Method::GET, "/secrets/a?api-version=2025-07-01", None).await.0, 200);
+}
