@@ -689,7 +689,8 @@ async fn an_issuer_trusted_inline_needs_no_discovery() {
     let w = world().await;
     // A real cluster's issuer the emulator cannot reach: trust its keys inline.
     let unreachable = "https://oidc.example.invalid/cluster-1/";
-    w.emulator.trust_issuer_inline(unreachable, w.emulator.issuer_jwks());
+    w.emulator
+        .trust_issuer_inline(unreachable, w.emulator.issuer_jwks());
     w.emulator
         .add_federated_credential(
             &w.app,
@@ -704,10 +705,20 @@ async fn an_issuer_trusted_inline_needs_no_discovery() {
     let mut spec = ServiceAccountToken::new("ns", "sa");
     spec.issuer = Some(unreachable.into());
     let (status, body) = w
-        .exchange(&w.tenant, &w.app.client_id, "https://vault.azure.net/.default", &w.emulator.mint_service_account_token(&spec))
+        .exchange(
+            &w.tenant,
+            &w.app.client_id,
+            "https://vault.azure.net/.default",
+            &w.emulator.mint_service_account_token(&spec),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(w.emulator.counters().count(Service::Issuer, "OpenIdConfiguration"), 0);
+    assert_eq!(
+        w.emulator
+            .counters()
+            .count(Service::Issuer, "OpenIdConfiguration"),
+        0
+    );
 }
 
 #[tokio::test]
@@ -717,17 +728,64 @@ async fn faults_can_be_injected_over_https() {
     let inject = |body: Value| {
         let http = w.http.clone();
         let url = format!("{}/_emulator/faults", w.emulator.authority_host());
-        async move { http.post(url).json(&body).send().await.unwrap().status().as_u16() }
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
     assert_eq!(inject(serde_json::json!({"service": "keyvault", "operation": "GetSecret", "status": 500, "count": 1})).await, 200);
-    assert_eq!(w.vault_call(reqwest::Method::GET, "/secrets/a?api-version=2025-07-01", None).await.0, 500);
-    assert_eq!(w.vault_call(reqwest::Method::GET, "/secrets/a?api-version=2025-07-01", None).await.0, 200);
-    assert_eq!(inject(serde_json::json!({"status": 500})).await, 400, "a status fault needs a service");
-    assert_eq!(inject(serde_json::json!({"issuer_unreachable": true})).await, 200);
+    assert_eq!(
+        w.vault_call(
+            reqwest::Method::GET,
+            "/secrets/a?api-version=2025-07-01",
+            None
+        )
+        .await
+        .0,
+        500
+    );
+    assert_eq!(
+        w.vault_call(
+            reqwest::Method::GET,
+            "/secrets/a?api-version=2025-07-01",
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        inject(serde_json::json!({"status": 500})).await,
+        400,
+        "a status fault needs a service"
+    );
+    assert_eq!(
+        inject(serde_json::json!({"issuer_unreachable": true})).await,
+        200
+    );
     let (_, body) = w
-        .exchange(&w.tenant, &w.app.client_id, "https://vault.azure.net/.default", &w.assertion())
+        .exchange(
+            &w.tenant,
+            &w.app.client_id,
+            "https://vault.azure.net/.default",
+            &w.assertion(),
+        )
         .await;
     assert_eq!(aadsts(&body), 90061);
     assert_eq!(inject(serde_json::json!({"clear": true})).await, 200);
-    assert_eq!(w.vault_call(reqwest::Method::GET, "/secrets/a?api-version=2025-07-01", None).await.0, 200);
+    assert_eq!(
+        w.vault_call(
+            reqwest::Method::GET,
+            "/secrets/a?api-version=2025-07-01",
+            None
+        )
+        .await
+        .0,
+        200
+    );
 }

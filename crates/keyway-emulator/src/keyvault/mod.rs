@@ -354,14 +354,11 @@ fn authenticate(
     let Some(token) = token else {
         return Err("AKV10000: Request is missing a Bearer or PoP token.".into());
     };
-    let claims: AccessTokenClaims = signing::verify(
-        token,
-        std::slice::from_ref(shared.entra_key.jwk()),
-    )
-    .map_err(|_| {
-        "AKV10002: The token signature is invalid or was not issued by this tenant's authority."
-            .to_string()
-    })?;
+    let claims: AccessTokenClaims =
+        signing::verify(token, std::slice::from_ref(shared.entra_key.jwk())).map_err(|_| {
+            "AKV10002: The token signature is invalid or was not issued by this tenant's authority."
+                .to_string()
+        })?;
     if claims.aud.trim_end_matches('/') != KEY_VAULT_RESOURCE {
         return Err(format!(
             "AKV10022: Invalid audience. Expected {KEY_VAULT_RESOURCE}, found: {}.",
