@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use keyway_emulator::{Emulator, FederatedCredential, Role, ServiceAccountToken, ThrottleLimits};
+use keyway_emulator::{
+    Emulator, FederatedIdentityCredential, Role, ServiceAccountToken, ThrottleLimits,
+};
 
 const CONCURRENCY: usize = 32;
 const DURATION: Duration = Duration::from_secs(5);
@@ -32,7 +34,11 @@ async fn run() {
     emulator
         .add_federated_credential(
             &app,
-            FederatedCredential::for_service_account(&emulator.issuer_url(), "default", "bench"),
+            FederatedIdentityCredential::for_service_account(
+                &emulator.issuer_url(),
+                "default",
+                "bench",
+            ),
         )
         .unwrap();
     let vault = emulator.add_vault(&tenant, "bench").await.unwrap();

@@ -10,7 +10,7 @@ use azure_identity::{
     ClientAssertionCredentialOptions, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
-use keyway_emulator::{Emulator, FederatedCredential, Role, ServiceAccountToken};
+use keyway_emulator::{Emulator, FederatedIdentityCredential, Role, ServiceAccountToken};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,7 +19,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let emulator = Emulator::start().await?;
     let tenant = emulator.add_tenant(None);
     let identity = emulator.add_identity(&tenant, "my-app")?;
-    let fic = FederatedCredential::for_service_account(&emulator.issuer_url(), "default", "my-app");
+    let fic = FederatedIdentityCredential::for_service_account(
+        &emulator.issuer_url(),
+        "default",
+        "my-app",
+    );
     emulator.add_federated_credential(&identity, fic)?;
     let vault = emulator.add_vault(&tenant, "my-vault").await?;
     vault.grant(&identity, Role::SecretsUser);

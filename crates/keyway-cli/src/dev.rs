@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use keyway_emulator::{
-    Emulator, EmulatorOptions, FaultRequest, FederatedCredential, Identity, Role,
+    Emulator, EmulatorOptions, FaultRequest, FederatedIdentityCredential, Identity, Role,
     ServiceAccountToken,
 };
 use serde::{Deserialize, Serialize};
@@ -262,7 +262,7 @@ fn register(
     emulator
         .add_federated_credential(
             &identity,
-            FederatedCredential::for_service_account(
+            FederatedIdentityCredential::for_service_account(
                 &emulator.issuer_url(),
                 NAMESPACE,
                 service_account,

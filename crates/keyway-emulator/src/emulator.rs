@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::clock::Clock;
 use crate::counters::{Counters, RequestCount, Service};
-use crate::entra::{self, Directory, FederatedCredential, Identity};
+use keyway_identity::{FederatedIdentityCredential, Jwks};
+
+use crate::entra::{self, Directory, Identity};
 use crate::error::{EmulatorError, Result};
 use crate::faults::Faults;
 use crate::issuer::{self, ServiceAccountToken};
@@ -51,6 +53,8 @@ pub(crate) struct Shared {
     /// Trusts the emulator's CA: how Entra fetches issuer discovery documents.
     pub http: reqwest::Client,
     pub entra_key: SigningKey,
+    /// The Entra key's public half, as the vault verifies access tokens with it.
+    pub entra_jwks: Jwks,
     issuer_keys: RwLock<Vec<Arc<SigningKey>>>,
     directory: Mutex<Directory>,
     authority_url: OnceLock<String>,
@@ -187,11 +191,11 @@ pub(crate) async fn faults_endpoint(
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), keyway_emulator::EmulatorError> {
-/// use keyway_emulator::{Emulator, FederatedCredential, Role, ServiceAccountToken};
+/// use keyway_emulator::{Emulator, FederatedIdentityCredential, Role, ServiceAccountToken};
 /// let emulator = Emulator::start().await?;
 /// let tenant = emulator.add_tenant(None);
 /// let app = emulator.add_identity(&tenant, "sync")?;
-/// emulator.add_federated_credential(&app, FederatedCredential::for_service_account(&emulator.issuer_url(), "default", "default"))?;
+/// emulator.add_federated_credential(&app, FederatedIdentityCredential::for_service_account(&emulator.issuer_url(), "default", "default"))?;
 /// let vault = emulator.add_vault(&tenant, "demo").await?;
 /// vault.grant(&app, Role::SecretsUser);
 /// vault.set_secret("db-password", "s3cret")?;
@@ -216,6 +220,7 @@ impl Emulator {
     /// Starts an emulator.
     pub async fn start_with(options: EmulatorOptions) -> Result<Emulator> {
         let tls = Tls::generate()?;
+        let entra_key = SigningKey::generate()?;
         let http = tls.client()?;
         let shared = Arc::new(Shared {
             clock: Clock::default(),
@@ -223,7 +228,10 @@ impl Emulator {
             counters: Arc::new(Counters::default()),
             http,
             tls,
-            entra_key: SigningKey::generate()?,
+            entra_jwks: Jwks {
+                keys: vec![entra_key.jwk().clone()],
+            },
+            entra_key,
             issuer_keys: RwLock::new(vec![Arc::new(SigningKey::generate()?)]),
             directory: Mutex::new(Directory::default()),
             authority_url: OnceLock::new(),
@@ -370,7 +378,7 @@ impl Emulator {
     pub fn add_federated_credential(
         &self,
         identity: &Identity,
-        credential: FederatedCredential,
+        credential: FederatedIdentityCredential,
     ) -> Result<()> {
         if self.shared.directory().add_federated_credential(
             &identity.tenant_id,
@@ -388,7 +396,7 @@ impl Emulator {
 
     /// Trusts `issuer` through JWKs given here instead of fetching its discovery document (for
     /// issuers the emulator cannot reach, such as a real cluster's).
-    pub fn trust_issuer_inline(&self, issuer: &str, jwks: Vec<serde_json::Value>) {
+    pub fn trust_issuer_inline(&self, issuer: &str, jwks: Jwks) {
         self.shared.directory().trust_issuer_inline(issuer, jwks);
     }
 
@@ -421,12 +429,15 @@ impl Emulator {
     }
 
     /// The issuer's JWKs (current first), as its JWKS document lists them.
-    pub fn issuer_jwks(&self) -> Vec<serde_json::Value> {
-        self.shared
-            .issuer_keys()
-            .iter()
-            .map(|k| k.jwk().clone())
-            .collect()
+    pub fn issuer_jwks(&self) -> Jwks {
+        Jwks {
+            keys: self
+                .shared
+                .issuer_keys()
+                .iter()
+                .map(|k| k.jwk().clone())
+                .collect(),
+        }
     }
 
     /// Starts a vault named `name` in `tenant_id`, on its own port; with a state directory its
@@ -679,23 +690,5 @@ impl Vault {
             .values()
             .map(|s| s.name.clone())
             .collect()
-    }
-}
-
-impl FederatedCredential {
-    /// The credential a Kubernetes service account needs: `issuer`, subject
-    /// `system:serviceaccount:<namespace>:<service_account>`, audience
-    /// `api://AzureADTokenExchange`, named `<namespace>-<service_account>`.
-    pub fn for_service_account(
-        issuer: &str,
-        namespace: &str,
-        service_account: &str,
-    ) -> FederatedCredential {
-        FederatedCredential {
-            name: format!("{namespace}-{service_account}"),
-            issuer: issuer.to_string(),
-            subject: format!("system:serviceaccount:{namespace}:{service_account}"),
-            audiences: vec![issuer::TOKEN_EXCHANGE_AUDIENCE.to_string()],
-        }
     }
 }

@@ -16,20 +16,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::emulator::Shared;
-use crate::signing::{self, VerifyError};
-
-/// A federated identity credential: which external tokens an identity accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FederatedCredential {
-    /// The credential's name.
-    pub name: String,
-    /// The issuer, compared exactly (a trailing slash matters).
-    pub issuer: String,
-    /// The subject, e.g. `system:serviceaccount:<ns>:<sa>`.
-    pub subject: String,
-    /// The accepted audiences, usually `["api://AzureADTokenExchange"]`.
-    pub audiences: Vec<String>,
-}
+use keyway_identity::{
+    AssertionClaims, FederatedIdentityCredential, IdentityError, IssuerDiscovery, Jwks,
+};
 
 /// An application or user-assigned managed identity registered in a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,9 +36,9 @@ pub struct Identity {
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
     /// tenant id → client id → identity and its credentials
-    tenants: BTreeMap<String, BTreeMap<String, (Identity, Vec<FederatedCredential>)>>,
+    tenants: BTreeMap<String, BTreeMap<String, (Identity, Vec<FederatedIdentityCredential>)>>,
     /// issuer URL → JWKs registered inline (issuers the emulator cannot reach)
-    inline_issuers: BTreeMap<String, Vec<serde_json::Value>>,
+    inline_issuers: BTreeMap<String, Jwks>,
 }
 
 impl Directory {
@@ -75,7 +64,7 @@ impl Directory {
         &mut self,
         tenant_id: &str,
         client_id: &str,
-        fic: FederatedCredential,
+        fic: FederatedIdentityCredential,
     ) -> bool {
         match self
             .tenants
@@ -91,38 +80,8 @@ impl Directory {
         }
     }
 
-    pub fn trust_issuer_inline(&mut self, issuer: &str, jwks: Vec<serde_json::Value>) {
+    pub fn trust_issuer_inline(&mut self, issuer: &str, jwks: Jwks) {
         self.inline_issuers.insert(issuer.to_string(), jwks);
-    }
-}
-
-/// The claims of an assertion that matter for federation.
-#[derive(Debug, Clone, Deserialize)]
-struct AssertionClaims {
-    iss: Option<String>,
-    sub: Option<String>,
-    #[serde(default)]
-    aud: Audience,
-    exp: Option<i64>,
-    nbf: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-    #[default]
-    None,
-}
-
-impl Audience {
-    fn values(&self) -> Vec<&str> {
-        match self {
-            Audience::One(a) => vec![a.as_str()],
-            Audience::Many(v) => v.iter().map(String::as_str).collect(),
-            Audience::None => Vec::new(),
-        }
     }
 }
 
@@ -225,7 +184,7 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
         )
     })?;
     // Look the identity and its credentials up, then release the directory.
-    let (identity, fics, inline_keys) = {
+    let (identity, fics) = {
         let directory = shared.directory();
         let Some(identities) = directory.tenants.get(tenant) else {
             return Err(fail(
@@ -253,11 +212,7 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
                 ),
             ));
         };
-        (
-            identity.clone(),
-            fics.clone(),
-            directory.inline_issuers.clone(),
-        )
+        (identity.clone(), fics.clone())
     };
 
     let scope = form.scope.clone().unwrap_or_default();
@@ -285,15 +240,15 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
         });
     }
     let assertion = form.client_assertion.unwrap_or_default();
-    let claims: AssertionClaims = signing::peek_claims(&assertion).map_err(|e| {
+    let claims = AssertionClaims::peek(&assertion).map_err(|e| {
         fail(
             "invalid_request",
             50027,
-            format!("JWT token is invalid or malformed ({}).", describe(&e)),
+            format!("JWT token is invalid or malformed ({e})."),
         )
     })?;
-    let issuer = claims.iss.clone().unwrap_or_default();
-    let subject = claims.sub.clone().unwrap_or_default();
+    let issuer = claims.iss.clone();
+    let subject = claims.sub.clone();
     let audiences = claims.aud.values();
 
     if !fics.iter().any(|f| f.issuer == issuer) {
@@ -305,8 +260,9 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
             ),
         ));
     }
-    let keys = match inline_keys.get(&issuer) {
-        Some(keys) => keys.clone(),
+    let inline_keys = shared.directory().inline_issuers.get(&issuer).cloned();
+    let keys = match inline_keys {
+        Some(keys) => keys,
         None => fetch_issuer_keys(shared, &issuer).await.map_err(|detail| {
             tracing::debug!(issuer = %issuer, %detail, "issuer discovery failed");
             fail(
@@ -316,15 +272,16 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
             )
         })?,
     };
-    signing::verify::<serde_json::Value>(&assertion, &keys).map_err(|e| Failure {
-        status: StatusCode::UNAUTHORIZED,
-        error: "invalid_client",
-        code: 700027,
-        message: format!(
-            "Client assertion failed signature validation ({}).",
-            describe(&e)
-        ),
-    })?;
+    keys.verify_signature::<serde_json::Value>(&assertion)
+        .map_err(|e| Failure {
+            status: StatusCode::UNAUTHORIZED,
+            error: "invalid_client",
+            code: 700027,
+            message: format!(
+                "Client assertion failed signature validation ({}).",
+                describe(&e)
+            ),
+        })?;
 
     let now = shared.clock.unix();
     let (exp, nbf) = (claims.exp.unwrap_or(0), claims.nbf.unwrap_or(0));
@@ -384,56 +341,19 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
     .into_response())
 }
 
-fn describe(e: &VerifyError) -> String {
+fn describe(e: &IdentityError) -> String {
     match e {
-        VerifyError::Malformed(why) => why.clone(),
-        VerifyError::UnknownKey(Some(kid)) => {
-            format!("no key with kid '{kid}' in the issuer's JWKS")
-        }
-        VerifyError::UnknownKey(None) => {
-            "the token names no kid and the issuer has several keys".into()
-        }
-        VerifyError::BadSignature => "the signature does not verify".into(),
+        IdentityError::Token { reason, .. } => reason.clone(),
+        other => other.to_string(),
     }
 }
 
 /// Discovery document, then JWKS, over HTTPS, as Entra fetches them.
-async fn fetch_issuer_keys(
-    shared: &Shared,
-    issuer: &str,
-) -> Result<Vec<serde_json::Value>, String> {
-    if !issuer.starts_with("https://") {
-        return Err(format!("issuer {issuer} is not https"));
-    }
-    let discovery_url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    let fetch = |url: String| async move {
-        let response = shared
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("{url}: HTTP {}", response.status()));
-        }
-        response
-            .json::<serde_json::Value>()
-            .await
-            .map_err(|e| format!("{url}: {e}"))
-    };
-    let discovery = fetch(discovery_url).await?;
-    let jwks_uri = discovery["jwks_uri"]
-        .as_str()
-        .ok_or("discovery document has no jwks_uri")?
-        .to_string();
-    let jwks = fetch(jwks_uri).await?;
-    jwks["keys"]
-        .as_array()
-        .cloned()
-        .ok_or_else(|| "JWKS has no keys".to_string())
+async fn fetch_issuer_keys(shared: &Shared, issuer: &str) -> Result<Jwks, String> {
+    IssuerDiscovery::fetch(issuer, &shared.http)
+        .await
+        .map(|discovery| discovery.jwks)
+        .map_err(|e| e.to_string())
 }
 
 pub(crate) fn operation(method: &Method, path: &str) -> Option<&'static str> {
@@ -474,9 +394,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route(
             "/{tenant}/discovery/v2.0/keys",
-            get(|State(shared): State<Arc<Shared>>| async move {
-                Json(serde_json::json!({ "keys": [shared.entra_key.jwk()] }))
-            }),
+            get(|State(shared): State<Arc<Shared>>| async move { Json(shared.entra_jwks.clone()) }),
         )
         .route(
             "/_emulator/requests",

@@ -13,10 +13,9 @@ use axum::routing::get;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::emulator::Shared;
+use keyway_identity::{Jwks, OpenIdConfiguration, TOKEN_EXCHANGE_AUDIENCE, subject_for};
 
-/// The audience a workload identity assertion carries.
-pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+use crate::emulator::Shared;
 
 /// What a minted service-account token says. `new` gives Kubernetes' projected-token defaults:
 /// audience `api://AzureADTokenExchange`, one hour, issued now.
@@ -51,10 +50,7 @@ impl ServiceAccountToken {
 
     /// The `sub` claim.
     pub fn subject(&self) -> String {
-        format!(
-            "system:serviceaccount:{}:{}",
-            self.namespace, self.service_account
-        )
+        subject_for(&self.namespace, &self.service_account)
     }
 }
 
@@ -115,17 +111,6 @@ pub(crate) fn mint(shared: &Shared, spec: &ServiceAccountToken) -> String {
         .unwrap_or_default()
 }
 
-/// The discovery document for `issuer`.
-pub(crate) fn discovery_document(issuer: &str) -> serde_json::Value {
-    serde_json::json!({
-        "issuer": issuer,
-        "jwks_uri": format!("{}/openid/v1/jwks", issuer.trim_end_matches('/')),
-        "response_types_supported": ["id_token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-    })
-}
-
 pub(crate) fn operation(method: &Method, path: &str) -> Option<&'static str> {
     match (method, path) {
         (_, p) if p.starts_with("/_emulator/") => None,
@@ -147,18 +132,19 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/.well-known/openid-configuration",
             get(|State(shared): State<Arc<Shared>>| async move {
-                Json(discovery_document(&shared.issuer_url()))
+                Json(OpenIdConfiguration::for_issuer(&shared.issuer_url()))
             }),
         )
         .route(
             "/openid/v1/jwks",
             get(|State(shared): State<Arc<Shared>>| async move {
-                let keys: Vec<serde_json::Value> = shared
-                    .issuer_keys()
-                    .iter()
-                    .map(|k| k.jwk().clone())
-                    .collect();
-                Json(serde_json::json!({ "keys": keys }))
+                Json(Jwks {
+                    keys: shared
+                        .issuer_keys()
+                        .iter()
+                        .map(|k| k.jwk().clone())
+                        .collect(),
+                })
             }),
         )
         .route(

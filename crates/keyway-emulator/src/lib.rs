@@ -27,12 +27,14 @@ mod tls;
 
 pub use counters::{Counters, RequestCount, Service};
 pub use emulator::{Emulator, EmulatorOptions, FaultRequest, SecretSpec, Vault};
-pub use entra::{FederatedCredential, Identity};
+pub use entra::Identity;
 pub use error::{EmulatorError, Result};
 pub use faults::Faults;
-pub use issuer::{ServiceAccountToken, TOKEN_EXCHANGE_AUDIENCE};
+pub use issuer::ServiceAccountToken;
 pub use keyvault::{API_VERSIONS, KEY_VAULT_RESOURCE, Role, ThrottleLimits};
-pub use signing::kubernetes_kid;
+pub use keyway_identity::{
+    FederatedIdentityCredential, Jwks, TOKEN_EXCHANGE_AUDIENCE, kubernetes_kid,
+};
 
 /// The README's example, compiled as a doctest so it stays true.
 #[cfg(doctest)]

@@ -16,8 +16,8 @@ use azure_security_keyvault_secrets::models::{
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
 use keyway_emulator::{
-    Emulator, FederatedCredential, Identity, Role, Service, ServiceAccountToken, ThrottleLimits,
-    Vault,
+    Emulator, FederatedIdentityCredential, Identity, Role, Service, ServiceAccountToken,
+    ThrottleLimits, Vault,
 };
 
 struct World {
@@ -35,7 +35,11 @@ async fn world(test: &str, role: Option<Role>) -> World {
     emulator
         .add_federated_credential(
             &app,
-            FederatedCredential::for_service_account(&emulator.issuer_url(), "default", "workload"),
+            FederatedIdentityCredential::for_service_account(
+                &emulator.issuer_url(),
+                "default",
+                "workload",
+            ),
         )
         .unwrap();
     let vault = emulator.add_vault(&tenant, "test-vault").await.unwrap();

@@ -2,8 +2,8 @@
 //! the real services answer with.
 
 use keyway_emulator::{
-    Emulator, EmulatorOptions, FederatedCredential, Identity, Role, Service, ServiceAccountToken,
-    Vault,
+    Emulator, EmulatorOptions, FederatedIdentityCredential, Identity, Role, Service,
+    ServiceAccountToken, Vault,
 };
 use serde_json::Value;
 
@@ -22,7 +22,7 @@ async fn world() -> World {
     emulator
         .add_federated_credential(
             &app,
-            FederatedCredential::for_service_account(&emulator.issuer_url(), "ns", "sa"),
+            FederatedIdentityCredential::for_service_account(&emulator.issuer_url(), "ns", "sa"),
         )
         .unwrap();
     let vault = emulator.add_vault(&tenant, "rest-vault").await.unwrap();
@@ -565,7 +565,7 @@ async fn roles_and_tenants_are_enforced() {
     w.emulator
         .add_federated_credential(
             &stranger,
-            FederatedCredential::for_service_account(&w.emulator.issuer_url(), "ns", "sa"),
+            FederatedIdentityCredential::for_service_account(&w.emulator.issuer_url(), "ns", "sa"),
         )
         .unwrap();
     let (_, body) = w
@@ -694,7 +694,7 @@ async fn an_issuer_trusted_inline_needs_no_discovery() {
     w.emulator
         .add_federated_credential(
             &w.app,
-            FederatedCredential {
+            FederatedIdentityCredential {
                 name: "inline".into(),
                 issuer: unreachable.into(),
                 subject: "system:serviceaccount:ns:sa".into(),

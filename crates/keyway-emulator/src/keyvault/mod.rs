@@ -25,7 +25,6 @@ use serde_json::json;
 use crate::emulator::Shared;
 use crate::entra::AccessTokenClaims;
 use crate::error::{EmulatorError, Result};
-use crate::signing;
 pub(crate) use store::{Changes, NewVersion, Store};
 
 /// The resource (token audience) of Azure Key Vault.
@@ -354,11 +353,10 @@ fn authenticate(
     let Some(token) = token else {
         return Err("AKV10000: Request is missing a Bearer or PoP token.".into());
     };
-    let claims: AccessTokenClaims =
-        signing::verify(token, std::slice::from_ref(shared.entra_key.jwk())).map_err(|_| {
-            "AKV10002: The token signature is invalid or was not issued by this tenant's authority."
-                .to_string()
-        })?;
+    let claims: AccessTokenClaims = shared.entra_jwks.verify_signature(token).map_err(|_| {
+        "AKV10002: The token signature is invalid or was not issued by this tenant's authority."
+            .to_string()
+    })?;
     if claims.aud.trim_end_matches('/') != KEY_VAULT_RESOURCE {
         return Err(format!(
             "AKV10022: Invalid audience. Expected {KEY_VAULT_RESOURCE}, found: {}.",

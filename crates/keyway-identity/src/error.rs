@@ -1,0 +1,123 @@
+//! The one error type of keyway-identity.
+
+use std::path::PathBuf;
+
+/// What can go wrong getting an Azure token through workload identity federation. Every
+/// variant says where and, where known, the fix. None carries a token or an assertion.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// A configuration value (an environment variable, an option) is missing or malformed.
+    #[error("{variable} {problem}; {fix}")]
+    Config {
+        /// The variable or option.
+        variable: &'static str,
+        /// What is wrong with it.
+        problem: String,
+        /// How to fix it.
+        fix: String,
+    },
+
+    /// The projected service-account token file cannot be used.
+    #[error(
+        "service-account token file {path}: {reason} (AZURE_FEDERATED_TOKEN_FILE names it; the azure-workload-identity webhook mounts it when the pod has the label azure.workload.identity/use: \"true\")"
+    )]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Entra ID refused the exchange.
+    #[error("Entra ID refused the token exchange (HTTP {status}, AADSTS{aadsts} {error}): {summary}{}", hint_line(.hint))]
+    Entra {
+        /// HTTP status.
+        status: u16,
+        /// The AADSTS code (0 when the answer had none).
+        aadsts: u32,
+        /// The OAuth error (`invalid_request`, `invalid_client`, ...).
+        error: String,
+        /// The whole `error_description`, Trace ID and Correlation ID lines included.
+        description: String,
+        /// The first line of the description, without the code.
+        summary: String,
+        /// The correlation id, for a support request.
+        correlation_id: Option<String>,
+        /// The trace id.
+        trace_id: Option<String>,
+        /// Cause and fix, with what keyway saw in the assertion.
+        hint: Option<String>,
+    },
+
+    /// An endpoint that would carry a token is not HTTPS.
+    #[error("{url} is not HTTPS: {reason}")]
+    Insecure {
+        /// The URL.
+        url: String,
+        /// Why it was refused, and the opt-in.
+        reason: String,
+    },
+
+    /// A service could not be reached, or answered something that is not what it should be.
+    #[error("{url}: {reason}")]
+    Remote {
+        /// The URL.
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+
+    /// A token could not be decoded or verified.
+    #[error("token {what}: {reason}")]
+    Token {
+        /// What was being checked (`claims`, `signature`, `issuer`, `time`).
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+
+    /// An issuer's documents are wrong.
+    #[error("issuer {issuer}: {reason}")]
+    Issuer {
+        /// The issuer URL.
+        issuer: String,
+        /// What is wrong, and the fix.
+        reason: String,
+    },
+
+    /// A public key cannot be turned into a JWK.
+    #[error("public key {index}: {reason}")]
+    PublicKey {
+        /// Its position in the input.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn hint_line(hint: &Option<String>) -> String {
+    hint.as_ref()
+        .map(|h| format!("\n  hint: {h}"))
+        .unwrap_or_default()
+}
+
+impl IdentityError {
+    /// Whether this is a failure of a remote service (rather than of configuration or input).
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self,
+            IdentityError::Entra { .. } | IdentityError::Remote { .. }
+        )
+    }
+}
+
+impl From<IdentityError> for azure_core::Error {
+    fn from(e: IdentityError) -> Self {
+        let message = e.to_string();
+        azure_core::Error::with_error(azure_core::error::ErrorKind::Credential, e, message)
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = IdentityError> = std::result::Result<T, E>;

@@ -1,0 +1,44 @@
+//! HTTPS clients for Entra ID and issuers: the platform's trust roots plus the certificates in
+//! `SSL_CERT_FILE` (how `keyway dev`'s CA, or a corporate proxy's, is trusted), with timeouts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{IdentityError, Result};
+
+/// An HTTPS client trusting the platform's roots and `SSL_CERT_FILE`, 10 s to connect and 60 s
+/// to read (the Azure SDK's defaults, which a custom client does not inherit).
+pub fn https_client() -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60));
+    if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        let config = |problem: String| IdentityError::Config {
+            variable: "SSL_CERT_FILE",
+            problem,
+            fix: "point it at a PEM file of CA certificates, or unset it".into(),
+        };
+        let bytes = std::fs::read(&path)
+            .map_err(|e| config(format!("({}) cannot be read: {e}", path.to_string_lossy())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&bytes).map_err(|e| {
+            config(format!(
+                "({}) is not PEM certificates: {e}",
+                path.to_string_lossy()
+            ))
+        })?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder.build().map_err(|e| IdentityError::Config {
+        variable: "TLS trust roots",
+        problem: format!("cannot be loaded ({e})"),
+        fix: "install the ca-certificates package in the image, or set SSL_CERT_FILE".into(),
+    })
+}
+
+/// Azure SDK client options whose transport is [`https_client`].
+pub fn client_options() -> Result<azure_core::http::ClientOptions> {
+    Ok(azure_core::http::ClientOptions {
+        transport: Some(azure_core::http::Transport::new(Arc::new(https_client()?))),
+        ..Default::default()
+    })
+}

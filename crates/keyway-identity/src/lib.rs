@@ -1,0 +1,49 @@
+//! # keyway-identity
+//!
+//! Workload identity federation that never goes stale and says exactly what is wrong: a
+//! Kubernetes service-account token (a projected file, the TokenRequest API, or a fixed string —
+//! the [`AssertionSource`] seam) exchanged at Microsoft Entra ID for an Azure token by
+//! [`FederatedCredential`], an `azure_core` `TokenCredential` every official Azure SDK client
+//! accepts.
+//!
+//! What it fixes, compared with the SDK's own `WorkloadIdentityCredential`: the token file is
+//! re-read and trimmed for every exchange (no stale AADSTS700024 tokens), the authority may be
+//! loopback http only with an explicit opt-in, Entra's error descriptions (with their `\r\n`
+//! lines) are parsed without losing the AADSTS code, concurrent callers share one request, and
+//! every failure comes with a hint that names what the token actually carried.
+//!
+//! Also here: the federated identity credential model ([`FederatedIdentityCredential`],
+//! [`MatchReport`]), OIDC issuer documents ([`OpenIdConfiguration`], [`Jwks`], with
+//! Kubernetes' `kid` rule) and [`IssuerDiscovery`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use keyway_identity::{FederatedCredential, FederatedCredentialOptions};
+//! // AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST
+//! let credential = FederatedCredential::from_env(FederatedCredentialOptions::default())?;
+//! let token = credential.token(&["https://vault.azure.net/.default"]).await?;
+//! # let _ = token; Ok(()) }
+//! ```
+
+mod assertion;
+mod claims;
+mod config;
+mod credential;
+mod diagnostics;
+mod error;
+mod fic;
+mod http;
+mod oidc;
+
+pub use assertion::{AssertionSource, ProjectedTokenFile, StaticAssertion};
+pub use claims::{AssertionClaims, Audience};
+pub use config::{DEFAULT_AUTHORITY_HOST, WorkloadIdentityConfig};
+pub use credential::{FederatedCredential, FederatedCredentialOptions};
+pub use diagnostics::{entra_error, hint};
+pub use error::{IdentityError, Result};
+pub use fic::{
+    Difference, FederatedIdentityCredential, MatchReport, Mismatch, TOKEN_EXCHANGE_AUDIENCE,
+    subject_for,
+};
+pub use http::{client_options, https_client};
+pub use oidc::{IssuerDiscovery, Jwk, Jwks, OpenIdConfiguration, kubernetes_kid};
