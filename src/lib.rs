@@ -8,9 +8,10 @@
 //! | module | crate | what it does |
 //! |---|---|---|
 //! | [`cert`] | `keyway-cert` | certificates stored as secrets (hex, base64, PEM, DER, PKCS#12): decode, convert, order, validate |
+//! | [`identity`] | `keyway-identity` | workload identity federation: assertion sources, a caching single-flight `TokenCredential`, FIC matching, OIDC issuer documents, AADSTS hints |
 //! | `emulator` (feature `emulator`) | `keyway-emulator` | local Entra ID, OIDC issuer and Key Vault over real HTTPS |
 //!
-//! Further modules (`identity`, `sync`, `cluster`) join as their crates land.
+//! Further modules (`sync`, `cluster`) join as their crates land.
 //!
 //! ```
 //! use keyway::cert::{decode_value, Bundle, DecodeOptions, ParseOptions};
@@ -21,6 +22,7 @@
 //! ```
 
 pub use keyway_cert as cert;
+pub use keyway_identity as identity;
 
 #[cfg(feature = "emulator")]
 pub use keyway_emulator as emulator;

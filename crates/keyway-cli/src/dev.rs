@@ -149,6 +149,8 @@ struct Officer {
 }
 
 const VAULT_NAME: &str = "keyway-dev";
+/// Seeded into an empty vault, so examples have something to read.
+const EXAMPLE_SECRET: &str = "example-secret";
 const NAMESPACE: &str = "default";
 const READER_SA: &str = "default";
 const OFFICER_SA: &str = "officer";
@@ -187,6 +189,11 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CliError> {
         .map_err(CliError::remote)?;
     vault.grant(&reader, Role::SecretsUser);
     vault.grant(&officer, Role::SecretsOfficer);
+    if vault.secret_names().is_empty() {
+        vault
+            .set_secret(EXAMPLE_SECRET, "hello from keyway dev")
+            .map_err(CliError::remote)?;
+    }
     for fault in &faults {
         emulator
             .apply_fault(fault)

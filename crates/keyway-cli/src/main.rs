@@ -5,6 +5,7 @@ mod cert;
 mod demo;
 mod dev;
 mod error;
+mod identity;
 mod input;
 
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the emulated Entra ID, OIDC issuer and Key Vault locally, set up for workload identity.
     Dev(dev::DevArgs),
+    /// Workload identity federation: check a setup, publish issuer documents, print FICs.
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
 }
 
 #[tokio::main]
@@ -37,6 +41,7 @@ async fn main() -> ExitCode {
         Command::Cert(command) => cert::run(command),
         Command::Demo(args) => demo::run(args),
         Command::Dev(args) => dev::run(args).await,
+        Command::Identity(command) => identity::run(command).await,
     };
     match result {
         Ok(code) => code,

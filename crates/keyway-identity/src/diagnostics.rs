@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use crate::claims::AssertionClaims;
-use crate::error::IdentityError;
+use crate::error::{EntraError, IdentityError};
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
@@ -48,7 +48,7 @@ pub fn entra_error(
         .filter(|(code, _)| code.starts_with("AADSTS"))
         .map_or(first_line, |(_, rest)| rest)
         .to_string();
-    IdentityError::Entra {
+    IdentityError::Entra(Box::new(EntraError {
         status,
         aadsts,
         error: parsed.error,
@@ -57,7 +57,7 @@ pub fn entra_error(
         correlation_id: parsed.correlation_id,
         trace_id: parsed.trace_id,
         hint: hint(aadsts, claims, now),
-    }
+    }))
 }
 
 /// `AADSTS70021: ...` → 70021.
@@ -172,16 +172,16 @@ mod tests {
             Some(&claims),
             OffsetDateTime::now_utc(),
         );
-        let IdentityError::Entra {
+        let IdentityError::Entra(entra) = &e else {
+            panic!()
+        };
+        let EntraError {
             aadsts,
             summary,
             correlation_id,
             hint,
             ..
-        } = &e
-        else {
-            panic!()
-        };
+        } = entra.as_ref();
         assert_eq!(*aadsts, 70021);
         assert!(
             summary.starts_with("No matching federated identity record"),
@@ -217,6 +217,6 @@ mod tests {
         assert!(hint(700024, Some(&c), now).unwrap().contains("30 s ago"));
         assert!(hint(12345, Some(&c), now).is_none());
         let garbage = entra_error(502, b"<html>bad gateway</html>", None, now);
-        assert!(matches!(garbage, IdentityError::Entra { aadsts: 0, .. }));
+        assert!(matches!(garbage, IdentityError::Entra(e) if e.aadsts == 0));
     }
 }

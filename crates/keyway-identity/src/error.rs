@@ -30,25 +30,8 @@ pub enum IdentityError {
     },
 
     /// Entra ID refused the exchange.
-    #[error("Entra ID refused the token exchange (HTTP {status}, AADSTS{aadsts} {error}): {summary}{}", hint_line(.hint))]
-    Entra {
-        /// HTTP status.
-        status: u16,
-        /// The AADSTS code (0 when the answer had none).
-        aadsts: u32,
-        /// The OAuth error (`invalid_request`, `invalid_client`, ...).
-        error: String,
-        /// The whole `error_description`, Trace ID and Correlation ID lines included.
-        description: String,
-        /// The first line of the description, without the code.
-        summary: String,
-        /// The correlation id, for a support request.
-        correlation_id: Option<String>,
-        /// The trace id.
-        trace_id: Option<String>,
-        /// Cause and fix, with what keyway saw in the assertion.
-        hint: Option<String>,
-    },
+    #[error("{0}")]
+    Entra(Box<EntraError>),
 
     /// An endpoint that would carry a token is not HTTPS.
     #[error("{url} is not HTTPS: {reason}")]
@@ -96,6 +79,28 @@ pub enum IdentityError {
     },
 }
 
+/// Entra ID's refusal, parsed: status, AADSTS code, OAuth error, the description, and the hint.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("Entra ID refused the token exchange (HTTP {status}, AADSTS{aadsts} {error}): {summary}{}", hint_line(.hint))]
+pub struct EntraError {
+    /// HTTP status.
+    pub status: u16,
+    /// The AADSTS code (0 when the answer had none).
+    pub aadsts: u32,
+    /// The OAuth error (`invalid_request`, `invalid_client`, ...).
+    pub error: String,
+    /// The whole `error_description`, Trace ID and Correlation ID lines included.
+    pub description: String,
+    /// The first line of the description, without the code.
+    pub summary: String,
+    /// The correlation id, for a support request.
+    pub correlation_id: Option<String>,
+    /// The trace id.
+    pub trace_id: Option<String>,
+    /// Cause and fix, with what keyway saw in the assertion.
+    pub hint: Option<String>,
+}
+
 fn hint_line(hint: &Option<String>) -> String {
     hint.as_ref()
         .map(|h| format!("\n  hint: {h}"))
@@ -105,10 +110,7 @@ fn hint_line(hint: &Option<String>) -> String {
 impl IdentityError {
     /// Whether this is a failure of a remote service (rather than of configuration or input).
     pub fn is_remote(&self) -> bool {
-        matches!(
-            self,
-            IdentityError::Entra { .. } | IdentityError::Remote { .. }
-        )
+        matches!(self, IdentityError::Entra(_) | IdentityError::Remote { .. })
     }
 }
 

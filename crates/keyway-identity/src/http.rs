@@ -35,10 +35,18 @@ pub fn https_client() -> Result<reqwest::Client> {
     })
 }
 
-/// Azure SDK client options whose transport is [`https_client`].
+/// Azure SDK client options whose transport is [`https_client`], retrying 3 times from 500 ms
+/// (the SDK's default of 8 retries up to 30 s apart makes a broken setup look hung).
 pub fn client_options() -> Result<azure_core::http::ClientOptions> {
+    use azure_core::http::{ExponentialRetryOptions, RetryOptions};
     Ok(azure_core::http::ClientOptions {
         transport: Some(azure_core::http::Transport::new(Arc::new(https_client()?))),
+        retry: RetryOptions::exponential(ExponentialRetryOptions {
+            max_retries: 3,
+            initial_delay: azure_core::time::Duration::milliseconds(500),
+            max_delay: azure_core::time::Duration::seconds(4),
+            ..Default::default()
+        }),
         ..Default::default()
     })
 }

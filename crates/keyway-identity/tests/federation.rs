@@ -100,12 +100,8 @@ impl Drop for World {
 
 fn entra(e: IdentityError) -> (u32, String) {
     match e {
-        IdentityError::Entra {
-            aadsts,
-            hint,
-            correlation_id,
-            ..
-        } => {
+        IdentityError::Entra(e) => {
+            let (aadsts, hint, correlation_id) = (e.aadsts, e.hint, e.correlation_id);
             assert!(
                 correlation_id.is_some(),
                 "the correlation id is kept for support requests"

@@ -1,0 +1,503 @@
+//! `keyway identity ...`: check a workload identity setup end to end, publish issuer documents,
+//! and print federated identity credentials.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use keyway_identity::{
+    AssertionClaims, AssertionSource, FederatedCredential, FederatedCredentialOptions,
+    FederatedIdentityCredential, IdentityError, IssuerDiscovery, Jwks, MatchReport,
+    OpenIdConfiguration, ProjectedTokenFile, TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentityConfig,
+};
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::input;
+
+/// The `identity` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Check the workload identity setup: configuration, the token's claims, the federated
+    /// credential match, the issuer's documents, and the exchange at Entra ID.
+    ///
+    /// Exit 0 all good, 1 a problem found, 2 configuration missing or malformed, 3 a service
+    /// unreachable. The token is never printed.
+    Check {
+        /// The service-account token file.
+        #[arg(long, env = "AZURE_FEDERATED_TOKEN_FILE")]
+        token_file: Option<PathBuf>,
+        /// The identity's client id.
+        #[arg(long, env = "AZURE_CLIENT_ID")]
+        client_id: Option<String>,
+        /// The tenant id.
+        #[arg(long, env = "AZURE_TENANT_ID")]
+        tenant_id: Option<String>,
+        /// The Entra authority host.
+        #[arg(long, env = "AZURE_AUTHORITY_HOST")]
+        authority_host: Option<String>,
+        /// The scope to ask a token for.
+        #[arg(long, default_value = "https://vault.azure.net/.default")]
+        scope: String,
+        /// The issuer the federated identity credential has.
+        #[arg(long)]
+        expect_issuer: Option<String>,
+        /// The subject the federated identity credential has.
+        #[arg(long)]
+        expect_subject: Option<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the documents a self-hosted issuer publishes: `jwks` from the service-account
+    /// signing public keys, and `openid-configuration` when the issuer URL is given.
+    Jwks {
+        /// A PEM public key (or certificate); repeat for several (rotation).
+        #[arg(long = "public-key", required = true)]
+        public_keys: Vec<PathBuf>,
+        /// The issuer URL, exactly as the API server's --service-account-issuer.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// The output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the federated identity credential a service account needs, as an ARM request body
+    /// and as the equivalent az command.
+    Fic {
+        /// The cluster's OIDC issuer URL, exactly.
+        #[arg(long)]
+        issuer: String,
+        /// The service account's namespace.
+        #[arg(long)]
+        namespace: String,
+        /// The service account.
+        #[arg(long)]
+        service_account: String,
+        /// The credential's name (default `<namespace>-<service account>`).
+        #[arg(long)]
+        name: Option<String>,
+        /// The managed identity's name, for the az command.
+        #[arg(long, default_value = "$IDENTITY_NAME")]
+        identity_name: String,
+        /// The resource group, for the az command.
+        #[arg(long, default_value = "$RESOURCE_GROUP")]
+        resource_group: String,
+    },
+}
+
+/// Runs one `identity` subcommand.
+pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
+    match command {
+        IdentityCommand::Check {
+            token_file,
+            client_id,
+            tenant_id,
+            authority_host,
+            scope,
+            expect_issuer,
+            expect_subject,
+            json,
+        } => {
+            let lookup = |name: &str| match name {
+                "AZURE_FEDERATED_TOKEN_FILE" => {
+                    token_file.as_ref().map(|p| p.display().to_string())
+                }
+                "AZURE_CLIENT_ID" => client_id.clone(),
+                "AZURE_TENANT_ID" => tenant_id.clone(),
+                "AZURE_AUTHORITY_HOST" => authority_host.clone(),
+                _ => None,
+            };
+            let config = WorkloadIdentityConfig::from_lookup(lookup)
+                .map_err(|e| CliError::Input(e.to_string()))?;
+            let report = check(&config, &scope, expect_issuer, expect_subject).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report)
+                        .map_err(|e| CliError::Input(e.to_string()))?
+                );
+            } else {
+                print!("{}", report.human());
+            }
+            Ok(report.exit_code())
+        }
+        IdentityCommand::Jwks {
+            public_keys,
+            issuer,
+            out,
+        } => {
+            let mut pems = Vec::new();
+            for path in &public_keys {
+                pems.push(input::read(&path.display().to_string())?);
+            }
+            let jwks = Jwks::from_public_keys(&pems).map_err(|e| CliError::Input(e.to_string()))?;
+            std::fs::create_dir_all(&out)
+                .map_err(|e| CliError::io(out.display().to_string(), e))?;
+            input::write_atomic(&out.join("jwks"), pretty(&jwks).as_bytes(), false)?;
+            eprintln!(
+                "wrote {} ({} key(s))",
+                out.join("jwks").display(),
+                jwks.keys.len()
+            );
+            if let Some(issuer) = issuer {
+                let mut configuration = OpenIdConfiguration::for_issuer(&issuer);
+                configuration.id_token_signing_alg_values_supported = algorithms(&jwks);
+                input::write_atomic(
+                    &out.join("openid-configuration"),
+                    pretty(&configuration).as_bytes(),
+                    false,
+                )?;
+                eprintln!(
+                    "wrote {}; serve it at {}/.well-known/openid-configuration and the JWKS at {}",
+                    out.join("openid-configuration").display(),
+                    issuer.trim_end_matches('/'),
+                    configuration.jwks_uri
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        IdentityCommand::Fic {
+            issuer,
+            namespace,
+            service_account,
+            name,
+            identity_name,
+            resource_group,
+        } => {
+            if !issuer.starts_with("https://") {
+                return Err(CliError::Input(format!(
+                    "--issuer {issuer:?} must be an https URL, exactly as the cluster's --service-account-issuer"
+                )));
+            }
+            let mut fic = FederatedIdentityCredential::for_service_account(
+                &issuer,
+                &namespace,
+                &service_account,
+            );
+            if let Some(name) = name {
+                fic.name = name;
+            }
+            let body = serde_json::json!({
+                "properties": { "issuer": fic.issuer, "subject": fic.subject, "audiences": fic.audiences }
+            });
+            println!(
+                "# ARM: PUT .../userAssignedIdentities/{identity_name}/federatedIdentityCredentials/{}?api-version=2023-01-31",
+                fic.name
+            );
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).map_err(|e| CliError::Input(e.to_string()))?
+            );
+            println!("\n# az CLI:");
+            println!(
+                "az identity federated-credential create --name {} --identity-name {identity_name} --resource-group {resource_group} --issuer {} --subject {} --audiences {}",
+                shell(&fic.name),
+                shell(&fic.issuer),
+                shell(&fic.subject),
+                TOKEN_EXCHANGE_AUDIENCE
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Quotes a value for a POSIX shell when it needs it.
+fn shell(value: &str) -> String {
+    if value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./:".contains(&b))
+    {
+        value.to_string()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+fn algorithms(jwks: &Jwks) -> Vec<String> {
+    let mut algs: Vec<String> = jwks.keys.iter().filter_map(|k| k.alg.clone()).collect();
+    algs.sort();
+    algs.dedup();
+    algs
+}
+
+/// Pretty JSON with a trailing newline.
+fn pretty<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}
+
+/// What `keyway identity check` found.
+#[derive(Debug, Serialize)]
+struct CheckReport {
+    config: ConfigSection,
+    assertion: Option<AssertionSection>,
+    fic_match: Option<MatchReport>,
+    issuer_discovery: Option<DiscoverySection>,
+    exchange: ExchangeSection,
+    problems: Vec<String>,
+    #[serde(skip)]
+    unreachable: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ConfigSection {
+    client_id: String,
+    tenant_id: String,
+    token_file: PathBuf,
+    authority_host: String,
+    scope: String,
+}
+
+#[derive(Debug, Serialize)]
+struct AssertionSection {
+    issuer: String,
+    subject: String,
+    audience: Vec<String>,
+    expires_in_seconds: Option<i64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct DiscoverySection {
+    reachable: bool,
+    key_found: bool,
+    signature_valid: bool,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct ExchangeSection {
+    ok: bool,
+    aadsts: Option<u32>,
+    error: Option<String>,
+    hint: Option<String>,
+    expires_in_seconds: Option<i64>,
+}
+
+async fn check(
+    config: &WorkloadIdentityConfig,
+    scope: &str,
+    expect_issuer: Option<String>,
+    expect_subject: Option<String>,
+) -> Result<CheckReport, CliError> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut problems = Vec::new();
+    let source = ProjectedTokenFile::new(&config.token_file);
+    let token = source
+        .assertion()
+        .await
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let claims = AssertionClaims::peek(token.secret())
+        .map_err(|e| CliError::Input(format!("{}: {e}", config.token_file.display())))?;
+    let expires_in = claims.seconds_left(now);
+    if expires_in.is_some_and(|s| s <= 0) {
+        problems.push("the service-account token has expired: kubelet should have rotated it (is it a projected volume?)".into());
+    }
+    if !claims.aud.values().contains(&TOKEN_EXCHANGE_AUDIENCE) {
+        problems.push(format!(
+            "the token's audience is not {TOKEN_EXCHANGE_AUDIENCE}"
+        ));
+    }
+    let assertion = AssertionSection {
+        issuer: claims.iss.clone(),
+        subject: claims.sub.clone(),
+        audience: claims.aud.values().iter().map(|s| s.to_string()).collect(),
+        expires_in_seconds: expires_in,
+    };
+
+    let fic_match = (expect_issuer.is_some() || expect_subject.is_some()).then(|| {
+        let fic = FederatedIdentityCredential {
+            name: "expected".into(),
+            issuer: expect_issuer.unwrap_or_else(|| claims.iss.clone()),
+            subject: expect_subject.unwrap_or_else(|| claims.sub.clone()),
+            audiences: vec![TOKEN_EXCHANGE_AUDIENCE.into()],
+        };
+        fic.match_claims(&claims)
+    });
+    if let Some(report) = &fic_match {
+        problems.extend(
+            report
+                .mismatches
+                .iter()
+                .map(|m| format!("federated credential mismatch: {m}")),
+        );
+    }
+
+    let mut discovery = DiscoverySection::default();
+    match keyway_identity::https_client() {
+        Ok(http) => match IssuerDiscovery::fetch(&claims.iss, &http).await {
+            Ok(found) => {
+                discovery.reachable = true;
+                match found.verify(token.secret(), now) {
+                    Ok(_) => {
+                        discovery.key_found = true;
+                        discovery.signature_valid = true;
+                    }
+                    Err(e) => {
+                        discovery.key_found =
+                            !matches!(&e, IdentityError::Token { what: "key", .. });
+                        discovery.error = Some(e.to_string());
+                        problems.push(format!(
+                            "the issuer's published keys do not verify the token: {e}"
+                        ));
+                    }
+                }
+            }
+            Err(e) => {
+                discovery.error = Some(e.to_string());
+                problems.push(format!(
+                    "issuer discovery failed ({e}); Entra ID would answer AADSTS90061"
+                ));
+            }
+        },
+        Err(e) => return Err(CliError::Input(e.to_string())),
+    }
+
+    let mut exchange = ExchangeSection::default();
+    let mut unreachable = false;
+    let options = FederatedCredentialOptions {
+        client_options: keyway_identity::client_options()
+            .map_err(|e| CliError::Input(e.to_string()))?,
+        ..FederatedCredentialOptions::default()
+    };
+    let credential = FederatedCredential::new(
+        &config.tenant_id,
+        &config.client_id,
+        &config.authority_host,
+        Arc::new(source),
+        options,
+    )
+    .map_err(|e| CliError::Input(e.to_string()))?;
+    match credential.exchange(&[scope]).await {
+        Ok(access) => {
+            exchange.ok = true;
+            exchange.expires_in_seconds =
+                Some((access.expires_on - time::OffsetDateTime::now_utc()).whole_seconds());
+        }
+        Err(IdentityError::Entra(refusal)) => {
+            let (aadsts, summary, hint) = (refusal.aadsts, refusal.summary, refusal.hint);
+            problems.push(format!("Entra ID refused the exchange: AADSTS{aadsts}"));
+            exchange.aadsts = Some(aadsts);
+            exchange.error = Some(summary);
+            exchange.hint = hint;
+        }
+        Err(e) => {
+            unreachable = e.is_remote();
+            problems.push(format!("the exchange failed: {e}"));
+            exchange.error = Some(e.to_string());
+        }
+    }
+    Ok(CheckReport {
+        config: ConfigSection {
+            client_id: config.client_id.clone(),
+            tenant_id: config.tenant_id.clone(),
+            token_file: config.token_file.clone(),
+            authority_host: config.authority_host.clone(),
+            scope: scope.to_string(),
+        },
+        assertion: Some(assertion),
+        fic_match,
+        issuer_discovery: Some(discovery),
+        exchange,
+        problems,
+        unreachable,
+    })
+}
+
+impl CheckReport {
+    fn exit_code(&self) -> ExitCode {
+        if self.unreachable {
+            ExitCode::from(3)
+        } else if self.problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
+
+    fn human(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let mark = |ok: bool| if ok { "ok " } else { "!! " };
+        let c = &self.config;
+        let _ = writeln!(
+            out,
+            "config      client {} in tenant {} at {}",
+            c.client_id, c.tenant_id, c.authority_host
+        );
+        let _ = writeln!(out, "            token file {}", c.token_file.display());
+        if let Some(a) = &self.assertion {
+            let left = a
+                .expires_in_seconds
+                .map_or("no exp claim".to_string(), |s| {
+                    if s > 0 {
+                        format!("expires in {s} s")
+                    } else {
+                        format!("expired {} s ago", -s)
+                    }
+                });
+            let _ = writeln!(out, "assertion   issuer   {}", a.issuer);
+            let _ = writeln!(out, "            subject  {}", a.subject);
+            let _ = writeln!(
+                out,
+                "            audience {}  ({left})",
+                a.audience.join(", ")
+            );
+        }
+        if let Some(m) = &self.fic_match {
+            if m.matches() {
+                let _ = writeln!(
+                    out,
+                    "{}fic       the expected credential matches the token",
+                    mark(true)
+                );
+            }
+            for mismatch in &m.mismatches {
+                let _ = writeln!(out, "{}fic       {mismatch}", mark(false));
+            }
+        }
+        if let Some(d) = &self.issuer_discovery {
+            let ok = d.reachable && d.signature_valid;
+            let what = match (&d.error, ok) {
+                (_, true) => {
+                    "discovery document and JWKS reachable; the token's signature verifies"
+                        .to_string()
+                }
+                (Some(e), _) => e.clone(),
+                (None, _) => "not checked".into(),
+            };
+            let _ = writeln!(out, "{}issuer    {what}", mark(ok));
+        }
+        let e = &self.exchange;
+        if e.ok {
+            let _ = writeln!(
+                out,
+                "{}exchange  token for {} (expires in {} s)",
+                mark(true),
+                c.scope,
+                e.expires_in_seconds.unwrap_or_default()
+            );
+        } else {
+            let code = e.aadsts.map(|c| format!("AADSTS{c}: ")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{}exchange  {code}{}",
+                mark(false),
+                e.error.clone().unwrap_or_default()
+            );
+            if let Some(hint) = &e.hint {
+                let _ = writeln!(out, "            hint: {hint}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n{}",
+            if self.problems.is_empty() {
+                "workload identity works".to_string()
+            } else {
+                format!("{} problem(s) found", self.problems.len())
+            }
+        );
+        out
+    }
+}
