@@ -47,3 +47,8 @@ pub use fic::{
 };
 pub use http::{client_options, https_client};
 pub use oidc::{IssuerDiscovery, Jwk, Jwks, OpenIdConfiguration, kubernetes_kid};
+
+/// The README's example, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
