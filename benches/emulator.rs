@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use keyway_emulator::{
-    Emulator, FederatedIdentityCredential, Role, ServiceAccountToken, ThrottleLimits,
-};
+use keyway_emulator::{Emulator, Role, ThrottleLimits};
 
 const CONCURRENCY: usize = 32;
 const DURATION: Duration = Duration::from_secs(5);
@@ -30,16 +28,8 @@ fn main() {
 async fn run() {
     let emulator = Emulator::start().await.unwrap();
     let tenant = emulator.add_tenant(None);
-    let app = emulator.add_identity(&tenant, "bench").unwrap();
-    emulator
-        .add_federated_credential(
-            &app,
-            FederatedIdentityCredential::for_service_account(
-                &emulator.issuer_url(),
-                "default",
-                "bench",
-            ),
-        )
+    let app = emulator
+        .add_workload_identity(&tenant, "bench", "default", "bench")
         .unwrap();
     let vault = emulator.add_vault(&tenant, "bench").await.unwrap();
     vault.grant(&app, Role::SecretsUser);
@@ -51,30 +41,12 @@ async fn run() {
     });
 
     let http = emulator.http_client().unwrap();
-    let assertion =
-        emulator.mint_service_account_token(&ServiceAccountToken::new("default", "bench"));
-    let body: serde_json::Value = http
-        .post(format!(
-            "{}/{tenant}/oauth2/v2.0/token",
-            emulator.authority_host()
-        ))
-        .form(&[
-            ("client_id", app.client_id.as_str()),
-            ("scope", "https://vault.azure.net/.default"),
-            ("grant_type", "client_credentials"),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", assertion.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = Arc::new(body["access_token"].as_str().unwrap().to_string());
+    let token = Arc::new(
+        emulator
+            .vault_token(&app, "default", "bench")
+            .await
+            .unwrap(),
+    );
     let url = Arc::new(format!(
         "{}/secrets/db-password/?api-version=2025-07-01",
         vault.url()

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use keyway_emulator::{Emulator, FederatedIdentityCredential, ServiceAccountToken};
+use keyway_emulator::{Emulator, ServiceAccountToken};
 use keyway_identity::{FederatedCredential, FederatedCredentialOptions, ProjectedTokenFile};
 
 const SCOPE: &str = "https://vault.azure.net/.default";
@@ -20,16 +20,8 @@ fn benches(c: &mut Criterion) {
     let (emulator, credential, token_file) = runtime.block_on(async {
         let emulator = Emulator::start().await.unwrap();
         let tenant = emulator.add_tenant(None);
-        let app = emulator.add_identity(&tenant, "bench").unwrap();
-        emulator
-            .add_federated_credential(
-                &app,
-                FederatedIdentityCredential::for_service_account(
-                    &emulator.issuer_url(),
-                    "default",
-                    "bench",
-                ),
-            )
+        let app = emulator
+            .add_workload_identity(&tenant, "bench", "default", "bench")
             .unwrap();
         let token_file =
             std::env::temp_dir().join(format!("keyway-bench-identity-{}.jwt", std::process::id()));

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::error::CliError;
 use crate::input;
+use crate::report::{self, Report};
 
 /// The `cert` subcommands.
 #[derive(Debug, Subcommand)]
@@ -117,15 +118,7 @@ pub fn run(command: CertCommand) -> Result<ExitCode, CliError> {
             options.expiry_warning = Duration::days(i64::from(expiry_warning));
             let validation = bundle.validate(&options);
             let report = InspectReport::new(&decoded, &bundle, &validation);
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report)
-                        .map_err(|e| CliError::Input(e.to_string()))?
-                );
-            } else {
-                print!("{}", report.human());
-            }
+            report::print(&report, json);
             Ok(if validation.has_errors() {
                 ExitCode::from(1)
             } else {
@@ -277,7 +270,9 @@ impl<'a> InspectReport<'a> {
             findings: &validation.findings,
         }
     }
+}
 
+impl Report for InspectReport<'_> {
     fn human(&self) -> String {
         let mut out = String::new();
         let source = match self.encoding_source {

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::error::CliError;
 use crate::input;
+use crate::report::{self, Report};
 
 /// The `identity` subcommands.
 #[derive(Debug, Subcommand)]
@@ -112,15 +113,7 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
             let config = WorkloadIdentityConfig::from_lookup(lookup)
                 .map_err(|e| CliError::Input(e.to_string()))?;
             let report = check(&config, &scope, expect_issuer, expect_subject).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report)
-                        .map_err(|e| CliError::Input(e.to_string()))?
-                );
-            } else {
-                print!("{}", report.human());
-            }
+            report::print(&report, json);
             Ok(report.exit_code())
         }
         IdentityCommand::Jwks {
@@ -135,7 +128,11 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
             let jwks = Jwks::from_public_keys(&pems).map_err(|e| CliError::Input(e.to_string()))?;
             std::fs::create_dir_all(&out)
                 .map_err(|e| CliError::io(out.display().to_string(), e))?;
-            input::write_atomic(&out.join("jwks"), pretty(&jwks).as_bytes(), false)?;
+            input::write_atomic(
+                &out.join("jwks"),
+                report::pretty_json(&jwks).as_bytes(),
+                false,
+            )?;
             eprintln!(
                 "wrote {} ({} key(s))",
                 out.join("jwks").display(),
@@ -146,7 +143,7 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
                 configuration.id_token_signing_alg_values_supported = algorithms(&jwks);
                 input::write_atomic(
                     &out.join("openid-configuration"),
-                    pretty(&configuration).as_bytes(),
+                    report::pretty_json(&configuration).as_bytes(),
                     false,
                 )?;
                 eprintln!(
@@ -186,10 +183,7 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
                 "# ARM: PUT .../userAssignedIdentities/{identity_name}/federatedIdentityCredentials/{}?api-version=2023-01-31",
                 fic.name
             );
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&body).map_err(|e| CliError::Input(e.to_string()))?
-            );
+            print!("{}", report::pretty_json(&body));
             println!("\n# az CLI:");
             println!(
                 "az identity federated-credential create --name {} --identity-name {identity_name} --resource-group {resource_group} --issuer {} --subject {} --audiences {}",
@@ -220,11 +214,6 @@ fn algorithms(jwks: &Jwks) -> Vec<String> {
     algs.sort();
     algs.dedup();
     algs
-}
-
-/// Pretty JSON with a trailing newline.
-fn pretty<T: Serialize>(value: &T) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
 }
 
 /// What `keyway identity check` found.
@@ -414,7 +403,9 @@ impl CheckReport {
             ExitCode::from(1)
         }
     }
+}
 
+impl Report for CheckReport {
     fn human(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();

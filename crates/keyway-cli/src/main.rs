@@ -7,6 +7,7 @@ mod dev;
 mod error;
 mod identity;
 mod input;
+mod report;
 
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use keyway_emulator::{Emulator, FederatedIdentityCredential, ServiceAccountToken};
+use keyway_emulator::{Emulator, ServiceAccountToken};
 use serde_json::Value;
 
 struct Setup {
@@ -16,16 +16,8 @@ struct Setup {
 async fn setup(test: &str) -> Setup {
     let emulator = Emulator::start().await.unwrap();
     let tenant = emulator.add_tenant(None);
-    let app = emulator.add_identity(&tenant, "app").unwrap();
-    emulator
-        .add_federated_credential(
-            &app,
-            FederatedIdentityCredential::for_service_account(
-                &emulator.issuer_url(),
-                "default",
-                "app",
-            ),
-        )
+    let app = emulator
+        .add_workload_identity(&tenant, "app", "default", "app")
         .unwrap();
     let dir =
         std::env::temp_dir().join(format!("keyway-identity-cli-{test}-{}", std::process::id()));

@@ -84,11 +84,17 @@ impl Shared {
     }
 }
 
+/// The emulator's own endpoints, on every listener: counters and fault injection.
+fn control_routes(shared: Arc<Shared>) -> axum::Router {
+    axum::Router::new()
+        .route("/_emulator/requests", axum::routing::get(requests_endpoint))
+        .route("/_emulator/faults", axum::routing::post(faults_endpoint))
+        .with_state(shared)
+}
+
 /// `GET /_emulator/requests` on every listener: the counters as
 /// `{"requests": [{"service", "operation", "status", "count"}]}`.
-pub(crate) async fn requests_endpoint(
-    State(shared): State<Arc<Shared>>,
-) -> Json<serde_json::Value> {
+async fn requests_endpoint(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(json!({ "requests": shared.counters.snapshot() }))
 }
 
@@ -173,7 +179,7 @@ fn apply_fault(shared: &Shared, request: &FaultRequest) -> Result<()> {
 }
 
 /// `POST /_emulator/faults` on every listener: applies a [`FaultRequest`].
-pub(crate) async fn faults_endpoint(
+async fn faults_endpoint(
     State(shared): State<Arc<Shared>>,
     Json(request): Json<FaultRequest>,
 ) -> (axum::http::StatusCode, Json<serde_json::Value>) {
@@ -374,6 +380,84 @@ impl Emulator {
         Ok(identity)
     }
 
+    /// Registers an identity that trusts the emulated issuer's tokens for
+    /// `system:serviceaccount:<namespace>:<service_account>` — the usual setup in one call.
+    pub fn add_workload_identity(
+        &self,
+        tenant_id: &str,
+        name: &str,
+        namespace: &str,
+        service_account: &str,
+    ) -> Result<Identity> {
+        let identity = self.add_identity(tenant_id, name)?;
+        let credential = FederatedIdentityCredential::for_service_account(
+            &self.issuer_url(),
+            namespace,
+            service_account,
+        );
+        self.add_federated_credential(&identity, credential)?;
+        Ok(identity)
+    }
+
+    /// Asks the emulated Entra for a token over HTTPS, as any client would (client-credentials
+    /// grant with `assertion` as the jwt-bearer client assertion). Returns the HTTP status and
+    /// the JSON body, success or failure, for tests that look at the wire.
+    pub async fn request_token(
+        &self,
+        tenant_id: &str,
+        client_id: &str,
+        scope: &str,
+        assertion: &str,
+    ) -> Result<(u16, serde_json::Value)> {
+        let url = format!("{}/{tenant_id}/oauth2/v2.0/token", self.authority_host());
+        let client_error = |e: reqwest::Error| EmulatorError::Client(e.to_string());
+        let response = self
+            .shared
+            .http
+            .post(&url)
+            .form(&[
+                ("client_id", client_id),
+                ("scope", scope),
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+            ])
+            .send()
+            .await
+            .map_err(client_error)?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.map_err(client_error)?))
+    }
+
+    /// A Key Vault access token for a workload identity registered with
+    /// [`Emulator::add_workload_identity`], exchanged for a freshly minted service-account token.
+    pub async fn vault_token(
+        &self,
+        identity: &Identity,
+        namespace: &str,
+        service_account: &str,
+    ) -> Result<String> {
+        let assertion =
+            self.mint_service_account_token(&ServiceAccountToken::new(namespace, service_account));
+        let (status, body) = self
+            .request_token(
+                &identity.tenant_id,
+                &identity.client_id,
+                "https://vault.azure.net/.default",
+                &assertion,
+            )
+            .await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                EmulatorError::Invalid(format!("the token request answered {status}: {body}"))
+            })
+    }
+
     /// Adds (or replaces, by name) a federated identity credential on `identity`.
     pub fn add_federated_credential(
         &self,
@@ -531,7 +615,7 @@ async fn serve(
         shared.tls.server_config(),
         ServiceSpec {
             service,
-            router,
+            router: router.merge(control_routes(shared.clone())),
             operation,
             fault_response,
         },

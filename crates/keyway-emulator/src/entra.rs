@@ -356,12 +356,11 @@ async fn fetch_issuer_keys(shared: &Shared, issuer: &str) -> Result<Jwks, String
         .map_err(|e| e.to_string())
 }
 
-pub(crate) fn operation(method: &Method, path: &str) -> Option<&'static str> {
+pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
     match (method, path) {
-        (_, p) if p.starts_with("/_emulator/") => None,
-        (&Method::POST, p) if p.ends_with("/oauth2/v2.0/token") => Some("Token"),
-        (&Method::GET, p) if p.ends_with("/discovery/v2.0/keys") => Some("Keys"),
-        _ => Some("Unknown"),
+        (&Method::POST, p) if p.ends_with("/oauth2/v2.0/token") => "Token",
+        (&Method::GET, p) if p.ends_with("/discovery/v2.0/keys") => "Keys",
+        _ => "Unknown",
     }
 }
 
@@ -395,14 +394,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/{tenant}/discovery/v2.0/keys",
             get(|State(shared): State<Arc<Shared>>| async move { Json(shared.entra_jwks.clone()) }),
-        )
-        .route(
-            "/_emulator/requests",
-            get(crate::emulator::requests_endpoint),
-        )
-        .route(
-            "/_emulator/faults",
-            axum::routing::post(crate::emulator::faults_endpoint),
         )
         .with_state(shared)
 }

@@ -111,12 +111,11 @@ pub(crate) fn mint(shared: &Shared, spec: &ServiceAccountToken) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) fn operation(method: &Method, path: &str) -> Option<&'static str> {
+pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
     match (method, path) {
-        (_, p) if p.starts_with("/_emulator/") => None,
-        (&Method::GET, "/.well-known/openid-configuration") => Some("OpenIdConfiguration"),
-        (&Method::GET, "/openid/v1/jwks") => Some("Jwks"),
-        _ => Some("Unknown"),
+        (&Method::GET, "/.well-known/openid-configuration") => "OpenIdConfiguration",
+        (&Method::GET, "/openid/v1/jwks") => "Jwks",
+        _ => "Unknown",
     }
 }
 
@@ -146,14 +145,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                         .collect(),
                 })
             }),
-        )
-        .route(
-            "/_emulator/requests",
-            get(crate::emulator::requests_endpoint),
-        )
-        .route(
-            "/_emulator/faults",
-            axum::routing::post(crate::emulator::faults_endpoint),
         )
         .with_state(shared)
 }

@@ -18,9 +18,11 @@ use crate::counters::{Counters, Service};
 use crate::error::{EmulatorError, Result};
 use crate::faults::{Faults, Injected};
 
-/// The operation name a request is counted and faulted under; `None` for the emulator's own
-/// endpoints, which are neither counted nor faulted.
-pub(crate) type OperationOf = fn(&axum::http::Method, &str) -> Option<&'static str>;
+/// The operation name a request is counted and faulted under.
+pub(crate) type OperationOf = fn(&axum::http::Method, &str) -> &'static str;
+
+/// Paths of the emulator's own endpoints (counters, faults), never counted nor faulted.
+pub(crate) const CONTROL_PREFIX: &str = "/_emulator/";
 
 /// The answer a service gives for an injected failure, in that service's error format.
 pub(crate) type FaultResponse = fn(u16, Option<u32>) -> Response;
@@ -131,9 +133,10 @@ async fn handle(
     counters: Arc<Counters>,
     faults: Arc<Faults>,
 ) -> std::result::Result<Response, Dropped> {
-    let Some(operation) = (spec.operation)(request.method(), request.uri().path()) else {
+    if request.uri().path().starts_with(CONTROL_PREFIX) {
         return Ok(route(&spec.router, request).await);
-    };
+    }
+    let operation = (spec.operation)(request.method(), request.uri().path());
     let (injected, latency) = faults.take(spec.service, operation);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -16,8 +16,7 @@ use azure_security_keyvault_secrets::models::{
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
 use keyway_emulator::{
-    Emulator, FederatedIdentityCredential, Identity, Role, Service, ServiceAccountToken,
-    ThrottleLimits, Vault,
+    Emulator, Identity, Role, Service, ServiceAccountToken, ThrottleLimits, Vault,
 };
 
 struct World {
@@ -31,16 +30,8 @@ struct World {
 async fn world(test: &str, role: Option<Role>) -> World {
     let emulator = Emulator::start().await.unwrap();
     let tenant = emulator.add_tenant(None);
-    let app = emulator.add_identity(&tenant, "app").unwrap();
-    emulator
-        .add_federated_credential(
-            &app,
-            FederatedIdentityCredential::for_service_account(
-                &emulator.issuer_url(),
-                "default",
-                "workload",
-            ),
-        )
+    let app = emulator
+        .add_workload_identity(&tenant, "app", "default", "workload")
         .unwrap();
     let vault = emulator.add_vault(&tenant, "test-vault").await.unwrap();
     if let Some(role) = role {

@@ -18,12 +18,8 @@ struct World {
 async fn world() -> World {
     let emulator = Emulator::start().await.unwrap();
     let tenant = emulator.add_tenant(None);
-    let app = emulator.add_identity(&tenant, "app").unwrap();
-    emulator
-        .add_federated_credential(
-            &app,
-            FederatedIdentityCredential::for_service_account(&emulator.issuer_url(), "ns", "sa"),
-        )
+    let app = emulator
+        .add_workload_identity(&tenant, "app", "ns", "sa")
         .unwrap();
     let vault = emulator.add_vault(&tenant, "rest-vault").await.unwrap();
     vault.grant(&app, Role::SecretsOfficer);
@@ -44,26 +40,10 @@ impl World {
         scope: &str,
         assertion: &str,
     ) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!(
-                "{}/{tenant}/oauth2/v2.0/token",
-                self.emulator.authority_host()
-            ))
-            .form(&[
-                ("client_id", client_id),
-                ("scope", scope),
-                ("grant_type", "client_credentials"),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ),
-                ("client_assertion", assertion),
-            ])
-            .send()
+        self.emulator
+            .request_token(tenant, client_id, scope, assertion)
             .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
+            .unwrap()
     }
 
     fn assertion(&self) -> String {

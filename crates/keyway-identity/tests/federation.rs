@@ -25,16 +25,8 @@ struct World {
 async fn world(test: &str, options: EmulatorOptions) -> World {
     let emulator = Emulator::start_with(options).await.unwrap();
     let tenant = emulator.add_tenant(None);
-    let app = emulator.add_identity(&tenant, "app").unwrap();
-    emulator
-        .add_federated_credential(
-            &app,
-            FederatedIdentityCredential::for_service_account(
-                &emulator.issuer_url(),
-                "default",
-                "workload",
-            ),
-        )
+    let app = emulator
+        .add_workload_identity(&tenant, "app", "default", "workload")
         .unwrap();
     let token_file =
         std::env::temp_dir().join(format!("keyway-identity-{test}-{}.jwt", std::process::id()));

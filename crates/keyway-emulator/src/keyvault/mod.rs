@@ -16,7 +16,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
@@ -289,11 +288,8 @@ fn allows(roles: &BTreeSet<Role>, permission: Permission, op: Op<'_>) -> bool {
     })
 }
 
-pub(crate) fn operation(method: &Method, path: &str) -> Option<&'static str> {
-    if path.starts_with("/_emulator/") {
-        return None;
-    }
-    Some(Op::parse(method, path).name())
+pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
+    Op::parse(method, path).name()
 }
 
 pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response {
@@ -312,17 +308,7 @@ pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response 
 }
 
 pub(crate) fn router(shared: Arc<Shared>, vault: Arc<VaultState>) -> Router {
-    Router::new()
-        .route(
-            "/_emulator/requests",
-            get(crate::emulator::requests_endpoint).with_state(shared.clone()),
-        )
-        .route(
-            "/_emulator/faults",
-            axum::routing::post(crate::emulator::faults_endpoint).with_state(shared.clone()),
-        )
-        .fallback(handle)
-        .with_state((shared, vault))
+    Router::new().fallback(handle).with_state((shared, vault))
 }
 
 fn challenge(shared: &Shared, vault: &VaultState, message: &str) -> Response {
