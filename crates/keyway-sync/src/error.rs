@@ -1,0 +1,97 @@
+//! The one error type of keyway-sync.
+
+use std::fmt;
+
+/// What kind of failure a secret source reported, so callers can tell a missing secret from a
+/// throttled vault from an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFailure {
+    /// The secret (or version) does not exist.
+    NotFound,
+    /// The secret is disabled.
+    Disabled,
+    /// The caller may not do this (RBAC, access policy).
+    Forbidden,
+    /// The vault throttled the caller and retries did not get through.
+    Throttled,
+    /// Authentication failed (token exchange, challenge).
+    Unauthenticated,
+    /// The vault or the network failed.
+    Unavailable,
+    /// Anything else.
+    Other,
+}
+
+impl fmt::Display for SourceFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceFailure::NotFound => "not found",
+            SourceFailure::Disabled => "disabled",
+            SourceFailure::Forbidden => "forbidden",
+            SourceFailure::Throttled => "throttled",
+            SourceFailure::Unauthenticated => "unauthenticated",
+            SourceFailure::Unavailable => "unavailable",
+            SourceFailure::Other => "failed",
+        })
+    }
+}
+
+/// Everything that can go wrong in keyway-sync. No variant carries a secret value.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// A manifest or specification is invalid; `path` names the field
+    /// (`spec.parameters.objects[2].objectEncoding`).
+    #[error("{path}: {problem}")]
+    Invalid {
+        /// The field path.
+        path: String,
+        /// What is wrong, and the fix when known.
+        problem: String,
+    },
+
+    /// The secret source failed.
+    #[error("{object}: {failure} ({message})")]
+    Source {
+        /// The object (secret name), or `*` for a listing.
+        object: String,
+        /// The kind of failure.
+        failure: SourceFailure,
+        /// HTTP status, when there was one.
+        status: Option<u16>,
+        /// What the source said.
+        message: String,
+    },
+
+    /// A fetched value could not be decoded or converted as the object asks.
+    #[error("{object}: {reason}")]
+    Convert {
+        /// The object.
+        object: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// The sink could not be written.
+    #[error("writing {target}: {reason}")]
+    Sink {
+        /// The file, directory or resource.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl SyncError {
+    /// An invalid field.
+    pub fn invalid(path: impl Into<String>, problem: impl Into<String>) -> SyncError {
+        SyncError::Invalid {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;

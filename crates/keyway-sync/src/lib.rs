@@ -1,0 +1,27 @@
+//! # keyway-sync
+//!
+//! Azure Key Vault → files (and, with the Kubernetes side, Secrets), driven by the Secrets
+//! Store CSI Azure provider's SecretProviderClass and the Secret Store extension's SecretSync,
+//! fetching only what changed and never losing what is already synced.
+
+mod convert;
+mod error;
+pub mod model;
+pub mod sink;
+pub mod source;
+mod syncer;
+
+pub use convert::{Converted, convert};
+pub use error::{Result, SourceFailure, SyncError};
+pub use model::objects::{KeyVaultObject, ObjectFormat, ObjectType, parse_objects};
+pub use model::secret_provider_class::{SecretProviderClass, SecretProviderClassSpec};
+pub use model::secret_sync::{
+    SecretObject, SecretObjectData, SecretSync, SecretSyncSpec, SecretSyncStatus,
+};
+pub use model::spec::{Cloud, SyncSpec};
+pub use sink::{DirectorySink, FileSet, MemorySink, SecretSink, Staged, SyncedFile};
+pub use source::{
+    CallCounts, KeyVaultSource, KeyVaultSourceOptions, MemorySource, SecretProperties,
+    SecretSource, SecretValue,
+};
+pub use syncer::{ObjectReport, Outcome, SyncReport, Syncer};

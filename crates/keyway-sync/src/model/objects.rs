@@ -1,0 +1,340 @@
+//! `spec.parameters.objects` of an Azure SecretProviderClass: a YAML string holding `array:` of
+//! YAML strings, each one object. Parsed into typed objects with the provider's validation
+//! rules; every error names its field path.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use keyway_cert::Encoding;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SyncError};
+
+/// What to fetch for an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectType {
+    /// A secret (also a certificate's backing secret: key and chain).
+    Secret,
+    /// A key: its public key as PEM.
+    Key,
+    /// A certificate: the leaf as PEM.
+    Cert,
+}
+
+/// The output format of a certificate-backed secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectFormat {
+    /// PEM: PKCS#8 keys then the chain.
+    Pem,
+    /// The PKCS#12 as Key Vault holds it.
+    Pfx,
+}
+
+/// One object to sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyVaultObject {
+    /// `objectName`: the Key Vault object.
+    pub name: String,
+    /// `objectAlias`: the file (or source path) name; the object name when absent.
+    pub alias: Option<String>,
+    /// `objectVersion`: a pinned version; `None` for the newest.
+    pub version: Option<String>,
+    /// `objectVersionHistory`: the N newest enabled versions, at `<name>/0` … `<name>/N-1`.
+    pub version_history: Option<u32>,
+    /// `objectType`.
+    pub object_type: ObjectType,
+    /// `objectFormat` (secrets only).
+    pub format: Option<ObjectFormat>,
+    /// `objectEncoding` (secrets only).
+    pub encoding: Option<Encoding>,
+    /// `filePermission`, e.g. `0o644`.
+    pub file_permission: Option<u32>,
+}
+
+impl KeyVaultObject {
+    /// A plain secret object for `name`.
+    pub fn secret(name: impl Into<String>) -> KeyVaultObject {
+        KeyVaultObject {
+            name: name.into(),
+            alias: None,
+            version: None,
+            version_history: None,
+            object_type: ObjectType::Secret,
+            format: None,
+            encoding: None,
+            file_permission: None,
+        }
+    }
+
+    /// The output name: the alias, else the object name.
+    pub fn output_name(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.name)
+    }
+}
+
+impl fmt::Display for ObjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ObjectType::Secret => "secret",
+            ObjectType::Key => "key",
+            ObjectType::Cert => "cert",
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ObjectsDocument {
+    #[serde(default)]
+    array: Vec<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawObject {
+    object_name: Option<serde_yaml_ng::Value>,
+    object_alias: Option<serde_yaml_ng::Value>,
+    object_version: Option<serde_yaml_ng::Value>,
+    object_version_history: Option<serde_yaml_ng::Value>,
+    object_type: Option<serde_yaml_ng::Value>,
+    object_format: Option<serde_yaml_ng::Value>,
+    object_encoding: Option<serde_yaml_ng::Value>,
+    file_permission: Option<serde_yaml_ng::Value>,
+}
+
+/// A YAML scalar as the provider reads it: strings trimmed, numbers and booleans as text.
+fn text(value: &Option<serde_yaml_ng::Value>) -> Option<String> {
+    use serde_yaml_ng::Value;
+    let s = match value.as_ref()? {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    (!s.is_empty()).then_some(s)
+}
+
+/// Parses `spec.parameters.objects`. `base` is the field path prefix for errors.
+pub fn parse_objects(yaml: &str, base: &str) -> Result<Vec<KeyVaultObject>> {
+    let document: ObjectsDocument = if yaml.trim().is_empty() {
+        ObjectsDocument::default()
+    } else {
+        serde_yaml_ng::from_str(yaml).map_err(|e| {
+            SyncError::invalid(
+                base,
+                format!("is not YAML with an `array:` of objects: {e}"),
+            )
+        })?
+    };
+    let mut objects = Vec::new();
+    let mut outputs = BTreeSet::new();
+    for (i, item) in document.array.iter().enumerate() {
+        let path = format!("{base}[{i}]");
+        let raw: RawObject = match item {
+            serde_yaml_ng::Value::String(inner) => serde_yaml_ng::from_str(inner)
+                .map_err(|e| SyncError::invalid(&path, format!("is not a YAML object: {e}")))?,
+            serde_yaml_ng::Value::Mapping(_) => serde_yaml_ng::from_value(item.clone())
+                .map_err(|e| SyncError::invalid(&path, format!("is not an object: {e}")))?,
+            _ => {
+                return Err(SyncError::invalid(
+                    &path,
+                    "must be a YAML string holding one object",
+                ));
+            }
+        };
+        let object = validate(&raw, &path)?;
+        let output = object.output_name().to_ascii_lowercase();
+        if !outputs.insert(output) {
+            return Err(SyncError::invalid(
+                &path,
+                format!(
+                    "writes `{}`, which another object writes too; give one an objectAlias",
+                    object.output_name()
+                ),
+            ));
+        }
+        objects.push(object);
+    }
+    Ok(objects)
+}
+
+fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
+    let field = |name: &str| format!("{path}.{name}");
+    let name = text(&raw.object_name)
+        .ok_or_else(|| SyncError::invalid(field("objectName"), "is required"))?;
+    let object_type = match text(&raw.object_type)
+        .map(|t| t.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("secret") => ObjectType::Secret,
+        Some("key") => ObjectType::Key,
+        Some("cert") => ObjectType::Cert,
+        Some(other) => {
+            return Err(SyncError::invalid(
+                field("objectType"),
+                format!("{other:?} is not one of secret, key, cert"),
+            ));
+        }
+        None => {
+            return Err(SyncError::invalid(
+                field("objectType"),
+                "is required: one of secret, key, cert",
+            ));
+        }
+    };
+    let format = match text(&raw.object_format)
+        .map(|t| t.to_ascii_lowercase())
+        .as_deref()
+    {
+        None => None,
+        Some("pem") => Some(ObjectFormat::Pem),
+        Some("pfx") => Some(ObjectFormat::Pfx),
+        Some(other) => {
+            return Err(SyncError::invalid(
+                field("objectFormat"),
+                format!("{other:?} is not one of pem, pfx"),
+            ));
+        }
+    };
+    if format == Some(ObjectFormat::Pfx) && object_type != ObjectType::Secret {
+        return Err(SyncError::invalid(
+            field("objectFormat"),
+            format!("pfx is only allowed with objectType secret, not {object_type}"),
+        ));
+    }
+    let encoding = match text(&raw.object_encoding) {
+        None => None,
+        Some(given) => match given.to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" => Some(Encoding::Utf8),
+            "hex" => Some(Encoding::Hex),
+            "base64" => Some(Encoding::Base64),
+            _ => {
+                return Err(SyncError::invalid(
+                    field("objectEncoding"),
+                    format!("{given:?} is not one of utf-8, hex, base64"),
+                ));
+            }
+        },
+    };
+    if encoding.is_some() && object_type != ObjectType::Secret {
+        return Err(SyncError::invalid(
+            field("objectEncoding"),
+            format!("is only allowed with objectType secret, not {object_type}"),
+        ));
+    }
+    let alias = text(&raw.object_alias);
+    let escapes = |a: &str| {
+        a.starts_with('/') || a.split(['/', '\\']).any(|part| part == "..") || a.contains('\0')
+    };
+    if let Some(alias) = alias.as_deref().filter(|a| escapes(a)) {
+        return Err(SyncError::invalid(
+            field("objectAlias"),
+            format!("{alias:?} must be a relative path without `..`"),
+        ));
+    }
+    let version = text(&raw.object_version).filter(|v| !v.eq_ignore_ascii_case("latest"));
+    let version_history = match text(&raw.object_version_history) {
+        None => None,
+        Some(n) => match n.parse::<u32>() {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(_) => {
+                return Err(SyncError::invalid(
+                    field("objectVersionHistory"),
+                    format!("{n:?} is not a non-negative integer"),
+                ));
+            }
+        },
+    };
+    if version_history.is_some() && version.is_some() {
+        return Err(SyncError::invalid(
+            field("objectVersionHistory"),
+            "cannot be combined with a pinned objectVersion",
+        ));
+    }
+    let file_permission = match text(&raw.file_permission) {
+        None => None,
+        Some(p) => match u32::from_str_radix(p.trim_start_matches("0o"), 8) {
+            Ok(mode) if mode <= 0o777 => Some(mode),
+            _ => {
+                return Err(SyncError::invalid(
+                    field("filePermission"),
+                    format!("{p:?} is not an octal file mode such as 0644"),
+                ));
+            }
+        },
+    };
+    Ok(KeyVaultObject {
+        name,
+        alias,
+        version,
+        version_history,
+        object_type,
+        format,
+        encoding,
+        file_permission,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "spec.parameters.objects";
+
+    #[test]
+    fn parses_the_provider_shape() {
+        let yaml = "array:\n  - |\n    objectName: cert1\n    objectType: cert\n    objectVersion: \"\"\n  - |\n    objectName: db\n    objectAlias: conf/db-password\n    objectType: secret\n    objectEncoding: base64\n    filePermission: \"0640\"\n    objectVersionHistory: 3\n";
+        let objects = parse_objects(yaml, BASE).unwrap();
+        assert_eq!(objects[0].object_type, ObjectType::Cert);
+        assert_eq!(objects[0].version, None);
+        assert_eq!(objects[1].output_name(), "conf/db-password");
+        assert_eq!(objects[1].encoding, Some(Encoding::Base64));
+        assert_eq!(objects[1].file_permission, Some(0o640));
+        assert_eq!(objects[1].version_history, Some(3));
+    }
+
+    #[test]
+    fn errors_name_the_field_path() {
+        let err = |item: &str| {
+            parse_objects(
+                &format!("array:\n  - |\n    {}\n", item.replace('\n', "\n    ")),
+                BASE,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            err("objectName: a\nobjectType: secret\nobjectEncoding: hexx"),
+            "spec.parameters.objects[0].objectEncoding: \"hexx\" is not one of utf-8, hex, base64"
+        );
+        assert!(
+            err("objectType: secret")
+                .starts_with("spec.parameters.objects[0].objectName: is required")
+        );
+        assert!(
+            err("objectName: a\nobjectType: cert\nobjectFormat: pfx")
+                .contains("only allowed with objectType secret")
+        );
+        assert!(
+            err("objectName: a\nobjectType: key\nobjectEncoding: hex")
+                .contains("objectEncoding: is only allowed")
+        );
+        assert!(
+            err("objectName: a\nobjectType: secret\nobjectAlias: ../etc/passwd")
+                .contains("without `..`")
+        );
+        assert!(
+            err("objectName: a\nobjectType: secret\nfilePermission: \"999\"").contains("octal")
+        );
+        assert!(
+            err("objectName: a\nobjectType: password").contains("not one of secret, key, cert")
+        );
+        let dup = parse_objects("array:\n  - |\n    objectName: a\n    objectType: secret\n  - |\n    objectName: A\n    objectType: secret\n", BASE).unwrap_err();
+        assert!(
+            dup.to_string().contains("objects[1]") && dup.to_string().contains("objectAlias"),
+            "{dup}"
+        );
+    }
+}

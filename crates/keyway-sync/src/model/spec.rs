@@ -1,0 +1,190 @@
+//! `SyncSpec`: what to sync from where, validated once. Built from a SecretProviderClass (and
+//! optionally a SecretSync), or directly in code without any Kubernetes types.
+
+use crate::error::{Result, SyncError};
+use crate::model::objects::{KeyVaultObject, parse_objects};
+use crate::model::secret_provider_class::SecretProviderClass;
+
+/// The Azure clouds a SecretProviderClass can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Cloud {
+    /// `AzurePublicCloud` (the default).
+    Public,
+    /// `AzureChinaCloud`.
+    China,
+    /// `AzureUSGovernmentCloud`.
+    UsGovernment,
+}
+
+impl Cloud {
+    /// The Key Vault DNS suffix.
+    pub fn vault_suffix(self) -> &'static str {
+        match self {
+            Cloud::Public => "vault.azure.net",
+            Cloud::China => "vault.azure.cn",
+            Cloud::UsGovernment => "vault.usgovcloudapi.net",
+        }
+    }
+
+    /// The Entra authority host.
+    pub fn authority_host(self) -> &'static str {
+        match self {
+            Cloud::Public => "https://login.microsoftonline.com",
+            Cloud::China => "https://login.chinacloudapi.cn",
+            Cloud::UsGovernment => "https://login.microsoftonline.us",
+        }
+    }
+}
+
+/// A validated description of one sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSpec {
+    /// The vault's name (from `keyvaultName`), if known.
+    pub vault_name: Option<String>,
+    /// The vault URL, e.g. `https://myvault.vault.azure.net`.
+    pub vault_url: String,
+    /// `tenantID` (or `tenantId`).
+    pub tenant_id: Option<String>,
+    /// `clientID`: the workload identity's client id.
+    pub client_id: Option<String>,
+    /// `cloudName`.
+    pub cloud: Cloud,
+    /// The objects, in order.
+    pub objects: Vec<KeyVaultObject>,
+}
+
+impl SyncSpec {
+    /// A spec built in code: a vault URL and objects (validated: names and unique outputs).
+    pub fn new(vault_url: impl Into<String>, objects: Vec<KeyVaultObject>) -> Result<SyncSpec> {
+        let vault_url = vault_url.into();
+        if !vault_url.starts_with("https://") {
+            return Err(SyncError::invalid(
+                "vault_url",
+                format!("{vault_url:?} must be an https URL"),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, o) in objects.iter().enumerate() {
+            if o.name.is_empty()
+                || !o
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(SyncError::invalid(
+                    format!("objects[{i}].name"),
+                    format!("{:?} is not a Key Vault object name", o.name),
+                ));
+            }
+            if !seen.insert(o.output_name().to_ascii_lowercase()) {
+                return Err(SyncError::invalid(
+                    format!("objects[{i}]"),
+                    format!("writes `{}` twice", o.output_name()),
+                ));
+            }
+        }
+        Ok(SyncSpec {
+            vault_name: None,
+            vault_url: vault_url.trim_end_matches('/').to_string(),
+            tenant_id: None,
+            client_id: None,
+            cloud: Cloud::Public,
+            objects,
+        })
+    }
+
+    /// The spec of an Azure SecretProviderClass, with the provider's validation rules.
+    pub fn from_provider_class(spc: &SecretProviderClass) -> Result<SyncSpec> {
+        let spec = &spc.spec;
+        if let Some(provider) = spec.provider.as_deref()
+            && !provider.eq_ignore_ascii_case("azure")
+        {
+            return Err(SyncError::invalid(
+                "spec.provider",
+                format!("{provider:?} is not azure"),
+            ));
+        }
+        let param = |key: &str| {
+            spec.parameters
+                .get(key)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let vault_name = param("keyvaultName")
+            .ok_or_else(|| SyncError::invalid("spec.parameters.keyvaultName", "is required"))?;
+        let valid_name = (3..=24).contains(&vault_name.len())
+            && vault_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid_name {
+            return Err(SyncError::invalid(
+                "spec.parameters.keyvaultName",
+                format!("{vault_name:?} is not a vault name (3-24 of a-z, A-Z, 0-9, -)"),
+            ));
+        }
+        let true_flags: Vec<&str> = [
+            "usePodIdentity",
+            "useVMManagedIdentity",
+            "useAzureTokenProxy",
+        ]
+        .into_iter()
+        .filter(|k| param(k).is_some_and(|v| v.eq_ignore_ascii_case("true")))
+        .collect();
+        if true_flags.len() > 1 {
+            return Err(SyncError::invalid(
+                "spec.parameters",
+                format!(
+                    "at most one of usePodIdentity, useVMManagedIdentity, useAzureTokenProxy may be true, not {}",
+                    true_flags.join(" and ")
+                ),
+            ));
+        }
+        let cloud = match param("cloudName")
+            .map(|c| c.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("azurepubliccloud") => Cloud::Public,
+            Some("azurechinacloud") => Cloud::China,
+            Some("azureusgovernmentcloud") => Cloud::UsGovernment,
+            Some(other) => {
+                return Err(SyncError::invalid(
+                    "spec.parameters.cloudName",
+                    format!(
+                        "{other:?} is not one of AzurePublicCloud, AzureChinaCloud, AzureUSGovernmentCloud"
+                    ),
+                ));
+            }
+        };
+        let objects = parse_objects(
+            spec.parameters
+                .get("objects")
+                .map(String::as_str)
+                .unwrap_or_default(),
+            "spec.parameters.objects",
+        )?;
+        Ok(SyncSpec {
+            vault_url: format!(
+                "https://{}.{}",
+                vault_name.to_ascii_lowercase(),
+                cloud.vault_suffix()
+            ),
+            vault_name: Some(vault_name),
+            tenant_id: param("tenantID").or_else(|| param("tenantId")),
+            client_id: param("clientID").or_else(|| param("clientId")),
+            cloud,
+            objects,
+        })
+    }
+
+    /// The same spec against another vault URL (the emulator, a private endpoint).
+    pub fn with_vault_url(mut self, vault_url: &str) -> Result<SyncSpec> {
+        if !vault_url.starts_with("https://") {
+            return Err(SyncError::invalid(
+                "--vault-url",
+                format!("{vault_url:?} must be an https URL"),
+            ));
+        }
+        self.vault_url = vault_url.trim_end_matches('/').to_string();
+        Ok(self)
+    }
+}

@@ -1,0 +1,44 @@
+//! An in-memory sink.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::Result;
+use crate::sink::{FileSet, SecretSink};
+
+/// Holds the last applied set; counts writes.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    set: Mutex<Option<FileSet>>,
+    writes: AtomicU64,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The set last applied.
+    pub fn contents(&self) -> Option<FileSet> {
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How many times `apply` wrote.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretSink for MemorySink {
+    async fn current_hash(&self) -> Result<Option<String>> {
+        Ok(self.contents().map(|s| s.content_hash()))
+    }
+
+    async fn apply(&self, set: &FileSet) -> Result<()> {
+        *self.set.lock().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}

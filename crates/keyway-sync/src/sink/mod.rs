@@ -1,0 +1,72 @@
+//! Where synced data lands: the `SecretSink` seam. [`DirectorySink`] writes the way kubelet
+//! writes projected volumes; [`MemorySink`] serves tests and embedding. (The Kubernetes Secret
+//! sink comes with the Kubernetes side.)
+
+mod directory;
+mod memory;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::error::Result;
+
+pub use directory::{DirectorySink, Staged};
+pub use memory::MemorySink;
+
+/// One synced file (or Secret key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SyncedFile {
+    /// The contents, wiped on drop, never in `Debug`.
+    pub contents: Zeroizing<Vec<u8>>,
+    /// The file mode (`filePermission`); 0644 when `None`.
+    pub mode: Option<u32>,
+}
+
+impl fmt::Debug for SyncedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncedFile")
+            .field("bytes", &self.contents.len())
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+/// A complete set of synced files, by relative path (`db-password`, `history/0`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileSet {
+    /// The files.
+    pub files: BTreeMap<String, SyncedFile>,
+}
+
+impl FileSet {
+    /// SHA-256 over every path, mode and content, lowercase hex: equal sets, equal hashes.
+    pub fn content_hash(&self) -> String {
+        let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for (path, file) in &self.files {
+            context.update(&(path.len() as u64).to_be_bytes());
+            context.update(path.as_bytes());
+            context.update(&file.mode.unwrap_or(0o644).to_be_bytes());
+            context.update(&(file.contents.len() as u64).to_be_bytes());
+            context.update(&file.contents);
+        }
+        hex::encode(context.finish())
+    }
+
+    /// Total bytes of content.
+    pub fn bytes(&self) -> usize {
+        self.files.values().map(|f| f.contents.len()).sum()
+    }
+}
+
+/// A destination for synced data. `apply` replaces the whole set atomically: a reader sees the
+/// old set or the new one, never a mix.
+#[async_trait::async_trait]
+pub trait SecretSink: Send + Sync + fmt::Debug {
+    /// The content hash of what the sink holds now, if it holds a set written by keyway.
+    async fn current_hash(&self) -> Result<Option<String>>;
+
+    /// Replaces the sink's contents with `set`.
+    async fn apply(&self, set: &FileSet) -> Result<()>;
+}

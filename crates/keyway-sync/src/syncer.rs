@@ -1,0 +1,490 @@
+//! One sync cycle and the loop around it: list once, fetch only what changed, convert, and
+//! write the sink only when the content changed. A failing object keeps its previous data.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keyway_cert::Finding;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use crate::convert::convert;
+use crate::error::{SourceFailure, SyncError};
+use crate::model::objects::KeyVaultObject;
+use crate::model::spec::SyncSpec;
+use crate::sink::{FileSet, SecretSink, SyncedFile};
+use crate::source::{CallCounts, SecretProperties, SecretSource, SecretValue};
+
+/// What happened to one object in a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing changed; nothing was fetched or the content was identical.
+    Unchanged,
+    /// New content was fetched and synced.
+    Updated,
+    /// The object failed this cycle; its previous data (if any) was kept.
+    Failed,
+}
+
+/// One object's part of a [`SyncReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectReport {
+    /// The Key Vault object.
+    pub name: String,
+    /// Where it lands (alias or name; `name/i` for history).
+    pub output: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The version synced, when known.
+    pub version: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The kind of source failure, when that is why.
+    pub failure: Option<SourceFailure>,
+    /// Whether previous data was kept in place of this object after a failure.
+    pub kept_previous: bool,
+    /// Certificate findings.
+    pub findings: Vec<Finding>,
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// Per object, in spec order.
+    pub objects: Vec<ObjectReport>,
+    /// Calls made to the source this cycle.
+    pub calls: CallCounts,
+    /// Bytes in the synced set.
+    pub bytes: usize,
+    /// Whether the sink was written.
+    pub written: bool,
+    /// The sink could not be written (the previous set stays).
+    pub sink_error: Option<String>,
+    /// Listing was forbidden, so every object was read.
+    pub listing_fallback: bool,
+    /// Wall time of the cycle, in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl SyncReport {
+    /// Objects that failed.
+    pub fn failed(&self) -> usize {
+        self.objects
+            .iter()
+            .filter(|o| o.outcome == Outcome::Failed)
+            .count()
+    }
+
+    /// Everything synced and written as needed.
+    pub fn all_synced(&self) -> bool {
+        self.failed() == 0 && self.sink_error.is_none()
+    }
+}
+
+/// What identifies the content of a synced object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ChangeKey {
+    version: Option<String>,
+    updated: Option<OffsetDateTime>,
+    enabled: bool,
+    content_type: Option<String>,
+}
+
+impl ChangeKey {
+    fn of(p: &SecretProperties) -> ChangeKey {
+        ChangeKey {
+            version: p.version.clone(),
+            updated: p.updated,
+            enabled: p.enabled,
+            content_type: p.content_type.clone(),
+        }
+    }
+
+    /// Listings carry no version: compare what they carry.
+    fn same_listing(&self, listed: &SecretProperties) -> bool {
+        self.updated.is_some()
+            && self.updated == listed.updated
+            && self.enabled == listed.enabled
+            && self.content_type == listed.content_type
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Synced {
+    key: ChangeKey,
+    file: SyncedFile,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// output path → what was last synced there
+    synced: HashMap<String, Synced>,
+    fallback_reported: bool,
+}
+
+/// A unit of work: one output path of one object.
+struct Want<'a> {
+    object: &'a KeyVaultObject,
+    output: String,
+    version: Option<String>,
+}
+
+/// Runs syncs of one [`SyncSpec`] from a source into a sink.
+#[derive(Debug)]
+pub struct Syncer {
+    spec: SyncSpec,
+    source: Arc<dyn SecretSource>,
+    sink: Arc<dyn SecretSink>,
+    state: Mutex<State>,
+}
+
+impl Syncer {
+    /// A syncer.
+    pub fn new(spec: SyncSpec, source: Arc<dyn SecretSource>, sink: Arc<dyn SecretSink>) -> Syncer {
+        Syncer {
+            spec,
+            source,
+            sink,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &SyncSpec {
+        &self.spec
+    }
+
+    /// One cycle.
+    pub async fn run_once(&self) -> SyncReport {
+        let started = Instant::now();
+        let calls_before = self.source.calls();
+        let now = OffsetDateTime::now_utc();
+        let mut state = self.state.lock().await;
+
+        // 1. One listing for every object that follows the newest version.
+        let needs_listing = self
+            .spec
+            .objects
+            .iter()
+            .any(|o| o.version.is_none() && o.version_history.is_none());
+        let mut listing_error = None;
+        let listing: Option<HashMap<String, SecretProperties>> = if needs_listing {
+            match self.source.list().await {
+                Ok(all) => Some(
+                    all.into_iter()
+                        .map(|p| (p.name.to_ascii_lowercase(), p))
+                        .collect(),
+                ),
+                Err(SyncError::Source {
+                    failure: SourceFailure::Forbidden,
+                    ..
+                }) => {
+                    if !state.fallback_reported {
+                        tracing::warn!(vault = %self.spec.vault_url, "listing secrets is forbidden; every object is read each cycle (grant Key Vault Secrets User or Reader to list)");
+                        state.fallback_reported = true;
+                    }
+                    None
+                }
+                Err(e) => {
+                    listing_error = Some(e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let listing_fallback = needs_listing && listing.is_none() && listing_error.is_none();
+
+        // 2. What each object needs: nothing, or a GET of a given version.
+        let mut reports: Vec<ObjectReport> = Vec::new();
+        let mut fetch: Vec<Want<'_>> = Vec::new();
+        for object in &self.spec.objects {
+            let output = object.output_name().to_string();
+            if let Some(n) = object.version_history {
+                match self.source.versions(&object.name).await {
+                    Ok(versions) => {
+                        let enabled: Vec<&SecretProperties> = versions
+                            .iter()
+                            .filter(|v| v.enabled)
+                            .take(n as usize)
+                            .collect();
+                        for (i, v) in enabled.iter().enumerate() {
+                            let path = format!("{output}/{i}");
+                            let same = state.synced.get(&path).is_some_and(|s| {
+                                s.key.version.is_some() && s.key.version == v.version
+                            });
+                            if same {
+                                reports.push(report(
+                                    object,
+                                    &path,
+                                    Outcome::Unchanged,
+                                    v.version.clone(),
+                                ));
+                            } else {
+                                fetch.push(Want {
+                                    object,
+                                    output: path,
+                                    version: v.version.clone(),
+                                });
+                            }
+                        }
+                    }
+                    Err(e) => reports.push(failed(object, &output, &e, &state)),
+                }
+                continue;
+            }
+            if let Some(pinned) = &object.version {
+                let same = state
+                    .synced
+                    .get(&output)
+                    .is_some_and(|s| s.key.version.as_deref() == Some(pinned.as_str()));
+                if same {
+                    reports.push(report(
+                        object,
+                        &output,
+                        Outcome::Unchanged,
+                        Some(pinned.clone()),
+                    ));
+                } else {
+                    fetch.push(Want {
+                        object,
+                        output,
+                        version: Some(pinned.clone()),
+                    });
+                }
+                continue;
+            }
+            if let Some(e) = &listing_error {
+                reports.push(failed(object, &output, e, &state));
+                continue;
+            }
+            match listing
+                .as_ref()
+                .map(|l| l.get(&object.name.to_ascii_lowercase()))
+            {
+                Some(None) => {
+                    let e = SyncError::Source {
+                        object: object.name.clone(),
+                        failure: SourceFailure::NotFound,
+                        status: None,
+                        message: "not in the vault's listing".into(),
+                    };
+                    reports.push(failed(object, &output, &e, &state));
+                }
+                Some(Some(listed)) if !listed.enabled => {
+                    let e = SyncError::Source {
+                        object: object.name.clone(),
+                        failure: SourceFailure::Disabled,
+                        status: None,
+                        message: "the newest version is disabled".into(),
+                    };
+                    reports.push(failed(object, &output, &e, &state));
+                }
+                Some(Some(listed))
+                    if state
+                        .synced
+                        .get(&output)
+                        .is_some_and(|s| s.key.same_listing(listed)) =>
+                {
+                    let version = state
+                        .synced
+                        .get(&output)
+                        .and_then(|s| s.key.version.clone());
+                    reports.push(report(object, &output, Outcome::Unchanged, version));
+                }
+                _ => fetch.push(Want {
+                    object,
+                    output,
+                    version: None,
+                }),
+            }
+        }
+
+        // 3. Fetch what changed (the source bounds concurrency and rate), then convert.
+        let fetched = futures::future::join_all(
+            fetch
+                .iter()
+                .map(|w| self.source.get(&w.object.name, w.version.as_deref())),
+        )
+        .await;
+        let mut updates: Vec<(String, Synced)> = Vec::new();
+        for (want, result) in fetch.iter().zip(fetched) {
+            let converted =
+                result.and_then(|value| convert(want.object, &value, now).map(|c| (value, c)));
+            match converted {
+                Ok((value, converted)) => {
+                    let SecretValue { properties, .. } = value;
+                    let file = SyncedFile {
+                        contents: converted.contents,
+                        mode: want.object.file_permission,
+                    };
+                    let unchanged = state
+                        .synced
+                        .get(&want.output)
+                        .is_some_and(|s| s.file == file);
+                    let mut r = report(
+                        want.object,
+                        &want.output,
+                        if unchanged {
+                            Outcome::Unchanged
+                        } else {
+                            Outcome::Updated
+                        },
+                        properties.version.clone(),
+                    );
+                    r.findings = converted.findings;
+                    reports.push(r);
+                    updates.push((
+                        want.output.clone(),
+                        Synced {
+                            key: ChangeKey::of(&properties),
+                            file,
+                        },
+                    ));
+                }
+                Err(e) => reports.push(failed(want.object, &want.output, &e, &state)),
+            }
+        }
+
+        // 4. The whole set: new content where fetched, previous content everywhere else that
+        //    is still wanted (a failure never removes or blanks anything).
+        let wanted: Vec<&str> = reports.iter().map(|r| r.output.as_str()).collect();
+        let mut set = FileSet::default();
+        for output in &wanted {
+            let file = updates
+                .iter()
+                .find(|(o, _)| o == output)
+                .map(|(_, s)| &s.file)
+                .or_else(|| state.synced.get(*output).map(|s| &s.file));
+            if let Some(file) = file {
+                set.files.insert(output.to_string(), file.clone());
+            }
+        }
+        let new_hash = set.content_hash();
+        let (written, sink_error) = match self.sink.current_hash().await {
+            Ok(Some(current)) if current == new_hash => (false, None),
+            _ => match self.sink.apply(&set).await {
+                Ok(()) => (true, None),
+                Err(e) => (false, Some(e.to_string())),
+            },
+        };
+        if sink_error.is_none() {
+            for (output, synced) in updates {
+                state.synced.insert(output, synced);
+            }
+            state
+                .synced
+                .retain(|output, _| wanted.contains(&output.as_str()));
+        } else {
+            for r in reports.iter_mut().filter(|r| r.outcome == Outcome::Updated) {
+                r.outcome = Outcome::Failed;
+                r.error = sink_error.clone();
+                r.kept_previous = true;
+            }
+        }
+
+        let after = self.source.calls();
+        let report = SyncReport {
+            bytes: set.bytes(),
+            objects: order(&self.spec.objects, reports),
+            calls: CallCounts {
+                list: after.list - calls_before.list,
+                versions: after.versions - calls_before.versions,
+                get: after.get - calls_before.get,
+            },
+            written,
+            sink_error,
+            listing_fallback,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        tracing::info!(
+            vault = %self.spec.vault_url,
+            updated = report.objects.iter().filter(|o| o.outcome == Outcome::Updated).count(),
+            failed = report.failed(),
+            gets = report.calls.get,
+            lists = report.calls.list,
+            written = report.written,
+            "sync cycle"
+        );
+        report
+    }
+
+    /// Runs a cycle every `interval` (± up to `jitter`) until `shutdown` completes.
+    pub async fn run(
+        &self,
+        interval: Duration,
+        jitter: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            self.run_once().await;
+            let wait = interval + random_below(jitter);
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+fn random_below(limit: Duration) -> Duration {
+    if limit.is_zero() {
+        return Duration::ZERO;
+    }
+    let mut bytes = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    Duration::from_nanos(u64::from_le_bytes(bytes) % limit.as_nanos().max(1) as u64)
+}
+
+fn report(
+    object: &KeyVaultObject,
+    output: &str,
+    outcome: Outcome,
+    version: Option<String>,
+) -> ObjectReport {
+    ObjectReport {
+        name: object.name.clone(),
+        output: output.to_string(),
+        outcome,
+        version,
+        error: None,
+        failure: None,
+        kept_previous: false,
+        findings: Vec::new(),
+    }
+}
+
+fn failed(object: &KeyVaultObject, output: &str, error: &SyncError, state: &State) -> ObjectReport {
+    let failure = match error {
+        SyncError::Source { failure, .. } => Some(*failure),
+        _ => None,
+    };
+    // Version history keeps every previous `output/i`.
+    let kept_previous = state.synced.keys().any(|k| {
+        k == output
+            || k.strip_prefix(output)
+                .is_some_and(|rest| rest.starts_with('/'))
+    });
+    ObjectReport {
+        error: Some(error.to_string()),
+        failure,
+        kept_previous,
+        ..report(object, output, Outcome::Failed, None)
+    }
+}
+
+/// Reports in spec order (history entries in index order), whatever order work finished in.
+fn order(objects: &[KeyVaultObject], mut reports: Vec<ObjectReport>) -> Vec<ObjectReport> {
+    let rank = |r: &ObjectReport| {
+        objects
+            .iter()
+            .position(|o| o.name == r.name && r.output.starts_with(o.output_name()))
+            .unwrap_or(usize::MAX)
+    };
+    reports.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.output.cmp(&b.output)));
+    reports
+}
