@@ -91,21 +91,30 @@ struct ChangeKey {
     updated: Option<OffsetDateTime>,
     enabled: bool,
     content_type: Option<String>,
+    /// When the value was fetched.
+    fetched_at: OffsetDateTime,
 }
 
 impl ChangeKey {
-    fn of(p: &SecretProperties) -> ChangeKey {
+    fn of(p: &SecretProperties, fetched_at: OffsetDateTime) -> ChangeKey {
         ChangeKey {
             version: p.version.clone(),
             updated: p.updated,
             enabled: p.enabled,
             content_type: p.content_type.clone(),
+            fetched_at,
         }
     }
 
-    /// Listings carry no version: compare what they carry.
+    /// Listings carry no version, and `updated` has one-second resolution: the listing proves
+    /// nothing changed only when it shows the same `updated` as the fetched version and that
+    /// second had passed before the fetch (a later write in the same second would look the
+    /// same). Otherwise the object is read again; identical content is not rewritten.
     fn same_listing(&self, listed: &SecretProperties) -> bool {
-        self.updated.is_some()
+        let settled = self
+            .updated
+            .is_some_and(|u| u.unix_timestamp() < self.fetched_at.unix_timestamp());
+        settled
             && self.updated == listed.updated
             && self.enabled == listed.enabled
             && self.content_type == listed.content_type
@@ -304,6 +313,8 @@ impl Syncer {
         }
 
         // 3. Fetch what changed (the source bounds concurrency and rate), then convert.
+        // Recorded before the reads start: a write in an earlier second is certainly seen.
+        let fetched_at = OffsetDateTime::now_utc();
         let fetched = futures::future::join_all(
             fetch
                 .iter()
@@ -340,7 +351,7 @@ impl Syncer {
                     updates.push((
                         want.output.clone(),
                         Synced {
-                            key: ChangeKey::of(&properties),
+                            key: ChangeKey::of(&properties, fetched_at),
                             file,
                         },
                     ));

@@ -281,6 +281,9 @@ impl SecretSource for KeyVaultSource {
                 ));
             }
         }
+        // Newest first. `created` has one-second resolution; versions created in the same second
+        // keep the reverse of the listing order (Key Vault lists older versions first).
+        all.reverse();
         all.sort_by_key(|p| std::cmp::Reverse(p.created));
         Ok(all)
     }
