@@ -223,7 +223,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CliError> {
 
     let mut refresh = tokio::time::interval(TOKEN_REFRESH);
     refresh.tick().await;
-    let stop = shutdown_signal();
+    let stop = crate::signal::shutdown();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -312,28 +312,6 @@ fn print_environment(env: &DevEnvironment, json: bool) -> Result<(), CliError> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| CliError::io("<stdout>", e))
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 #[cfg(test)]

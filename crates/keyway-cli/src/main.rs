@@ -1,6 +1,7 @@
 //! `keyway`: the command line of keyway. Argument parsing and printing only; every command is
 //! a call into the keyway libraries.
 
+mod azure;
 mod cert;
 mod demo;
 mod dev;
@@ -8,6 +9,9 @@ mod error;
 mod identity;
 mod input;
 mod report;
+mod secret;
+mod signal;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -33,6 +37,11 @@ enum Command {
     /// Workload identity federation: check a setup, publish issuer documents, print FICs.
     #[command(subcommand)]
     Identity(identity::IdentityCommand),
+    /// Sync a SecretProviderClass (and SecretSync) from Key Vault into a directory.
+    Sync(sync::SyncArgs),
+    /// Key Vault secrets: upload a file as az does.
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
 }
 
 #[tokio::main]
@@ -40,9 +49,11 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cert(command) => cert::run(command),
-        Command::Demo(args) => demo::run(args),
+        Command::Demo(args) => demo::run(args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Identity(command) => identity::run(command).await,
+        Command::Sync(args) => sync::run(args).await,
+        Command::Secret(command) => secret::run(command).await,
     };
     match result {
         Ok(code) => code,

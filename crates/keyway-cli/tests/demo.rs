@@ -1,11 +1,11 @@
-//! `keyway demo`, the README's first command, runs offline and writes what it says it writes.
+//! `keyway demo`, the README's first command: offline, exit 0, and what it says it did.
 
 use std::process::Command;
 
 use keyway_cert::{Bundle, ParseOptions, ValidationOptions};
 
 #[test]
-fn demo_writes_valid_outputs_and_exits_zero() {
+fn demo_syncs_through_workload_identity_and_fetches_only_the_rotated_secret() {
     let dir = std::env::temp_dir().join(format!("keyway-demo-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
@@ -15,38 +15,57 @@ fn demo_writes_valid_outputs_and_exits_zero() {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("3 secrets, 0 with errors"), "{stdout}");
-    assert!(stdout.contains("chain_reordered"), "{stdout}");
+    assert!(
+        stdout.contains("calls at the vault: 1 list, 6 get, 1 token"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("calls at the vault: 1 list, 1 get, 0 token"),
+        "only the rotated secret is read again: {stdout}"
+    );
 
-    let crt = std::fs::read(dir.join("opcua-server-tls/tls.crt")).unwrap();
-    let key = std::fs::read(dir.join("opcua-server-tls/tls.key")).unwrap();
-    let both = Bundle::parse(
-        &[key.as_slice(), crt.as_slice()].concat(),
-        ParseOptions::default(),
-    )
-    .unwrap();
-    let v = both.validate(&ValidationOptions::at(
+    let files = dir.join("files");
+    assert_eq!(
+        std::fs::read(files.join("db-password")).unwrap(),
+        b"rotated: tr0ub4dor&3"
+    );
+    // The Key Vault certificate became PKCS#8 key first, then the chain leaf → root.
+    let tls = std::fs::read(files.join("mqtt-tls")).unwrap();
+    assert!(tls.starts_with(b"-----BEGIN PRIVATE KEY-----"));
+    let bundle = Bundle::parse(&tls, ParseOptions::default()).unwrap();
+    let v = bundle.validate(&ValidationOptions::at(
         keyway_cert::time::OffsetDateTime::now_utc(),
     ));
     assert!(!v.has_errors(), "{:#?}", v.findings);
-    assert_eq!(v.chain.path, vec![0, 1, 2], "tls.crt is leaf → root");
-    assert!(
-        std::fs::metadata(dir.join("opcua-server-der/opcua-server-der.der"))
-            .unwrap()
-            .len()
-            > 0
+    assert_eq!(v.chain.path, vec![0, 1, 2]);
+    // The hex-stored DER came back as DER; its cert object as PEM.
+    assert_eq!(
+        std::fs::read(files.join("opcua-server.der")).unwrap()[0],
+        0x30
     );
-    // The private key never reaches the terminal.
-    let key_line = String::from_utf8(key)
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_string();
-    assert!(!stdout.contains(&key_line));
+    assert!(
+        std::fs::read_to_string(files.join("opcua-server.crt"))
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    // The manifests it wrote load back.
+    let spc: keyway_sync::SecretProviderClass = serde_yaml_ng::from_slice(
+        &std::fs::read(dir.join("manifests/secretproviderclass.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        keyway_sync::SyncSpec::from_provider_class(&spc)
+            .unwrap()
+            .objects
+            .len(),
+        6
+    );
+    // No secret reaches the terminal.
+    assert!(!stdout.contains("correct horse") && !stdout.contains("tr0ub4dor"));
     let _ = std::fs::remove_dir_all(dir);
 }

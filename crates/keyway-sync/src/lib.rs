@@ -19,7 +19,9 @@ pub use model::secret_sync::{
     SecretObject, SecretObjectData, SecretSync, SecretSyncSpec, SecretSyncStatus,
 };
 pub use model::spec::{Cloud, SyncSpec};
-pub use sink::{DirectorySink, FileSet, MemorySink, SecretSink, Staged, SyncedFile};
+pub use sink::{
+    Applied, DirectorySink, FileSet, MemorySink, Remap, SecretSink, Staged, SyncedFile,
+};
 pub use source::{
     CallCounts, KeyVaultSource, KeyVaultSourceOptions, MemorySource, SecretProperties,
     SecretSource, SecretValue,

@@ -14,7 +14,7 @@ use crate::convert::convert;
 use crate::error::{SourceFailure, SyncError};
 use crate::model::objects::KeyVaultObject;
 use crate::model::spec::SyncSpec;
-use crate::sink::{FileSet, SecretSink, SyncedFile};
+use crate::sink::{Applied, FileSet, SecretSink, SyncedFile};
 use crate::source::{CallCounts, SecretProperties, SecretSource, SecretValue};
 
 /// What happened to one object in a cycle.
@@ -374,13 +374,9 @@ impl Syncer {
                 set.files.insert(output.to_string(), file.clone());
             }
         }
-        let new_hash = set.content_hash();
-        let (written, sink_error) = match self.sink.current_hash().await {
-            Ok(Some(current)) if current == new_hash => (false, None),
-            _ => match self.sink.apply(&set).await {
-                Ok(()) => (true, None),
-                Err(e) => (false, Some(e.to_string())),
-            },
+        let (written, sink_error) = match self.sink.apply(&set).await {
+            Ok(applied) => (applied == Applied::Written, None),
+            Err(e) => (false, Some(e.to_string())),
         };
         if sink_error.is_none() {
             for (output, synced) in updates {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::{Result, SyncError};
-use crate::sink::{FileSet, SecretSink};
+use crate::sink::{Applied, FileSet, SecretSink};
 
 const DATA: &str = "..data";
 const DATA_TMP: &str = "..data_tmp";
@@ -197,15 +197,22 @@ fn symlink(_target: &str, link: &Path) -> Result<()> {
     ))
 }
 
+impl DirectorySink {
+    /// The content hash of the set the directory holds, if keyway wrote one.
+    pub fn current_hash(&self) -> Option<String> {
+        let known = self.hash.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        known.or_else(|| self.hash_from_disk())
+    }
+}
+
 #[async_trait::async_trait]
 impl SecretSink for DirectorySink {
-    async fn current_hash(&self) -> Result<Option<String>> {
-        let known = self.hash.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        Ok(known.or_else(|| self.hash_from_disk()))
-    }
-
-    async fn apply(&self, set: &FileSet) -> Result<()> {
-        self.stage(set)?.commit()
+    async fn apply(&self, set: &FileSet) -> Result<Applied> {
+        if self.current_hash().as_deref() == Some(set.content_hash().as_str()) {
+            return Ok(Applied::Unchanged);
+        }
+        self.stage(set)?.commit()?;
+        Ok(Applied::Written)
     }
 }
 
@@ -269,8 +276,12 @@ mod tests {
         // A fresh sink over the same directory knows what it holds.
         let again = DirectorySink::new(&root).unwrap();
         assert_eq!(
-            again.current_hash().await.unwrap(),
+            again.current_hash(),
             Some(set(&[("a", "2"), ("b", "3")]).content_hash())
+        );
+        assert_eq!(
+            again.apply(&set(&[("a", "2"), ("b", "3")])).await.unwrap(),
+            Applied::Unchanged
         );
         fs::remove_dir_all(&root).unwrap();
     }

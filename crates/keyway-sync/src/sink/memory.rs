@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Result;
-use crate::sink::{FileSet, SecretSink};
+use crate::sink::{Applied, FileSet, SecretSink};
 
 /// Holds the last applied set; counts writes.
 #[derive(Debug, Default)]
@@ -32,13 +32,13 @@ impl MemorySink {
 
 #[async_trait::async_trait]
 impl SecretSink for MemorySink {
-    async fn current_hash(&self) -> Result<Option<String>> {
-        Ok(self.contents().map(|s| s.content_hash()))
-    }
-
-    async fn apply(&self, set: &FileSet) -> Result<()> {
-        *self.set.lock().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
+    async fn apply(&self, set: &FileSet) -> Result<Applied> {
+        let mut held = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        if held.as_ref() == Some(set) {
+            return Ok(Applied::Unchanged);
+        }
+        *held = Some(set.clone());
         self.writes.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(Applied::Written)
     }
 }

@@ -60,13 +60,55 @@ impl FileSet {
     }
 }
 
-/// A destination for synced data. `apply` replaces the whole set atomically: a reader sees the
-/// old set or the new one, never a mix.
+/// Whether `apply` wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The sink held other content and now holds the new set.
+    Written,
+    /// The sink already held exactly this set; nothing was written.
+    Unchanged,
+}
+
+/// A destination for synced data. `apply` replaces the whole set atomically — a reader sees the
+/// old set or the new one, never a mix — and writes nothing when the content is the same.
 #[async_trait::async_trait]
 pub trait SecretSink: Send + Sync + fmt::Debug {
-    /// The content hash of what the sink holds now, if it holds a set written by keyway.
-    async fn current_hash(&self) -> Result<Option<String>>;
+    /// Makes the sink hold exactly `set`.
+    async fn apply(&self, set: &FileSet) -> Result<Applied>;
+}
 
-    /// Replaces the sink's contents with `set`.
-    async fn apply(&self, set: &FileSet) -> Result<()>;
+/// Renames paths on the way to another sink (a SecretSync's `sourcePath` → `targetKey`);
+/// paths without a mapping are left out.
+#[derive(Debug)]
+pub struct Remap<S> {
+    inner: S,
+    mapping: BTreeMap<String, String>,
+}
+
+impl<S: SecretSink> Remap<S> {
+    /// `mapping` from synced path to the name in `inner`.
+    pub fn new(inner: S, mapping: BTreeMap<String, String>) -> Self {
+        Remap { inner, mapping }
+    }
+
+    /// The wrapped sink.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: SecretSink> SecretSink for Remap<S> {
+    async fn apply(&self, set: &FileSet) -> Result<Applied> {
+        let files = set
+            .files
+            .iter()
+            .filter_map(|(path, file)| {
+                self.mapping
+                    .get(path)
+                    .map(|target| (target.clone(), file.clone()))
+            })
+            .collect();
+        self.inner.apply(&FileSet { files }).await
+    }
 }

@@ -1,0 +1,282 @@
+//! `keyway sync`: a SecretProviderClass (and optionally a SecretSync) synced from Key Vault into
+//! a directory, through workload identity.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use keyway_sync::{
+    DirectorySink, Outcome, Remap, SecretProviderClass, SecretSink, SecretSync, SourceFailure,
+    SyncReport, SyncSpec, Syncer,
+};
+
+use crate::azure;
+use crate::error::CliError;
+use crate::input;
+use crate::report::{self, Report};
+
+/// Options of `keyway sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The SecretProviderClass manifest (provider azure).
+    #[arg(long)]
+    provider_class: PathBuf,
+    /// A SecretSync manifest: only its objects, written under its target keys.
+    #[arg(long)]
+    secret_sync: Option<PathBuf>,
+    /// The directory to keep in sync (written atomically, as kubelet writes volumes).
+    #[arg(long)]
+    to_dir: PathBuf,
+    /// Sync once and exit (the default without --interval).
+    #[arg(long, conflicts_with = "interval")]
+    once: bool,
+    /// Sync every interval (e.g. 60s, 5m, 1h) until SIGINT or SIGTERM.
+    #[arg(long, value_parser = parse_duration)]
+    interval: Option<Duration>,
+    /// Use this vault URL instead of the one keyvaultName implies (the emulator, a private
+    /// endpoint).
+    #[arg(long, env = "KEYWAY_VAULT_URL")]
+    vault_url: Option<String>,
+    /// Print the sync report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 60s, 5m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+    };
+    if seconds == 0 {
+        return Err("the interval must be positive".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+fn load<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, CliError> {
+    let text = input::read(&path.display().to_string())?;
+    serde_yaml_ng::from_slice(&text)
+        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
+}
+
+/// `sourcePath → targetKey` of a SecretSync, checked against the objects the spec writes.
+fn mapping(
+    secret_sync: &SecretSync,
+    spec: &SyncSpec,
+) -> Result<BTreeMap<String, String>, CliError> {
+    let outputs: Vec<String> = spec
+        .objects
+        .iter()
+        .flat_map(|o| match o.version_history {
+            Some(n) => (0..n)
+                .map(|i| format!("{}/{i}", o.output_name()))
+                .collect::<Vec<_>>(),
+            None => vec![o.output_name().to_string()],
+        })
+        .collect();
+    let mut map = BTreeMap::new();
+    let mut targets = std::collections::BTreeSet::new();
+    for (i, item) in secret_sync.spec.secret_object.data.iter().enumerate() {
+        let at = format!("spec.secretObject.data[{i}]");
+        if !outputs.contains(&item.source_path) {
+            return Err(CliError::Input(format!(
+                "{at}.sourcePath: {:?} is not an object of the SecretProviderClass (it has: {})",
+                item.source_path,
+                outputs.join(", ")
+            )));
+        }
+        if !targets.insert(item.target_key.clone()) {
+            return Err(CliError::Input(format!(
+                "{at}.targetKey: {:?} is used twice",
+                item.target_key
+            )));
+        }
+        map.insert(item.source_path.clone(), item.target_key.clone());
+    }
+    if map.is_empty() {
+        return Err(CliError::Input(
+            "spec.secretObject.data: at least one item is required".into(),
+        ));
+    }
+    Ok(map)
+}
+
+/// Runs `keyway sync`.
+pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
+    let spc: SecretProviderClass = load(&args.provider_class)?;
+    let mut spec = SyncSpec::from_provider_class(&spc)
+        .map_err(|e| CliError::Input(format!("{}: {e}", args.provider_class.display())))?;
+    if let Some(url) = &args.vault_url {
+        spec = spec
+            .with_vault_url(url)
+            .map_err(|e| CliError::Input(e.to_string()))?;
+    }
+    let directory = DirectorySink::new(&args.to_dir).map_err(|e| CliError::Input(e.to_string()))?;
+    let sink: Arc<dyn SecretSink> = match &args.secret_sync {
+        Some(path) => {
+            let secret_sync: SecretSync = load(path)?;
+            Arc::new(Remap::new(directory, mapping(&secret_sync, &spec)?))
+        }
+        None => Arc::new(directory),
+    };
+    let credential = azure::credential(spec.client_id.as_deref(), spec.tenant_id.as_deref())?;
+    let source = Arc::new(azure::vault_source(&spec.vault_url, credential)?);
+    let syncer = Syncer::new(spec, source, sink);
+
+    let Some(interval) = args.interval else {
+        let report = SyncView(syncer.run_once().await);
+        report::print(&report, args.json);
+        return Ok(report.exit_code());
+    };
+    let stop = crate::signal::shutdown();
+    tokio::pin!(stop);
+    loop {
+        let report = SyncView(syncer.run_once().await);
+        if args.json {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        } else {
+            println!("{}", report.summary());
+        }
+        tokio::select! {
+            _ = &mut stop => return Ok(ExitCode::SUCCESS),
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// How `keyway sync` shows a [`SyncReport`].
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+pub struct SyncView(pub SyncReport);
+
+impl SyncView {
+    fn unreachable(&self) -> bool {
+        let failures: Vec<Option<SourceFailure>> = self
+            .0
+            .objects
+            .iter()
+            .filter(|o| o.outcome == Outcome::Failed)
+            .map(|o| o.failure)
+            .collect();
+        !failures.is_empty()
+            && failures.len() == self.0.objects.len()
+            && failures.iter().all(|f| {
+                matches!(
+                    f,
+                    Some(SourceFailure::Unavailable | SourceFailure::Unauthenticated)
+                )
+            })
+    }
+
+    /// 0 all synced, 1 some objects failed, 3 the vault or identity unreachable.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.0.all_synced() {
+            ExitCode::SUCCESS
+        } else if self.unreachable() {
+            ExitCode::from(3)
+        } else {
+            ExitCode::from(1)
+        }
+    }
+
+    /// One line.
+    pub fn summary(&self) -> String {
+        let r = &self.0;
+        let count = |o: Outcome| r.objects.iter().filter(|x| x.outcome == o).count();
+        format!(
+            "{} updated, {} unchanged, {} failed; {} list + {} version-list + {} get call(s); {} {} ms",
+            count(Outcome::Updated),
+            count(Outcome::Unchanged),
+            count(Outcome::Failed),
+            r.calls.list,
+            r.calls.versions,
+            r.calls.get,
+            if r.written {
+                "written,"
+            } else {
+                "nothing written,"
+            },
+            r.duration_ms
+        )
+    }
+}
+
+impl Report for SyncView {
+    fn human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<28} {:<10} {:<34} detail",
+            "output", "outcome", "version"
+        );
+        for o in &self.0.objects {
+            let outcome = match o.outcome {
+                Outcome::Updated => "updated",
+                Outcome::Unchanged => "unchanged",
+                Outcome::Failed => "FAILED",
+            };
+            let mut detail = o.error.clone().unwrap_or_default();
+            if o.kept_previous {
+                detail.push_str(" (previous data kept)");
+            }
+            let warnings = o
+                .findings
+                .iter()
+                .filter(|f| f.severity != keyway_cert::Severity::Info)
+                .count();
+            if warnings > 0 {
+                let _ = write!(detail, "{} certificate finding(s)", warnings);
+            }
+            let _ = writeln!(
+                out,
+                "{:<28} {:<10} {:<34} {detail}",
+                o.output,
+                outcome,
+                o.version.as_deref().unwrap_or("-")
+            );
+        }
+        if self.0.listing_fallback {
+            let _ = writeln!(
+                out,
+                "listing is forbidden: every object was read (grant Key Vault Secrets User or Reader)"
+            );
+        }
+        if let Some(e) = &self.0.sink_error {
+            let _ = writeln!(out, "the directory could not be written: {e}");
+        }
+        let _ = writeln!(out, "{}", self.summary());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(
+            super::parse_duration("60s").unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            super::parse_duration("5m").unwrap(),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            super::parse_duration("90").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert!(super::parse_duration("1d").is_err());
+        assert!(super::parse_duration("0s").is_err());
+    }
+}

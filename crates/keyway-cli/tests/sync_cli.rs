@@ -1,0 +1,295 @@
+//! `keyway secret set` and `keyway sync` as an operator runs them, against an in-process emulator.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use keyway_emulator::{Emulator, Identity, Role, ServiceAccountToken};
+
+struct Setup {
+    emulator: Emulator,
+    tenant: String,
+    reader: Identity,
+    officer: Identity,
+    vault_url: String,
+    dir: PathBuf,
+}
+
+async fn setup(test: &str) -> Setup {
+    let emulator = Emulator::start().await.unwrap();
+    let tenant = emulator.add_tenant(None);
+    let reader = emulator
+        .add_workload_identity(&tenant, "reader", "default", "reader")
+        .unwrap();
+    let officer = emulator
+        .add_workload_identity(&tenant, "officer", "default", "officer")
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, "cli-vault").await.unwrap();
+    vault.grant(&reader, Role::SecretsUser);
+    vault.grant(&officer, Role::SecretsOfficer);
+    let dir = std::env::temp_dir().join(format!("keyway-sync-cli-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    emulator.write_ca(&dir.join("ca.pem")).unwrap();
+    for sa in ["reader", "officer"] {
+        let token = emulator.mint_service_account_token(&ServiceAccountToken::new("default", sa));
+        std::fs::write(dir.join(format!("{sa}.jwt")), token).unwrap();
+    }
+    Setup {
+        vault_url: vault.url().to_string(),
+        emulator,
+        tenant,
+        reader,
+        officer,
+        dir,
+    }
+}
+
+impl Setup {
+    fn keyway(&self, identity: &Identity, sa: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keyway"))
+            .args(args)
+            .env("AZURE_CLIENT_ID", &identity.client_id)
+            .env("AZURE_TENANT_ID", &self.tenant)
+            .env(
+                "AZURE_FEDERATED_TOKEN_FILE",
+                self.dir.join(format!("{sa}.jwt")),
+            )
+            .env("AZURE_AUTHORITY_HOST", self.emulator.authority_host())
+            .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
+            .env("KEYWAY_VAULT_URL", &self.vault_url)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const SPC: &str = r#"
+apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata: {name: app}
+spec:
+  provider: azure
+  parameters:
+    keyvaultName: cli-vault
+    objects: |
+      array:
+        - |
+          objectName: server-cert
+          objectType: secret
+        - |
+          objectName: server-cert
+          objectAlias: server.pem
+          objectType: cert
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_like_az_then_sync_into_a_directory() {
+    let s = setup("flow").await;
+    let der =
+        keyway_cert::testing::TestPki::generate(keyway_cert::testing::KeyKind::EcP256, &["a"])
+            .leaf
+            .der()
+            .to_vec();
+    std::fs::write(s.dir.join("server.der"), &der).unwrap();
+    let out = s.keyway(
+        &s.officer,
+        "officer",
+        &[
+            "secret",
+            "set",
+            "--name",
+            "server-cert",
+            "--file",
+            s.dir.join("server.der").to_str().unwrap(),
+            "--encoding",
+            "hex",
+            "--content-type",
+            "application/pkix-cert",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The reader may not upload.
+    let denied = s.keyway(
+        &s.reader,
+        "reader",
+        &[
+            "secret",
+            "set",
+            "--name",
+            "x",
+            "--file",
+            s.dir.join("server.der").to_str().unwrap(),
+            "--encoding",
+            "hex",
+        ],
+    );
+    assert_eq!(
+        denied.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+
+    std::fs::write(s.dir.join("spc.yaml"), SPC).unwrap();
+    let target = s.dir.join("out");
+    let spc_path = s.dir.join("spc.yaml");
+    let args = [
+        "sync",
+        "--provider-class",
+        spc_path.to_str().unwrap(),
+        "--to-dir",
+        target.to_str().unwrap(),
+        "--json",
+    ];
+    let out = s.keyway(&s.reader, "reader", &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["calls"]["get"], 2);
+    assert_eq!(
+        std::fs::read(target.join("server-cert")).unwrap(),
+        der,
+        "hex-stored DER decoded by its file-encoding tag"
+    );
+    assert!(
+        std::fs::read_to_string(target.join("server.pem"))
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+
+    // With a SecretSync: only its objects, under its target keys.
+    std::fs::write(
+        s.dir.join("ss.yaml"),
+        "apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {name: app}\nspec:\n  serviceAccountName: reader\n  secretProviderClassName: app\n  secretObject:\n    type: kubernetes.io/tls\n    data:\n      - {sourcePath: server.pem, targetKey: tls.crt}\n",
+    )
+    .unwrap();
+    let mapped = s.dir.join("mapped");
+    let out = s.keyway(
+        &s.reader,
+        "reader",
+        &[
+            "sync",
+            "--provider-class",
+            s.dir.join("spc.yaml").to_str().unwrap(),
+            "--secret-sync",
+            s.dir.join("ss.yaml").to_str().unwrap(),
+            "--to-dir",
+            mapped.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let names: Vec<String> = std::fs::read_dir(&mapped)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with(".."))
+        .collect();
+    assert_eq!(names, ["tls.crt"]);
+
+    // A sourcePath that is not an object is a usage error naming the field.
+    std::fs::write(
+        s.dir.join("bad.yaml"),
+        std::fs::read_to_string(s.dir.join("ss.yaml"))
+            .unwrap()
+            .replace("server.pem", "nope"),
+    )
+    .unwrap();
+    let out = s.keyway(
+        &s.reader,
+        "reader",
+        &[
+            "sync",
+            "--provider-class",
+            s.dir.join("spc.yaml").to_str().unwrap(),
+            "--secret-sync",
+            s.dir.join("bad.yaml").to_str().unwrap(),
+            "--to-dir",
+            mapped.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.secretObject.data[0].sourcePath"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_for_bad_manifests_failed_objects_and_an_unreachable_vault() {
+    let s = setup("codes").await;
+    std::fs::write(
+        s.dir.join("bad.yaml"),
+        SPC.replace("objectType: cert", "objectType: certificate"),
+    )
+    .unwrap();
+    let target = s.dir.join("out");
+    let out = s.keyway(
+        &s.reader,
+        "reader",
+        &[
+            "sync",
+            "--provider-class",
+            s.dir.join("bad.yaml").to_str().unwrap(),
+            "--to-dir",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.parameters.objects[1].objectType"));
+
+    // Objects missing from the vault: exit 1, and the report says which.
+    std::fs::write(s.dir.join("spc.yaml"), SPC).unwrap();
+    let out = s.keyway(
+        &s.reader,
+        "reader",
+        &[
+            "sync",
+            "--provider-class",
+            s.dir.join("spc.yaml").to_str().unwrap(),
+            "--to-dir",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
+
+    // The vault down for good: exit 3.
+    s.emulator
+        .faults()
+        .fail_next(keyway_emulator::Service::KeyVault, None, 503, 1000);
+    let out = s.keyway(
+        &s.reader,
+        "reader",
+        &[
+            "sync",
+            "--provider-class",
+            s.dir.join("spc.yaml").to_str().unwrap(),
+            "--to-dir",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
