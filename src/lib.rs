@@ -9,9 +9,10 @@
 //! |---|---|---|
 //! | [`cert`] | `keyway-cert` | certificates stored as secrets (hex, base64, PEM, DER, PKCS#12): decode, convert, order, validate |
 //! | [`identity`] | `keyway-identity` | workload identity federation: assertion sources, a caching single-flight `TokenCredential`, FIC matching, OIDC issuer documents, AADSTS hints |
+//! | [`sync`] | `keyway-sync` | Key Vault → files from SecretProviderClass/SecretSync, fetching only what changed |
 //! | `emulator` (feature `emulator`) | `keyway-emulator` | local Entra ID, OIDC issuer and Key Vault over real HTTPS |
 //!
-//! Further modules (`sync`, `cluster`) join as their crates land.
+//! `cluster` joins when its crate lands.
 //!
 //! ```
 //! use keyway::cert::{decode_value, Bundle, DecodeOptions, ParseOptions};
@@ -23,6 +24,7 @@
 
 pub use keyway_cert as cert;
 pub use keyway_identity as identity;
+pub use keyway_sync as sync;
 
 #[cfg(feature = "emulator")]
 pub use keyway_emulator as emulator;

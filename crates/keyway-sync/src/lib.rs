@@ -27,3 +27,8 @@ pub use source::{
     SecretSource, SecretValue,
 };
 pub use syncer::{ObjectReport, Outcome, SyncReport, Syncer};
+
+/// The README's example, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

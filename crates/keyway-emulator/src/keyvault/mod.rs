@@ -493,24 +493,21 @@ fn execute(
             .get(name, version)
             .map(|(s, v)| Json(wire::bundle(url, s, v, true)).into_response()),
         Op::List => {
-            return list(
-                url,
-                query,
-                "secrets",
-                store
-                    .secrets
-                    .iter()
-                    .map(|(k, s)| (k.clone(), s.latest().map(|v| wire::item(url, s, v, false)))),
-            );
+            return list(url, query, "secrets", store.secrets.iter(), |s| {
+                s.latest().map(|v| wire::item(url, s, v, false))
+            });
         }
         Op::Versions(name) => match store.secret(name) {
             Ok(s) => {
-                let items = s
-                    .versions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (format!("{i:08}"), Some(wire::item(url, s, v, true))));
-                return list(url, query, &format!("secrets/{}/versions", s.name), items);
+                let keys: Vec<String> = (0..s.versions.len()).map(|i| format!("{i:08}")).collect();
+                let items = keys.iter().zip(&s.versions);
+                return list(
+                    url,
+                    query,
+                    &format!("secrets/{}/versions", s.name),
+                    items,
+                    |v| Some(wire::item(url, s, v, true)),
+                );
             }
             Err(e) => Err(e),
         },
@@ -547,15 +544,9 @@ fn execute(
             response
         }
         Op::ListDeleted => {
-            return list(
-                url,
-                query,
-                "deletedsecrets",
-                store
-                    .deleted
-                    .iter()
-                    .map(|(k, d)| (k.clone(), Some(wire::deleted(url, d, true)))),
-            );
+            return list(url, query, "deletedsecrets", store.deleted.iter(), |d| {
+                Some(wire::deleted(url, d, true))
+            });
         }
         Op::GetDeleted(name) => store
             .deleted(name)
@@ -584,13 +575,15 @@ fn execute(
     result.unwrap_or_else(|e| wire::store_error(&e))
 }
 
-/// One page of a list: items after `$skiptoken`, at most `maxresults` (1–25, default 25), and a
-/// `nextLink` back to this vault when more remain.
-fn list(
+/// One page of a list: entries after `$skiptoken` (by key), at most `maxresults` (1–25,
+/// default 25), and a `nextLink` back to this vault when more remain. Only the page's entries
+/// are rendered.
+fn list<'a, T: 'a>(
     url: &str,
     query: &BTreeMap<String, String>,
     path: &str,
-    items: impl Iterator<Item = (String, Option<serde_json::Value>)>,
+    entries: impl Iterator<Item = (&'a String, &'a T)>,
+    render: impl Fn(&'a T) -> Option<serde_json::Value>,
 ) -> Response {
     let max = match query.get("maxresults").map(|m| m.parse::<usize>()) {
         None => 25,
@@ -604,14 +597,14 @@ fn list(
     let mut page = Vec::new();
     let mut last_key = None;
     let mut more = false;
-    for (key, item) in items.filter(|(k, _)| after.as_ref().is_none_or(|a| k > a)) {
-        let Some(item) = item else { continue };
+    for (key, entry) in entries.filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a)) {
+        let Some(item) = render(entry) else { continue };
         if page.len() == max {
             more = true;
             break;
         }
         page.push(item);
-        last_key = Some(key);
+        last_key = Some(key.clone());
     }
     let api_version = query.get("api-version").cloned().unwrap_or_default();
     let next_link = match (more, last_key) {
