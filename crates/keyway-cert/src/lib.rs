@@ -33,6 +33,7 @@ mod encoding;
 mod error;
 mod output;
 mod private_key;
+mod public_key;
 mod validate;
 
 #[cfg(feature = "testing")]
@@ -54,6 +55,7 @@ pub use encoding::{
 pub use error::{CertError, Result};
 pub use output::{OutputFile, OutputFormat, TlsPair, TrustListCertFormat};
 pub use private_key::{KeyAlgorithm, PrivateKey};
+pub use public_key::PublicKeyComponents;
 pub use validate::{Finding, FindingCode, Severity, Validation, ValidationOptions};
 
 /// Re-exported so callers can build evaluation times without naming the crate themselves.

@@ -67,6 +67,10 @@ const OBJECTS: &str = r#"array:
     objectAlias: mqtt-tls.crt
     objectType: cert
   - |
+    objectName: mqtt-tls
+    objectAlias: mqtt-tls.pub
+    objectType: key
+  - |
     objectName: db-password
     objectType: secret
     filePermission: "0600"
@@ -100,7 +104,9 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         .add_vault(&tenant, VAULT)
         .await
         .map_err(demo_error)?;
+    // What `az iot ops secretsync enable` grants: Secrets User (values) and Reader (keys).
     vault.grant(&workload, Role::SecretsUser);
+    vault.grant(&workload, Role::Reader);
     vault.grant(&uploader, Role::SecretsOfficer);
     let _ = writeln!(
         text,
@@ -111,7 +117,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     );
     let _ = writeln!(
         text,
-        "identity   client {} trusts system:serviceaccount:{NAMESPACE}:{WORKLOAD} (Key Vault Secrets User)",
+        "identity   client {} trusts system:serviceaccount:{NAMESPACE}:{WORKLOAD} (Key Vault Secrets User, Reader)",
         workload.client_id
     );
 
@@ -300,8 +306,10 @@ fn calls(emulator: &Emulator) -> String {
     let c = emulator.counters();
     format!(
         "{} list, {} get, {} token",
-        c.count_status(Service::KeyVault, "GetSecrets", 200),
-        c.count_status(Service::KeyVault, "GetSecret", 200),
+        c.count_status(Service::KeyVault, "GetSecrets", 200)
+            + c.count_status(Service::KeyVault, "GetKeys", 200),
+        c.count_status(Service::KeyVault, "GetSecret", 200)
+            + c.count_status(Service::KeyVault, "GetKey", 200),
         c.count(Service::Entra, "Token")
     )
 }

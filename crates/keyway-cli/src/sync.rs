@@ -131,7 +131,10 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
     };
     let credential = azure::credential(spec.client_id.as_deref(), spec.tenant_id.as_deref())?;
     let source = Arc::new(azure::vault_source(&spec.vault_url, credential)?);
-    let syncer = Syncer::new(spec, source, sink);
+    let mut syncer = Syncer::new(spec, source, sink);
+    if !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        syncer = syncer.with_progress(progress_bar());
+    }
 
     let Some(interval) = args.interval else {
         let report = SyncView(syncer.run_once().await);
@@ -152,6 +155,32 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
             _ = tokio::time::sleep(interval) => {}
         }
     }
+}
+
+/// A progress bar on standard error for cycles that read many objects (a large first sync).
+fn progress_bar() -> keyway_sync::Progress {
+    const WORTH_A_BAR: usize = 50;
+    let bar = std::sync::Mutex::new(None::<indicatif::ProgressBar>);
+    Arc::new(move |done, total| {
+        if total < WORTH_A_BAR {
+            return;
+        }
+        let mut bar = bar.lock().unwrap_or_else(|p| p.into_inner());
+        let current = bar.get_or_insert_with(|| {
+            let b = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} objects read {elapsed}",
+            ) {
+                b.set_style(style);
+            }
+            b
+        });
+        current.set_position(done as u64);
+        if done >= total {
+            current.finish_and_clear();
+            *bar = None;
+        }
+    })
 }
 
 /// How `keyway sync` shows a [`SyncReport`].

@@ -21,11 +21,11 @@ fn demo_syncs_through_workload_identity_and_fetches_only_the_rotated_secret() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("calls at the vault: 1 list, 6 get, 1 token"),
+        stdout.contains("calls at the vault: 2 list, 7 get, 1 token"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("calls at the vault: 1 list, 1 get, 0 token"),
+        stdout.contains("calls at the vault: 2 list, 1 get, 0 token"),
         "only the rotated secret is read again: {stdout}"
     );
 
@@ -63,7 +63,13 @@ fn demo_syncs_through_workload_identity_and_fetches_only_the_rotated_secret() {
             .unwrap()
             .objects
             .len(),
-        6
+        7
+    );
+    // objectType key: the certificate's public key, through the keys API.
+    assert!(
+        std::fs::read_to_string(files.join("mqtt-tls.pub"))
+            .unwrap()
+            .starts_with("-----BEGIN PUBLIC KEY-----")
     );
     // No secret reaches the terminal.
     assert!(!stdout.contains("correct horse") && !stdout.contains("tr0ub4dor"));

@@ -692,16 +692,18 @@ impl Vault {
         self.write(name, spec, false)
     }
 
-    /// Imports the backing secret of a Key Vault certificate (`kid` set, `managed: true`), as
-    /// `az keyvault certificate import` creates it; `value` is base64 PKCS#12
-    /// (`application/x-pkcs12`) or PEM (`application/x-pem-file`).
+    /// Imports a Key Vault certificate as `az keyvault certificate import` creates it: the
+    /// backing secret (`kid` set, `managed: true`) with `value` — base64 PKCS#12
+    /// (`application/x-pkcs12`) or PEM (`application/x-pem-file`) — and the key of the same name
+    /// and version holding the leaf's public key.
     pub fn import_certificate(
         &self,
         name: &str,
         value: &str,
         content_type: &str,
     ) -> Result<String> {
-        self.write(
+        let spki = leaf_public_key(value, content_type)?;
+        let version = self.write(
             name,
             SecretSpec {
                 value: value.into(),
@@ -709,7 +711,40 @@ impl Vault {
                 ..SecretSpec::default()
             },
             true,
-        )
+        )?;
+        self.add_key(name, version.clone(), &spki, true)?;
+        Ok(version)
+    }
+
+    /// Creates a version of a standalone key from its public key (DER `SubjectPublicKeyInfo`,
+    /// RSA or EC P-256/P-384); returns the version id. Only the public half is held: the
+    /// emulator serves `GET /keys`, not cryptographic operations.
+    pub fn create_key(&self, name: &str, spki_der: &[u8]) -> Result<String> {
+        let version = uuid::Uuid::new_v4().simple().to_string();
+        self.add_key(name, version.clone(), spki_der, false)?;
+        Ok(version)
+    }
+
+    fn add_key(&self, name: &str, version: String, spki_der: &[u8], managed: bool) -> Result<()> {
+        let jwk = keyway_identity::Jwk::from_spki_der(spki_der).map_err(EmulatorError::Invalid)?;
+        let public: std::collections::BTreeMap<String, String> = [
+            ("kty", Some(jwk.kty)),
+            ("n", jwk.n),
+            ("e", jwk.e),
+            ("crv", jwk.crv),
+            ("x", jwk.x),
+            ("y", jwk.y),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect();
+        let now = self.clock_owner.clock.unix();
+        let mut store = self.state.store();
+        store
+            .add_key(name, version, public, managed, now)
+            .map_err(|e| EmulatorError::Invalid(format!("cannot add key {name:?}: {e:?}")))?;
+        self.state.persist(&store);
+        Ok(())
     }
 
     fn write(&self, name: &str, spec: SecretSpec, certificate: bool) -> Result<String> {
@@ -775,4 +810,34 @@ impl Vault {
             .map(|s| s.name.clone())
             .collect()
     }
+}
+
+/// The leaf certificate's public key of a certificate's backing secret value.
+fn leaf_public_key(value: &str, content_type: &str) -> Result<Vec<u8>> {
+    use keyway_cert::{Bundle, ContentType, DecodeOptions, Encoding, ParseOptions, decode_value};
+    let invalid =
+        |e: keyway_cert::CertError| EmulatorError::Invalid(format!("certificate value: {e}"));
+    let content_type: ContentType = content_type.parse().map_err(invalid)?;
+    let encoding = (content_type == ContentType::Pkcs12).then_some(Encoding::Base64);
+    let decoded = decode_value(
+        value.as_bytes(),
+        DecodeOptions {
+            encoding,
+            file_encoding_tag: None,
+        },
+    )
+    .map_err(invalid)?;
+    let bundle = Bundle::parse(
+        decoded.bytes(),
+        ParseOptions {
+            content_type: Some(content_type),
+            password: None,
+        },
+    )
+    .map_err(invalid)?;
+    let leaf = bundle.chain().leaf().ok_or_else(|| {
+        EmulatorError::Invalid("the certificate value holds no certificate".into())
+    })?;
+    let x509 = bundle.certificates()[leaf].x509().map_err(invalid)?;
+    Ok(x509.public_key().raw.to_vec())
 }

@@ -90,6 +90,8 @@ pub fn convert(
             })
         }
         ObjectType::Cert | ObjectType::Key => {
+            // Key objects are normally read through the keys API (see the syncer); this path
+            // serves sources that hand a certificate's secret for them.
             let bundle = certificate_bundle(value).map_err(fail)?;
             let findings = bundle.validate(&validation).findings;
             let pem = if object.object_type == ObjectType::Cert {

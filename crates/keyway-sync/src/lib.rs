@@ -23,10 +23,10 @@ pub use sink::{
     Applied, DirectorySink, FileSet, MemorySink, Remap, SecretSink, Staged, SyncedFile,
 };
 pub use source::{
-    CallCounts, KeyVaultSource, KeyVaultSourceOptions, MemorySource, SecretProperties,
+    CallCounts, KeyValue, KeyVaultSource, KeyVaultSourceOptions, MemorySource, SecretProperties,
     SecretSource, SecretValue,
 };
-pub use syncer::{ObjectReport, Outcome, SyncReport, Syncer};
+pub use syncer::{ObjectReport, Outcome, Progress, SyncReport, Syncer};
 
 /// The README's example, compiled as a doctest so it stays true.
 #[cfg(doctest)]

@@ -10,12 +10,12 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use crate::convert::convert;
+use crate::convert::{Converted, convert};
 use crate::error::{SourceFailure, SyncError};
-use crate::model::objects::KeyVaultObject;
+use crate::model::objects::{KeyVaultObject, ObjectType};
 use crate::model::spec::SyncSpec;
 use crate::sink::{Applied, FileSet, SecretSink, SyncedFile};
-use crate::source::{CallCounts, SecretProperties, SecretSource, SecretValue};
+use crate::source::{CallCounts, KeyValue, SecretProperties, SecretSource, SecretValue};
 
 /// What happened to one object in a cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,14 +141,52 @@ struct Want<'a> {
     version: Option<String>,
 }
 
+/// A value read this cycle.
+enum Fetched {
+    Secret(SecretValue),
+    Key(KeyValue),
+}
+
+impl Fetched {
+    fn into_properties(self) -> SecretProperties {
+        match self {
+            Fetched::Secret(v) => v.properties,
+            Fetched::Key(k) => k.properties,
+        }
+    }
+}
+
+/// One kind's listing this cycle.
+#[derive(Default)]
+struct Listing {
+    map: Option<HashMap<String, SecretProperties>>,
+    error: Option<SyncError>,
+    /// Listing is forbidden: objects of this kind are read every cycle.
+    fallback: bool,
+}
+
 /// Runs syncs of one [`SyncSpec`] from a source into a sink.
-#[derive(Debug)]
 pub struct Syncer {
     spec: SyncSpec,
     source: Arc<dyn SecretSource>,
     sink: Arc<dyn SecretSink>,
     state: Mutex<State>,
+    progress: Option<Progress>,
 }
+
+impl std::fmt::Debug for Syncer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Syncer")
+            .field("vault_url", &self.spec.vault_url)
+            .field("objects", &self.spec.objects.len())
+            .field("source", &self.source)
+            .field("sink", &self.sink)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Called as reads complete: (done, total) of this cycle's reads.
+pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
 impl Syncer {
     /// A syncer.
@@ -158,7 +196,14 @@ impl Syncer {
             source,
             sink,
             state: Mutex::new(State::default()),
+            progress: None,
         }
+    }
+
+    /// Reports progress of each cycle's reads (for a progress bar on large first syncs).
+    pub fn with_progress(mut self, progress: Progress) -> Syncer {
+        self.progress = Some(progress);
+        self
     }
 
     /// The spec.
@@ -173,45 +218,43 @@ impl Syncer {
         let now = OffsetDateTime::now_utc();
         let mut state = self.state.lock().await;
 
-        // 1. One listing for every object that follows the newest version.
-        let needs_listing = self
-            .spec
-            .objects
-            .iter()
-            .any(|o| o.version.is_none() && o.version_history.is_none());
-        let mut listing_error = None;
-        let listing: Option<HashMap<String, SecretProperties>> = if needs_listing {
-            match self.source.list().await {
-                Ok(all) => Some(
-                    all.into_iter()
-                        .map(|p| (p.name.to_ascii_lowercase(), p))
-                        .collect(),
-                ),
-                Err(SyncError::Source {
-                    failure: SourceFailure::Forbidden,
-                    ..
-                }) => {
-                    if !state.fallback_reported {
-                        tracing::warn!(vault = %self.spec.vault_url, "listing secrets is forbidden; every object is read each cycle (grant Key Vault Secrets User or Reader to list)");
-                        state.fallback_reported = true;
-                    }
-                    None
-                }
-                Err(e) => {
-                    listing_error = Some(e);
-                    None
-                }
-            }
-        } else {
-            None
+        // 1. One listing per kind (secrets; keys, for key objects), when some object of that
+        //    kind follows the newest version.
+        let follows_newest =
+            |o: &&KeyVaultObject| o.version.is_none() && o.version_history.is_none();
+        let wants = |kind: ObjectType| {
+            self.spec
+                .objects
+                .iter()
+                .filter(follows_newest)
+                .any(|o| (o.object_type == ObjectType::Key) == (kind == ObjectType::Key))
         };
-        let listing_fallback = needs_listing && listing.is_none() && listing_error.is_none();
+        let secrets = self
+            .listing(ObjectType::Secret, wants(ObjectType::Secret), &mut state)
+            .await;
+        let keys = self
+            .listing(ObjectType::Key, wants(ObjectType::Key), &mut state)
+            .await;
+        let listing_fallback = secrets.fallback || keys.fallback;
 
         // 2. What each object needs: nothing, or a GET of a given version.
         let mut reports: Vec<ObjectReport> = Vec::new();
         let mut fetch: Vec<Want<'_>> = Vec::new();
         for object in &self.spec.objects {
             let output = object.output_name().to_string();
+            let listed_kind = if object.object_type == ObjectType::Key {
+                &keys
+            } else {
+                &secrets
+            };
+            if object.object_type == ObjectType::Key && object.version_history.is_some() {
+                let e = SyncError::invalid(
+                    format!("objects[{}].objectVersionHistory", object.name),
+                    "is not supported for objectType key yet",
+                );
+                reports.push(failed(object, &output, &e, &state));
+                continue;
+            }
             if let Some(n) = object.version_history {
                 match self.source.versions(&object.name).await {
                     Ok(versions) => {
@@ -266,11 +309,12 @@ impl Syncer {
                 }
                 continue;
             }
-            if let Some(e) = &listing_error {
+            if let Some(e) = &listed_kind.error {
                 reports.push(failed(object, &output, e, &state));
                 continue;
             }
-            match listing
+            match listed_kind
+                .map
                 .as_ref()
                 .map(|l| l.get(&object.name.to_ascii_lowercase()))
             {
@@ -315,19 +359,50 @@ impl Syncer {
         // 3. Fetch what changed (the source bounds concurrency and rate), then convert.
         // Recorded before the reads start: a write in an earlier second is certainly seen.
         let fetched_at = OffsetDateTime::now_utc();
-        let fetched = futures::future::join_all(
-            fetch
-                .iter()
-                .map(|w| self.source.get(&w.object.name, w.version.as_deref())),
-        )
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let total = fetch.len();
+        let fetched = futures::future::join_all(fetch.iter().map(|w| async {
+            let result = if w.object.object_type == ObjectType::Key {
+                self.source
+                    .get_key(&w.object.name, w.version.as_deref())
+                    .await
+                    .map(Fetched::Key)
+            } else {
+                self.source
+                    .get(&w.object.name, w.version.as_deref())
+                    .await
+                    .map(Fetched::Secret)
+            };
+            if let Some(progress) = &self.progress {
+                progress(
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                    total,
+                );
+            }
+            result
+        }))
         .await;
         let mut updates: Vec<(String, Synced)> = Vec::new();
         for (want, result) in fetch.iter().zip(fetched) {
-            let converted =
-                result.and_then(|value| convert(want.object, &value, now).map(|c| (value, c)));
+            let converted = result.and_then(|fetched| {
+                let converted = match &fetched {
+                    Fetched::Secret(value) => convert(want.object, value, now),
+                    Fetched::Key(key) => key
+                        .public_key
+                        .to_pem()
+                        .map(|pem| Converted {
+                            contents: zeroize::Zeroizing::new(pem.into_bytes()),
+                            findings: Vec::new(),
+                        })
+                        .map_err(|e| SyncError::Convert {
+                            object: want.object.name.clone(),
+                            reason: e.to_string(),
+                        }),
+                }?;
+                Ok((fetched.into_properties(), converted))
+            });
             match converted {
-                Ok((value, converted)) => {
-                    let SecretValue { properties, .. } = value;
+                Ok((properties, converted)) => {
                     let file = SyncedFile {
                         contents: converted.contents,
                         mode: want.object.file_permission,
@@ -417,6 +492,44 @@ impl Syncer {
             "sync cycle"
         );
         report
+    }
+
+    async fn listing(&self, kind: ObjectType, wanted: bool, state: &mut State) -> Listing {
+        if !wanted {
+            return Listing::default();
+        }
+        let listed = if kind == ObjectType::Key {
+            self.source.list_keys().await
+        } else {
+            self.source.list().await
+        };
+        match listed {
+            Ok(all) => Listing {
+                map: Some(
+                    all.into_iter()
+                        .map(|p| (p.name.to_ascii_lowercase(), p))
+                        .collect(),
+                ),
+                ..Listing::default()
+            },
+            Err(SyncError::Source {
+                failure: SourceFailure::Forbidden,
+                ..
+            }) => {
+                if !state.fallback_reported {
+                    tracing::warn!(vault = %self.spec.vault_url, %kind, "listing is forbidden; every object is read each cycle (grant Key Vault Secrets User or Reader to list)");
+                    state.fallback_reported = true;
+                }
+                Listing {
+                    fallback: true,
+                    ..Listing::default()
+                }
+            }
+            Err(e) => Listing {
+                error: Some(e),
+                ..Listing::default()
+            },
+        }
     }
 
     /// Runs a cycle every `interval` (± up to `jitter`) until `shutdown` completes.

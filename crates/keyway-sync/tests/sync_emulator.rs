@@ -27,7 +27,9 @@ async fn world(test: &str) -> World {
         .add_workload_identity(&tenant, "sync", "default", "sync")
         .unwrap();
     let vault = emulator.add_vault(&tenant, "sync-vault").await.unwrap();
+    // What `az iot ops secretsync enable` grants: Secrets User (values) and Reader (keys).
     vault.grant(&app, Role::SecretsUser);
+    vault.grant(&app, Role::Reader);
     let assertion =
         emulator.mint_service_account_token(&ServiceAccountToken::new("default", "sync"));
     let credential = FederatedCredential::new(
@@ -437,4 +439,49 @@ async fn pinned_versions_and_version_history() {
     );
     assert_eq!(second.calls.versions, 1);
     let _ = (ObjectType::Secret, ObjectFormat::Pem, Path::new("."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_objects_read_the_keys_api() {
+    let w = world("keys").await;
+    let pki = TestPki::generate(KeyKind::Rsa2048, &["signer"]);
+    let leaf = keyway_cert::Certificate::from_der(pki.leaf.der()).unwrap();
+    let spki = leaf.x509().unwrap().public_key().raw.to_vec();
+    w.vault.create_key("signing-key", &spki).unwrap();
+    let ec = TestPki::generate(KeyKind::EcP384, &["ec-signer"]);
+    let ec_spki = keyway_cert::Certificate::from_der(ec.leaf.der())
+        .unwrap()
+        .x509()
+        .unwrap()
+        .public_key()
+        .raw
+        .to_vec();
+    w.vault.create_key("ec-key", &ec_spki).unwrap();
+    let key = |name: &str| KeyVaultObject {
+        object_type: ObjectType::Key,
+        ..KeyVaultObject::secret(name)
+    };
+    settle().await;
+    let syncer = w.syncer(vec![key("signing-key"), key("ec-key"), key("no-such-key")]);
+    let report = syncer.run_once().await;
+    let pem_der = |name: &str| pem::parse(w.read(name)).unwrap().into_contents();
+    assert_eq!(
+        pem_der("signing-key"),
+        spki,
+        "the PUBLIC KEY PEM is the key's SubjectPublicKeyInfo"
+    );
+    assert_eq!(pem_der("ec-key"), ec_spki);
+    assert_eq!(report.failed(), 1);
+    assert_eq!(
+        w.emulator
+            .counters()
+            .count_status(Service::KeyVault, "GetKey", 200),
+        2
+    );
+    let steady = syncer.run_once().await;
+    assert_eq!(
+        (steady.calls.get, steady.calls.list),
+        (0, 1),
+        "one keys listing, no reads"
+    );
 }

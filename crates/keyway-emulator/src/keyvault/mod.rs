@@ -53,8 +53,11 @@ pub enum Role {
     SecretsUser,
     /// Key Vault Secrets Officer (`b86a8fe4-44ce-4948-aee5-eccb2c155cd7`): everything on secrets.
     SecretsOfficer,
-    /// Key Vault Reader (`21090545-7ca7-4776-b22c-e363652d74d2`): metadata only, never values.
+    /// Key Vault Reader (`21090545-7ca7-4776-b22c-e363652d74d2`): metadata only, never secret
+    /// values; keys' public halves.
     Reader,
+    /// Key Vault Crypto User (`12338af0-0e69-4776-bea7-57ae8d297424`): keys.
+    CryptoUser,
 }
 
 /// The throttling budget of a vault. `Default` is the real service's: per 10 seconds, 300
@@ -199,6 +202,7 @@ enum Permission {
     ReadValue,
     ReadMetadata,
     Write,
+    ReadKey,
 }
 
 /// A Key Vault request, parsed from method and path.
@@ -214,6 +218,8 @@ enum Op<'a> {
     GetDeleted(&'a str),
     Recover(&'a str),
     Purge(&'a str),
+    ListKeys,
+    GetKey(&'a str, Option<&'a str>),
     Unknown,
 }
 
@@ -237,6 +243,9 @@ impl<'a> Op<'a> {
             (&Method::GET, ["deletedsecrets", name]) => Op::GetDeleted(name),
             (&Method::POST, ["deletedsecrets", name, "recover"]) => Op::Recover(name),
             (&Method::DELETE, ["deletedsecrets", name]) => Op::Purge(name),
+            (&Method::GET, ["keys"]) => Op::ListKeys,
+            (&Method::GET, ["keys", name]) => Op::GetKey(name, None),
+            (&Method::GET, ["keys", name, version]) => Op::GetKey(name, Some(version)),
             _ => Op::Unknown,
         }
     }
@@ -254,6 +263,8 @@ impl<'a> Op<'a> {
             Op::GetDeleted(_) => "GetDeletedSecret",
             Op::Recover(_) => "RecoverDeletedSecret",
             Op::Purge(_) => "PurgeDeletedSecret",
+            Op::ListKeys => "GetKeys",
+            Op::GetKey(..) => "GetKey",
             Op::Unknown => "Unknown",
         }
     }
@@ -270,6 +281,7 @@ impl<'a> Op<'a> {
             }
             Op::Recover(_) => (Permission::Write, "deletedsecrets/recover/action"),
             Op::Purge(_) => (Permission::Write, "deletedsecrets/delete"),
+            Op::ListKeys | Op::GetKey(..) => (Permission::ReadKey, "keys/read"),
             Op::Unknown => (Permission::ReadMetadata, "secrets/readMetadata/action"),
         }
     }
@@ -277,7 +289,8 @@ impl<'a> Op<'a> {
 
 fn allows(roles: &BTreeSet<Role>, permission: Permission, op: Op<'_>) -> bool {
     roles.iter().any(|role| match (role, permission) {
-        (Role::SecretsOfficer, _) => true,
+        (Role::SecretsOfficer, permission) => permission != Permission::ReadKey,
+        (Role::Reader | Role::CryptoUser, Permission::ReadKey) => true,
         (Role::SecretsUser, Permission::ReadValue | Permission::ReadMetadata) => {
             !matches!(op, Op::ListDeleted | Op::GetDeleted(_))
         }
@@ -570,6 +583,14 @@ fn execute(
             }
             response
         }
+        Op::ListKeys => {
+            return list(url, query, "keys", store.keys.iter(), |k| {
+                k.versions.last().map(|v| wire::key_item(url, k, v))
+            });
+        }
+        Op::GetKey(name, version) => store
+            .key(name, version)
+            .map(|(k, v)| Json(wire::key_bundle(url, k, v)).into_response()),
         Op::Unknown => return StatusCode::NOT_FOUND.into_response(),
     };
     result.unwrap_or_else(|e| wire::store_error(&e))

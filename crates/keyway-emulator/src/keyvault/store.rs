@@ -63,11 +63,31 @@ pub(crate) struct Deleted {
     pub scheduled_purge: i64,
 }
 
+/// One version of a key: its public half as JWK components (`kty`, `n`, `e` or `crv`, `x`, `y`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeyVersion {
+    pub version: String,
+    pub public: BTreeMap<String, String>,
+    pub enabled: bool,
+    pub created: i64,
+    pub updated: i64,
+    pub managed: bool,
+}
+
+/// A key and its versions, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Key {
+    pub name: String,
+    pub versions: Vec<KeyVersion>,
+}
+
 /// Everything a vault holds, keyed by lowercase name (Key Vault names are case-insensitive).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Store {
     pub secrets: BTreeMap<String, Secret>,
     pub deleted: BTreeMap<String, Deleted>,
+    #[serde(default)]
+    pub keys: BTreeMap<String, Key>,
 }
 
 /// Days a deleted secret stays recoverable.
@@ -85,6 +105,7 @@ pub(crate) enum StoreError {
     DeletedNotFound(String),
     DeletedButRecoverable(String),
     Disabled(String),
+    KeyNotFound(String),
 }
 
 /// What a write asks for.
@@ -121,6 +142,57 @@ pub(crate) fn check_name(name: &str) -> Result<(), StoreError> {
 }
 
 impl Store {
+    /// Adds a key version with `version` as its id (a certificate's key shares its secret's).
+    pub fn add_key(
+        &mut self,
+        name: &str,
+        version: String,
+        public: BTreeMap<String, String>,
+        managed: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        check_name(name)?;
+        let key = self
+            .keys
+            .entry(name.to_ascii_lowercase())
+            .or_insert_with(|| Key {
+                name: name.to_string(),
+                versions: Vec::new(),
+            });
+        key.versions.push(KeyVersion {
+            version,
+            public,
+            enabled: true,
+            created: now,
+            updated: now,
+            managed,
+        });
+        Ok(())
+    }
+
+    /// `GET /keys/{name}/{version?}`.
+    pub fn key(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<(&Key, &KeyVersion), StoreError> {
+        let key = self
+            .keys
+            .get(&name.to_ascii_lowercase())
+            .ok_or_else(|| StoreError::KeyNotFound(name.to_string()))?;
+        let found = match version {
+            None => key.versions.last(),
+            Some(v) => key
+                .versions
+                .iter()
+                .find(|k| k.version.eq_ignore_ascii_case(v)),
+        }
+        .ok_or_else(|| {
+            StoreError::KeyNotFound(format!("{name}/{}", version.unwrap_or_default()))
+        })?;
+        Ok((key, found))
+    }
+
     /// Adds a version (creating the secret), as `PUT /secrets/{name}` does.
     pub fn set(
         &mut self,

@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::store::{Deleted, RECOVERABLE_DAYS, Secret, StoreError, Version};
+use super::store::{Deleted, Key, KeyVersion, RECOVERABLE_DAYS, Secret, StoreError, Version};
 
 fn attributes(v: &Version) -> Value {
     let mut a = Map::new();
@@ -89,6 +89,47 @@ pub(crate) fn deleted(vault_url: &str, d: &Deleted, as_item: bool) -> Value {
     Value::Object(m)
 }
 
+fn key_attributes(v: &KeyVersion) -> Value {
+    json!({
+        "enabled": v.enabled,
+        "created": v.created,
+        "updated": v.updated,
+        "recoveryLevel": "Recoverable+Purgeable",
+        "recoverableDays": RECOVERABLE_DAYS,
+    })
+}
+
+/// A `KeyBundle`: the public key as a JSON Web Key, with the key id.
+pub(crate) fn key_bundle(vault_url: &str, k: &Key, v: &KeyVersion) -> Value {
+    let mut key = Map::new();
+    key.insert(
+        "kid".into(),
+        json!(format!("{vault_url}/keys/{}/{}", k.name, v.version)),
+    );
+    for (field, value) in &v.public {
+        key.insert(field.clone(), json!(value));
+    }
+    key.insert("key_ops".into(), json!(["verify", "encrypt", "wrapKey"]));
+    let mut m = Map::new();
+    m.insert("key".into(), Value::Object(key));
+    m.insert("attributes".into(), key_attributes(v));
+    if v.managed {
+        m.insert("managed".into(), json!(true));
+    }
+    Value::Object(m)
+}
+
+/// A `KeyItem` of `GET /keys`.
+pub(crate) fn key_item(vault_url: &str, k: &Key, v: &KeyVersion) -> Value {
+    let mut m = Map::new();
+    m.insert("kid".into(), json!(format!("{vault_url}/keys/{}", k.name)));
+    m.insert("attributes".into(), key_attributes(v));
+    if v.managed {
+        m.insert("managed".into(), json!(true));
+    }
+    Value::Object(m)
+}
+
 /// A Key Vault error answer.
 pub(crate) fn error(
     status: StatusCode,
@@ -147,6 +188,12 @@ pub(crate) fn store_error(e: &StoreError) -> Response {
                 "Secret {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged."
             ),
             Some("ObjectIsDeletedButRecoverable"),
+        ),
+        StoreError::KeyNotFound(name) => error(
+            StatusCode::NOT_FOUND,
+            "KeyNotFound",
+            &format!("A key with (name/id) {name} was not found in this key vault."),
+            None,
         ),
         StoreError::Disabled(_) => error(
             StatusCode::FORBIDDEN,

@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, SourceFailure, SyncError};
-use crate::source::{CallCounts, SecretProperties, SecretSource, SecretValue};
+use crate::source::{CallCounts, KeyValue, SecretProperties, SecretSource, SecretValue};
 
 /// How a [`KeyVaultSource`] talks to the vault.
 #[derive(Debug, Clone)]
@@ -84,6 +84,7 @@ impl RateLimit {
 pub struct KeyVaultSource {
     vault_url: String,
     client: SecretClient,
+    keys: azure_security_keyvault_keys::KeyClient,
     permits: Semaphore,
     rate: RateLimit,
     list_calls: AtomicU64,
@@ -106,6 +107,16 @@ impl KeyVaultSource {
         credential: Arc<dyn TokenCredential>,
         options: KeyVaultSourceOptions,
     ) -> Result<KeyVaultSource> {
+        let keys = azure_security_keyvault_keys::KeyClient::new(
+            vault_url,
+            credential.clone(),
+            Some(azure_security_keyvault_keys::KeyClientOptions {
+                client_options: options.client_options.clone(),
+                verify_challenge_resource: Some(options.verify_challenge_resource),
+                ..Default::default()
+            }),
+        )
+        .map_err(|e| SyncError::invalid("vault_url", e.to_string()))?;
         let client = SecretClient::new(
             vault_url,
             credential,
@@ -119,6 +130,7 @@ impl KeyVaultSource {
         Ok(KeyVaultSource {
             vault_url: vault_url.to_string(),
             client,
+            keys,
             permits: Semaphore::new(options.max_concurrency.max(1)),
             rate: RateLimit {
                 limit: options.requests_per_10s.max(1) as usize,
@@ -315,6 +327,100 @@ impl SecretSource for KeyVaultSource {
                 secret.kid.clone(),
             ),
             value,
+        })
+    }
+
+    async fn list_keys(&self) -> Result<Vec<SecretProperties>> {
+        use azure_security_keyvault_keys::ResourceExt as _;
+        let options = azure_security_keyvault_keys::models::KeyClientListKeyPropertiesOptions {
+            maxresults: Some(25),
+            ..Default::default()
+        };
+        let mut pages = self
+            .keys
+            .list_key_properties(Some(options))
+            .map_err(|e| source_error("*", e))?
+            .into_pages();
+        let mut all = Vec::new();
+        loop {
+            let permit = self.admit().await;
+            let page = pages.try_next().await.map_err(|e| source_error("*", e))?;
+            drop(permit);
+            let Some(page) = page else { break };
+            self.list_calls.fetch_add(1, Ordering::Relaxed);
+            for item in page.into_model().map_err(|e| source_error("*", e))?.value {
+                let name = item.resource_id().map(|id| id.name).unwrap_or_default();
+                let a = item.attributes.as_ref();
+                all.push(SecretProperties {
+                    name,
+                    version: None,
+                    updated: a.and_then(|a| a.updated),
+                    created: a.and_then(|a| a.created),
+                    enabled: a.and_then(|a| a.enabled).unwrap_or(true),
+                    managed: item.managed.unwrap_or(false),
+                    ..SecretProperties::default()
+                });
+            }
+        }
+        Ok(all)
+    }
+
+    async fn get_key(&self, name: &str, version: Option<&str>) -> Result<KeyValue> {
+        use azure_security_keyvault_keys::ResourceExt as _;
+        use azure_security_keyvault_keys::models::{CurveName, KeyClientGetKeyOptions, KeyType};
+        use keyway_cert::PublicKeyComponents;
+        let _permit = self.admit().await;
+        self.get_calls.fetch_add(1, Ordering::Relaxed);
+        let options = KeyClientGetKeyOptions {
+            key_version: version.map(str::to_string),
+            ..Default::default()
+        };
+        let key = self
+            .keys
+            .get_key(name, Some(options))
+            .await
+            .map_err(|e| source_error(name, e))?
+            .into_model()
+            .map_err(|e| source_error(name, e))?;
+        let unsupported = |what: String| SyncError::Convert {
+            object: name.to_string(),
+            reason: format!(
+                "{what}; objectType key supports RSA and EC (P-256, P-384, P-521) keys"
+            ),
+        };
+        let jwk = key
+            .key
+            .clone()
+            .ok_or_else(|| unsupported("the key has no public material".into()))?;
+        let public_key = match jwk.kty {
+            Some(KeyType::Rsa | KeyType::RsaHsm) => PublicKeyComponents::Rsa {
+                modulus: jwk.n.clone().unwrap_or_default(),
+                exponent: jwk.e.clone().unwrap_or_default(),
+            },
+            Some(KeyType::Ec | KeyType::EcHsm) => PublicKeyComponents::Ec {
+                curve: match jwk.crv {
+                    Some(CurveName::P256) => "P-256".into(),
+                    Some(CurveName::P384) => "P-384".into(),
+                    Some(CurveName::P521) => "P-521".into(),
+                    other => return Err(unsupported(format!("curve {other:?}"))),
+                },
+                x: jwk.x.clone().unwrap_or_default(),
+                y: jwk.y.clone().unwrap_or_default(),
+            },
+            other => return Err(unsupported(format!("key type {other:?}"))),
+        };
+        let a = key.attributes.as_ref();
+        Ok(KeyValue {
+            properties: SecretProperties {
+                name: name.to_string(),
+                version: key.resource_id().ok().and_then(|id| id.version),
+                updated: a.and_then(|a| a.updated),
+                created: a.and_then(|a| a.created),
+                enabled: a.and_then(|a| a.enabled).unwrap_or(true),
+                managed: key.managed.unwrap_or(false),
+                ..SecretProperties::default()
+            },
+            public_key,
         })
     }
 

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::error::{Result, SourceFailure, SyncError};
-use crate::source::{CallCounts, SecretProperties, SecretSource, SecretValue};
+use crate::source::{CallCounts, KeyValue, SecretProperties, SecretSource, SecretValue};
 
 /// One stored version: its properties and value.
 type Stored = (SecretProperties, Zeroizing<String>);
@@ -17,6 +17,7 @@ type Stored = (SecretProperties, Zeroizing<String>);
 #[derive(Debug, Default)]
 pub struct MemorySource {
     secrets: Mutex<BTreeMap<String, Vec<Stored>>>,
+    keys: Mutex<BTreeMap<String, KeyValue>>,
     list_calls: AtomicU64,
     version_calls: AtomicU64,
     get_calls: AtomicU64,
@@ -74,6 +75,31 @@ impl MemorySource {
             p.enabled = enabled;
             p.updated = Some(OffsetDateTime::now_utc());
         }
+    }
+
+    /// Sets key `name`'s public half.
+    pub fn set_key(&self, name: &str, public_key: keyway_cert::PublicKeyComponents) {
+        let now = OffsetDateTime::now_utc();
+        let version = format!(
+            "{:032x}",
+            self.next_version.fetch_add(1, Ordering::Relaxed) + 1
+        );
+        let properties = SecretProperties {
+            name: name.to_string(),
+            version: Some(version),
+            updated: Some(now),
+            created: Some(now),
+            enabled: true,
+            ..SecretProperties::default()
+        };
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.insert(
+            name.to_ascii_lowercase(),
+            KeyValue {
+                properties,
+                public_key,
+            },
+        );
     }
 
     /// Removes `name`.
@@ -143,6 +169,27 @@ impl SecretSource for MemorySource {
             properties: found.0.clone(),
             value: found.1.clone(),
         })
+    }
+
+    async fn list_keys(&self) -> Result<Vec<SecretProperties>> {
+        self.list_calls.fetch_add(1, Ordering::Relaxed);
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(keys
+            .values()
+            .map(|k| SecretProperties {
+                version: None,
+                ..k.properties.clone()
+            })
+            .collect())
+    }
+
+    async fn get_key(&self, name: &str, version: Option<&str>) -> Result<KeyValue> {
+        self.get_calls.fetch_add(1, Ordering::Relaxed);
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.get(&name.to_ascii_lowercase())
+            .filter(|k| version.is_none() || k.properties.version.as_deref() == version)
+            .cloned()
+            .ok_or_else(|| not_found(name))
     }
 
     fn calls(&self) -> CallCounts {

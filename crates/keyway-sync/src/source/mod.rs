@@ -62,14 +62,23 @@ impl fmt::Debug for SecretValue {
     }
 }
 
+/// A key's public half, as the keys API returns it (objectType key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    /// Properties of the key version.
+    pub properties: SecretProperties,
+    /// The public key.
+    pub public_key: keyway_cert::PublicKeyComponents,
+}
+
 /// Counts of the calls a source made, for reports and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CallCounts {
-    /// List pages (`GET /secrets`).
+    /// List pages (`GET /secrets`, and `GET /keys` for key objects).
     pub list: u64,
     /// Version list pages (`GET /secrets/{name}/versions`).
     pub versions: u64,
-    /// Value reads (`GET /secrets/{name}[/{version}]`).
+    /// Value reads (`GET /secrets/{name}[/{version}]`, and `GET /keys/{name}` for key objects).
     pub get: u64,
 }
 
@@ -85,6 +94,12 @@ pub trait SecretSource: Send + Sync + fmt::Debug {
 
     /// The value of `name` (newest version when `version` is `None`).
     async fn get(&self, name: &str, version: Option<&str>) -> Result<SecretValue>;
+
+    /// Properties of every key (all pages), for key objects.
+    async fn list_keys(&self) -> Result<Vec<SecretProperties>>;
+
+    /// The public half of key `name` (newest version when `version` is `None`).
+    async fn get_key(&self, name: &str, version: Option<&str>) -> Result<KeyValue>;
 
     /// The calls made so far.
     fn calls(&self) -> CallCounts;
