@@ -626,7 +626,8 @@ async fn serve(
 }
 
 /// What to store in a secret version, for seeding a vault without going through its API.
-#[derive(Debug, Clone, Default)]
+/// `Debug` never shows the value.
+#[derive(Clone, Default)]
 pub struct SecretSpec {
     /// The value.
     pub value: String,
@@ -636,6 +637,20 @@ pub struct SecretSpec {
     pub tags: Vec<(String, String)>,
     /// Whether the version is enabled (default true).
     pub disabled: bool,
+}
+
+impl std::fmt::Debug for SecretSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSpec")
+            .field(
+                "value",
+                &format_args!("<{} bytes redacted>", self.value.len()),
+            )
+            .field("content_type", &self.content_type)
+            .field("tags", &self.tags)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
 }
 
 /// An emulated vault.

@@ -375,7 +375,7 @@ fn authenticate(
     Ok(claims)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 struct SetBody {
     value: Option<String>,
     #[serde(rename = "contentType")]

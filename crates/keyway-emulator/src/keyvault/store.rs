@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One version of a secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One version of a secret. `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Version {
     pub version: String,
     pub value: String,
@@ -20,6 +20,20 @@ pub(crate) struct Version {
     /// Set when the secret backs a Key Vault certificate.
     pub kid: Option<String>,
     pub managed: bool,
+}
+
+impl std::fmt::Debug for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Version")
+            .field("version", &self.version)
+            .field(
+                "value",
+                &format_args!("<{} bytes redacted>", self.value.len()),
+            )
+            .field("content_type", &self.content_type)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A secret: its name as first written, and its versions, oldest first.
@@ -109,7 +123,7 @@ pub(crate) enum StoreError {
 }
 
 /// What a write asks for.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct NewVersion {
     pub value: String,
     pub content_type: Option<String>,
@@ -118,6 +132,18 @@ pub(crate) struct NewVersion {
     pub nbf: Option<i64>,
     pub exp: Option<i64>,
     pub certificate: bool,
+}
+
+impl std::fmt::Debug for NewVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewVersion")
+            .field(
+                "value",
+                &format_args!("<{} bytes redacted>", self.value.len()),
+            )
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an update may change.
@@ -344,6 +370,14 @@ mod tests {
             value: v.into(),
             ..NewVersion::default()
         }
+    }
+
+    #[test]
+    fn debug_never_shows_values() {
+        let mut s = Store::default();
+        s.set("a", value("hunter2"), 1, "https://v").unwrap();
+        let shown = format!("{s:?} {:?}", value("hunter2"));
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -13,8 +13,9 @@ use crate::source::{CallCounts, KeyValue, SecretProperties, SecretSource, Secret
 /// One stored version: its properties and value.
 type Stored = (SecretProperties, Zeroizing<String>);
 
-/// Secrets held in memory, with versions; counts its calls like a real vault.
-#[derive(Debug, Default)]
+/// Secrets held in memory, with versions; counts its calls like a real vault. `Debug` shows
+/// names only.
+#[derive(Default)]
 pub struct MemorySource {
     secrets: Mutex<BTreeMap<String, Vec<Stored>>>,
     keys: Mutex<BTreeMap<String, KeyValue>>,
@@ -108,6 +109,15 @@ impl MemorySource {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&name.to_ascii_lowercase());
+    }
+}
+
+impl std::fmt::Debug for MemorySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("MemorySource")
+            .field("secrets", &secrets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
