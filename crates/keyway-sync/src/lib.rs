@@ -13,6 +13,7 @@ mod syncer;
 
 pub use convert::{Converted, convert};
 pub use error::{Result, SourceFailure, SyncError};
+pub use model::crds;
 pub use model::objects::{KeyVaultObject, ObjectFormat, ObjectType, parse_objects};
 pub use model::secret_provider_class::{SecretProviderClass, SecretProviderClassSpec};
 pub use model::secret_sync::{
