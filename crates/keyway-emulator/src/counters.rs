@@ -19,6 +19,8 @@ pub enum Service {
     Issuer,
     /// Azure Key Vault.
     KeyVault,
+    /// The Kubernetes API server stand-in.
+    Kubernetes,
 }
 
 impl Service {
@@ -28,6 +30,7 @@ impl Service {
             Service::Entra => "entra",
             Service::Issuer => "issuer",
             Service::KeyVault => "keyvault",
+            Service::Kubernetes => "kubernetes",
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::error::{EmulatorError, Result};
 use crate::faults::Faults;
 use crate::issuer::{self, ServiceAccountToken};
 use crate::keyvault::{self, NewVersion, Role, ThrottleLimits, VaultState};
+use crate::kubernetes::{self, KubeState};
 use crate::server::{self, Listener, ServiceSpec};
 use crate::signing::SigningKey;
 use crate::tls::Tls;
@@ -214,6 +215,8 @@ pub struct Emulator {
     options: EmulatorOptions,
     entra: Listener,
     issuer: Listener,
+    kubernetes: Listener,
+    kube: Arc<KubeState>,
     vaults: Mutex<Vec<(Arc<VaultState>, Listener)>>,
 }
 
@@ -269,6 +272,16 @@ impl Emulator {
             issuer::fault_response,
         )
         .await?;
+        let kube = Arc::new(KubeState::new());
+        let kubernetes = serve(
+            &shared,
+            bind,
+            Service::Kubernetes,
+            kubernetes::router(shared.clone(), kube.clone()),
+            kubernetes::operation,
+            kubernetes::fault_response,
+        )
+        .await?;
         let _ = shared.authority_url.set(entra.base_url());
         let _ = shared.issuer_url.set(issuer.base_url());
         Ok(Emulator {
@@ -276,6 +289,8 @@ impl Emulator {
             options,
             entra,
             issuer,
+            kubernetes,
+            kube,
             vaults: Mutex::new(Vec::new()),
         })
     }
@@ -288,6 +303,43 @@ impl Emulator {
     /// The OIDC issuer URL, exactly as it appears in minted tokens (no trailing slash).
     pub fn issuer_url(&self) -> String {
         self.shared.issuer_url()
+    }
+
+    /// The Kubernetes API server stand-in's URL.
+    pub fn kubernetes_url(&self) -> String {
+        self.kubernetes.base_url()
+    }
+
+    /// The bearer token the Kubernetes API stand-in accepts (cluster-admin).
+    pub fn kubernetes_token(&self) -> &str {
+        &self.kube.token
+    }
+
+    /// A kubeconfig for the stand-in: its URL, the emulator's CA, the bearer token.
+    pub fn kubeconfig(&self) -> String {
+        use base64::Engine as _;
+        let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem());
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: keyway-emulator\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: keyway-admin\n  user:\n    token: {}\ncontexts:\n- name: keyway-emulator\n  context:\n    cluster: keyway-emulator\n    user: keyway-admin\n    namespace: default\ncurrent-context: keyway-emulator\n",
+            self.kubernetes_url(),
+            self.kube.token
+        )
+    }
+
+    /// Writes [`Emulator::kubeconfig`] to `path`, readable by the owner only.
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<()> {
+        let state = |e: std::io::Error| EmulatorError::State {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        std::fs::write(path, self.kubeconfig()).map_err(state)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(state)?;
+        }
+        Ok(())
     }
 
     /// The CA that signed every listener's certificate, PEM.
@@ -596,6 +648,7 @@ impl Emulator {
     pub fn stop(&self) {
         self.entra.stop();
         self.issuer.stop();
+        self.kubernetes.stop();
         for (_, listener) in self.vaults.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             listener.stop();
         }

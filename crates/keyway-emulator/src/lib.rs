@@ -1,7 +1,8 @@
 //! # keyway-emulator
 //!
 //! Local stand-ins for the cloud keyway talks to — Microsoft Entra ID's token endpoint, a
-//! Kubernetes OIDC issuer, and Azure Key Vault's secrets API — over real HTTPS with real JWT
+//! Kubernetes OIDC issuer, Azure Key Vault's secrets and keys APIs, and a Kubernetes API server —
+//! over real HTTPS with real JWT
 //! signatures, so everything runs offline: keyway's tests, `keyway demo`, `keyway dev`, and your
 //! own tests. The official Azure SDK for Rust clients work against it unchanged (only the
 //! transport, cloud and challenge-verification settings differ).
@@ -21,6 +22,7 @@ mod error;
 mod faults;
 mod issuer;
 mod keyvault;
+mod kubernetes;
 mod server;
 mod signing;
 mod tls;

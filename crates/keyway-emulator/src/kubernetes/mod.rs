@@ -1,0 +1,454 @@
+//! A Kubernetes API server stand-in, over HTTPS with bearer-token auth, for what keyway needs:
+//! discovery, namespaces, Secrets, ServiceAccounts with the TokenRequest subresource (tokens
+//! signed by the emulated OIDC issuer, so Entra accepts them), Events, Leases and custom
+//! resources defined through CustomResourceDefinitions; create, get, list with label and field
+//! selectors, replace with resourceVersion conflicts, JSON merge patch, JSON patch, apply, delete
+//! with garbage collection through ownerReferences. Answers carry the real server's `Status`.
+//!
+//! Not yet emulated (docs/emulator.md): watch, server-side apply field ownership and conflicts
+//! between managers, admission.
+
+mod resources;
+mod status;
+mod store;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::emulator::Shared;
+use crate::issuer::{self, ServiceAccountToken};
+use resources::ResourceType;
+use store::{Store, StoreError};
+
+/// Longest TokenRequest lifetime, like `--service-account-max-token-expiration=24h`.
+const MAX_TOKEN_SECONDS: u64 = 86_400;
+/// Shortest TokenRequest lifetime the API server accepts.
+const MIN_TOKEN_SECONDS: u64 = 600;
+
+/// The stand-in's state.
+#[derive(Debug)]
+pub(crate) struct KubeState {
+    store: Mutex<Store>,
+    /// The bearer token every request must carry.
+    pub token: String,
+}
+
+impl KubeState {
+    pub fn new() -> KubeState {
+        KubeState {
+            store: Mutex::new(Store::default()),
+            token: uuid::Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a request addresses.
+enum Target {
+    Version,
+    Api,
+    Apis,
+    Resources {
+        group: String,
+        version: String,
+    },
+    Object {
+        t: ResourceType,
+        namespace: Option<String>,
+        name: Option<String>,
+        sub: Option<String>,
+    },
+    Unknown,
+}
+
+fn parse(path: &str, store: &Store) -> Target {
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    let (group, version, rest) = match parts.as_slice() {
+        ["version"] => return Target::Version,
+        ["api"] => return Target::Api,
+        ["apis"] => return Target::Apis,
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return Target::Unknown,
+    };
+    if rest.is_empty() {
+        return Target::Resources {
+            group: group.into(),
+            version: version.into(),
+        };
+    }
+    if let ["namespaces", namespace, plural, tail @ ..] = rest
+        && let Some(t) = store
+            .resource(group, version, plural)
+            .filter(|t| t.namespaced)
+    {
+        return Target::Object {
+            t,
+            namespace: Some((*namespace).into()),
+            name: tail.first().map(|s| s.to_string()),
+            sub: tail.get(1).map(|s| s.to_string()),
+        };
+    }
+    match store.resource(group, version, rest[0]) {
+        Some(t) => Target::Object {
+            t,
+            namespace: None,
+            name: rest.get(1).map(|s| s.to_string()),
+            sub: rest.get(2).map(|s| s.to_string()),
+        },
+        None => Target::Unknown,
+    }
+}
+
+/// The verb a request is counted and faulted under.
+pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let named = match parts.first() {
+        Some(&"api") => parts.len() >= 4 && !(parts.len() == 5 && parts[2] == "namespaces"),
+        Some(&"apis") => parts.len() >= 5 && !(parts.len() == 6 && parts[3] == "namespaces"),
+        _ => return "discovery",
+    };
+    match (method, named) {
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) if parts.len() <= 3 => "discovery",
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, _) => "delete",
+        _ => "unknown",
+    }
+}
+
+pub(crate) fn fault_response(code: u16, retry_after: Option<u32>) -> Response {
+    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = status::failure(code, "InternalError", "injected fault", None, None);
+    if let Some(seconds) =
+        retry_after.and_then(|s| axum::http::HeaderValue::from_str(&s.to_string()).ok())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, seconds);
+    }
+    response
+}
+
+pub(crate) fn router(shared: Arc<Shared>, state: Arc<KubeState>) -> Router {
+    Router::new().fallback(handle).with_state((shared, state))
+}
+
+fn store_error(t: &ResourceType, name: &str, e: StoreError) -> Response {
+    match e {
+        StoreError::NotFound => status::not_found(&t.plural, name),
+        StoreError::AlreadyExists => status::already_exists(&t.plural, name),
+        StoreError::Conflict => status::conflict(&t.plural, name),
+        StoreError::Invalid(message) if message.starts_with("namespace ") => status::failure(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &message,
+            Some("namespaces"),
+            None,
+        ),
+        StoreError::Invalid(message) => status::failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            &message,
+            Some(&t.kind),
+            Some(name),
+        ),
+    }
+}
+
+async fn handle(
+    State((shared, state)): State<(Arc<Shared>, Arc<KubeState>)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let authorised = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| token.trim() == state.token);
+    if !authorised {
+        return status::unauthorized();
+    }
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    let param = |key: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+
+    let mut store = state.store();
+    let target = parse(uri.path(), &store);
+    match (target, &method) {
+        (Target::Version, &Method::GET) => Json(json!({
+            "major": "1", "minor": "33", "gitVersion": "v1.33.0+keyway-emulator", "platform": "linux/amd64"
+        }))
+        .into_response(),
+        (Target::Api, &Method::GET) => Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})).into_response(),
+        (Target::Apis, &Method::GET) => {
+            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+            for t in store.types().iter().filter(|t| !t.group.is_empty()) {
+                match groups.iter_mut().find(|(g, _)| *g == t.group) {
+                    Some((_, versions)) if !versions.contains(&t.version) => versions.push(t.version.clone()),
+                    Some(_) => {}
+                    None => groups.push((t.group.clone(), vec![t.version.clone()])),
+                }
+            }
+            let groups: Vec<Value> = groups
+                .into_iter()
+                .map(|(name, versions)| {
+                    let versions: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
+                    json!({"name": name, "versions": versions, "preferredVersion": versions[0]})
+                })
+                .collect();
+            Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})).into_response()
+        }
+        (Target::Resources { group, version }, &Method::GET) => {
+            let resources: Vec<Value> = store
+                .types()
+                .iter()
+                .filter(|t| t.group == group && t.version == version)
+                .flat_map(ResourceType::discovery)
+                .collect();
+            if resources.is_empty() {
+                return status::failure(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource", None, None);
+            }
+            let group_version = if group.is_empty() { version } else { format!("{group}/{version}") };
+            Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})).into_response()
+        }
+        (Target::Object { t, namespace, name: None, .. }, &Method::GET) => {
+            if param("watch").is_some_and(|w| w == "true" || w == "1") {
+                return status::failure(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "watch is not emulated yet", None, None);
+            }
+            let labels = param("labelSelector").map(parse_labels).unwrap_or_default();
+            let fields: Vec<(String, String)> = param("fieldSelector")
+                .map(|s| s.split(',').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim_end_matches('=').to_string(), v.to_string())).collect())
+                .unwrap_or_default();
+            let items = store.list(&t, namespace.as_deref(), &labels, &fields);
+            Json(json!({
+                "kind": format!("{}List", t.kind),
+                "apiVersion": t.api_version(),
+                "metadata": {"resourceVersion": store.resource_version().to_string()},
+                "items": items,
+            }))
+            .into_response()
+        }
+        (Target::Object { t, namespace, name: Some(name), sub }, &Method::GET) => {
+            if sub.as_deref().is_some_and(|s| s != "status") {
+                return status::bad_request("unknown subresource");
+            }
+            match store.get(&t, namespace.as_deref().unwrap_or_default(), &name) {
+                Ok(object) => Json(object.clone()).into_response(),
+                Err(e) => store_error(&t, &name, e),
+            }
+        }
+        (Target::Object { t, namespace, name: None, .. }, &Method::POST) => {
+            let object: Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => return status::bad_request(&format!("the body is not JSON: {e}")),
+            };
+            let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            match store.create(&t, namespace.as_deref().unwrap_or_default(), object) {
+                Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
+                Err(e) => store_error(&t, &name, e),
+            }
+        }
+        (Target::Object { t, namespace: Some(namespace), name: Some(name), sub: Some(sub) }, &Method::POST)
+            if sub == "token" && t.plural == "serviceaccounts" && t.group.is_empty() =>
+        {
+            if store.get(&t, &namespace, &name).is_err() {
+                return status::not_found("serviceaccounts", &name);
+            }
+            drop(store);
+            token_request(&shared, &namespace, &name, &body)
+        }
+        (Target::Object { t, namespace, name: Some(name), sub }, &Method::PUT) => {
+            let object: Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => return status::bad_request(&format!("the body is not JSON: {e}")),
+            };
+            let status_only = sub.as_deref() == Some("status");
+            match store.replace(&t, namespace.as_deref().unwrap_or_default(), &name, object, status_only) {
+                Ok(replaced) => Json(replaced).into_response(),
+                Err(e) => store_error(&t, &name, e),
+            }
+        }
+        (Target::Object { t, namespace, name: Some(name), sub }, &Method::PATCH) => {
+            let namespace = namespace.unwrap_or_default();
+            let status_only = sub.as_deref() == Some("status");
+            let current = store.get(&t, &namespace, &name).cloned();
+            let patched = match (content_type.split(';').next().unwrap_or_default(), current) {
+                ("application/apply-patch+yaml", current) => {
+                    let applied: Value = match serde_yaml_ng::from_slice(&body) {
+                        Ok(v) => v,
+                        Err(e) => return status::bad_request(&format!("the apply body is not YAML/JSON: {e}")),
+                    };
+                    let manager = param("fieldManager").unwrap_or_default();
+                    if manager.is_empty() {
+                        return status::bad_request("fieldManager is required for apply patch");
+                    }
+                    let mut applied = applied;
+                    record_manager(&mut applied, current.as_ref().ok(), manager, &t);
+                    match current {
+                        Err(_) => {
+                            return match store.create(&t, &namespace, applied) {
+                                Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
+                                Err(e) => store_error(&t, &name, e),
+                            };
+                        }
+                        Ok(mut object) => {
+                            json_patch::merge(&mut object, &applied);
+                            object
+                        }
+                    }
+                }
+                (_, Err(e)) => return store_error(&t, &name, e),
+                ("application/merge-patch+json" | "application/strategic-merge-patch+json", Ok(mut object)) => {
+                    let patch: Value = match serde_json::from_slice(&body) {
+                        Ok(v) => v,
+                        Err(e) => return status::bad_request(&format!("the patch is not JSON: {e}")),
+                    };
+                    json_patch::merge(&mut object, &patch);
+                    object
+                }
+                ("application/json-patch+json", Ok(mut object)) => {
+                    let patch: json_patch::Patch = match serde_json::from_slice(&body) {
+                        Ok(v) => v,
+                        Err(e) => return status::bad_request(&format!("the JSON patch is invalid: {e}")),
+                    };
+                    if let Err(e) = json_patch::patch(&mut object, &patch) {
+                        return status::failure(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", &e.to_string(), Some(&t.kind), Some(&name));
+                    }
+                    object
+                }
+                (other, _) => {
+                    return status::failure(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", &format!("the patch type {other} is not supported"), None, None);
+                }
+            };
+            match store.replace(&t, &namespace, &name, patched, status_only) {
+                Ok(replaced) => Json(replaced).into_response(),
+                Err(e) => store_error(&t, &name, e),
+            }
+        }
+        (Target::Object { t, namespace, name: Some(name), .. }, &Method::DELETE) => {
+            match store.delete(&t, namespace.as_deref().unwrap_or_default(), &name) {
+                Ok(deleted) => Json(deleted).into_response(),
+                Err(e) => store_error(&t, &name, e),
+            }
+        }
+        _ => status::failure(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource", None, None),
+    }
+}
+
+/// `a=b,c` → [(a, Some(b)), (c, None)].
+fn parse_labels(selector: &str) -> Vec<(String, Option<String>)> {
+    selector
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.trim_end_matches('=').to_string(), Some(v.to_string())),
+            None => (p.to_string(), None),
+        })
+        .collect()
+}
+
+/// Records `manager` in `managedFields` (operation Apply), keeping the other managers' entries.
+fn record_manager(applied: &mut Value, current: Option<&Value>, manager: &str, t: &ResourceType) {
+    let time = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    let mut entries: Vec<Value> = current
+        .and_then(|c| c["metadata"]["managedFields"].as_array().cloned())
+        .unwrap_or_default();
+    entries.retain(|e| e["manager"].as_str() != Some(manager));
+    entries.push(json!({"manager": manager, "operation": "Apply", "apiVersion": t.api_version(), "time": time, "fieldsType": "FieldsV1", "fieldsV1": {}}));
+    applied["metadata"]["managedFields"] = Value::Array(entries);
+}
+
+#[derive(Default, serde::Deserialize)]
+struct TokenRequestBody {
+    #[serde(default)]
+    spec: TokenRequestSpec,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenRequestSpec {
+    #[serde(default)]
+    audiences: Vec<String>,
+    expiration_seconds: Option<u64>,
+}
+
+fn token_request(shared: &Shared, namespace: &str, service_account: &str, body: &[u8]) -> Response {
+    let request: TokenRequestBody = serde_json::from_slice(body).unwrap_or_default();
+    let seconds = request.spec.expiration_seconds.unwrap_or(3600);
+    if seconds < MIN_TOKEN_SECONDS {
+        return status::failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            &format!(
+                "spec.expirationSeconds: Invalid value: {seconds}: may not specify a duration less than 10 minutes"
+            ),
+            Some("TokenRequest"),
+            Some(service_account),
+        );
+    }
+    let seconds = seconds.min(MAX_TOKEN_SECONDS);
+    let audiences = if request.spec.audiences.is_empty() {
+        vec![shared.issuer_url()]
+    } else {
+        request.spec.audiences.clone()
+    };
+    let mut spec = ServiceAccountToken::new(namespace, service_account);
+    spec.audiences = audiences.clone();
+    spec.lifetime = Duration::from_secs(seconds);
+    let token = issuer::mint(shared, &spec);
+    let expires = (shared.clock.now() + time::Duration::seconds(seconds as i64))
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": service_account, "namespace": namespace},
+            "spec": {"audiences": audiences, "expirationSeconds": seconds},
+            "status": {"token": token, "expirationTimestamp": expires},
+        })),
+    )
+        .into_response()
+}

@@ -1,0 +1,80 @@
+//! The API server's `Status` answers: the same shape, reason and code as the real server.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// A failure `Status`.
+pub(crate) fn failure(
+    code: StatusCode,
+    reason: &str,
+    message: &str,
+    kind: Option<&str>,
+    name: Option<&str>,
+) -> Response {
+    let mut details = serde_json::Map::new();
+    if let Some(name) = name {
+        details.insert("name".into(), json!(name));
+    }
+    if let Some(kind) = kind {
+        details.insert("kind".into(), json!(kind));
+    }
+    let body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": details,
+        "code": code.as_u16(),
+    });
+    (code, Json(body)).into_response()
+}
+
+pub(crate) fn not_found(plural: &str, name: &str) -> Response {
+    failure(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("{plural} \"{name}\" not found"),
+        Some(plural),
+        Some(name),
+    )
+}
+
+pub(crate) fn already_exists(plural: &str, name: &str) -> Response {
+    failure(
+        StatusCode::CONFLICT,
+        "AlreadyExists",
+        &format!("{plural} \"{name}\" already exists"),
+        Some(plural),
+        Some(name),
+    )
+}
+
+pub(crate) fn conflict(plural: &str, name: &str) -> Response {
+    failure(
+        StatusCode::CONFLICT,
+        "Conflict",
+        &format!(
+            "Operation cannot be fulfilled on {plural} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+        ),
+        Some(plural),
+        Some(name),
+    )
+}
+
+pub(crate) fn bad_request(message: &str) -> Response {
+    failure(StatusCode::BAD_REQUEST, "BadRequest", message, None, None)
+}
+
+pub(crate) fn unauthorized() -> Response {
+    failure(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "Unauthorized",
+        None,
+        None,
+    )
+}

@@ -1,0 +1,301 @@
+//! The stand-in's object storage: JSON objects by type, namespace and name, with the metadata the
+//! real server maintains (uid, resourceVersion, creationTimestamp, generation), optimistic
+//! concurrency, selectors, and garbage collection through ownerReferences.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::resources::{ResourceType, builtins};
+
+/// Where an object lives.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ObjectKey {
+    /// `ResourceType::key()`.
+    pub resource: String,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+}
+
+/// Why a store operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreError {
+    NotFound,
+    AlreadyExists,
+    Conflict,
+    Invalid(String),
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    resource_version: u64,
+    objects: BTreeMap<ObjectKey, Value>,
+    types: Vec<ResourceType>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        let mut store = Store {
+            resource_version: 0,
+            objects: BTreeMap::new(),
+            types: builtins(),
+        };
+        for ns in ["default", "kube-system", "kube-public"] {
+            let namespace =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            let _ = store.create(&ResourceType::clone(&store.types[0]), "", namespace);
+        }
+        store
+    }
+}
+
+fn now() -> String {
+    let t = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Store {
+    pub fn types(&self) -> &[ResourceType] {
+        &self.types
+    }
+
+    /// The type served at `group`/`version`/`plural`.
+    pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    fn next_version(&mut self) -> String {
+        self.resource_version += 1;
+        self.resource_version.to_string()
+    }
+
+    fn key(t: &ResourceType, namespace: &str, name: &str) -> ObjectKey {
+        ObjectKey {
+            resource: t.key(),
+            namespace: if t.namespaced {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+
+    pub fn get(&self, t: &ResourceType, namespace: &str, name: &str) -> Result<&Value, StoreError> {
+        self.objects
+            .get(&Self::key(t, namespace, name))
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Objects of a type (in a namespace, or all) matching the selectors.
+    pub fn list(
+        &self,
+        t: &ResourceType,
+        namespace: Option<&str>,
+        labels: &[(String, Option<String>)],
+        fields: &[(String, String)],
+    ) -> Vec<Value> {
+        let resource = t.key();
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
+            .map(|(_, v)| v)
+            .filter(|v| {
+                labels.iter().all(|(key, want)| {
+                    let have = v["metadata"]["labels"][key].as_str();
+                    match want {
+                        Some(want) => have == Some(want.as_str()),
+                        None => have.is_some(),
+                    }
+                })
+            })
+            .filter(|v| {
+                fields.iter().all(|(path, want)| {
+                    let have = path.split('.').fold(*v, |acc, part| &acc[part]);
+                    have.as_str() == Some(want.as_str())
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    pub fn create(
+        &mut self,
+        t: &ResourceType,
+        namespace: &str,
+        mut object: Value,
+    ) -> Result<Value, StoreError> {
+        if !object.is_object() {
+            return Err(StoreError::Invalid("the body is not an object".into()));
+        }
+        let name = match object["metadata"]["name"].as_str() {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => match object["metadata"]["generateName"].as_str() {
+                Some(prefix) => format!(
+                    "{prefix}{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..5]
+                ),
+                None => {
+                    return Err(StoreError::Invalid(
+                        "metadata.name: Required value: name or generateName is required".into(),
+                    ));
+                }
+            },
+        };
+        if t.namespaced
+            && !self
+                .objects
+                .contains_key(&Self::key(&self.types[0].clone(), "", namespace))
+        {
+            return Err(StoreError::Invalid(format!(
+                "namespace {namespace} not found"
+            )));
+        }
+        let key = Self::key(t, namespace, &name);
+        if self.objects.contains_key(&key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let rv = self.next_version();
+        object["apiVersion"] = json!(t.api_version());
+        object["kind"] = json!(t.kind);
+        let metadata = &mut object["metadata"];
+        metadata["name"] = json!(name);
+        if t.namespaced {
+            metadata["namespace"] = json!(namespace);
+        }
+        metadata["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        metadata["resourceVersion"] = json!(rv);
+        metadata["creationTimestamp"] = json!(now());
+        if object.get("spec").is_some() {
+            object["metadata"]["generation"] = json!(1);
+        }
+        if t.key() == "apiextensions.k8s.io/v1/customresourcedefinitions" {
+            for defined in ResourceType::from_crd(&object) {
+                self.types.retain(|x| {
+                    !(x.group == defined.group
+                        && x.version == defined.version
+                        && x.plural == defined.plural)
+                });
+                self.types.push(defined);
+            }
+        }
+        self.objects.insert(key, object.clone());
+        Ok(object)
+    }
+
+    /// Replaces an object. A `resourceVersion` in the body must be the current one (optimistic
+    /// concurrency); `generation` moves only when `spec` changes; with `status_only`, only
+    /// `.status` is taken from the body (the status subresource).
+    pub fn replace(
+        &mut self,
+        t: &ResourceType,
+        namespace: &str,
+        name: &str,
+        mut object: Value,
+        status_only: bool,
+    ) -> Result<Value, StoreError> {
+        let key = Self::key(t, namespace, name);
+        let current = self.objects.get(&key).ok_or(StoreError::NotFound)?.clone();
+        if let Some(rv) = object["metadata"]["resourceVersion"].as_str() {
+            if !rv.is_empty() && Some(rv) != current["metadata"]["resourceVersion"].as_str() {
+                return Err(StoreError::Conflict);
+            }
+        }
+        if status_only {
+            let status = object["status"].take();
+            object = current.clone();
+            object["status"] = status;
+        } else if t.status {
+            // The main resource cannot change the status.
+            object["status"] = current["status"].clone();
+        }
+        // The server owns these.
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "generation",
+        ] {
+            object["metadata"][field] = current["metadata"][field].clone();
+        }
+        object["apiVersion"] = current["apiVersion"].clone();
+        object["kind"] = current["kind"].clone();
+        if current.get("spec").is_some() || object.get("spec").is_some() {
+            let generation = current["metadata"]["generation"].as_i64().unwrap_or(1);
+            let changed = current.get("spec") != object.get("spec");
+            object["metadata"]["generation"] =
+                json!(if changed { generation + 1 } else { generation });
+        }
+        if object == current {
+            return Ok(current);
+        }
+        object["metadata"]["resourceVersion"] = json!(self.next_version());
+        strip_nulls(&mut object["metadata"]);
+        self.objects.insert(key, object.clone());
+        Ok(object)
+    }
+
+    /// Deletes an object and, transitively, every object that names it as an owner.
+    pub fn delete(
+        &mut self,
+        t: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, StoreError> {
+        let removed = self
+            .objects
+            .remove(&Self::key(t, namespace, name))
+            .ok_or(StoreError::NotFound)?;
+        self.resource_version += 1;
+        let mut orphans = vec![
+            removed["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ];
+        while let Some(owner) = orphans.pop() {
+            let owned: Vec<ObjectKey> = self
+                .objects
+                .iter()
+                .filter(|(_, v)| {
+                    v["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| {
+                            refs.iter()
+                                .any(|r| r["uid"].as_str() == Some(owner.as_str()))
+                        })
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in owned {
+                if let Some(gone) = self.objects.remove(&key) {
+                    orphans.push(
+                        gone["metadata"]["uid"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn strip_nulls(value: &mut Value) {
+    if let Some(map) = value.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+}
