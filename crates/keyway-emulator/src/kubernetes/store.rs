@@ -207,10 +207,13 @@ impl Store {
     ) -> Result<Value, StoreError> {
         let key = Self::key(t, namespace, name);
         let current = self.objects.get(&key).ok_or(StoreError::NotFound)?.clone();
-        if let Some(rv) = object["metadata"]["resourceVersion"].as_str() {
-            if !rv.is_empty() && Some(rv) != current["metadata"]["resourceVersion"].as_str() {
-                return Err(StoreError::Conflict);
-            }
+        let stale = object["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|rv| {
+                !rv.is_empty() && Some(rv) != current["metadata"]["resourceVersion"].as_str()
+            });
+        if stale {
+            return Err(StoreError::Conflict);
         }
         if status_only {
             let status = object["status"].take();
