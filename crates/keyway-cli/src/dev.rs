@@ -139,6 +139,7 @@ struct DevEnvironment {
     vault_url: String,
     ca_file: PathBuf,
     issuer: String,
+    kubeconfig: PathBuf,
     officer: Officer,
 }
 
@@ -202,6 +203,8 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CliError> {
 
     let ca_file = dir.join("ca.pem");
     input::write_atomic(&ca_file, emulator.ca_pem().as_bytes(), false)?;
+    let kubeconfig = dir.join("kubeconfig");
+    input::write_atomic(&kubeconfig, emulator.kubeconfig().as_bytes(), true)?;
     let reader_token = dir.join("token");
     let officer_token = dir.join("officer-token");
     write_tokens(&emulator, &reader_token, &officer_token)?;
@@ -214,6 +217,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CliError> {
         vault_url: vault.url().to_string(),
         ca_file: ca_file.clone(),
         issuer: emulator.issuer_url(),
+        kubeconfig,
         officer: Officer {
             client_id: officer.client_id.clone(),
             federated_token_file: officer_token.clone(),
@@ -297,13 +301,14 @@ fn print_environment(env: &DevEnvironment, json: bool) -> Result<(), CliError> {
         let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
         let path = |p: &Path| quote(&p.display().to_string());
         format!(
-            "export AZURE_AUTHORITY_HOST={}\nexport AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_FEDERATED_TOKEN_FILE={}\nexport KEYWAY_VAULT_URL={}\nexport SSL_CERT_FILE={}\n# issuer: {}\n# to upload secrets, use the Secrets Officer identity:\n#   AZURE_CLIENT_ID={} AZURE_FEDERATED_TOKEN_FILE={}\n",
+            "export AZURE_AUTHORITY_HOST={}\nexport AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_FEDERATED_TOKEN_FILE={}\nexport KEYWAY_VAULT_URL={}\nexport SSL_CERT_FILE={}\nexport KUBECONFIG={}\n# issuer: {}\n# to upload secrets, use the Secrets Officer identity:\n#   AZURE_CLIENT_ID={} AZURE_FEDERATED_TOKEN_FILE={}\n",
             quote(&env.authority_host),
             quote(&env.tenant_id),
             quote(&env.client_id),
             path(&env.federated_token_file),
             quote(&env.vault_url),
             path(&env.ca_file),
+            path(&env.kubeconfig),
             env.issuer,
             env.officer.client_id,
             env.officer.federated_token_file.display(),

@@ -82,11 +82,31 @@ async fn dev_serves_the_printed_environment_and_keeps_state() {
         "vault_url",
         "ca_file",
         "issuer",
+        "kubeconfig",
     ] {
         assert!(env[key].is_string(), "missing {key}: {env}");
     }
     let http = client(&env);
     let vault = env["vault_url"].as_str().unwrap().to_string();
+    // The kubeconfig reaches the Kubernetes API stand-in.
+    let kubeconfig = std::fs::read_to_string(env["kubeconfig"].as_str().unwrap()).unwrap();
+    let server = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .to_string();
+    let token = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .unwrap()
+        .to_string();
+    let namespaces = http
+        .get(format!("{server}/api/v1/namespaces"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(namespaces.status().as_u16(), 200);
 
     // The officer uploads; the workload identity reads.
     let officer = token(
