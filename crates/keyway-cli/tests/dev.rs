@@ -95,14 +95,14 @@ async fn dev_serves_the_printed_environment_and_keeps_state() {
         .find_map(|l| l.trim().strip_prefix("server: "))
         .unwrap()
         .to_string();
-    let token = kubeconfig
+    let kube_token = kubeconfig
         .lines()
         .find_map(|l| l.trim().strip_prefix("token: "))
         .unwrap()
         .to_string();
     let namespaces = http
         .get(format!("{server}/api/v1/namespaces"))
-        .bearer_auth(token)
+        .bearer_auth(kube_token)
         .send()
         .await
         .unwrap();
