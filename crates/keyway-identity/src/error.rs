@@ -33,6 +33,28 @@ pub enum IdentityError {
     #[error("{0}")]
     Entra(Box<EntraError>),
 
+    /// The service account a TokenRequest names does not exist.
+    #[error("service account {namespace}/{name} not found; create it, or fix serviceAccountName")]
+    ServiceAccountNotFound {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+
+    /// The caller may not request tokens for the service account.
+    #[error(
+        "requesting a token for {namespace}/{name} is forbidden ({reason}); grant `create` on serviceaccounts/token in {namespace}"
+    )]
+    TokenRequestForbidden {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// What the API server said.
+        reason: String,
+    },
+
     /// An endpoint that would carry a token is not HTTPS.
     #[error("{url} is not HTTPS: {reason}")]
     Insecure {

@@ -34,6 +34,8 @@ mod error;
 mod fic;
 mod http;
 mod oidc;
+#[cfg(feature = "kube")]
+mod token_request;
 
 pub use assertion::{AssertionSource, ProjectedTokenFile, StaticAssertion};
 pub use claims::{AssertionClaims, Audience};
@@ -47,6 +49,8 @@ pub use fic::{
 };
 pub use http::{client_options, https_client};
 pub use oidc::{IssuerDiscovery, Jwk, Jwks, OpenIdConfiguration, kubernetes_kid};
+#[cfg(feature = "kube")]
+pub use token_request::TokenRequest;
 
 /// The README's example, compiled as a doctest so it stays true.
 #[cfg(doctest)]
