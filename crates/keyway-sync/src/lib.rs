@@ -23,6 +23,8 @@ pub use model::spec::{Cloud, SyncSpec};
 pub use sink::{
     Applied, DirectorySink, FileSet, MemorySink, Remap, SecretSink, Staged, SyncedFile,
 };
+#[cfg(feature = "kubernetes")]
+pub use sink::{FIELD_MANAGER, KubernetesSecretSink, MANAGED_LABEL};
 pub use source::{
     CallCounts, KeyValue, KeyVaultSource, KeyVaultSourceOptions, MemorySource, SecretProperties,
     SecretSource, SecretValue,

@@ -3,6 +3,8 @@
 //! sink comes with the Kubernetes side.)
 
 mod directory;
+#[cfg(feature = "kubernetes")]
+mod kubernetes;
 mod memory;
 
 use std::collections::BTreeMap;
@@ -13,6 +15,8 @@ use zeroize::Zeroizing;
 use crate::error::Result;
 
 pub use directory::{DirectorySink, Staged};
+#[cfg(feature = "kubernetes")]
+pub use kubernetes::{FIELD_MANAGER, KubernetesSecretSink, MANAGED_LABEL};
 pub use memory::MemorySink;
 
 /// One synced file (or Secret key).

@@ -1,0 +1,221 @@
+//! The whole chain of the seed procedure, offline: TokenRequest for the SecretSync's service
+//! account → Entra checks the federated credential → Key Vault → a Kubernetes Secret owned by
+//! the SecretSync — through unchanged kube and Azure SDK clients against the emulators.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use keyway_emulator::{Emulator, Role};
+use keyway_identity::{FederatedCredential, FederatedCredentialOptions, TokenRequest};
+use keyway_sync::{
+    KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, KubernetesSecretSink, MANAGED_LABEL,
+    Outcome, Remap, SecretObject, SecretObjectData, SecretSync, SecretSyncSpec, SyncSpec, Syncer,
+};
+use kube::api::{DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config, ResourceExt};
+
+async fn client(emulator: &Emulator) -> Client {
+    let kubeconfig = Kubeconfig::from_yaml(&emulator.kubeconfig()).unwrap();
+    Client::try_from(
+        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn secret_sync(name: &str, secret_type: &str, data: &[(&str, &str)]) -> SecretSync {
+    SecretSync::new(
+        name,
+        SecretSyncSpec {
+            secret_provider_class_name: "app".into(),
+            service_account_name: "sync".into(),
+            secret_object: SecretObject {
+                type_: secret_type.into(),
+                data: data
+                    .iter()
+                    .map(|(s, t)| SecretObjectData {
+                        source_path: s.to_string(),
+                        target_key: t.to_string(),
+                    })
+                    .collect(),
+                labels: Some(BTreeMap::from([("app".to_string(), "demo".to_string())])),
+                annotations: None,
+            },
+            force_synchronization: None,
+            secret_sync_controller_name: None,
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
+    let emulator = Emulator::start().await.unwrap();
+    let kube = client(&emulator).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
+    for crd in keyway_sync::crds() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let mut account = ServiceAccount::default();
+    account.metadata.name = Some("sync".into());
+    Api::<ServiceAccount>::namespaced(kube.clone(), "default")
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    let syncs: Api<SecretSync> = Api::namespaced(kube.clone(), "default");
+    let created = syncs
+        .create(
+            &PostParams::default(),
+            &secret_sync("app", "Opaque", &[("db-password", "password")]),
+        )
+        .await
+        .unwrap();
+
+    let tenant = emulator.add_tenant(None);
+    let app = emulator
+        .add_workload_identity(&tenant, "sync", "default", "sync")
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, "chain-vault").await.unwrap();
+    vault.grant(&app, Role::SecretsUser);
+    vault.set_secret("db-password", "s3cret").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let credential = FederatedCredential::new(
+        &tenant,
+        &app.client_id,
+        &emulator.authority_host(),
+        Arc::new(TokenRequest::new(kube.clone(), "default", "sync")),
+        FederatedCredentialOptions {
+            client_options: emulator.client_options().unwrap(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let source = KeyVaultSource::new(
+        vault.url(),
+        credential,
+        KeyVaultSourceOptions {
+            client_options: emulator.client_options().unwrap(),
+            verify_challenge_resource: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let sink = KubernetesSecretSink::for_secret_sync(kube.clone(), &created).unwrap();
+    let mapping = BTreeMap::from([("db-password".to_string(), "password".to_string())]);
+    let syncer = Syncer::new(
+        SyncSpec::new(vault.url(), vec![KeyVaultObject::secret("db-password")]).unwrap(),
+        Arc::new(source),
+        Arc::new(Remap::new(sink, mapping)),
+    );
+    let first = syncer.run_once().await;
+    assert!(first.all_synced() && first.written, "{first:?}");
+
+    let secrets: Api<Secret> = Api::namespaced(kube.clone(), "default");
+    let written = secrets.get("app").await.unwrap();
+    assert_eq!(written.data.as_ref().unwrap()["password"].0, b"s3cret");
+    assert!(written.labels().contains_key(MANAGED_LABEL));
+    assert_eq!(written.labels()["app"], "demo");
+    assert_eq!(written.owner_references()[0].uid, created.uid().unwrap());
+    assert_eq!(
+        written.metadata.managed_fields.as_ref().unwrap()[0]
+            .manager
+            .as_deref(),
+        Some("keyway")
+    );
+
+    // Nothing changed: nothing written. A failure keeps the key's value.
+    assert!(!syncer.run_once().await.written);
+    vault.set_enabled("db-password", false).unwrap();
+    let failed = syncer.run_once().await;
+    assert_eq!(failed.objects[0].outcome, Outcome::Failed);
+    assert_eq!(
+        secrets.get("app").await.unwrap().data.unwrap()["password"].0,
+        b"s3cret"
+    );
+
+    // Deleting the SecretSync garbage-collects its Secret.
+    syncs.delete("app", &DeleteParams::default()).await.unwrap();
+    assert!(secrets.get_opt("app").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
+    let emulator = Emulator::start().await.unwrap();
+    let kube = client(&emulator).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
+    for crd in keyway_sync::crds() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let syncs: Api<SecretSync> = Api::namespaced(kube.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(kube.clone(), "default");
+    let mut foreign = Secret::default();
+    foreign.metadata.name = Some("taken".into());
+    secrets
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+
+    let taken = syncs
+        .create(
+            &PostParams::default(),
+            &secret_sync("taken", "Opaque", &[("a", "a")]),
+        )
+        .await
+        .unwrap();
+    let file = |v: &str| keyway_sync::SyncedFile {
+        contents: zeroize::Zeroizing::new(v.as_bytes().to_vec()),
+        mode: None,
+    };
+    let set = keyway_sync::FileSet {
+        files: BTreeMap::from([("a".to_string(), file("1"))]),
+    };
+    let sink = KubernetesSecretSink::for_secret_sync(kube.clone(), &taken).unwrap();
+    let err = keyway_sync::SecretSink::apply(&sink, &set)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not manage it"), "{err}");
+    let adopted = KubernetesSecretSink::for_secret_sync(kube.clone(), &taken)
+        .unwrap()
+        .adopt(true);
+    keyway_sync::SecretSink::apply(&adopted, &set)
+        .await
+        .unwrap();
+
+    let tls = syncs
+        .create(
+            &PostParams::default(),
+            &secret_sync("tls", "kubernetes.io/tls", &[("a", "tls.crt")]),
+        )
+        .await
+        .unwrap();
+    let sink = KubernetesSecretSink::for_secret_sync(kube.clone(), &tls).unwrap();
+    let wrong = keyway_sync::FileSet {
+        files: BTreeMap::from([("ca.crt".to_string(), file("x"))]),
+    };
+    let err = keyway_sync::SecretSink::apply(&sink, &wrong)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("only tls.crt and tls.key"),
+        "{err}"
+    );
+
+    let mut reserved = secret_sync("reserved", "Opaque", &[("a", "a")]);
+    reserved.spec.secret_object.labels = Some(BTreeMap::from([(
+        format!("{MANAGED_LABEL}/x"),
+        "y".to_string(),
+    )]));
+    let reserved = syncs
+        .create(&PostParams::default(), &reserved)
+        .await
+        .unwrap();
+    let err = KubernetesSecretSink::for_secret_sync(kube, &reserved).unwrap_err();
+    assert!(
+        err.to_string().starts_with("spec.secretObject.labels"),
+        "{err}"
+    );
+}
