@@ -28,6 +28,7 @@ use keyway_sync::{
     SecretProviderClass, SecretProviderClassSpec, SecretSync, SecretSyncSpec, SyncReport, SyncSpec,
     Syncer,
 };
+use kube::ResourceExt;
 
 use crate::error::CliError;
 use crate::input;
@@ -267,9 +268,29 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         text,
         "           calls at the vault: {second_calls} — the peers' cost: one GET per object per poll"
     );
+    // 6. The cluster side: the same SecretSync into a Kubernetes Secret on the API server
+    //    stand-in, authenticated the way a controller does it — a TokenRequest for the
+    //    SecretSync's service account, exchanged at Entra.
+    let secret = kubernetes_secret(
+        &emulator,
+        &tenant,
+        &workload.client_id,
+        &spc,
+        &secret_sync,
+        vault.url(),
+    )
+    .await?;
     let _ = writeln!(
         text,
-        "\n{} objects synced through {} token exchange(s) in {} ms; the token itself was never printed.",
+        "\nkubernetes Secret default/{} (owned by SecretSync keyway-demo, TokenRequest auth)",
+        secret_sync.name_any()
+    );
+    for (key, size) in &secret {
+        let _ = writeln!(text, "           {key:<22} {size:>6} B");
+    }
+    let _ = writeln!(
+        text,
+        "\n{} objects synced through {} token exchange(s) in {} ms; no value or token was printed.",
         first.objects.len(),
         credential.exchanges(),
         started.elapsed().as_millis()
@@ -281,6 +302,99 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Syncs the SecretSync into the stand-in and returns the Secret's keys and sizes.
+async fn kubernetes_secret(
+    emulator: &Emulator,
+    tenant: &str,
+    client_id: &str,
+    spc: &SecretProviderClass,
+    secret_sync: &SecretSync,
+    vault_url: &str,
+) -> Result<Vec<(String, usize)>, CliError> {
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::PostParams;
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&emulator.kubeconfig()).map_err(demo_error)?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .map_err(demo_error)?;
+    let client = kube::Client::try_from(config).map_err(demo_error)?;
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    for crd in keyway_sync::crds() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .map_err(demo_error)?;
+    }
+    let mut account = ServiceAccount::default();
+    account.metadata.name = Some(WORKLOAD.into());
+    kube::Api::<ServiceAccount>::namespaced(client.clone(), NAMESPACE)
+        .create(&PostParams::default(), &account)
+        .await
+        .map_err(demo_error)?;
+    let created = kube::Api::<SecretSync>::namespaced(client.clone(), NAMESPACE)
+        .create(&PostParams::default(), secret_sync)
+        .await
+        .map_err(demo_error)?;
+    let source = KeyVaultSource::new(
+        vault_url,
+        credential(
+            emulator,
+            tenant,
+            client_id,
+            Arc::new(keyway_identity::TokenRequest::new(
+                client.clone(),
+                NAMESPACE,
+                WORKLOAD,
+            )),
+        )?,
+        KeyVaultSourceOptions {
+            client_options: emulator.client_options().map_err(demo_error)?,
+            verify_challenge_resource: false,
+            ..Default::default()
+        },
+    )
+    .map_err(demo_error)?;
+    let mapping: BTreeMap<String, String> = secret_sync
+        .spec
+        .secret_object
+        .data
+        .iter()
+        .map(|d| (d.source_path.clone(), d.target_key.clone()))
+        .collect();
+    let sink = keyway_sync::KubernetesSecretSink::for_secret_sync(client.clone(), &created)
+        .map_err(demo_error)?;
+    let spec = SyncSpec::from_provider_class(spc)
+        .and_then(|s| s.with_vault_url(vault_url))
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    let report = Syncer::new(
+        spec,
+        Arc::new(source),
+        Arc::new(keyway_sync::Remap::new(sink, mapping)),
+    )
+    .run_once()
+    .await;
+    if !report.all_synced() {
+        return Err(demo_error(format!(
+            "{} object(s) failed to sync into Kubernetes",
+            report.failed()
+        )));
+    }
+    let written = kube::Api::<Secret>::namespaced(client, NAMESPACE)
+        .get(&created.name_any())
+        .await
+        .map_err(demo_error)?;
+    Ok(written
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0.len()))
+        .collect())
 }
 
 fn credential(

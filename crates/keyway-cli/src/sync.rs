@@ -29,8 +29,19 @@ pub struct SyncArgs {
     #[arg(long)]
     secret_sync: Option<PathBuf>,
     /// The directory to keep in sync (written atomically, as kubelet writes volumes).
+    #[arg(
+        long,
+        required_unless_present = "to_kubernetes",
+        conflicts_with = "to_kubernetes"
+    )]
+    to_dir: Option<PathBuf>,
+    /// Write a Kubernetes Secret instead (the cluster from KUBECONFIG): the SecretSync's, owned
+    /// by it, or one named after the SecretProviderClass.
     #[arg(long)]
-    to_dir: PathBuf,
+    to_kubernetes: bool,
+    /// The namespace for --to-kubernetes (default: the manifest's, else `default`).
+    #[arg(long, requires = "to_kubernetes")]
+    namespace: Option<String>,
     /// Sync once and exit (the default without --interval).
     #[arg(long, conflicts_with = "interval")]
     once: bool,
@@ -121,13 +132,32 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
             .with_vault_url(url)
             .map_err(|e| CliError::Input(e.to_string()))?;
     }
-    let directory = DirectorySink::new(&args.to_dir).map_err(|e| CliError::Input(e.to_string()))?;
-    let sink: Arc<dyn SecretSink> = match &args.secret_sync {
-        Some(path) => {
-            let secret_sync: SecretSync = load(path)?;
-            Arc::new(Remap::new(directory, mapping(&secret_sync, &spec)?))
+    let secret_sync: Option<SecretSync> = args.secret_sync.as_deref().map(load).transpose()?;
+    let mapping = secret_sync
+        .as_ref()
+        .map(|ss| mapping(ss, &spec))
+        .transpose()?;
+    let sink: Arc<dyn SecretSink> = match (&args.to_dir, mapping) {
+        (Some(dir), mapping) => {
+            let directory = DirectorySink::new(dir).map_err(|e| CliError::Input(e.to_string()))?;
+            match mapping {
+                Some(mapping) => Arc::new(Remap::new(directory, mapping)),
+                None => Arc::new(directory),
+            }
         }
-        None => Arc::new(directory),
+        (None, mapping) => {
+            let namespace = args
+                .namespace
+                .clone()
+                .or_else(|| {
+                    secret_sync
+                        .as_ref()
+                        .and_then(|ss| ss.metadata.namespace.clone())
+                })
+                .or_else(|| spc.metadata.namespace.clone())
+                .unwrap_or_else(|| "default".into());
+            kubernetes_sink(&spc, secret_sync, mapping, &namespace).await?
+        }
     };
     let credential = azure::credential(spec.client_id.as_deref(), spec.tenant_id.as_deref())?;
     let source = Arc::new(azure::vault_source(&spec.vault_url, credential)?);
@@ -155,6 +185,49 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
             _ = tokio::time::sleep(interval) => {}
         }
     }
+}
+
+/// The Secret sink for --to-kubernetes: a SecretSync's Secret (the SecretSync is created in the
+/// cluster when missing, so it can own the Secret), or an Opaque Secret named after the
+/// SecretProviderClass.
+async fn kubernetes_sink(
+    spc: &SecretProviderClass,
+    secret_sync: Option<SecretSync>,
+    mapping: Option<BTreeMap<String, String>>,
+    namespace: &str,
+) -> Result<Arc<dyn SecretSink>, CliError> {
+    use kube::ResourceExt;
+    let client = kube::Client::try_default().await.map_err(|e| {
+        CliError::Input(format!(
+            "no Kubernetes cluster (KUBECONFIG or in-cluster): {e}"
+        ))
+    })?;
+    let Some(mut secret_sync) = secret_sync else {
+        return Ok(Arc::new(keyway_sync::KubernetesSecretSink::new(
+            client,
+            namespace,
+            &spc.name_any(),
+        )));
+    };
+    secret_sync.metadata.namespace = Some(namespace.to_string());
+    let api: kube::Api<SecretSync> = kube::Api::namespaced(client.clone(), namespace);
+    let existing = api
+        .get_opt(&secret_sync.name_any())
+        .await
+        .map_err(CliError::remote)?;
+    let in_cluster = match existing {
+        Some(found) => found,
+        None => api
+            .create(&kube::api::PostParams::default(), &secret_sync)
+            .await
+            .map_err(CliError::remote)?,
+    };
+    let sink = keyway_sync::KubernetesSecretSink::for_secret_sync(client, &in_cluster)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    Ok(match mapping {
+        Some(mapping) => Arc::new(Remap::new(sink, mapping)),
+        None => Arc::new(sink),
+    })
 }
 
 /// A progress bar on standard error for cycles that read many objects (a large first sync).

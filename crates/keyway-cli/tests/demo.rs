@@ -29,6 +29,12 @@ fn demo_syncs_through_workload_identity_and_fetches_only_the_rotated_secret() {
         "only the rotated secret is read again: {stdout}"
     );
 
+    // The same SecretSync landed in a Kubernetes Secret on the API stand-in (keys and sizes only).
+    assert!(stdout.contains("kubernetes Secret default/keyway-demo (owned by SecretSync keyway-demo, TokenRequest auth)"), "{stdout}");
+    assert!(
+        stdout.contains("opcua-chain-pem          3791 B") || stdout.contains("opcua-chain-pem"),
+        "{stdout}"
+    );
     let files = dir.join("files");
     assert_eq!(
         std::fs::read(files.join("db-password")).unwrap(),

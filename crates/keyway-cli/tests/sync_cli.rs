@@ -293,3 +293,100 @@ async fn exit_codes_for_bad_manifests_failed_objects_and_an_unreachable_vault() 
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
+    let s = setup("kube").await;
+    s.emulator
+        .write_kubeconfig(&s.dir.join("kubeconfig"))
+        .unwrap();
+    let http = s.emulator.http_client().unwrap();
+    for crd in keyway_sync::crds() {
+        let status = http
+            .post(format!(
+                "{}/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                s.emulator.kubernetes_url()
+            ))
+            .bearer_auth(s.emulator.kubernetes_token())
+            .json(&crd)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 201);
+    }
+    let vault_secret =
+        keyway_cert::testing::TestPki::generate(keyway_cert::testing::KeyKind::EcP256, &["a"]);
+    std::fs::write(s.dir.join("server.der"), vault_secret.leaf.der()).unwrap();
+    let out = s.keyway(
+        &s.officer,
+        "officer",
+        &[
+            "secret",
+            "set",
+            "--name",
+            "server-cert",
+            "--file",
+            s.dir.join("server.der").to_str().unwrap(),
+            "--encoding",
+            "hex",
+            "--content-type",
+            "application/pkix-cert",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::write(s.dir.join("spc.yaml"), SPC).unwrap();
+    std::fs::write(
+        s.dir.join("ss.yaml"),
+        "apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {name: app}\nspec:\n  serviceAccountName: reader\n  secretProviderClassName: app\n  secretObject:\n    type: Opaque\n    data:\n      - {sourcePath: server.pem, targetKey: ca.crt}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args([
+            "sync",
+            "--provider-class",
+            s.dir.join("spc.yaml").to_str().unwrap(),
+            "--secret-sync",
+            s.dir.join("ss.yaml").to_str().unwrap(),
+            "--to-kubernetes",
+            "--namespace",
+            "default",
+        ])
+        .env("AZURE_CLIENT_ID", &s.reader.client_id)
+        .env("AZURE_TENANT_ID", &s.tenant)
+        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("reader.jwt"))
+        .env("AZURE_AUTHORITY_HOST", s.emulator.authority_host())
+        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
+        .env("KEYWAY_VAULT_URL", &s.vault_url)
+        .env("KUBECONFIG", s.dir.join("kubeconfig"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret: serde_json::Value = http
+        .get(format!(
+            "{}/api/v1/namespaces/default/secrets/app",
+            s.emulator.kubernetes_url()
+        ))
+        .bearer_auth(s.emulator.kubernetes_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(secret["data"]["ca.crt"].is_string(), "{secret}");
+    assert_eq!(
+        secret["metadata"]["ownerReferences"][0]["kind"],
+        "SecretSync"
+    );
+    assert_eq!(
+        secret["metadata"]["labels"]["secrets-store.sync.x-k8s.io"],
+        ""
+    );
+}
