@@ -315,6 +315,12 @@ impl Emulator {
         &self.kube.token
     }
 
+    /// Compacts the Kubernetes stand-in's watch history, as etcd does: a watch from an older
+    /// resourceVersion then gets `410 Gone` and its client must list again.
+    pub fn compact_kubernetes_history(&self) {
+        self.kube.compact();
+    }
+
     /// A kubeconfig for the stand-in: its URL, the emulator's CA, the bearer token.
     pub fn kubeconfig(&self) -> String {
         use base64::Engine as _;

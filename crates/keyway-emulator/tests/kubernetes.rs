@@ -401,3 +401,134 @@ async fn custom_resources_status_generation_and_garbage_collection() {
         "garbage-collected with its owner"
     );
 }
+
+#[tokio::test]
+async fn watches_stream_changes_bookmarks_and_410_after_compaction() {
+    use futures::StreamExt;
+    let k = Kube::new().await;
+    let (_, first) = k
+        .json(
+            reqwest::Method::POST,
+            SECRETS,
+            secret("w1", json!({"watch": "me"})),
+        )
+        .await;
+    let since = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!(
+        "{}{SECRETS}?watch=true&resourceVersion={since}&labelSelector=watch%3Dme&allowWatchBookmarks=true&timeoutSeconds=8",
+        k.emulator.kubernetes_url()
+    );
+    let response = k
+        .http
+        .get(&url)
+        .bearer_auth(k.emulator.kubernetes_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let mut stream = response.bytes_stream();
+    k.json(
+        reqwest::Method::POST,
+        SECRETS,
+        secret("w2", json!({"watch": "me"})),
+    )
+    .await;
+    k.json(reqwest::Method::POST, SECRETS, secret("other", json!({})))
+        .await;
+    k.call(
+        reqwest::Method::PATCH,
+        &format!("{SECRETS}/w2"),
+        "application/merge-patch+json",
+        Some(json!({"data": {"x": "eA=="}}).to_string()),
+    )
+    .await;
+    k.call(
+        reqwest::Method::DELETE,
+        &format!("{SECRETS}/w1"),
+        "application/json",
+        None,
+    )
+    .await;
+
+    let mut seen = Vec::new();
+    let mut buffer = String::new();
+    while seen.len() < 4 {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find('\n') {
+            let event: Value = serde_json::from_str(&buffer[..end]).unwrap();
+            buffer.drain(..=end);
+            seen.push(format!(
+                "{} {}",
+                event["type"].as_str().unwrap(),
+                event["object"]["metadata"]["name"].as_str().unwrap_or("-")
+            ));
+        }
+    }
+    assert_eq!(
+        &seen[..3],
+        ["ADDED w2", "MODIFIED w2", "DELETED w1"],
+        "the unlabelled Secret is filtered out"
+    );
+    assert!(seen[3].starts_with("BOOKMARK"), "{seen:?}");
+
+    // After compaction, an old resourceVersion is gone: the client must list again.
+    k.emulator.compact_kubernetes_history();
+    let stale = format!(
+        "{}{SECRETS}?watch=true&resourceVersion={since}",
+        k.emulator.kubernetes_url()
+    );
+    let text = k
+        .http
+        .get(&stale)
+        .bearer_auth(k.emulator.kubernetes_token())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let event: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (event["type"].as_str(), event["object"]["code"].as_u64()),
+        (Some("ERROR"), Some(410))
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_kube_client_lists_and_watches() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{PostParams, WatchEvent, WatchParams};
+    let k = Kube::new().await;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&k.emulator.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client, "default");
+    let listed = secrets.list(&Default::default()).await.unwrap();
+    let rv = listed.metadata.resource_version.clone().unwrap();
+    let mut stream = secrets
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut new = Secret::default();
+    new.metadata.name = Some("from-kube".into());
+    secrets.create(&PostParams::default(), &new).await.unwrap();
+    match stream.try_next().await.unwrap().unwrap() {
+        WatchEvent::Added(s) => assert_eq!(s.metadata.name.as_deref(), Some("from-kube")),
+        other => panic!("expected Added, got {other:?}"),
+    }
+}

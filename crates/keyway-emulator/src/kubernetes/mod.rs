@@ -5,12 +5,16 @@
 //! selectors, replace with resourceVersion conflicts, JSON merge patch, JSON patch, apply, delete
 //! with garbage collection through ownerReferences. Answers carry the real server's `Status`.
 //!
-//! Not yet emulated (docs/emulator.md): watch, server-side apply field ownership and conflicts
-//! between managers, admission.
+//! Watches stream ADDED/MODIFIED/DELETED events from a resourceVersion (410 Gone once it has been
+//! compacted away), with bookmarks and timeouts.
+//!
+//! Not yet emulated (docs/emulator.md): server-side apply field ownership and conflicts between
+//! managers, admission.
 
 mod resources;
 mod status;
 mod store;
+mod watch;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,7 +30,7 @@ use serde_json::{Value, json};
 use crate::emulator::Shared;
 use crate::issuer::{self, ServiceAccountToken};
 use resources::ResourceType;
-use store::{Store, StoreError};
+use store::{Selector, Store, StoreError};
 
 /// Longest TokenRequest lifetime, like `--service-account-max-token-expiration=24h`.
 const MAX_TOKEN_SECONDS: u64 = 86_400;
@@ -47,6 +51,11 @@ impl KubeState {
             store: Mutex::new(Store::default()),
             token: uuid::Uuid::new_v4().simple().to_string(),
         }
+    }
+
+    /// Forgets the watch history (etcd compaction): watches from older versions get 410 Gone.
+    pub fn compact(&self) {
+        self.store().compact();
     }
 
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -241,14 +250,16 @@ async fn handle(
             Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})).into_response()
         }
         (Target::Object { t, namespace, name: None, .. }, &Method::GET) => {
+            let selector = Selector::parse(param("labelSelector"), param("fieldSelector"));
             if param("watch").is_some_and(|w| w == "true" || w == "1") {
-                return status::failure(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "watch is not emulated yet", None, None);
+                let options = watch::Options {
+                    since: param("resourceVersion").and_then(|v| v.parse().ok()).filter(|v| *v > 0),
+                    bookmarks: param("allowWatchBookmarks") == Some("true"),
+                    timeout: Duration::from_secs(param("timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(1800).min(3600)),
+                };
+                return watch::watch(&store, t, namespace, selector, options);
             }
-            let labels = param("labelSelector").map(parse_labels).unwrap_or_default();
-            let fields: Vec<(String, String)> = param("fieldSelector")
-                .map(|s| s.split(',').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim_end_matches('=').to_string(), v.to_string())).collect())
-                .unwrap_or_default();
-            let items = store.list(&t, namespace.as_deref(), &labels, &fields);
+            let items = store.list(&t, namespace.as_deref(), &selector);
             Json(json!({
                 "kind": format!("{}List", t.kind),
                 "apiVersion": t.api_version(),
@@ -362,18 +373,6 @@ async fn handle(
         }
         _ => status::failure(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource", None, None),
     }
-}
-
-/// `a=b,c` → [(a, Some(b)), (c, None)].
-fn parse_labels(selector: &str) -> Vec<(String, Option<String>)> {
-    selector
-        .split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (k.trim_end_matches('=').to_string(), Some(v.to_string())),
-            None => (p.to_string(), None),
-        })
-        .collect()
 }
 
 /// Records `manager` in `managedFields` (operation Apply), keeping the other managers' entries.

@@ -2,9 +2,10 @@
 //! real server maintains (uid, resourceVersion, creationTimestamp, generation), optimistic
 //! concurrency, selectors, and garbage collection through ownerReferences.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 
 use super::resources::{ResourceType, builtins};
 
@@ -18,6 +19,50 @@ pub(crate) struct ObjectKey {
     pub name: String,
 }
 
+/// Label and field selectors: `a=b,c` (label `a` is `b`, label `c` exists) and
+/// `metadata.name=x`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Selector {
+    labels: Vec<(String, Option<String>)>,
+    fields: Vec<(String, String)>,
+}
+
+impl Selector {
+    pub fn parse(labels: Option<&str>, fields: Option<&str>) -> Selector {
+        let labels = labels
+            .unwrap_or_default()
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k.trim_end_matches('=').to_string(), Some(v.to_string())),
+                None => (p.to_string(), None),
+            })
+            .collect();
+        let fields = fields
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim_end_matches('=').to_string(), v.to_string()))
+            .collect();
+        Selector { labels, fields }
+    }
+
+    pub fn matches(&self, object: &Value) -> bool {
+        let labels_match = self.labels.iter().all(|(key, want)| {
+            let have = object["metadata"]["labels"][key].as_str();
+            match want {
+                Some(want) => have == Some(want.as_str()),
+                None => have.is_some(),
+            }
+        });
+        labels_match
+            && self.fields.iter().all(|(path, want)| {
+                let have = path.split('.').fold(object, |acc, part| &acc[part]);
+                have.as_str() == Some(want.as_str())
+            })
+    }
+}
+
 /// Why a store operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StoreError {
@@ -27,11 +72,29 @@ pub(crate) enum StoreError {
     Invalid(String),
 }
 
+/// One change, as watchers see it.
+#[derive(Debug, Clone)]
+pub(crate) struct WatchEvent {
+    pub resource_version: u64,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    pub resource: String,
+    pub namespace: String,
+    pub object: Value,
+}
+
+/// How many past events a watch can resume from (older ones are compacted away, as etcd does).
+const HISTORY: usize = 1000;
+
 #[derive(Debug)]
 pub(crate) struct Store {
     resource_version: u64,
     objects: BTreeMap<ObjectKey, Value>,
     types: Vec<ResourceType>,
+    history: VecDeque<WatchEvent>,
+    /// The oldest resourceVersion a watch may still start from.
+    compacted_before: u64,
+    events: broadcast::Sender<WatchEvent>,
 }
 
 impl Default for Store {
@@ -40,6 +103,9 @@ impl Default for Store {
             resource_version: 0,
             objects: BTreeMap::new(),
             types: builtins(),
+            history: VecDeque::new(),
+            compacted_before: 0,
+            events: broadcast::channel(4096).0,
         };
         for ns in ["default", "kube-system", "kube-public"] {
             let namespace =
@@ -75,6 +141,49 @@ impl Store {
         self.resource_version
     }
 
+    /// Live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
+        self.events.subscribe()
+    }
+
+    /// Events after `since`, or `None` when that version has been compacted away (410 Gone).
+    pub fn history_since(&self, since: u64) -> Option<Vec<WatchEvent>> {
+        if since < self.compacted_before {
+            return None;
+        }
+        Some(
+            self.history
+                .iter()
+                .filter(|e| e.resource_version > since)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Forgets the event history, as etcd compaction does: watches from older versions get
+    /// 410 Gone and must list again.
+    pub fn compact(&mut self) {
+        self.history.clear();
+        self.compacted_before = self.resource_version;
+    }
+
+    fn record(&mut self, kind: &'static str, key: &ObjectKey, object: &Value) {
+        let event = WatchEvent {
+            resource_version: self.resource_version,
+            kind,
+            resource: key.resource.clone(),
+            namespace: key.namespace.clone(),
+            object: object.clone(),
+        };
+        if self.history.len() == HISTORY
+            && let Some(dropped) = self.history.pop_front()
+        {
+            self.compacted_before = dropped.resource_version;
+        }
+        self.history.push_back(event.clone());
+        let _ = self.events.send(event);
+    }
+
     fn next_version(&mut self) -> String {
         self.resource_version += 1;
         self.resource_version.to_string()
@@ -103,30 +212,17 @@ impl Store {
         &self,
         t: &ResourceType,
         namespace: Option<&str>,
-        labels: &[(String, Option<String>)],
-        fields: &[(String, String)],
+        selector: &Selector,
     ) -> Vec<Value> {
         let resource = t.key();
         self.objects
             .iter()
-            .filter(|(k, _)| k.resource == resource && namespace.is_none_or(|ns| k.namespace == ns))
-            .map(|(_, v)| v)
-            .filter(|v| {
-                labels.iter().all(|(key, want)| {
-                    let have = v["metadata"]["labels"][key].as_str();
-                    match want {
-                        Some(want) => have == Some(want.as_str()),
-                        None => have.is_some(),
-                    }
-                })
+            .filter(|(k, v)| {
+                k.resource == resource
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+                    && selector.matches(v)
             })
-            .filter(|v| {
-                fields.iter().all(|(path, want)| {
-                    let have = path.split('.').fold(*v, |acc, part| &acc[part]);
-                    have.as_str() == Some(want.as_str())
-                })
-            })
-            .cloned()
+            .map(|(_, v)| v.clone())
             .collect()
     }
 
@@ -190,6 +286,7 @@ impl Store {
                 self.types.push(defined);
             }
         }
+        self.record("ADDED", &key, &object);
         self.objects.insert(key, object.clone());
         Ok(object)
     }
@@ -246,6 +343,7 @@ impl Store {
         }
         object["metadata"]["resourceVersion"] = json!(self.next_version());
         strip_nulls(&mut object["metadata"]);
+        self.record("MODIFIED", &key, &object);
         self.objects.insert(key, object.clone());
         Ok(object)
     }
@@ -257,11 +355,10 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Result<Value, StoreError> {
-        let removed = self
-            .objects
-            .remove(&Self::key(t, namespace, name))
-            .ok_or(StoreError::NotFound)?;
+        let key = Self::key(t, namespace, name);
+        let removed = self.objects.remove(&key).ok_or(StoreError::NotFound)?;
         self.resource_version += 1;
+        self.record("DELETED", &key, &removed);
         let mut orphans = vec![
             removed["metadata"]["uid"]
                 .as_str()
@@ -284,6 +381,8 @@ impl Store {
                 .collect();
             for key in owned {
                 if let Some(gone) = self.objects.remove(&key) {
+                    self.resource_version += 1;
+                    self.record("DELETED", &key, &gone);
                     orphans.push(
                         gone["metadata"]["uid"]
                             .as_str()
