@@ -316,3 +316,41 @@ fn keyway_identity_claims(token: &str) -> serde_json::Value {
     )
     .unwrap()
 }
+
+#[tokio::test]
+async fn server_side_apply_conflicts_between_managers() {
+    let c = cluster("apply").await;
+    let secrets = c.secrets();
+    let body = |value: &str| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shared"}, "data": {"x": value}});
+    secrets
+        .patch(
+            "shared",
+            &PatchParams::apply("first"),
+            &Patch::Apply(body("MQ==")),
+        )
+        .await
+        .unwrap();
+    let err = secrets
+        .patch(
+            "shared",
+            &PatchParams::apply("second"),
+            &Patch::Apply(body("Mg==")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_status(err).0,
+        409,
+        "another manager's field with another value is a conflict"
+    );
+    let forced = secrets
+        .patch(
+            "shared",
+            &PatchParams::apply("second").force(),
+            &Patch::Apply(body("Mg==")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data.unwrap()["x"].0, b"2");
+    c.cleanup().await;
+}

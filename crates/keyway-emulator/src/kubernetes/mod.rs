@@ -8,9 +8,10 @@
 //! Watches stream ADDED/MODIFIED/DELETED events from a resourceVersion (410 Gone once it has been
 //! compacted away), with bookmarks and timeouts.
 //!
-//! Not yet emulated (docs/emulator.md): server-side apply field ownership and conflicts between
-//! managers, admission.
+//! Server-side apply tracks field ownership per manager (see `apply.rs`). Not emulated
+//! (docs/emulator.md): ownership through update operations, list items owned by key, admission.
 
+mod apply;
 mod resources;
 mod status;
 mod store;
@@ -322,20 +323,27 @@ async fn handle(
                     if manager.is_empty() {
                         return status::bad_request("fieldManager is required for apply patch");
                     }
-                    let mut applied = applied;
-                    record_manager(&mut applied, current.as_ref().ok(), manager, &t);
-                    match current {
-                        Err(_) => {
-                            return match store.create(&t, &namespace, applied) {
-                                Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
-                                Err(e) => store_error(&t, &name, e),
-                            };
+                    let force = param("force").is_some_and(|f| f == "true");
+                    let merged = match apply::apply(current.as_ref().ok(), &applied, manager, force, &t.api_version(), &rfc3339_now()) {
+                        Ok(merged) => merged,
+                        Err(conflicts) => {
+                            let list: Vec<String> = conflicts.iter().map(|(m, f)| format!("conflict with \"{m}\": {f}")).collect();
+                            return status::failure(
+                                StatusCode::CONFLICT,
+                                "Conflict",
+                                &format!("Apply failed with {} conflict(s): {}", conflicts.len(), list.join("; ")),
+                                Some(&t.plural),
+                                Some(&name),
+                            );
                         }
-                        Ok(mut object) => {
-                            json_patch::merge(&mut object, &applied);
-                            object
-                        }
+                    };
+                    if current.is_err() {
+                        return match store.create(&t, &namespace, merged) {
+                            Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
+                            Err(e) => store_error(&t, &name, e),
+                        };
                     }
+                    merged
                 }
                 (_, Err(e)) => return store_error(&t, &name, e),
                 ("application/merge-patch+json" | "application/strategic-merge-patch+json", Ok(mut object)) => {
@@ -375,22 +383,15 @@ async fn handle(
     }
 }
 
-/// Records `manager` in `managedFields` (operation Apply), keeping the other managers' entries.
-fn record_manager(applied: &mut Value, current: Option<&Value>, manager: &str, t: &ResourceType) {
-    let time = time::OffsetDateTime::now_utc()
+fn rfc3339_now() -> String {
+    time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
         })
-        .unwrap_or_default();
-    let mut entries: Vec<Value> = current
-        .and_then(|c| c["metadata"]["managedFields"].as_array().cloned())
-        .unwrap_or_default();
-    entries.retain(|e| e["manager"].as_str() != Some(manager));
-    entries.push(json!({"manager": manager, "operation": "Apply", "apiVersion": t.api_version(), "time": time, "fieldsType": "FieldsV1", "fieldsV1": {}}));
-    applied["metadata"]["managedFields"] = Value::Array(entries);
+        .unwrap_or_default()
 }
 
 #[derive(Default, serde::Deserialize)]

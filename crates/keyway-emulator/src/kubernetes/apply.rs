@@ -1,0 +1,232 @@
+//! Server-side apply: each field manager owns the fields it applied. Applying a field another
+//! manager owns with a different value is a 409 conflict unless forced (then ownership moves);
+//! fields a manager stops applying, and nobody else owns, are removed.
+//!
+//! Lists are owned as a whole (the real server can own list items by key); only apply
+//! operations are tracked, not updates.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+type Path = Vec<String>;
+
+/// Metadata the server owns, never counted as an applied field.
+const SERVER_OWNED: [&str; 8] = [
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+];
+
+/// Leaf paths of an applied object (objects are walked, everything else is a leaf).
+fn paths(value: &Value) -> BTreeSet<Path> {
+    fn walk(value: &Value, prefix: &mut Path, out: &mut BTreeSet<Path>) {
+        match value.as_object() {
+            Some(map) if !map.is_empty() => {
+                for (key, child) in map {
+                    if prefix.len() == 1
+                        && prefix[0] == "metadata"
+                        && SERVER_OWNED.contains(&key.as_str())
+                    {
+                        continue;
+                    }
+                    if prefix.is_empty() && (key == "apiVersion" || key == "kind") {
+                        continue;
+                    }
+                    prefix.push(key.clone());
+                    walk(child, prefix, out);
+                    prefix.pop();
+                }
+            }
+            _ => {
+                if !prefix.is_empty() {
+                    out.insert(prefix.clone());
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(value, &mut Vec::new(), &mut out);
+    out
+}
+
+/// `fieldsV1` as the real server writes it: `{"f:data": {"f:x": {}}}`.
+fn to_fields_v1(paths: &BTreeSet<Path>) -> Value {
+    let mut root = Map::new();
+    for path in paths {
+        let mut node = &mut root;
+        for key in path {
+            node = node
+                .entry(format!("f:{key}"))
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut()
+                .expect("inserted an object");
+        }
+    }
+    Value::Object(root)
+}
+
+fn from_fields_v1(fields: &Value) -> BTreeSet<Path> {
+    fn walk(value: &Value, prefix: &mut Path, out: &mut BTreeSet<Path>) {
+        let children: Vec<(&String, &Value)> = value
+            .as_object()
+            .map(|m| m.iter().filter(|(k, _)| k.starts_with("f:")).collect())
+            .unwrap_or_default();
+        if children.is_empty() {
+            if !prefix.is_empty() {
+                out.insert(prefix.clone());
+            }
+            return;
+        }
+        for (key, child) in children {
+            prefix.push(key[2..].to_string());
+            walk(child, prefix, out);
+            prefix.pop();
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(fields, &mut Vec::new(), &mut out);
+    out
+}
+
+fn at<'a>(value: &'a Value, path: &Path) -> &'a Value {
+    path.iter().fold(value, |v, key| &v[key.as_str()])
+}
+
+fn remove(value: &mut Value, path: &Path) {
+    if let Some((last, parents)) = path.split_last() {
+        let mut node = value;
+        for key in parents {
+            node = &mut node[key.as_str()];
+        }
+        if let Some(map) = node.as_object_mut() {
+            map.remove(last);
+        }
+    }
+}
+
+/// One conflict: the other manager and the field, as `.data.x`.
+pub(crate) type Conflict = (String, String);
+
+/// Applies `applied` for `manager` over `current` (absent when the object is new). Returns the
+/// object to store, with `managedFields` updated, or the conflicts.
+pub(crate) fn apply(
+    current: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    api_version: &str,
+    now: &str,
+) -> Result<Value, Vec<Conflict>> {
+    let applied_paths = paths(applied);
+    let mut entries: Vec<Value> = current
+        .and_then(|c| c["metadata"]["managedFields"].as_array().cloned())
+        .unwrap_or_default();
+    let empty = json!({});
+    let base = current.unwrap_or(&empty);
+
+    let mut conflicts = Vec::new();
+    for entry in entries
+        .iter()
+        .filter(|e| e["manager"].as_str() != Some(manager))
+    {
+        for path in from_fields_v1(&entry["fieldsV1"]).intersection(&applied_paths) {
+            if at(base, path) != at(applied, path) {
+                conflicts.push((
+                    entry["manager"].as_str().unwrap_or_default().to_string(),
+                    format!(".{}", path.join(".")),
+                ));
+            }
+        }
+    }
+    if !conflicts.is_empty() && !force {
+        return Err(conflicts);
+    }
+
+    // Forced: the applied fields leave their other owners.
+    let mut others_own = BTreeSet::new();
+    for entry in entries
+        .iter_mut()
+        .filter(|e| e["manager"].as_str() != Some(manager))
+    {
+        let mut owned = from_fields_v1(&entry["fieldsV1"]);
+        owned.retain(|p| !applied_paths.contains(p));
+        entry["fieldsV1"] = to_fields_v1(&owned);
+        others_own.extend(owned);
+    }
+    let previously: BTreeSet<Path> = entries
+        .iter()
+        .find(|e| e["manager"].as_str() == Some(manager))
+        .map(|e| from_fields_v1(&e["fieldsV1"]))
+        .unwrap_or_default();
+
+    let mut object = base.clone();
+    json_patch::merge(&mut object, applied);
+    for dropped in previously
+        .difference(&applied_paths)
+        .filter(|p| !others_own.contains(*p))
+    {
+        remove(&mut object, dropped);
+    }
+    entries.retain(|e| {
+        e["manager"].as_str() != Some(manager) && !from_fields_v1(&e["fieldsV1"]).is_empty()
+    });
+    entries.push(json!({
+        "manager": manager,
+        "operation": "Apply",
+        "apiVersion": api_version,
+        "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": to_fields_v1(&applied_paths),
+    }));
+    object["metadata"]["managedFields"] = Value::Array(entries);
+    Ok(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(data: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": data})
+    }
+
+    #[test]
+    fn ownership_conflicts_force_and_removal() {
+        let a1 = apply(
+            None,
+            &secret(json!({"x": "1", "y": "2"})),
+            "a",
+            false,
+            "v1",
+            "t",
+        )
+        .unwrap();
+        let conflict =
+            apply(Some(&a1), &secret(json!({"x": "9"})), "b", false, "v1", "t").unwrap_err();
+        assert_eq!(conflict, [("a".to_string(), ".data.x".to_string())]);
+        // The same value is no conflict: both own it.
+        assert!(apply(Some(&a1), &secret(json!({"x": "1"})), "b", false, "v1", "t").is_ok());
+        let forced = apply(Some(&a1), &secret(json!({"x": "9"})), "b", true, "v1", "t").unwrap();
+        assert_eq!(forced["data"], json!({"x": "9", "y": "2"}));
+        // a stops applying y and has lost x: y goes, x stays (b owns it).
+        let a2 = apply(Some(&forced), &secret(json!({})), "a", false, "v1", "t").unwrap();
+        assert_eq!(a2["data"], json!({"x": "9"}));
+        let managers: Vec<&str> = a2["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["manager"].as_str().unwrap())
+            .collect();
+        assert_eq!(managers, ["b", "a"]);
+        assert_eq!(
+            from_fields_v1(&to_fields_v1(&paths(&secret(json!({"k": "v"}))))),
+            paths(&secret(json!({"k": "v"})))
+        );
+    }
+}
