@@ -148,6 +148,32 @@ impl KeyVaultSource {
         &self.vault_url
     }
 
+    /// Every page of a list, each page admitted by the rate limit and counted in `counter`.
+    async fn all_pages<P>(
+        &self,
+        object: &str,
+        pager: azure_core::Result<azure_core::http::Pager<P>>,
+        counter: &AtomicU64,
+    ) -> Result<Vec<P>>
+    where
+        P: azure_core::http::pager::Page + serde::de::DeserializeOwned + Send + 'static,
+    {
+        let mut pages = pager.map_err(|e| source_error(object, e))?.into_pages();
+        let mut all = Vec::new();
+        loop {
+            let permit = self.admit().await;
+            let page = pages
+                .try_next()
+                .await
+                .map_err(|e| source_error(object, e))?;
+            drop(permit);
+            let Some(page) = page else { break };
+            counter.fetch_add(1, Ordering::Relaxed);
+            all.push(page.into_model().map_err(|e| source_error(object, e))?);
+        }
+        Ok(all)
+    }
+
     async fn admit(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.rate.acquire().await;
         // The semaphore is never closed.
@@ -231,19 +257,9 @@ impl SecretSource for KeyVaultSource {
             maxresults: Some(25),
             ..Default::default()
         };
-        let mut pages = self
-            .client
-            .list_secret_properties(Some(options))
-            .map_err(|e| source_error("*", e))?
-            .into_pages();
+        let pager = self.client.list_secret_properties(Some(options));
         let mut all = Vec::new();
-        loop {
-            let permit = self.admit().await;
-            let page = pages.try_next().await.map_err(|e| source_error("*", e))?;
-            drop(permit);
-            let Some(page) = page else { break };
-            self.list_calls.fetch_add(1, Ordering::Relaxed);
-            let page = page.into_model().map_err(|e| source_error("*", e))?;
+        for page in self.all_pages("*", pager, &self.list_calls).await? {
             for item in page.value {
                 let name = item.resource_id().map(|id| id.name).unwrap_or_default();
                 all.push(properties(
@@ -265,19 +281,11 @@ impl SecretSource for KeyVaultSource {
             maxresults: Some(25),
             ..Default::default()
         };
-        let mut pages = self
+        let pager = self
             .client
-            .list_secret_properties_versions(name, Some(options))
-            .map_err(|e| source_error(name, e))?
-            .into_pages();
+            .list_secret_properties_versions(name, Some(options));
         let mut all = Vec::new();
-        loop {
-            let permit = self.admit().await;
-            let page = pages.try_next().await.map_err(|e| source_error(name, e))?;
-            drop(permit);
-            let Some(page) = page else { break };
-            self.version_calls.fetch_add(1, Ordering::Relaxed);
-            let page = page.into_model().map_err(|e| source_error(name, e))?;
+        for page in self.all_pages(name, pager, &self.version_calls).await? {
             for item in page.value {
                 let id = item.resource_id().ok();
                 let version = id.as_ref().and_then(|id| id.version.clone());
@@ -336,19 +344,10 @@ impl SecretSource for KeyVaultSource {
             maxresults: Some(25),
             ..Default::default()
         };
-        let mut pages = self
-            .keys
-            .list_key_properties(Some(options))
-            .map_err(|e| source_error("*", e))?
-            .into_pages();
+        let pager = self.keys.list_key_properties(Some(options));
         let mut all = Vec::new();
-        loop {
-            let permit = self.admit().await;
-            let page = pages.try_next().await.map_err(|e| source_error("*", e))?;
-            drop(permit);
-            let Some(page) = page else { break };
-            self.list_calls.fetch_add(1, Ordering::Relaxed);
-            for item in page.into_model().map_err(|e| source_error("*", e))?.value {
+        for page in self.all_pages("*", pager, &self.list_calls).await? {
+            for item in page.value {
                 let name = item.resource_id().map(|id| id.name).unwrap_or_default();
                 let a = item.attributes.as_ref();
                 all.push(SecretProperties {
