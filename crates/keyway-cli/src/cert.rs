@@ -13,6 +13,7 @@ use keyway_cert::{
     decode_value, encode_for_upload,
 };
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::error::CliError;
 use crate::input;
@@ -81,8 +82,22 @@ pub struct InputArgs {
     #[arg(long, value_name = "VALUE")]
     file_encoding_tag: Option<String>,
     /// PKCS#12 password (Key Vault's is empty). Prefer the environment variable.
-    #[arg(long, env = "KEYWAY_PKCS12_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
+    #[arg(long, env = "KEYWAY_PKCS12_PASSWORD", hide_env_values = true, value_parser = parse_password)]
+    password: Option<Password>,
+}
+
+/// A PKCS#12 password: zeroed on drop, redacted in `Debug`.
+#[derive(Clone)]
+struct Password(Zeroizing<String>);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+fn parse_password(s: &str) -> Result<Password, std::convert::Infallible> {
+    Ok(Password(Zeroizing::new(s.to_owned())))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -168,7 +183,7 @@ fn load(args: &InputArgs) -> Result<(Decoded, Bundle), CliError> {
         decoded.bytes(),
         ParseOptions {
             content_type: args.content_type,
-            password: args.password.as_deref(),
+            password: args.password.as_ref().map(|p| p.0.as_str()),
         },
     )?;
     Ok((decoded, bundle))

@@ -14,12 +14,22 @@ use crate::model::objects::{KeyVaultObject, ObjectFormat, ObjectType};
 use crate::source::SecretValue;
 
 /// An object's bytes and what validation found in them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Converted {
     /// The bytes to write.
     pub contents: Zeroizing<Vec<u8>>,
     /// Certificate findings, when the value is a certificate.
     pub findings: Vec<Finding>,
+}
+
+/// Shows the length of the contents, never the bytes.
+impl std::fmt::Debug for Converted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Converted")
+            .field("contents_len", &self.contents.len())
+            .field("findings", &self.findings)
+            .finish()
+    }
 }
 
 const FILE_ENCODING_TAG: &str = "file-encoding";

@@ -598,13 +598,27 @@ fn failed(object: &KeyVaultObject, output: &str, error: &SyncError, state: &Stat
 }
 
 /// Reports in spec order (history entries in index order), whatever order work finished in.
-fn order(objects: &[KeyVaultObject], mut reports: Vec<ObjectReport>) -> Vec<ObjectReport> {
+fn order(objects: &[KeyVaultObject], reports: Vec<ObjectReport>) -> Vec<ObjectReport> {
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(objects.len());
+    for (i, o) in objects.iter().enumerate() {
+        index.entry(o.output_name()).or_insert(i);
+    }
+    // A history entry `alias/i` ranks with the object whose output is `alias`.
     let rank = |r: &ObjectReport| {
-        objects
-            .iter()
-            .position(|o| o.name == r.name && r.output.starts_with(o.output_name()))
+        let output = r.output.as_str();
+        index
+            .get(output)
+            .or_else(|| {
+                output
+                    .rsplit_once('/')
+                    .and_then(|(base, _)| index.get(base))
+            })
+            .copied()
+            .filter(|&i| objects[i].name == r.name)
             .unwrap_or(usize::MAX)
     };
-    reports.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.output.cmp(&b.output)));
-    reports
+    let mut ranked: Vec<(usize, ObjectReport)> =
+        reports.into_iter().map(|r| (rank(&r), r)).collect();
+    ranked.sort_by(|(ra, a), (rb, b)| ra.cmp(rb).then_with(|| a.output.cmp(&b.output)));
+    ranked.into_iter().map(|(_, r)| r).collect()
 }

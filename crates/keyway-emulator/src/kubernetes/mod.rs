@@ -39,11 +39,17 @@ const MAX_TOKEN_SECONDS: u64 = 86_400;
 const MIN_TOKEN_SECONDS: u64 = 600;
 
 /// The stand-in's state.
-#[derive(Debug)]
 pub(crate) struct KubeState {
     store: Mutex<Store>,
     /// The bearer token every request must carry.
     pub token: String,
+}
+
+/// Neither the bearer token nor the stored objects (Secret data among them) are shown.
+impl std::fmt::Debug for KubeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeState").finish_non_exhaustive()
+    }
 }
 
 impl KubeState {
