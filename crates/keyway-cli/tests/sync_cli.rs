@@ -1,12 +1,15 @@
-//! `keyway secret set` and `keyway sync` as an operator runs them, against an in-process emulator.
+//! `keyway secret set` and `keyway sync` as an operator runs them, against an in-process emulator
+//! (Kubernetes: the stand-in, or the real cluster `KEYWAY_TEST_KUBECONFIG` names).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Emulator, Identity, Role, ServiceAccountToken};
 
 struct Setup {
-    emulator: Emulator,
+    /// The emulators, and the Kubernetes cluster: the stand-in, or `KEYWAY_TEST_KUBECONFIG`'s.
+    cluster: TestCluster,
     tenant: String,
     reader: Identity,
     officer: Identity,
@@ -15,7 +18,8 @@ struct Setup {
 }
 
 async fn setup(test: &str) -> Setup {
-    let emulator = Emulator::start().await.unwrap();
+    let cluster = TestCluster::start(test).await.unwrap();
+    let emulator = cluster.emulator();
     let tenant = emulator.add_tenant(None);
     let reader = emulator
         .add_workload_identity(&tenant, "reader", "default", "reader")
@@ -36,7 +40,7 @@ async fn setup(test: &str) -> Setup {
     }
     Setup {
         vault_url: vault.url().to_string(),
-        emulator,
+        cluster,
         tenant,
         reader,
         officer,
@@ -45,6 +49,10 @@ async fn setup(test: &str) -> Setup {
 }
 
 impl Setup {
+    fn emulator(&self) -> &Emulator {
+        self.cluster.emulator()
+    }
+
     fn keyway(&self, identity: &Identity, sa: &str, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_keyway"))
             .args(args)
@@ -54,7 +62,7 @@ impl Setup {
                 "AZURE_FEDERATED_TOKEN_FILE",
                 self.dir.join(format!("{sa}.jwt")),
             )
-            .env("AZURE_AUTHORITY_HOST", self.emulator.authority_host())
+            .env("AZURE_AUTHORITY_HOST", self.emulator().authority_host())
             .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
             .env("KEYWAY_VAULT_URL", &self.vault_url)
             .output()
@@ -272,7 +280,7 @@ async fn exit_codes_for_bad_manifests_failed_objects_and_an_unreachable_vault() 
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
 
     // The vault down for good: exit 3.
-    s.emulator
+    s.emulator()
         .faults()
         .fail_next(keyway_emulator::Service::KeyVault, None, 503, 1000);
     let out = s.keyway(
@@ -297,24 +305,12 @@ async fn exit_codes_for_bad_manifests_failed_objects_and_an_unreachable_vault() 
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
     let s = setup("kube").await;
-    s.emulator
+    s.cluster
         .write_kubeconfig(&s.dir.join("kubeconfig"))
         .unwrap();
-    let http = s.emulator.http_client().unwrap();
-    for crd in keyway_sync::crds() {
-        let status = http
-            .post(format!(
-                "{}/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                s.emulator.kubernetes_url()
-            ))
-            .bearer_auth(s.emulator.kubernetes_token())
-            .json(&crd)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status.as_u16(), 201);
-    }
+    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    s.cluster.install_crds_from(&crds).await.unwrap();
+    let namespace = s.cluster.namespace().to_string();
     let vault_secret =
         keyway_cert::testing::TestPki::generate(keyway_cert::testing::KeyKind::EcP256, &["a"]);
     std::fs::write(s.dir.join("server.der"), vault_secret.leaf.der()).unwrap();
@@ -350,12 +346,12 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
             s.dir.join("ss.yaml").to_str().unwrap(),
             "--to-kubernetes",
             "--namespace",
-            "default",
+            &namespace,
         ])
         .env("AZURE_CLIENT_ID", &s.reader.client_id)
         .env("AZURE_TENANT_ID", &s.tenant)
         .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("reader.jwt"))
-        .env("AZURE_AUTHORITY_HOST", s.emulator.authority_host())
+        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
         .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
         .env("KEYWAY_VAULT_URL", &s.vault_url)
         .env("KUBECONFIG", s.dir.join("kubeconfig"))
@@ -368,18 +364,12 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let secret: serde_json::Value = http
-        .get(format!(
-            "{}/api/v1/namespaces/default/secrets/app",
-            s.emulator.kubernetes_url()
-        ))
-        .bearer_auth(s.emulator.kubernetes_token())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let secret =
+        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(s.cluster.client(), &namespace)
+            .get("app")
+            .await
+            .unwrap();
+    let secret = serde_json::to_value(secret).unwrap();
     assert!(secret["data"]["ca.crt"].is_string(), "{secret}");
     assert_eq!(
         secret["metadata"]["ownerReferences"][0]["kind"],

@@ -25,6 +25,8 @@ mod keyvault;
 mod kubernetes;
 mod server;
 mod signing;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tls;
 
 pub use counters::{Counters, RequestCount, Service};

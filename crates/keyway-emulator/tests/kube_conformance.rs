@@ -9,62 +9,35 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use keyway_emulator::Emulator;
+use keyway_emulator::testing::TestCluster;
 use kube::api::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-struct Cluster {
-    client: Client,
-    namespace: String,
-    /// Kept alive for the stand-in; `None` against a real cluster.
-    _emulator: Option<Emulator>,
-}
+/// The cluster under test, and typed access to its test namespace.
+struct Cluster(TestCluster);
 
 async fn cluster(test: &str) -> Cluster {
-    let (kubeconfig, emulator) = match std::env::var("KEYWAY_TEST_KUBECONFIG") {
-        Ok(path) => (
-            Kubeconfig::read_from(path).expect("KEYWAY_TEST_KUBECONFIG"),
-            None,
-        ),
-        Err(_) => {
-            let emulator = Emulator::start().await.unwrap();
-            (
-                Kubeconfig::from_yaml(&emulator.kubeconfig()).unwrap(),
-                Some(emulator),
-            )
-        }
-    };
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = Client::try_from(config).unwrap();
-    let namespace = format!("keyway-{test}-{}", std::process::id());
-    let mut ns = Namespace::default();
-    ns.metadata.name = Some(namespace.clone());
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-    Cluster {
-        client,
-        namespace,
-        _emulator: emulator,
-    }
+    Cluster(TestCluster::start(test).await.unwrap())
 }
 
 impl Cluster {
+    fn client(&self) -> Client {
+        self.0.client()
+    }
+
+    fn namespace(&self) -> String {
+        self.0.namespace().to_string()
+    }
+
     fn secrets(&self) -> Api<Secret> {
-        Api::namespaced(self.client.clone(), &self.namespace)
+        Api::namespaced(self.client(), self.0.namespace())
     }
 
     async fn cleanup(self) {
-        let _ = Api::<Namespace>::all(self.client.clone())
-            .delete(&self.namespace, &DeleteParams::default())
-            .await;
+        self.0.cleanup().await;
     }
 }
 
@@ -263,7 +236,7 @@ async fn watches_see_changes_and_garbage_collection_follows_owners() {
 #[tokio::test]
 async fn token_requests_honour_audience_and_expiration() {
     let c = cluster("token").await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(c.client.clone(), &c.namespace);
+    let accounts: Api<ServiceAccount> = Api::namespaced(c.client(), &c.namespace());
     let mut account = ServiceAccount::default();
     account.metadata.name = Some("sync".into());
     accounts
@@ -287,7 +260,7 @@ async fn token_requests_honour_audience_and_expiration() {
     assert_eq!(claims["aud"][0], "api://AzureADTokenExchange");
     assert_eq!(
         claims["sub"],
-        format!("system:serviceaccount:{}:sync", c.namespace)
+        format!("system:serviceaccount:{}:sync", c.namespace())
     );
     assert_eq!(
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
@@ -353,4 +326,105 @@ async fn server_side_apply_conflicts_between_managers() {
         .unwrap();
     assert_eq!(forced.data.unwrap()["x"].0, b"2");
     c.cleanup().await;
+}
+
+#[tokio::test]
+async fn updates_own_fields_and_string_data_becomes_data() {
+    let c = cluster("update").await;
+    let secrets = c.secrets();
+    let mut created = secret("made", &[]);
+    created.string_data = Some(BTreeMap::from([("text".to_string(), "hi".to_string())]));
+    let created = secrets
+        .create(
+            &PostParams {
+                field_manager: Some("creator".into()),
+                ..PostParams::default()
+            },
+            &created,
+        )
+        .await
+        .unwrap();
+    // stringData is write-only: folded into data, never stored.
+    assert_eq!(created.data.as_ref().unwrap()["text"].0, b"hi");
+    assert!(created.string_data.is_none());
+    let creator = created
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.manager.as_deref() == Some("creator"))
+        .expect("the creator is recorded as a manager");
+    assert_eq!(creator.operation.as_deref(), Some("Update"));
+
+    // Applying another value over a field the creator set conflicts with the creator...
+    let apply = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "made"}, "data": {"a": "OQ=="}});
+    let err = secrets
+        .patch(
+            "made",
+            &PatchParams::apply("keyway"),
+            &Patch::Apply(apply.clone()),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("expected a conflict")
+    };
+    assert_eq!(status.code, 409);
+    assert!(status.message.contains("creator"), "{}", status.message);
+    // ...until forced; a no-op replace then changes nothing (same resourceVersion).
+    let forced = secrets
+        .patch(
+            "made",
+            &PatchParams::apply("keyway").force(),
+            &Patch::Apply(apply),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data.as_ref().unwrap()["a"].0, b"9");
+    let same = secrets
+        .replace("made", &PostParams::default(), &forced)
+        .await
+        .unwrap();
+    assert_eq!(
+        same.metadata.resource_version,
+        forced.metadata.resource_version
+    );
+    c.cleanup().await;
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_deletes_its_contents() {
+    let c = cluster("nsdelete").await;
+    let secrets = c.secrets();
+    secrets
+        .create(&PostParams::default(), &secret("inside", &[]))
+        .await
+        .unwrap();
+    let mut sa = ServiceAccount::default();
+    sa.metadata.name = Some("inside".into());
+    Api::<ServiceAccount>::namespaced(c.client(), &c.namespace())
+        .create(&PostParams::default(), &sa)
+        .await
+        .unwrap();
+    let namespaces = Api::<Namespace>::all(c.client());
+    namespaces
+        .delete(&c.namespace(), &DeleteParams::default())
+        .await
+        .unwrap();
+    // The real server terminates a namespace asynchronously: wait for it to go.
+    let mut gone = false;
+    for _ in 0..120 {
+        if namespaces.get_opt(&c.namespace()).await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(gone, "the namespace was not deleted within a minute");
+    assert!(secrets.get_opt("inside").await.unwrap().is_none());
+    let err = secrets
+        .create(&PostParams::default(), &secret("after", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(api_status(err).0, 404, "no creation in a deleted namespace");
 }

@@ -1,30 +1,28 @@
 //! The whole chain of the seed procedure, offline: TokenRequest for the SecretSync's service
 //! account → Entra checks the federated credential → Key Vault → a Kubernetes Secret owned by
-//! the SecretSync — through unchanged kube and Azure SDK clients against the emulators.
+//! the SecretSync — through unchanged kube and Azure SDK clients against the emulators, or
+//! against the real cluster `KEYWAY_TEST_KUBECONFIG` names (CRDs applied from deploy/crds).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use keyway_emulator::{Emulator, Role};
+use k8s_openapi::api::core::v1::Secret;
+use keyway_emulator::Role;
+use keyway_emulator::testing::TestCluster;
 use keyway_identity::{FederatedCredential, FederatedCredentialOptions, TokenRequest};
 use keyway_sync::{
     KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, KubernetesSecretSink, MANAGED_LABEL,
     Outcome, Remap, SecretObject, SecretObjectData, SecretSync, SecretSyncSpec, SyncSpec, Syncer,
 };
 use kube::api::{DeleteParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config, ResourceExt};
+use kube::{Api, ResourceExt};
 
-async fn client(emulator: &Emulator) -> Client {
-    let kubeconfig = Kubeconfig::from_yaml(&emulator.kubeconfig()).unwrap();
-    Client::try_from(
-        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap(),
-    )
-    .unwrap()
+/// The cluster (stand-in, or `KEYWAY_TEST_KUBECONFIG`'s) with the CRDs from deploy/crds.
+async fn cluster(test: &str) -> TestCluster {
+    let cluster = TestCluster::start(test).await.unwrap();
+    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    cluster.install_crds_from(&crds).await.unwrap();
+    cluster
 }
 
 fn secret_sync(name: &str, secret_type: &str, data: &[(&str, &str)]) -> SecretSync {
@@ -53,19 +51,9 @@ fn secret_sync(name: &str, secret_type: &str, data: &[(&str, &str)]) -> SecretSy
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
-    let emulator = Emulator::start().await.unwrap();
-    let kube = client(&emulator).await;
-    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
-    for crd in keyway_sync::crds() {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
-    let mut account = ServiceAccount::default();
-    account.metadata.name = Some("sync".into());
-    Api::<ServiceAccount>::namespaced(kube.clone(), "default")
-        .create(&PostParams::default(), &account)
-        .await
-        .unwrap();
-    let syncs: Api<SecretSync> = Api::namespaced(kube.clone(), "default");
+    let cluster = cluster("chain").await;
+    let (emulator, kube, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let syncs: Api<SecretSync> = Api::namespaced(kube.clone(), ns);
     let created = syncs
         .create(
             &PostParams::default(),
@@ -75,8 +63,9 @@ async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
         .unwrap();
 
     let tenant = emulator.add_tenant(None);
-    let app = emulator
-        .add_workload_identity(&tenant, "sync", "default", "sync")
+    let app = cluster
+        .add_workload_identity(&tenant, "sync", "sync")
+        .await
         .unwrap();
     let vault = emulator.add_vault(&tenant, "chain-vault").await.unwrap();
     vault.grant(&app, Role::SecretsUser);
@@ -87,7 +76,7 @@ async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
         &tenant,
         &app.client_id,
         &emulator.authority_host(),
-        Arc::new(TokenRequest::new(kube.clone(), "default", "sync")),
+        Arc::new(TokenRequest::new(kube.clone(), ns, "sync")),
         FederatedCredentialOptions {
             client_options: emulator.client_options().unwrap(),
             ..Default::default()
@@ -114,7 +103,7 @@ async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
     let first = syncer.run_once().await;
     assert!(first.all_synced() && first.written, "{first:?}");
 
-    let secrets: Api<Secret> = Api::namespaced(kube.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(kube.clone(), ns);
     let written = secrets.get("app").await.unwrap();
     assert_eq!(written.data.as_ref().unwrap()["password"].0, b"s3cret");
     assert!(written.labels().contains_key(MANAGED_LABEL));
@@ -137,21 +126,27 @@ async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
         b"s3cret"
     );
 
-    // Deleting the SecretSync garbage-collects its Secret.
+    // Deleting the SecretSync garbage-collects its Secret (in the background on a real
+    // cluster: wait for it).
     syncs.delete("app", &DeleteParams::default()).await.unwrap();
-    assert!(secrets.get_opt("app").await.unwrap().is_none());
+    let mut collected = false;
+    for _ in 0..60 {
+        if secrets.get_opt("app").await.unwrap().is_none() {
+            collected = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(collected, "the Secret outlived its SecretSync by 30 s");
+    cluster.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
-    let emulator = Emulator::start().await.unwrap();
-    let kube = client(&emulator).await;
-    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
-    for crd in keyway_sync::crds() {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
-    let syncs: Api<SecretSync> = Api::namespaced(kube.clone(), "default");
-    let secrets: Api<Secret> = Api::namespaced(kube.clone(), "default");
+    let cluster = cluster("foreign").await;
+    let (kube, ns) = (cluster.client(), cluster.namespace());
+    let syncs: Api<SecretSync> = Api::namespaced(kube.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(kube.clone(), ns);
     let mut foreign = Secret::default();
     foreign.metadata.name = Some("taken".into());
     secrets
@@ -218,4 +213,5 @@ async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
         err.to_string().starts_with("spec.secretObject.labels"),
         "{err}"
     );
+    cluster.cleanup().await;
 }

@@ -2,8 +2,10 @@
 //! manager owns with a different value is a 409 conflict unless forced (then ownership moves);
 //! fields a manager stops applying, and nobody else owns, are removed.
 //!
-//! Lists are owned as a whole (the real server can own list items by key); only apply
-//! operations are tracked, not updates.
+//! Updates (create, replace, merge and JSON patches) are tracked too: the updating manager owns
+//! the fields it changed, which leave their other owners — so applying over a field `kubectl
+//! create` set conflicts, as on the real server. Lists are owned as a whole (the real server can
+//! own list items by key).
 
 use std::collections::BTreeSet;
 
@@ -94,6 +96,11 @@ fn from_fields_v1(fields: &Value) -> BTreeSet<Path> {
     out
 }
 
+/// Whether a `managedFields` entry is `manager`'s for `operation`.
+fn is(entry: &Value, manager: &str, operation: &str) -> bool {
+    entry["manager"].as_str() == Some(manager) && entry["operation"].as_str() == Some(operation)
+}
+
 fn at<'a>(value: &'a Value, path: &Path) -> &'a Value {
     path.iter().fold(value, |v, key| &v[key.as_str()])
 }
@@ -131,10 +138,7 @@ pub(crate) fn apply(
     let base = current.unwrap_or(&empty);
 
     let mut conflicts = Vec::new();
-    for entry in entries
-        .iter()
-        .filter(|e| e["manager"].as_str() != Some(manager))
-    {
+    for entry in entries.iter().filter(|e| !is(e, manager, "Apply")) {
         for path in from_fields_v1(&entry["fieldsV1"]).intersection(&applied_paths) {
             if at(base, path) != at(applied, path) {
                 conflicts.push((
@@ -150,10 +154,7 @@ pub(crate) fn apply(
 
     // Forced: the applied fields leave their other owners.
     let mut others_own = BTreeSet::new();
-    for entry in entries
-        .iter_mut()
-        .filter(|e| e["manager"].as_str() != Some(manager))
-    {
+    for entry in entries.iter_mut().filter(|e| !is(e, manager, "Apply")) {
         let mut owned = from_fields_v1(&entry["fieldsV1"]);
         owned.retain(|p| !applied_paths.contains(p));
         entry["fieldsV1"] = to_fields_v1(&owned);
@@ -161,7 +162,7 @@ pub(crate) fn apply(
     }
     let previously: BTreeSet<Path> = entries
         .iter()
-        .find(|e| e["manager"].as_str() == Some(manager))
+        .find(|e| is(e, manager, "Apply"))
         .map(|e| from_fields_v1(&e["fieldsV1"]))
         .unwrap_or_default();
 
@@ -173,9 +174,7 @@ pub(crate) fn apply(
     {
         remove(&mut object, dropped);
     }
-    entries.retain(|e| {
-        e["manager"].as_str() != Some(manager) && !from_fields_v1(&e["fieldsV1"]).is_empty()
-    });
+    entries.retain(|e| !is(e, manager, "Apply") && !from_fields_v1(&e["fieldsV1"]).is_empty());
     entries.push(json!({
         "manager": manager,
         "operation": "Apply",
@@ -186,6 +185,72 @@ pub(crate) fn apply(
     }));
     object["metadata"]["managedFields"] = Value::Array(entries);
     Ok(object)
+}
+
+/// Records an update by `manager` of `current` (absent on create) to `object`: the fields it
+/// changed become `manager`'s (operation `Update`) and leave every other owner. Whatever
+/// `managedFields` the body carried are replaced by the server's.
+pub(crate) fn update(
+    current: Option<&Value>,
+    object: &mut Value,
+    manager: &str,
+    api_version: &str,
+    now: &str,
+) {
+    let empty = json!({});
+    let base = current.unwrap_or(&empty);
+    let new_paths = paths(object);
+    let old_paths = paths(base);
+    let changed: BTreeSet<Path> = new_paths
+        .iter()
+        .filter(|p| at(base, p) != at(object, p))
+        .chain(old_paths.difference(&new_paths))
+        .cloned()
+        .collect();
+    let mut entries: Vec<Value> = base["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if changed.is_empty() && current.is_some() {
+        // A no-op update moves no ownership (and no timestamps).
+        object["metadata"]["managedFields"] = base["metadata"]["managedFields"].clone();
+        if object["metadata"]["managedFields"].is_null()
+            && let Some(metadata) = object["metadata"].as_object_mut()
+        {
+            metadata.remove("managedFields");
+        }
+        return;
+    }
+    let mut mine = BTreeSet::new();
+    for entry in entries.iter_mut() {
+        let mut owned = from_fields_v1(&entry["fieldsV1"]);
+        if is(entry, manager, "Update") {
+            mine = owned;
+            continue;
+        }
+        owned.retain(|p| !changed.contains(p));
+        entry["fieldsV1"] = to_fields_v1(&owned);
+    }
+    mine.retain(|p| new_paths.contains(p));
+    mine.extend(changed.intersection(&new_paths).cloned());
+    entries.retain(|e| !is(e, manager, "Update") && !from_fields_v1(&e["fieldsV1"]).is_empty());
+    if !mine.is_empty() {
+        entries.push(json!({
+            "manager": manager,
+            "operation": "Update",
+            "apiVersion": api_version,
+            "time": now,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": to_fields_v1(&mine),
+        }));
+    }
+    if entries.is_empty() {
+        if let Some(metadata) = object["metadata"].as_object_mut() {
+            metadata.remove("managedFields");
+        }
+    } else {
+        object["metadata"]["managedFields"] = Value::Array(entries);
+    }
 }
 
 #[cfg(test)]
@@ -228,5 +293,51 @@ mod tests {
             from_fields_v1(&to_fields_v1(&paths(&secret(json!({"k": "v"}))))),
             paths(&secret(json!({"k": "v"})))
         );
+    }
+
+    #[test]
+    fn updates_take_the_fields_they_change() {
+        let mut created = secret(json!({"x": "1", "y": "2"}));
+        update(None, &mut created, "kubectl-create", "v1", "t");
+        // Applying another value over a created field conflicts with the creator.
+        let conflict = apply(
+            Some(&created),
+            &secret(json!({"x": "9"})),
+            "keyway",
+            false,
+            "v1",
+            "t",
+        )
+        .unwrap_err();
+        assert_eq!(
+            conflict,
+            [("kubectl-create".to_string(), ".data.x".to_string())]
+        );
+        let applied = apply(
+            Some(&created),
+            &secret(json!({"x": "9"})),
+            "keyway",
+            true,
+            "v1",
+            "t",
+        )
+        .unwrap();
+        // An edit of y by someone else moves y only; removing x takes it from keyway.
+        let mut edited = applied.clone();
+        edited["data"] = json!({"y": "3"});
+        update(Some(&applied), &mut edited, "kubectl-edit", "v1", "t");
+        let owners: Vec<(&str, BTreeSet<Path>)> = edited["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["manager"].as_str().unwrap(),
+                    from_fields_v1(&e["fieldsV1"]),
+                )
+            })
+            .collect();
+        let data = |k: &str| vec!["data".to_string(), k.to_string()];
+        assert_eq!(owners, [("kubectl-edit", BTreeSet::from([data("y")])),]);
     }
 }

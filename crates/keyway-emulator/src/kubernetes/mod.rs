@@ -8,10 +8,13 @@
 //! Watches stream ADDED/MODIFIED/DELETED events from a resourceVersion (410 Gone once it has been
 //! compacted away), with bookmarks and timeouts.
 //!
-//! Server-side apply tracks field ownership per manager (see `apply.rs`). Not emulated
-//! (docs/emulator.md): ownership through update operations, list items owned by key, admission.
+//! Server-side apply and updates track field ownership per manager (see `apply.rs`). `kubectl`
+//! works for the basics: bodies it sends as protobuf get 415 and it falls back to JSON; the
+//! OpenAPI v3 documents tell it validation happens on the server. Not emulated
+//! (docs/emulator.md): list items owned by key, schemas and admission.
 
 mod apply;
+mod openapi;
 mod resources;
 mod status;
 mod store;
@@ -75,6 +78,8 @@ enum Target {
     Version,
     Api,
     Apis,
+    /// `/openapi/v3` (`None`) or one group-version's document under it.
+    OpenApi(Option<String>),
     Resources {
         group: String,
         version: String,
@@ -96,6 +101,8 @@ fn parse(path: &str, store: &Store) -> Target {
         .collect();
     let (group, version, rest) = match parts.as_slice() {
         ["version"] => return Target::Version,
+        ["openapi", "v3"] => return Target::OpenApi(None),
+        ["openapi", "v3", rest @ ..] => return Target::OpenApi(Some(rest.join("/"))),
         ["api"] => return Target::Api,
         ["apis"] => return Target::Apis,
         ["api", version, rest @ ..] => ("", *version, rest),
@@ -217,6 +224,30 @@ async fn handle(
         .unwrap_or("application/json")
         .to_string();
 
+    // The manager updates are recorded under: `fieldManager`, else the user agent's product.
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split('/').next())
+        .filter(|ua| !ua.is_empty())
+        .unwrap_or("unknown")
+        .to_string();
+    let updater = param("fieldManager").unwrap_or(&user_agent).to_string();
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if matches!(method, Method::POST | Method::PUT)
+        && !body.is_empty()
+        && media != "application/json"
+    {
+        // As the real server answers a type it cannot decode; clients then send JSON.
+        return status::failure(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            &format!("the body's media type {media} is not supported; send application/json"),
+            None,
+            None,
+        );
+    }
+
     let mut store = state.store();
     let target = parse(uri.path(), &store);
     match (target, &method) {
@@ -243,6 +274,11 @@ async fn handle(
                 .collect();
             Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})).into_response()
         }
+        (Target::OpenApi(None), &Method::GET) => Json(openapi::root(store.types())).into_response(),
+        (Target::OpenApi(Some(path)), &Method::GET) => match openapi::group_version(store.types(), &path) {
+            Some(document) => Json(document).into_response(),
+            None => status::failure(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource", None, None),
+        },
         (Target::Resources { group, version }, &Method::GET) => {
             let resources: Vec<Value> = store
                 .types()
@@ -290,7 +326,7 @@ async fn handle(
                 Err(e) => return status::bad_request(&format!("the body is not JSON: {e}")),
             };
             let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            match store.create(&t, namespace.as_deref().unwrap_or_default(), object) {
+            match store.create(&t, namespace.as_deref().unwrap_or_default(), object, Some(&updater)) {
                 Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
                 Err(e) => store_error(&t, &name, e),
             }
@@ -310,7 +346,7 @@ async fn handle(
                 Err(e) => return status::bad_request(&format!("the body is not JSON: {e}")),
             };
             let status_only = sub.as_deref() == Some("status");
-            match store.replace(&t, namespace.as_deref().unwrap_or_default(), &name, object, status_only) {
+            match store.replace(&t, namespace.as_deref().unwrap_or_default(), &name, object, status_only, Some(&updater)) {
                 Ok(replaced) => Json(replaced).into_response(),
                 Err(e) => store_error(&t, &name, e),
             }
@@ -344,12 +380,12 @@ async fn handle(
                         }
                     };
                     if current.is_err() {
-                        return match store.create(&t, &namespace, merged) {
+                        return match store.create(&t, &namespace, merged, None) {
                             Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
                             Err(e) => store_error(&t, &name, e),
                         };
                     }
-                    merged
+                    Patched::Applied(merged)
                 }
                 (_, Err(e)) => return store_error(&t, &name, e),
                 ("application/merge-patch+json" | "application/strategic-merge-patch+json", Ok(mut object)) => {
@@ -358,7 +394,7 @@ async fn handle(
                         Err(e) => return status::bad_request(&format!("the patch is not JSON: {e}")),
                     };
                     json_patch::merge(&mut object, &patch);
-                    object
+                    Patched::Updated(object)
                 }
                 ("application/json-patch+json", Ok(mut object)) => {
                     let patch: json_patch::Patch = match serde_json::from_slice(&body) {
@@ -368,13 +404,17 @@ async fn handle(
                     if let Err(e) = json_patch::patch(&mut object, &patch) {
                         return status::failure(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", &e.to_string(), Some(&t.kind), Some(&name));
                     }
-                    object
+                    Patched::Updated(object)
                 }
                 (other, _) => {
                     return status::failure(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", &format!("the patch type {other} is not supported"), None, None);
                 }
             };
-            match store.replace(&t, &namespace, &name, patched, status_only) {
+            let (patched, updater) = match patched {
+                Patched::Applied(object) => (object, None),
+                Patched::Updated(object) => (object, Some(updater.as_str())),
+            };
+            match store.replace(&t, &namespace, &name, patched, status_only, updater) {
                 Ok(replaced) => Json(replaced).into_response(),
                 Err(e) => store_error(&t, &name, e),
             }
@@ -387,6 +427,13 @@ async fn handle(
         }
         _ => status::failure(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource", None, None),
     }
+}
+
+/// A patched object, and whether the patch was an apply (ownership already recorded) or an
+/// update (recorded by the store).
+enum Patched {
+    Applied(Value),
+    Updated(Value),
 }
 
 fn rfc3339_now() -> String {

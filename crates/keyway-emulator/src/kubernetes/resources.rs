@@ -13,6 +13,8 @@ pub(crate) struct ResourceType {
     pub namespaced: bool,
     /// Served with a `status` subresource.
     pub status: bool,
+    /// Abbreviations `kubectl` accepts (`ns`, `sa`, `ssc`).
+    pub short_names: Vec<String>,
 }
 
 impl ResourceType {
@@ -22,6 +24,7 @@ impl ResourceType {
         plural: &str,
         kind: &str,
         namespaced: bool,
+        short_names: &[&str],
     ) -> ResourceType {
         ResourceType {
             group: group.into(),
@@ -30,6 +33,7 @@ impl ResourceType {
             kind: kind.into(),
             namespaced,
             status: false,
+            short_names: short_names.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -54,6 +58,15 @@ impl ResourceType {
         let plural = spec["names"]["plural"].as_str().unwrap_or_default();
         let kind = spec["names"]["kind"].as_str().unwrap_or_default();
         let namespaced = spec["scope"].as_str() != Some("Cluster");
+        let short_names: Vec<String> = spec["names"]["shortNames"]
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
         spec["versions"]
             .as_array()
             .map(|versions| {
@@ -67,6 +80,7 @@ impl ResourceType {
                         kind: kind.into(),
                         namespaced,
                         status: v["subresources"]["status"].is_object(),
+                        short_names: short_names.clone(),
                     })
                     .collect()
             })
@@ -84,6 +98,7 @@ impl ResourceType {
             "namespaced": self.namespaced,
             "kind": self.kind,
             "verbs": verbs,
+            "shortNames": self.short_names,
         })];
         if self.status {
             entries.push(json!({"name": format!("{}/status", self.plural), "singularName": "", "namespaced": self.namespaced, "kind": self.kind, "verbs": ["get", "patch", "update"]}));
@@ -98,18 +113,19 @@ impl ResourceType {
 /// The built-in resource types.
 pub(crate) fn builtins() -> Vec<ResourceType> {
     vec![
-        ResourceType::builtin("", "v1", "namespaces", "Namespace", false),
-        ResourceType::builtin("", "v1", "secrets", "Secret", true),
-        ResourceType::builtin("", "v1", "serviceaccounts", "ServiceAccount", true),
-        ResourceType::builtin("", "v1", "events", "Event", true),
-        ResourceType::builtin("events.k8s.io", "v1", "events", "Event", true),
-        ResourceType::builtin("coordination.k8s.io", "v1", "leases", "Lease", true),
+        ResourceType::builtin("", "v1", "namespaces", "Namespace", false, &["ns"]),
+        ResourceType::builtin("", "v1", "secrets", "Secret", true, &[]),
+        ResourceType::builtin("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"]),
+        ResourceType::builtin("", "v1", "events", "Event", true, &["ev"]),
+        ResourceType::builtin("events.k8s.io", "v1", "events", "Event", true, &["ev"]),
+        ResourceType::builtin("coordination.k8s.io", "v1", "leases", "Lease", true, &[]),
         ResourceType::builtin(
             "apiextensions.k8s.io",
             "v1",
             "customresourcedefinitions",
             "CustomResourceDefinition",
             false,
+            &["crd", "crds"],
         ),
     ]
 }

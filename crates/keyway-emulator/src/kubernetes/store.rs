@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use super::apply;
 use super::resources::{ResourceType, builtins};
 
 /// Where an object lives.
@@ -110,7 +111,7 @@ impl Default for Store {
         for ns in ["default", "kube-system", "kube-public"] {
             let namespace =
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            let _ = store.create(&ResourceType::clone(&store.types[0]), "", namespace);
+            let _ = store.create(&ResourceType::clone(&store.types[0]), "", namespace, None);
         }
         store
     }
@@ -226,15 +227,16 @@ impl Store {
             .collect()
     }
 
+    /// Creates an object. With `manager`, its fields are recorded as that manager's update;
+    /// without, the body's `managedFields` (from an apply) are kept.
     pub fn create(
         &mut self,
         t: &ResourceType,
         namespace: &str,
         mut object: Value,
+        manager: Option<&str>,
     ) -> Result<Value, StoreError> {
-        if !object.is_object() {
-            return Err(StoreError::Invalid("the body is not an object".into()));
-        }
+        check_shape(t, &object)?;
         let name = match object["metadata"]["name"].as_str() {
             Some(name) if !name.is_empty() => name.to_string(),
             _ => match object["metadata"]["generateName"].as_str() {
@@ -276,16 +278,11 @@ impl Store {
         if object.get("spec").is_some() {
             object["metadata"]["generation"] = json!(1);
         }
-        if t.key() == "apiextensions.k8s.io/v1/customresourcedefinitions" {
-            for defined in ResourceType::from_crd(&object) {
-                self.types.retain(|x| {
-                    !(x.group == defined.group
-                        && x.version == defined.version
-                        && x.plural == defined.plural)
-                });
-                self.types.push(defined);
-            }
+        fold_string_data(t, &mut object);
+        if let Some(manager) = manager {
+            apply::update(None, &mut object, manager, &t.api_version(), &now());
         }
+        self.define(t, &mut object);
         self.record("ADDED", &key, &object);
         self.objects.insert(key, object.clone());
         Ok(object)
@@ -293,7 +290,8 @@ impl Store {
 
     /// Replaces an object. A `resourceVersion` in the body must be the current one (optimistic
     /// concurrency); `generation` moves only when `spec` changes; with `status_only`, only
-    /// `.status` is taken from the body (the status subresource).
+    /// `.status` is taken from the body (the status subresource). `manager` as for
+    /// [`Store::create`].
     pub fn replace(
         &mut self,
         t: &ResourceType,
@@ -301,7 +299,9 @@ impl Store {
         name: &str,
         mut object: Value,
         status_only: bool,
+        manager: Option<&str>,
     ) -> Result<Value, StoreError> {
+        check_shape(t, &object)?;
         let key = Self::key(t, namespace, name);
         let current = self.objects.get(&key).ok_or(StoreError::NotFound)?.clone();
         let stale = object["metadata"]["resourceVersion"]
@@ -338,17 +338,63 @@ impl Store {
             object["metadata"]["generation"] =
                 json!(if changed { generation + 1 } else { generation });
         }
+        fold_string_data(t, &mut object);
+        object["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+        strip_nulls(&mut object["metadata"]);
+        if let Some(manager) = manager {
+            apply::update(
+                Some(&current),
+                &mut object,
+                manager,
+                &t.api_version(),
+                &now(),
+            );
+        }
+        self.define(t, &mut object);
         if object == current {
             return Ok(current);
         }
         object["metadata"]["resourceVersion"] = json!(self.next_version());
-        strip_nulls(&mut object["metadata"]);
         self.record("MODIFIED", &key, &object);
         self.objects.insert(key, object.clone());
         Ok(object)
     }
 
-    /// Deletes an object and, transitively, every object that names it as an owner.
+    /// Serves the types a CustomResourceDefinition defines and marks it accepted and
+    /// established, as the real server's controllers do moments after it is written.
+    fn define(&mut self, t: &ResourceType, crd: &mut Value) {
+        if t.key() != "apiextensions.k8s.io/v1/customresourcedefinitions" {
+            return;
+        }
+        for defined in ResourceType::from_crd(crd) {
+            self.types.retain(|x| {
+                !(x.group == defined.group
+                    && x.version == defined.version
+                    && x.plural == defined.plural)
+            });
+            self.types.push(defined);
+        }
+        let since = crd["metadata"]["creationTimestamp"].clone();
+        let condition = |kind: &str, reason: &str| json!({"type": kind, "status": "True", "reason": reason, "message": "", "lastTransitionTime": since});
+        let stored: Vec<Value> = crd["spec"]["versions"]
+            .as_array()
+            .map(|versions| {
+                versions
+                    .iter()
+                    .filter(|v| v["storage"].as_bool() == Some(true))
+                    .map(|v| v["name"].clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        crd["status"] = json!({
+            "acceptedNames": crd["spec"]["names"].clone(),
+            "conditions": [condition("NamesAccepted", "NoConflicts"), condition("Established", "InitialNamesAccepted")],
+            "storedVersions": stored,
+        });
+    }
+
+    /// Deletes an object and, transitively, every object that names it as an owner; a
+    /// namespace takes its contents with it.
     pub fn delete(
         &mut self,
         t: &ResourceType,
@@ -365,6 +411,27 @@ impl Store {
                 .unwrap_or_default()
                 .to_string(),
         ];
+        if t.key() == "v1/namespaces" {
+            // Everything in a deleted namespace goes with it.
+            let contents: Vec<ObjectKey> = self
+                .objects
+                .keys()
+                .filter(|k| k.namespace == name)
+                .cloned()
+                .collect();
+            for key in contents {
+                if let Some(gone) = self.objects.remove(&key) {
+                    self.resource_version += 1;
+                    self.record("DELETED", &key, &gone);
+                    orphans.push(
+                        gone["metadata"]["uid"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    );
+                }
+            }
+        }
         while let Some(owner) = orphans.pop() {
             let owned: Vec<ObjectKey> = self
                 .objects
@@ -393,6 +460,49 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+}
+
+/// The body is an object, and so are `metadata` and a Secret's `data` and `stringData` when
+/// present (the stand-in keeps no schemas; these are the shapes it writes into).
+fn check_shape(t: &ResourceType, object: &Value) -> Result<(), StoreError> {
+    let invalid = |field: &str| {
+        Err(StoreError::Invalid(format!(
+            "{field}: Invalid value: must be an object"
+        )))
+    };
+    if !object.is_object() {
+        return invalid("the body");
+    }
+    let mut fields = vec!["metadata"];
+    if t.key() == "v1/secrets" {
+        fields.extend(["data", "stringData"]);
+    }
+    for field in fields {
+        if !(object[field].is_null() || object[field].is_object()) {
+            return invalid(field);
+        }
+    }
+    Ok(())
+}
+
+/// A Secret's write-only `stringData` goes into `data` (base64), overriding keys of the same
+/// name, as the real server does.
+fn fold_string_data(t: &ResourceType, object: &mut Value) {
+    use base64::Engine as _;
+    if t.key() != "v1/secrets" {
+        return;
+    }
+    let Some(Value::Object(strings)) = object.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    for (key, value) in strings {
+        let text = match value {
+            Value::String(text) => text,
+            other => other.to_string(),
+        };
+        object["data"][key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }
 
