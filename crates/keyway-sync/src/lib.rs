@@ -26,8 +26,8 @@ pub use sink::{
 #[cfg(feature = "kubernetes")]
 pub use sink::{FIELD_MANAGER, KubernetesSecretSink, MANAGED_LABEL};
 pub use source::{
-    CallCounts, KeyValue, KeyVaultSource, KeyVaultSourceOptions, MemorySource, SecretProperties,
-    SecretSource, SecretValue,
+    CallCounts, KeyValue, KeyVaultSource, KeyVaultSourceOptions, MemorySource, RequestBudget,
+    SecretProperties, SecretSource, SecretValue, SharedSource,
 };
 pub use syncer::{ObjectReport, Outcome, Progress, SyncReport, Syncer};
 

@@ -35,6 +35,9 @@ pub struct KeyVaultSourceOptions {
     /// Requests started per 10 seconds; the default 2,000 stays at half the real per-vault
     /// budget of 4,000, leaving room for other clients.
     pub requests_per_10s: u32,
+    /// A budget shared with other sources of the same vault (other identities); when set it
+    /// is used instead of `requests_per_10s`.
+    pub budget: Option<Arc<RequestBudget>>,
 }
 
 impl Default for KeyVaultSourceOptions {
@@ -44,19 +47,39 @@ impl Default for KeyVaultSourceOptions {
             verify_challenge_resource: true,
             max_concurrency: 8,
             requests_per_10s: 2000,
+            budget: None,
         }
     }
 }
 
-/// A sliding-window limiter: at most `limit` starts per `window`.
-struct RateLimit {
+/// A vault's request budget: at most `limit` request starts in any 10-second window (a sliding
+/// window, as Key Vault's throttle counts). Share one between every source of a vault.
+pub struct RequestBudget {
     limit: usize,
     window: Duration,
     starts: Mutex<VecDeque<Instant>>,
 }
 
-impl RateLimit {
-    async fn acquire(&self) {
+impl fmt::Debug for RequestBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBudget")
+            .field("per_10s", &self.limit)
+            .finish()
+    }
+}
+
+impl RequestBudget {
+    /// At most `per_10s` requests per 10 seconds (at least one).
+    pub fn new(per_10s: u32) -> RequestBudget {
+        RequestBudget {
+            limit: per_10s.max(1) as usize,
+            window: Duration::from_secs(10),
+            starts: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Waits until one more request fits the budget, and counts it.
+    pub async fn acquire(&self) {
         loop {
             let wait = {
                 let mut starts = self.starts.lock().await;
@@ -86,7 +109,7 @@ pub struct KeyVaultSource {
     client: SecretClient,
     keys: azure_security_keyvault_keys::KeyClient,
     permits: Semaphore,
-    rate: RateLimit,
+    rate: Arc<RequestBudget>,
     list_calls: AtomicU64,
     version_calls: AtomicU64,
     get_calls: AtomicU64,
@@ -132,11 +155,9 @@ impl KeyVaultSource {
             client,
             keys,
             permits: Semaphore::new(options.max_concurrency.max(1)),
-            rate: RateLimit {
-                limit: options.requests_per_10s.max(1) as usize,
-                window: Duration::from_secs(10),
-                starts: Mutex::new(VecDeque::new()),
-            },
+            rate: options
+                .budget
+                .unwrap_or_else(|| Arc::new(RequestBudget::new(options.requests_per_10s))),
             list_calls: AtomicU64::new(0),
             version_calls: AtomicU64::new(0),
             get_calls: AtomicU64::new(0),

@@ -3,6 +3,7 @@
 
 mod keyvault;
 mod memory;
+mod shared;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,8 +13,9 @@ use zeroize::Zeroizing;
 
 use crate::error::Result;
 
-pub use keyvault::{KeyVaultSource, KeyVaultSourceOptions};
+pub use keyvault::{KeyVaultSource, KeyVaultSourceOptions, RequestBudget};
 pub use memory::MemorySource;
+pub use shared::SharedSource;
 
 /// What a listing says about a secret: enough to tell whether it changed, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]

@@ -1,0 +1,154 @@
+//! One vault, one budget: a [`SharedSource`] sits in front of a source that many syncers read
+//! (every SecretSync on one vault and identity). Syncers asking within the freshness window share
+//! one listing — so M syncers cost ⌈N/25⌉ list calls, not M times that — and share each value
+//! read since that listing, with one call in flight per name.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::error::Result;
+use crate::source::{CallCounts, KeyValue, SecretProperties, SecretSource, SecretValue};
+
+/// The listing shared by every syncer of the current epoch.
+struct Listing {
+    taken: Instant,
+    secrets: Arc<Vec<SecretProperties>>,
+}
+
+/// Values read since the current listing, one cell (one call in flight) per name and version.
+type Values = HashMap<(String, Option<String>), Arc<OnceCell<SecretValue>>>;
+
+/// A source whose listing and values are shared by all its callers for a while.
+pub struct SharedSource {
+    inner: Arc<dyn SecretSource>,
+    fresh_for: Duration,
+    listing: Mutex<Option<Listing>>,
+    values: std::sync::Mutex<Values>,
+}
+
+/// Shows the wrapped source and the freshness window, never a value.
+impl fmt::Debug for SharedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedSource")
+            .field("inner", &self.inner)
+            .field("fresh_for", &self.fresh_for)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedSource {
+    /// Shares `inner`'s listing for `fresh_for` after it is taken (and the values read in that
+    /// time). Keep `fresh_for` well under the poll interval and over the time a cycle of all
+    /// syncers takes.
+    pub fn new(inner: Arc<dyn SecretSource>, fresh_for: Duration) -> SharedSource {
+        SharedSource {
+            inner,
+            fresh_for,
+            listing: Mutex::new(None),
+            values: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets the listing and the values: the next caller lists again.
+    pub async fn expire(&self) {
+        *self.listing.lock().await = None;
+        self.values_guard().clear();
+    }
+
+    fn values_guard(&self) -> std::sync::MutexGuard<'_, Values> {
+        self.values.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretSource for SharedSource {
+    async fn list(&self) -> Result<Vec<SecretProperties>> {
+        // Holding the lock across the call makes concurrent callers wait for one listing.
+        let mut listing = self.listing.lock().await;
+        if let Some(current) = listing
+            .as_ref()
+            .filter(|l| l.taken.elapsed() < self.fresh_for)
+        {
+            return Ok(current.secrets.as_ref().clone());
+        }
+        let taken = Instant::now();
+        let secrets = Arc::new(self.inner.list().await?);
+        // A new listing starts a new epoch: values read before it may be stale.
+        self.values_guard().clear();
+        *listing = Some(Listing {
+            taken,
+            secrets: secrets.clone(),
+        });
+        Ok(secrets.as_ref().clone())
+    }
+
+    async fn versions(&self, name: &str) -> Result<Vec<SecretProperties>> {
+        self.inner.versions(name).await
+    }
+
+    async fn get(&self, name: &str, version: Option<&str>) -> Result<SecretValue> {
+        let cell = self
+            .values_guard()
+            .entry((name.to_string(), version.map(str::to_string)))
+            .or_default()
+            .clone();
+        // A failure is not kept: the next caller tries again.
+        cell.get_or_try_init(|| self.inner.get(name, version))
+            .await
+            .cloned()
+    }
+
+    async fn list_keys(&self) -> Result<Vec<SecretProperties>> {
+        self.inner.list_keys().await
+    }
+
+    async fn get_key(&self, name: &str, version: Option<&str>) -> Result<KeyValue> {
+        self.inner.get_key(name, version).await
+    }
+
+    fn calls(&self) -> CallCounts {
+        self.inner.calls()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::MemorySource;
+
+    #[tokio::test]
+    async fn callers_share_one_listing_and_one_read_per_name() {
+        let memory = Arc::new(MemorySource::new());
+        memory.set("a", "1", None, &[]);
+        let shared = Arc::new(SharedSource::new(memory.clone(), Duration::from_secs(60)));
+        let mut readers = Vec::new();
+        for _ in 0..10 {
+            let shared = shared.clone();
+            readers.push(tokio::spawn(async move {
+                shared.list().await.unwrap();
+                shared.get("a", None).await.unwrap().value.to_string()
+            }));
+        }
+        for reader in readers {
+            assert_eq!(reader.await.unwrap(), "1");
+        }
+        assert_eq!(memory.calls().list, 1);
+        assert_eq!(memory.calls().get, 1);
+
+        // After expiry the next caller lists again and sees the new value.
+        memory.set("a", "2", None, &[]);
+        shared.expire().await;
+        shared.list().await.unwrap();
+        assert_eq!(*shared.get("a", None).await.unwrap().value, "2");
+        assert_eq!(memory.calls().list, 2);
+        assert_eq!(memory.calls().get, 2);
+        // A failed read is not remembered.
+        assert!(shared.get("missing", None).await.is_err());
+        memory.set("missing", "3", None, &[]);
+        assert_eq!(*shared.get("missing", None).await.unwrap().value, "3");
+    }
+}
