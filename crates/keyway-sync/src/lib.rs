@@ -4,6 +4,8 @@
 //! Store CSI Azure provider's SecretProviderClass and the Secret Store extension's SecretSync,
 //! fetching only what changed and never losing what is already synced.
 
+#[cfg(feature = "controller")]
+pub mod controller;
 mod convert;
 mod error;
 pub mod model;

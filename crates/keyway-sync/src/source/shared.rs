@@ -28,6 +28,7 @@ pub struct SharedSource {
     fresh_for: Duration,
     listing: Mutex<Option<Listing>>,
     values: std::sync::Mutex<Values>,
+    stale: std::sync::atomic::AtomicBool,
 }
 
 /// Shows the wrapped source and the freshness window, never a value.
@@ -50,6 +51,7 @@ impl SharedSource {
             fresh_for,
             listing: Mutex::new(None),
             values: std::sync::Mutex::new(HashMap::new()),
+            stale: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -57,6 +59,12 @@ impl SharedSource {
     pub async fn expire(&self) {
         *self.listing.lock().await = None;
         self.values_guard().clear();
+    }
+
+    /// Like [`SharedSource::expire`], from synchronous code: the listing is dropped at the next
+    /// opportunity (a listing under way completes first).
+    pub fn expire_now(&self) {
+        self.stale.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn values_guard(&self) -> std::sync::MutexGuard<'_, Values> {
@@ -69,6 +77,9 @@ impl SecretSource for SharedSource {
     async fn list(&self) -> Result<Vec<SecretProperties>> {
         // Holding the lock across the call makes concurrent callers wait for one listing.
         let mut listing = self.listing.lock().await;
+        if self.stale.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            *listing = None;
+        }
         if let Some(current) = listing
             .as_ref()
             .filter(|l| l.taken.elapsed() < self.fresh_for)

@@ -1,0 +1,433 @@
+//! The SecretSync controller (feature `controller`): a drop-in for the Secret Store extension's
+//! sync controller, driven by the same SecretSync and SecretProviderClass objects, built on
+//! kube-runtime.
+//!
+//! A SecretSync is reconciled when it is created or its spec (or `forceSynchronization`)
+//! changes, when the SecretProviderClass it names changes, when its Secret changes, and once per
+//! poll interval. Every SecretSync reading one vault with one identity shares a
+//! [`SharedSource`] — one listing per cycle and one read per changed secret — and every source
+//! of a vault shares one [`RequestBudget`]; all SecretSyncs of a vault are requeued to the
+//! vault's cycle, so a poll costs ⌈N/25⌉ list calls plus one GET per changed secret. Credentials
+//! (TokenRequest for the SecretSync's service account, exchanged with the SecretProviderClass's
+//! `clientID`/`tenantID`) are shared per (namespace, service account, client, tenant).
+
+mod state;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::http::ClientOptions;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller as Runtime};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::error::{Result, SyncError};
+use crate::model::secret_provider_class::SecretProviderClass;
+use crate::model::secret_sync::SecretSync;
+use crate::model::spec::SyncSpec;
+use crate::sink::{KubernetesSecretSink, Remap};
+use crate::source::SharedSource;
+use crate::syncer::Syncer;
+use state::{CredentialKey, Registry};
+use status::{Reason, Verdict};
+
+pub use state::ControllerMetrics;
+
+/// The field manager of status updates.
+pub const STATUS_FIELD_MANAGER: &str = "keyway-controller";
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// A label selector SecretSyncs must match (`app=edge,tier!=test`).
+    pub selector: Option<String>,
+    /// Time between polls of a vault.
+    pub poll_interval: Duration,
+    /// Random spread of each vault's poll, as a fraction of the interval (0.1 = ±10 %).
+    pub jitter: f64,
+    /// Requests per 10 seconds to one vault, across every identity reading it.
+    pub requests_per_10s: u32,
+    /// Entra authority host; `None` takes the SecretProviderClass's cloud's.
+    pub authority_host: Option<String>,
+    /// Transport and retry for Entra and Key Vault.
+    pub client_options: ClientOptions,
+    /// Verify the vault challenge's resource (off only for loopback vaults such as the emulator).
+    pub verify_challenge_resource: bool,
+    /// Vault name → URL, for private endpoints and emulators; others use the cloud's suffix.
+    pub vault_urls: BTreeMap<String, String>,
+    /// Handle only SecretSyncs whose `secretSyncControllerName` is empty or this.
+    pub controller_name: String,
+    /// Who reports Events (the Deployment's name, the Pod's name).
+    pub reporter: String,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            namespaces: Vec::new(),
+            selector: None,
+            poll_interval: Duration::from_secs(3600),
+            jitter: 0.1,
+            requests_per_10s: 2000,
+            authority_host: None,
+            client_options: ClientOptions::default(),
+            verify_challenge_resource: true,
+            vault_urls: BTreeMap::new(),
+            controller_name: "keyway".into(),
+            reporter: "keyway-controller".into(),
+        }
+    }
+}
+
+/// What every reconcile shares.
+struct Context {
+    client: Client,
+    options: ControllerOptions,
+    registry: Registry,
+    recorder: Recorder,
+}
+
+/// The SecretSync controller.
+pub struct Controller {
+    context: Arc<Context>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("namespaces", &self.context.options.namespaces)
+            .field("poll_interval", &self.context.options.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Controller {
+    /// A controller writing through `client`.
+    pub fn new(client: Client, options: ControllerOptions) -> Controller {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: options.reporter.clone(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Controller {
+            context: Arc::new(Context {
+                client,
+                registry: Registry::new(&options),
+                options,
+                recorder,
+            }),
+        }
+    }
+
+    /// Counters for `/metrics`.
+    pub fn metrics(&self) -> Arc<ControllerMetrics> {
+        self.context.registry.metrics.clone()
+    }
+
+    /// Runs until `shutdown` completes (in-flight reconciles finish first).
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+        let shutdown = futures::future::FutureExt::shared(shutdown);
+        let scopes: Vec<Option<String>> = if self.context.options.namespaces.is_empty() {
+            vec![None]
+        } else {
+            self.context
+                .options
+                .namespaces
+                .iter()
+                .cloned()
+                .map(Some)
+                .collect()
+        };
+        let runs = scopes.into_iter().map(|namespace| {
+            let context = self.context.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                let api =
+                    |client: Client| -> (Api<SecretSync>, Api<SecretProviderClass>, Api<Secret>) {
+                        match &namespace {
+                            Some(ns) => (
+                                Api::namespaced(client.clone(), ns),
+                                Api::namespaced(client.clone(), ns),
+                                Api::namespaced(client, ns),
+                            ),
+                            None => (
+                                Api::all(client.clone()),
+                                Api::all(client.clone()),
+                                Api::all(client),
+                            ),
+                        }
+                    };
+                let (syncs, classes, secrets) = api(context.client.clone());
+                let mut config = watcher::Config::default();
+                if let Some(selector) = &context.options.selector {
+                    config = config.labels(selector);
+                }
+                let runtime = Runtime::new(syncs, config);
+                let store = runtime.store();
+                runtime
+                    .owns(
+                        secrets,
+                        watcher::Config::default().labels(crate::sink::MANAGED_LABEL),
+                    )
+                    .watches(classes, watcher::Config::default(), move |class| {
+                        // A changed SecretProviderClass resyncs every SecretSync naming it.
+                        let namespace = class.namespace();
+                        let name = class.name_any();
+                        store
+                            .state()
+                            .into_iter()
+                            .filter(|sync| {
+                                sync.namespace() == namespace
+                                    && sync.spec.secret_provider_class_name == name
+                            })
+                            .map(|sync| ObjectRef::from_obj(sync.as_ref()))
+                            .collect::<Vec<_>>()
+                    })
+                    .graceful_shutdown_on(shutdown)
+                    .run(reconcile, error_policy, context)
+                    .for_each(|result| async move {
+                        if let Err(error) = result {
+                            tracing::debug!(%error, "reconcile trigger");
+                        }
+                    })
+                    .await;
+            }
+        });
+        futures::future::join_all(runs).await;
+    }
+}
+
+fn error_policy(_sync: Arc<SecretSync>, error: &SyncError, _context: Arc<Context>) -> Action {
+    tracing::warn!(%error, "reconcile failed");
+    Action::requeue(Duration::from_secs(30))
+}
+
+/// Reconciles one SecretSync: sync, then status, Events and metrics.
+async fn reconcile(sync: Arc<SecretSync>, context: Arc<Context>) -> Result<Action> {
+    let options = &context.options;
+    if sync.meta().deletion_timestamp.is_some() {
+        context.registry.forget(&sync);
+        return Ok(Action::await_change());
+    }
+    if let Some(name) = sync.spec.secret_sync_controller_name.as_deref()
+        && !name.is_empty()
+        && name != options.controller_name
+    {
+        return Ok(Action::await_change());
+    }
+    let started = std::time::Instant::now();
+    let (verdict, requeue) = sync_one(&sync, &context).await;
+    context
+        .registry
+        .metrics
+        .reconciled(verdict.reason, started.elapsed());
+    report(&sync, &context, &verdict).await?;
+    Ok(Action::requeue(requeue))
+}
+
+/// Runs the sync; every failure becomes a verdict, so the status tells it.
+async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
+    let options = &context.options;
+    let retry = Duration::from_secs(30).min(options.poll_interval);
+    let fail = |reason: Reason, message: String| Verdict {
+        reason,
+        message,
+        written: false,
+        sync_hash: None,
+    };
+    let namespace = sync.namespace().unwrap_or_default();
+    let classes: Api<SecretProviderClass> = Api::namespaced(context.client.clone(), &namespace);
+    let class_name = &sync.spec.secret_provider_class_name;
+    let class = match classes.get_opt(class_name).await {
+        Ok(Some(class)) => class,
+        Ok(None) => {
+            let message = format!(
+                "SecretProviderClass {namespace}/{class_name} not found; create it or fix spec.secretProviderClassName"
+            );
+            return (fail(Reason::ControllerSpcError, message), retry);
+        }
+        Err(e) => {
+            let message = format!("reading SecretProviderClass {namespace}/{class_name}: {e}");
+            return (fail(Reason::ControllerSpcError, message), retry);
+        }
+    };
+    let spec = match SyncSpec::from_provider_class(&class) {
+        Ok(spec) => spec,
+        Err(e) => {
+            return (
+                fail(Reason::UserInputValidationFailed, e.to_string()),
+                options.poll_interval,
+            );
+        }
+    };
+    let spec = match spec
+        .vault_name
+        .as_ref()
+        .and_then(|name| options.vault_urls.get(&name.to_ascii_lowercase()))
+    {
+        Some(url) => match spec.clone().with_vault_url(url) {
+            Ok(spec) => spec,
+            Err(e) => {
+                return (
+                    fail(Reason::UserInputValidationFailed, e.to_string()),
+                    options.poll_interval,
+                );
+            }
+        },
+        None => spec,
+    };
+    let (Some(client_id), Some(tenant_id)) = (spec.client_id.clone(), spec.tenant_id.clone())
+    else {
+        let message = "spec.parameters.clientID and spec.parameters.tenantID are required for workload identity".to_string();
+        return (
+            fail(Reason::UserInputValidationFailed, message),
+            options.poll_interval,
+        );
+    };
+    let sink = match KubernetesSecretSink::for_secret_sync(context.client.clone(), sync) {
+        Ok(sink) => sink,
+        Err(e) => {
+            let text = e.to_string();
+            let reason = if text.starts_with("spec.secretObject.labels") {
+                Reason::InvalidClusterSecretLabelError
+            } else if text.starts_with("spec.secretObject.annotations") {
+                Reason::InvalidClusterSecretAnnotationError
+            } else {
+                Reason::UserInputValidationFailed
+            };
+            return (fail(reason, text), options.poll_interval);
+        }
+    };
+    let key = CredentialKey {
+        namespace: namespace.clone(),
+        service_account: sync.spec.service_account_name.clone(),
+        client_id,
+        tenant_id,
+    };
+    let authority = options
+        .authority_host
+        .clone()
+        .unwrap_or_else(|| spec.cloud.authority_host().to_string());
+    let (source, cycle_in) =
+        match context
+            .registry
+            .source(&context.client, &key, &authority, &spec.vault_url)
+        {
+            Ok(found) => found,
+            Err(e) => {
+                return (
+                    fail(Reason::UserInputValidationFailed, e.to_string()),
+                    options.poll_interval,
+                );
+            }
+        };
+    let mapping: BTreeMap<String, String> = sync
+        .spec
+        .secret_object
+        .data
+        .iter()
+        .map(|d| (d.source_path.clone(), d.target_key.clone()))
+        .collect();
+    let fingerprint = format!(
+        "{}/{}/{}",
+        class.resource_version().unwrap_or_default(),
+        sync.meta().generation.unwrap_or_default(),
+        sync.spec
+            .force_synchronization
+            .as_deref()
+            .unwrap_or_default()
+    );
+    let syncer = context.registry.syncer(sync, &fingerprint, || {
+        Syncer::new(
+            spec.clone(),
+            source.clone() as Arc<SharedSource>,
+            Arc::new(Remap::new(sink, mapping)),
+        )
+    });
+    let report = syncer.run_once().await;
+    context.registry.metrics.observe_calls(&report);
+    let created = status::created(sync.status.as_ref());
+    let force = sync.spec.force_synchronization.clone().unwrap_or_default();
+    (status::verdict(&report, created, &force), cycle_in)
+}
+
+/// Writes the status and the Events for a verdict.
+async fn report(sync: &SecretSync, context: &Context, verdict: &Verdict) -> Result<()> {
+    let namespace = sync.namespace().unwrap_or_default();
+    let api: Api<SecretSync> = Api::namespaced(context.client.clone(), &namespace);
+    let created = status::created(sync.status.as_ref());
+    let next = status::next_status(
+        sync.status.as_ref(),
+        verdict,
+        created,
+        sync.meta().generation,
+        Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    if sync.status.as_ref() != Some(&next) {
+        api.patch_status(
+            &sync.name_any(),
+            &PatchParams::apply(STATUS_FIELD_MANAGER).force(),
+            &Patch::Apply(serde_json::json!({
+                "apiVersion": "secret-sync.x-k8s.io/v1alpha1",
+                "kind": "SecretSync",
+                "status": next,
+            })),
+        )
+        .await
+        .map_err(|e| SyncError::Sink {
+            target: format!("SecretSync {namespace}/{} status", sync.name_any()),
+            reason: e.to_string(),
+        })?;
+    }
+    let event = if !verdict.reason.succeeded() {
+        Some(Event {
+            type_: EventType::Warning,
+            reason: verdict.reason.as_str().into(),
+            note: Some(verdict.message.chars().take(1000).collect()),
+            action: "Sync".into(),
+            secondary: None,
+        })
+    } else if verdict.written {
+        let targets: Vec<&str> = sync
+            .spec
+            .secret_object
+            .data
+            .iter()
+            .map(|d| d.target_key.as_str())
+            .collect();
+        Some(Event {
+            type_: EventType::Normal,
+            reason: verdict.reason.as_str().into(),
+            note: Some(format!(
+                "Secret {namespace}/{} written: {}",
+                sync.name_any(),
+                targets.join(", ")
+            )),
+            action: "Sync".into(),
+            secondary: None,
+        })
+    } else {
+        None
+    };
+    if let Some(event) = event
+        && let Err(error) = context
+            .recorder
+            .publish(&event, &sync.object_ref(&()))
+            .await
+    {
+        tracing::warn!(%error, "publishing an Event");
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! The SecretSync controller end to end, against the Kubernetes stand-in (or the real cluster
+//! `KEYWAY_TEST_KUBECONFIG` names) and the Entra and Key Vault emulators: SecretProviderClass +
+//! SecretSync → Secret with keys, labels, ownerReference and status; a rotated secret; a failing
+//! vault (Secret kept, `ProviderError`, an Event, recovery); an edited SecretProviderClass; a
+//! deleted SecretSync.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use keyway_emulator::testing::TestCluster;
+use keyway_emulator::{Role, Service};
+use keyway_sync::controller::{Controller, ControllerOptions};
+use keyway_sync::{
+    MANAGED_LABEL, SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec,
+    SecretSync, SecretSyncSpec,
+};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+
+fn provider_class(tenant: &str, client_id: &str, objects: &[&str]) -> SecretProviderClass {
+    let listed: String = objects
+        .iter()
+        .map(|o| format!("    - |\n      objectName: {o}\n      objectType: secret\n"))
+        .collect();
+    SecretProviderClass::new(
+        "vault",
+        SecretProviderClassSpec {
+            provider: Some("azure".into()),
+            parameters: BTreeMap::from([
+                ("keyvaultName".to_string(), "ctl-vault".to_string()),
+                ("tenantID".to_string(), tenant.to_string()),
+                ("clientID".to_string(), client_id.to_string()),
+                ("objects".to_string(), format!("array:\n{listed}")),
+            ]),
+            secret_objects: None,
+        },
+    )
+}
+
+fn secret_sync(keys: &[(&str, &str)]) -> SecretSync {
+    SecretSync::new(
+        "app",
+        SecretSyncSpec {
+            secret_provider_class_name: "vault".into(),
+            service_account_name: "sync".into(),
+            secret_object: SecretObject {
+                type_: "Opaque".into(),
+                data: keys
+                    .iter()
+                    .map(|(source, target)| SecretObjectData {
+                        source_path: source.to_string(),
+                        target_key: target.to_string(),
+                    })
+                    .collect(),
+                labels: Some(BTreeMap::from([("app".to_string(), "edge".to_string())])),
+                annotations: None,
+            },
+            force_synchronization: None,
+            secret_sync_controller_name: None,
+        },
+    )
+}
+
+/// Polls `check` every 200 ms for up to 30 s; panics with `what` when it never holds.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..150 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn condition(sync: &SecretSync, kind: &str) -> Option<(String, String)> {
+    sync.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
+    let cluster = TestCluster::start("controller").await.unwrap();
+    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    cluster.install_crds_from(&crds).await.unwrap();
+    let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let tenant = emulator.add_tenant(None);
+    let app = cluster
+        .add_workload_identity(&tenant, "sync", "sync")
+        .await
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, "ctl-vault").await.unwrap();
+    vault.grant(&app, Role::SecretsUser);
+    vault.set_secret("db-password", "first").unwrap();
+    vault.set_secret("api-key", "key-1").unwrap();
+
+    let classes: Api<SecretProviderClass> = Api::namespaced(client.clone(), ns);
+    let syncs: Api<SecretSync> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    classes
+        .create(
+            &PostParams::default(),
+            &provider_class(&tenant, &app.client_id, &["db-password"]),
+        )
+        .await
+        .unwrap();
+    let created = syncs
+        .create(
+            &PostParams::default(),
+            &secret_sync(&[("db-password", "password")]),
+        )
+        .await
+        .unwrap();
+
+    let options = ControllerOptions {
+        namespaces: vec![ns.to_string()],
+        poll_interval: Duration::from_secs(2),
+        jitter: 0.0,
+        authority_host: Some(emulator.authority_host()),
+        client_options: emulator.client_options().unwrap(),
+        verify_challenge_resource: false,
+        vault_urls: BTreeMap::from([("ctl-vault".to_string(), vault.url().to_string())]),
+        ..Default::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = Controller::new(client.clone(), options);
+    let metrics = controller.metrics();
+    let running = tokio::spawn(controller.run(async {
+        let _ = stopped.await;
+    }));
+
+    // Created: keys, labels, owner, status.
+    let secret = eventually("the Secret", || async {
+        secrets.get_opt("app").await.unwrap()
+    })
+    .await;
+    assert_eq!(secret.data.as_ref().unwrap()["password"].0, b"first");
+    assert_eq!(secret.labels()[MANAGED_LABEL], "");
+    assert_eq!(secret.labels()["app"], "edge");
+    assert_eq!(secret.owner_references()[0].uid, created.uid().unwrap());
+    let synced = eventually("the Create condition", || async {
+        let sync = syncs.get("app").await.unwrap();
+        (condition(&sync, "Create") == Some(("True".into(), "CreateSucceeded".into())))
+            .then_some(sync)
+    })
+    .await;
+    let status = synced.status.unwrap();
+    assert_eq!(status.sync_hash.as_ref().unwrap().len(), 64);
+    assert!(status.last_successful_sync_time.is_some());
+
+    // A rotated secret lands within a poll or two.
+    vault.set_secret("db-password", "second").unwrap();
+    eventually("the rotated value", || async {
+        let secret = secrets.get("app").await.unwrap();
+        (secret.data.unwrap()["password"].0 == b"second").then_some(())
+    })
+    .await;
+
+    // The vault failing: the Secret keeps its data, the status says ProviderError, an Event
+    // tells it; when the vault is back, the next poll recovers.
+    vault.set_secret("db-password", "third").unwrap();
+    emulator
+        .faults()
+        .fail_next(Service::KeyVault, None, 500, 100_000);
+    eventually("ProviderError", || async {
+        let sync = syncs.get("app").await.unwrap();
+        (condition(&sync, "Update").is_some_and(|(s, r)| s == "False" && r == "ProviderError"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        secrets.get("app").await.unwrap().data.unwrap()["password"].0,
+        b"second",
+        "a failing vault never blanks the Secret"
+    );
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    eventually("a ProviderError Event", || async {
+        let listed = events.list(&ListParams::default()).await.unwrap();
+        listed
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("ProviderError"))
+            .then_some(())
+    })
+    .await;
+    emulator.faults().clear();
+    eventually("recovery", || async {
+        let sync = syncs.get("app").await.unwrap();
+        let secret = secrets.get("app").await.unwrap();
+        (secret.data.unwrap()["password"].0 == b"third"
+            && condition(&sync, "Update").is_some_and(|(s, _)| s == "True"))
+        .then_some(())
+    })
+    .await;
+
+    // An edited SecretProviderClass (and SecretSync) resyncs at once.
+    classes
+        .patch(
+            "vault",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"parameters": provider_class(&tenant, &app.client_id, &["db-password", "api-key"]).spec.parameters}})),
+        )
+        .await
+        .unwrap();
+    syncs
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"secretObject": {"data": [
+                {"sourcePath": "db-password", "targetKey": "password"},
+                {"sourcePath": "api-key", "targetKey": "key"},
+            ]}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the new key", || async {
+        let secret = secrets.get("app").await.unwrap();
+        secret
+            .data
+            .unwrap()
+            .get("key")
+            .is_some_and(|v| v.0 == b"key-1")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        metrics
+            .render()
+            .contains("keyway_reconciles_total{reason=\"ProviderError\"}"),
+        "{}",
+        metrics.render()
+    );
+
+    // Deleting the SecretSync collects its Secret.
+    syncs.delete("app", &DeleteParams::default()).await.unwrap();
+    eventually("garbage collection", || async {
+        secrets
+            .get_opt("app")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the controller stops on shutdown")
+        .unwrap();
+    cluster.cleanup().await;
+}
