@@ -7,11 +7,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Role, Service};
-use keyway_sync::controller::{Controller, ControllerOptions};
+use keyway_sync::controller::{Controller, ControllerOptions, LeaderElection, LeaseTiming};
 use keyway_sync::{
     MANAGED_LABEL, SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec,
     SecretSync, SecretSyncSpec,
@@ -88,9 +89,19 @@ fn condition(sync: &SecretSync, kind: &str) -> Option<(String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
-    let cluster = TestCluster::start("controller").await.unwrap();
+/// A cluster with the CRDs, an identity trusted for `sync`, a vault with two secrets, a
+/// SecretProviderClass `vault` and a SecretSync `app`, and controller options for them.
+struct Fixture {
+    cluster: TestCluster,
+    tenant: String,
+    app: keyway_emulator::Identity,
+    vault: keyway_emulator::Vault,
+    created: SecretSync,
+    options: ControllerOptions,
+}
+
+async fn fixture(test: &str) -> Fixture {
+    let cluster = TestCluster::start(test).await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
     cluster.install_crds_from(&crds).await.unwrap();
     let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
@@ -103,25 +114,20 @@ async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
     vault.grant(&app, Role::SecretsUser);
     vault.set_secret("db-password", "first").unwrap();
     vault.set_secret("api-key", "key-1").unwrap();
-
-    let classes: Api<SecretProviderClass> = Api::namespaced(client.clone(), ns);
-    let syncs: Api<SecretSync> = Api::namespaced(client.clone(), ns);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    classes
+    Api::<SecretProviderClass>::namespaced(client.clone(), ns)
         .create(
             &PostParams::default(),
             &provider_class(&tenant, &app.client_id, &["db-password"]),
         )
         .await
         .unwrap();
-    let created = syncs
+    let created = Api::<SecretSync>::namespaced(client.clone(), ns)
         .create(
             &PostParams::default(),
             &secret_sync(&[("db-password", "password")]),
         )
         .await
         .unwrap();
-
     let options = ControllerOptions {
         namespaces: vec![ns.to_string()],
         poll_interval: Duration::from_secs(2),
@@ -132,12 +138,40 @@ async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
         vault_urls: BTreeMap::from([("ctl-vault".to_string(), vault.url().to_string())]),
         ..Default::default()
     };
+    Fixture {
+        cluster,
+        tenant,
+        app,
+        vault,
+        created,
+        options,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
+    let Fixture {
+        cluster,
+        tenant,
+        app,
+        vault,
+        created,
+        options,
+    } = fixture("controller").await;
+    let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let classes: Api<SecretProviderClass> = Api::namespaced(client.clone(), ns);
+    let syncs: Api<SecretSync> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = Controller::new(client.clone(), options);
     let metrics = controller.metrics();
-    let running = tokio::spawn(controller.run(async {
-        let _ = stopped.await;
-    }));
+    let running = tokio::spawn(async move {
+        controller
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
 
     // Created: keys, labels, owner, status.
     let secret = eventually("the Secret", || async {
@@ -257,5 +291,78 @@ async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
         .await
         .expect("the controller stops on shutdown")
         .unwrap();
+    cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_writes_and_a_standby_takes_over() {
+    let Fixture {
+        cluster, options, ..
+    } = fixture("leader").await;
+    let (client, ns) = (cluster.client(), cluster.namespace().to_string());
+    let timing = LeaseTiming {
+        lease_duration: Duration::from_secs(2),
+        renew_every: Duration::from_millis(400),
+    };
+    let start = |identity: &str| {
+        let controller = Controller::new(client.clone(), options.clone());
+        let election = LeaderElection::new(client.clone(), &ns, "keyway", identity, timing.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = controller.metrics();
+        let task = tokio::spawn(async move {
+            controller
+                .run_as_leader(&election, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        (stop, task, metrics)
+    };
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let holder = || async {
+        leases
+            .get_opt("keyway")
+            .await
+            .unwrap()
+            .and_then(|l| l.spec?.holder_identity)
+    };
+    let (stop_a, task_a, metrics_a) = start("replica-a");
+    eventually("replica-a leads", || async {
+        (holder().await.as_deref() == Some("replica-a")).then_some(())
+    })
+    .await;
+    let (stop_b, task_b, metrics_b) = start("replica-b");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    eventually("the leader's Secret", || async {
+        secrets.get_opt("app").await.unwrap()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!metrics_a.reconciles().is_empty(), "the leader reconciles");
+    assert!(
+        metrics_b.reconciles().is_empty(),
+        "the standby writes nothing"
+    );
+    assert_eq!(holder().await.as_deref(), Some("replica-a"));
+
+    // A hung leader (it stops renewing and writing): the standby takes over within a lease.
+    task_a.abort();
+    drop(stop_a);
+    eventually("replica-b takes over", || async {
+        (holder().await.as_deref() == Some("replica-b")).then_some(())
+    })
+    .await;
+    eventually("the new leader reconciles", || async {
+        (!metrics_b.reconciles().is_empty()).then_some(())
+    })
+    .await;
+
+    // A clean stop releases the Lease at once.
+    let _ = stop_b.send(());
+    tokio::time::timeout(Duration::from_secs(30), task_b)
+        .await
+        .expect("the leader stops on shutdown")
+        .unwrap();
+    assert_eq!(holder().await, None, "released on shutdown");
     cluster.cleanup().await;
 }

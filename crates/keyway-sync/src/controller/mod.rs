@@ -11,6 +11,7 @@
 //! (TokenRequest for the SecretSync's service account, exchanged with the SecretProviderClass's
 //! `clientID`/`tenantID`) are shared per (namespace, service account, client, tenant).
 
+mod leader;
 mod state;
 pub mod status;
 
@@ -39,6 +40,7 @@ use crate::syncer::Syncer;
 use state::{CredentialKey, Registry};
 use status::{Reason, Verdict};
 
+pub use leader::{LeaderElection, LeaseTiming};
 pub use state::ControllerMetrics;
 
 /// The field manager of status updates.
@@ -97,7 +99,8 @@ struct Context {
     recorder: Recorder,
 }
 
-/// The SecretSync controller.
+/// The SecretSync controller. Clones share state.
+#[derive(Clone)]
 pub struct Controller {
     context: Arc<Context>,
 }
@@ -136,8 +139,39 @@ impl Controller {
         self.context.registry.metrics.clone()
     }
 
+    /// Runs while this replica holds the Lease of `election`, until `shutdown` completes: waits
+    /// to be leader, reconciles while it renews, stops writing when the Lease is lost (and
+    /// campaigns again), and releases the Lease on shutdown so a standby takes over at once.
+    pub async fn run_as_leader(
+        &self,
+        election: &LeaderElection,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let shutdown = futures::future::FutureExt::shared(shutdown);
+        loop {
+            tokio::select! {
+                _ = shutdown.clone() => return,
+                _ = election.acquire() => {}
+            }
+            tracing::info!("leading: reconciling");
+            // Losing the Lease drops the controller future: reconciles stop at once.
+            let lost = tokio::select! {
+                _ = self.run(shutdown.clone()) => false,
+                _ = election.hold() => true,
+            };
+            if lost {
+                tracing::warn!("lost the Lease: stopped writing");
+                continue;
+            }
+            if let Err(error) = election.release().await {
+                tracing::warn!(%error, "releasing the Lease");
+            }
+            return;
+        }
+    }
+
     /// Runs until `shutdown` completes (in-flight reconciles finish first).
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         let shutdown = futures::future::FutureExt::shared(shutdown);
         let scopes: Vec<Option<String>> = if self.context.options.namespaces.is_empty() {
             vec![None]
