@@ -74,6 +74,7 @@ async fn run(n: usize) {
             verify_challenge_resource: false,
             max_concurrency: 32,
             requests_per_10s: u32::MAX,
+            budget: None,
         },
     )
     .unwrap();

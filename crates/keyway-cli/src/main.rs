@@ -3,8 +3,10 @@
 
 mod azure;
 mod cert;
+mod controller;
 mod demo;
 mod dev;
+mod duration;
 mod error;
 mod identity;
 mod input;
@@ -30,6 +32,8 @@ enum Command {
     /// Certificates stored as Key Vault secrets: inspect, encode for upload, convert.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// The SecretSync controller: sync SecretSyncs into Secrets, in-cluster, highly available.
+    Controller(controller::ControllerArgs),
     /// Run the main job offline on embedded defaults and show what keyway does.
     Demo(demo::DemoArgs),
     /// Run the emulated Entra ID, OIDC issuer and Key Vault locally, set up for workload identity.
@@ -49,6 +53,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cert(command) => cert::run(command),
+        Command::Controller(args) => controller::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Identity(command) => identity::run(command).await,

@@ -46,7 +46,7 @@ pub struct SyncArgs {
     #[arg(long, conflicts_with = "interval")]
     once: bool,
     /// Sync every interval (e.g. 60s, 5m, 1h) until SIGINT or SIGTERM.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = crate::duration::parse)]
     interval: Option<Duration>,
     /// Use this vault URL instead of the one keyvaultName implies (the emulator, a private
     /// endpoint).
@@ -55,23 +55,6 @@ pub struct SyncArgs {
     /// Print the sync report as JSON.
     #[arg(long)]
     json: bool,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as 60s, 5m or 1h"))?;
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
-    };
-    if seconds == 0 {
-        return Err("the interval must be positive".into());
-    }
-    Ok(Duration::from_secs(seconds))
 }
 
 fn load<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, CliError> {
@@ -358,27 +341,5 @@ impl Report for SyncView {
         }
         let _ = writeln!(out, "{}", self.summary());
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations() {
-        use std::time::Duration;
-        assert_eq!(
-            super::parse_duration("60s").unwrap(),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            super::parse_duration("5m").unwrap(),
-            Duration::from_secs(300)
-        );
-        assert_eq!(
-            super::parse_duration("90").unwrap(),
-            Duration::from_secs(90)
-        );
-        assert!(super::parse_duration("1d").is_err());
-        assert!(super::parse_duration("0s").is_err());
     }
 }

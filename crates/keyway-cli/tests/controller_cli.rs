@@ -1,0 +1,188 @@
+//! `keyway controller` as an operator runs it: a process against the Kubernetes stand-in (or
+//! `KEYWAY_TEST_KUBECONFIG`'s cluster) and the emulated Entra ID and Key Vault — it syncs a
+//! SecretSync, serves `/metrics`, `/healthz` and `/readyz`, and stops cleanly on SIGTERM,
+//! releasing its Lease.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use keyway_emulator::Role;
+use keyway_emulator::testing::TestCluster;
+use keyway_sync::{
+    SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
+    SecretSyncSpec,
+};
+use kube::Api;
+use kube::api::PostParams;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
+    let cluster = TestCluster::start("controller-cli").await.unwrap();
+    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    cluster.install_crds_from(&crds).await.unwrap();
+    let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let tenant = emulator.add_tenant(None);
+    let app = cluster
+        .add_workload_identity(&tenant, "sync", "sync")
+        .await
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, "cli-ctl-vault").await.unwrap();
+    vault.grant(&app, Role::SecretsUser);
+    vault.set_secret("token", "t0k3n").unwrap();
+    let class = SecretProviderClass::new(
+        "vault",
+        SecretProviderClassSpec {
+            provider: Some("azure".into()),
+            parameters: BTreeMap::from([
+                ("keyvaultName".to_string(), "cli-ctl-vault".to_string()),
+                ("tenantID".to_string(), tenant.clone()),
+                ("clientID".to_string(), app.client_id.clone()),
+                (
+                    "objects".to_string(),
+                    "array:\n  - |\n    objectName: token\n    objectType: secret\n".to_string(),
+                ),
+            ]),
+            secret_objects: None,
+        },
+    );
+    Api::<SecretProviderClass>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
+    let sync = SecretSync::new(
+        "app",
+        SecretSyncSpec {
+            secret_provider_class_name: "vault".into(),
+            service_account_name: "sync".into(),
+            secret_object: SecretObject {
+                type_: "Opaque".into(),
+                data: vec![SecretObjectData {
+                    source_path: "token".into(),
+                    target_key: "token".into(),
+                }],
+                labels: None,
+                annotations: None,
+            },
+            force_synchronization: None,
+            secret_sync_controller_name: None,
+        },
+    );
+    Api::<SecretSync>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &sync)
+        .await
+        .unwrap();
+
+    let dir = std::env::temp_dir().join(format!("keyway-controller-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+    emulator.write_ca(&dir.join("ca.pem")).unwrap();
+    let (metrics_port, health_port) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args([
+            "controller",
+            "--namespaces",
+            ns,
+            "--poll-interval",
+            "60s",
+            "--leader-elect",
+            "--lease-namespace",
+            ns,
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--health-addr",
+            &format!("127.0.0.1:{health_port}"),
+            "--vault-url",
+            &format!("cli-ctl-vault={}", vault.url()),
+        ])
+        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .env("SSL_CERT_FILE", dir.join("ca.pem"))
+        .env("AZURE_AUTHORITY_HOST", emulator.authority_host())
+        .env("POD_NAME", "controller-0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let mut synced = None;
+    for _ in 0..150 {
+        if let Some(secret) = secrets.get_opt("app").await.unwrap() {
+            synced = Some(secret);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let synced = synced.expect("the controller wrote the Secret within 30 s");
+    assert_eq!(synced.data.unwrap()["token"].0, b"t0k3n");
+
+    let http = reqwest::Client::new();
+    let metrics = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("keyway_reconciles_total{reason=\"CreateSucceeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("keyway_keyvault_list_calls_total"));
+    assert!(!metrics.contains("t0k3n"), "no secret in metrics");
+    for path in ["healthz", "readyz"] {
+        let status = http
+            .get(format!("http://127.0.0.1:{health_port}/{path}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 200, "/{path}");
+    }
+    let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
+    let holder = leases
+        .get("keyway-controller")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity;
+    assert_eq!(holder.as_deref(), Some("controller-0"));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        (status, stderr)
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.0.code(), Some(0), "{}", output.1);
+    assert!(!output.1.contains("t0k3n"), "no secret in the logs");
+    let holder = leases
+        .get("keyway-controller")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity;
+    assert_eq!(holder, None, "SIGTERM releases the Lease");
+    let _ = std::fs::remove_dir_all(&dir);
+    cluster.cleanup().await;
+}
