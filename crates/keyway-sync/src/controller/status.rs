@@ -180,7 +180,8 @@ pub fn created(status: Option<&SecretSyncStatus>) -> bool {
 
 /// The new status: the verdict's condition replaces the one of its type (its transition time
 /// kept when the status did not change), `syncHash` and `lastSuccessfulSyncTime` move on
-/// success only.
+/// success only — and `lastSuccessfulSyncTime` only when the sync wrote, the synced versions
+/// moved or the outcome changed, so a quiet poll leaves the status (and the watch) alone.
 pub fn next_status(
     current: Option<&SecretSyncStatus>,
     verdict: &Verdict,
@@ -200,9 +201,14 @@ pub fn next_status(
         "False"
     };
     let mut conditions = status.conditions.take().unwrap_or_default();
-    let transition = conditions
-        .iter()
-        .find(|c| c.type_ == kind && c.status == value)
+    let previous = conditions.iter().find(|c| c.type_ == kind);
+    // Unchanged when the same outcome repeats: the controller watches SecretSyncs, and a status
+    // that moved on every sync would trigger the next one.
+    let same_outcome = previous.is_some_and(|c| {
+        c.status == value && c.reason == verdict.reason.as_str() && c.message == verdict.message
+    });
+    let transition = previous
+        .filter(|c| c.status == value)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or_else(|| now.clone());
     conditions.retain(|c| c.type_ != kind);
@@ -217,10 +223,76 @@ pub fn next_status(
     conditions.truncate(16);
     status.conditions = Some(conditions);
     if let Some(hash) = &verdict.sync_hash {
+        let moved = status.sync_hash.as_deref() != Some(hash.as_str());
         status.sync_hash = Some(hash.clone());
-        if verdict.reason != Reason::PartialSync {
+        let first = status.last_successful_sync_time.is_none();
+        if verdict.reason != Reason::PartialSync
+            && (moved || first || verdict.written || !same_outcome)
+        {
             status.last_successful_sync_time = Some(now);
         }
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn verdict(reason: Reason, written: bool, hash: &str) -> Verdict {
+        Verdict {
+            reason,
+            message: "m".into(),
+            written,
+            sync_hash: reason.succeeded().then(|| hash.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_quiet_poll_leaves_the_status_alone() {
+        let created = next_status(
+            None,
+            &verdict(Reason::CreateSucceeded, true, "h1"),
+            false,
+            Some(1),
+            at(10),
+        );
+        let quiet = verdict(Reason::UpdateNoValueChangeSucceeded, false, "h1");
+        let first_update = next_status(Some(&created), &quiet, true, Some(1), at(20));
+        // The same outcome again, later: nothing moves (no watch event, no reconcile loop).
+        let again = next_status(Some(&first_update), &quiet, true, Some(1), at(30));
+        assert_eq!(again, first_update);
+        // New values move the hash and the time; a failure keeps both and flips the condition.
+        let rotated = next_status(
+            Some(&again),
+            &verdict(Reason::UpdateValueChangeOrForceUpdateSucceeded, true, "h2"),
+            true,
+            Some(1),
+            at(40),
+        );
+        assert_eq!(rotated.last_successful_sync_time, Some(at(40)));
+        let failed = next_status(
+            Some(&rotated),
+            &verdict(Reason::ProviderError, false, ""),
+            true,
+            Some(1),
+            at(50),
+        );
+        assert_eq!(failed.sync_hash.as_deref(), Some("h2"));
+        assert_eq!(failed.last_successful_sync_time, Some(at(40)));
+        let update = failed
+            .conditions
+            .unwrap()
+            .into_iter()
+            .find(|c| c.type_ == UPDATE)
+            .unwrap();
+        assert_eq!(
+            (update.status.as_str(), update.reason.as_str()),
+            ("False", "ProviderError")
+        );
+    }
 }
