@@ -504,14 +504,26 @@ impl Syncer {
             self.source.list().await
         };
         match listed {
-            Ok(all) => Listing {
-                map: Some(
-                    all.into_iter()
-                        .map(|p| (p.name.to_ascii_lowercase(), p))
-                        .collect(),
-                ),
-                ..Listing::default()
-            },
+            Ok(all) => {
+                // Only this spec's objects are kept: a listing can hold thousands of secrets
+                // that many syncers share.
+                let names: std::collections::HashSet<String> = self
+                    .spec
+                    .objects
+                    .iter()
+                    .filter(|o| (o.object_type == ObjectType::Key) == (kind == ObjectType::Key))
+                    .map(|o| o.name.to_ascii_lowercase())
+                    .collect();
+                Listing {
+                    map: Some(
+                        all.into_iter()
+                            .map(|p| (p.name.to_ascii_lowercase(), p))
+                            .filter(|(name, _)| names.contains(name))
+                            .collect(),
+                    ),
+                    ..Listing::default()
+                }
+            }
             Err(SyncError::Source {
                 failure: SourceFailure::Forbidden,
                 ..

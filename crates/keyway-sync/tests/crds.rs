@@ -1,13 +1,20 @@
-//! deploy/crds holds exactly the CRDs the Rust types generate. To regenerate after changing a
-//! type: `KEYWAY_WRITE_CRDS=1 cargo test -p keyway-sync --test crds`.
+//! deploy/crds (and the Helm chart's crds/) hold exactly the CRDs the Rust types generate. To
+//! regenerate after changing a type: `KEYWAY_WRITE_CRDS=1 cargo test -p keyway-sync --test crds`.
 
 use std::path::PathBuf;
 
 #[test]
 fn committed_crds_equal_the_generated_ones() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    let deploy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
     let write = std::env::var_os("KEYWAY_WRITE_CRDS").is_some();
-    for crd in keyway_sync::crds() {
+    for (dir, crd) in [deploy.join("crds"), deploy.join("helm/keyway/crds")]
+        .into_iter()
+        .flat_map(|dir| {
+            keyway_sync::crds()
+                .into_iter()
+                .map(move |crd| (dir.clone(), crd))
+        })
+    {
         let name = format!("{}.yaml", crd.metadata.name.clone().unwrap());
         let generated = format!(
             "# Generated from the keyway-sync Rust types; do not edit.\n# Regenerate: KEYWAY_WRITE_CRDS=1 cargo test -p keyway-sync --test crds\n{}",

@@ -71,6 +71,8 @@ pub struct ControllerOptions {
     pub controller_name: String,
     /// Who reports Events (the Deployment's name, the Pod's name).
     pub reporter: String,
+    /// Reconciles running at once (bounds memory and the bursts the API server sees).
+    pub max_concurrent_reconciles: u16,
 }
 
 impl Default for ControllerOptions {
@@ -87,6 +89,7 @@ impl Default for ControllerOptions {
             vault_urls: BTreeMap::new(),
             controller_name: "keyway".into(),
             reporter: "keyway-controller".into(),
+            max_concurrent_reconciles: 16,
         }
     }
 }
@@ -208,7 +211,10 @@ impl Controller {
                 if let Some(selector) = &context.options.selector {
                     config = config.labels(selector);
                 }
-                let runtime = Runtime::new(syncs, config);
+                let runtime = Runtime::new(syncs, config).with_config(
+                    kube::runtime::controller::Config::default()
+                        .concurrency(context.options.max_concurrent_reconciles),
+                );
                 let store = runtime.store();
                 runtime
                     .owns(

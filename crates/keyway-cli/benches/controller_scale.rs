@@ -1,0 +1,227 @@
+//! The controller at scale, against the emulators (a bench program that prints its figures):
+//! 1,000 SecretSyncs × 10 objects over 2,000 distinct secrets in one vault (200
+//! SecretProviderClasses of 10 objects, 5 SecretSyncs each, one service account). `keyway
+//! controller` runs as its own process so its memory is its own. Measured: time until every
+//! Secret exists, Key Vault calls in one steady-state poll (target ⌈2000/25⌉ = 80 lists and 0
+//! GETs), token exchanges, the controller's peak RSS (target ≤ 64 MiB).
+//!
+//! `cargo bench -p keyway-cli --bench controller_scale` (`KEYWAY_BENCH_SYNCS` to change the
+//! number of SecretSyncs).
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use keyway_emulator::testing::TestCluster;
+use keyway_emulator::{Role, Service};
+use keyway_sync::{
+    MANAGED_LABEL, SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec,
+    SecretSync, SecretSyncSpec,
+};
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+
+const OBJECTS_PER_CLASS: usize = 10;
+const SYNCS_PER_CLASS: usize = 5;
+const POLL_SECONDS: u64 = 30;
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let syncs: usize = std::env::var("KEYWAY_BENCH_SYNCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let classes = syncs.div_ceil(SYNCS_PER_CLASS);
+    let distinct = classes * OBJECTS_PER_CLASS;
+
+    let cluster = TestCluster::start("scale").await.unwrap();
+    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    cluster.install_crds_from(&crds).await.unwrap();
+    let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let tenant = emulator.add_tenant(None);
+    let app = cluster
+        .add_workload_identity(&tenant, "sync", "sync")
+        .await
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, "scale-vault").await.unwrap();
+    vault.grant(&app, Role::SecretsUser);
+    for i in 0..distinct {
+        vault
+            .set_secret(&format!("s-{i:05}"), &format!("value-{i}"))
+            .unwrap();
+    }
+
+    let class_api: Api<SecretProviderClass> = Api::namespaced(client.clone(), ns);
+    futures::stream::iter(0..classes)
+        .map(|c| {
+            let objects: String = (0..OBJECTS_PER_CLASS)
+                .map(|o| {
+                    format!(
+                        "  - |\n    objectName: s-{:05}\n    objectType: secret\n",
+                        c * OBJECTS_PER_CLASS + o
+                    )
+                })
+                .collect();
+            let class = SecretProviderClass::new(
+                &format!("spc-{c:04}"),
+                SecretProviderClassSpec {
+                    provider: Some("azure".into()),
+                    parameters: BTreeMap::from([
+                        ("keyvaultName".to_string(), "scale-vault".to_string()),
+                        ("tenantID".to_string(), tenant.clone()),
+                        ("clientID".to_string(), app.client_id.clone()),
+                        ("objects".to_string(), format!("array:\n{objects}")),
+                    ]),
+                    secret_objects: None,
+                },
+            );
+            let api = class_api.clone();
+            async move { api.create(&PostParams::default(), &class).await.unwrap() }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let sync_api: Api<SecretSync> = Api::namespaced(client.clone(), ns);
+    futures::stream::iter(0..syncs)
+        .map(|s| {
+            let c = s % classes;
+            let sync = SecretSync::new(
+                &format!("sync-{s:05}"),
+                SecretSyncSpec {
+                    secret_provider_class_name: format!("spc-{c:04}"),
+                    service_account_name: "sync".into(),
+                    secret_object: SecretObject {
+                        type_: "Opaque".into(),
+                        data: (0..OBJECTS_PER_CLASS)
+                            .map(|o| {
+                                let name = format!("s-{:05}", c * OBJECTS_PER_CLASS + o);
+                                SecretObjectData {
+                                    source_path: name.clone(),
+                                    target_key: name,
+                                }
+                            })
+                            .collect(),
+                        labels: None,
+                        annotations: None,
+                    },
+                    force_synchronization: None,
+                    secret_sync_controller_name: None,
+                },
+            );
+            let api = sync_api.clone();
+            async move { api.create(&PostParams::default(), &sync).await.unwrap() }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+
+    let dir = std::env::temp_dir().join(format!("keyway-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+    emulator.write_ca(&dir.join("ca.pem")).unwrap();
+    emulator.counters().reset();
+    let count = |service, operation| emulator.counters().count(service, operation);
+
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args([
+            "controller",
+            "--namespaces",
+            ns,
+            "--poll-interval",
+            &format!("{POLL_SECONDS}s"),
+            "--jitter",
+            "0%",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--health-addr",
+            "127.0.0.1:0",
+            "--vault-url",
+            &format!("scale-vault={}", vault.url()),
+        ])
+        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .env("SSL_CERT_FILE", dir.join("ca.pem"))
+        .env("AZURE_AUTHORITY_HOST", emulator.authority_host())
+        .env("KEYWAY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let managed = ListParams::default().labels(MANAGED_LABEL);
+    loop {
+        let written = secrets.list_metadata(&managed).await.unwrap().items.len();
+        if written >= syncs {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "only {written} of {syncs} Secrets after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let first_sync = started.elapsed();
+    let first_lists = count(Service::KeyVault, "GetSecrets");
+    let first_gets = count(Service::KeyVault, "GetSecret");
+
+    // One steady-state poll: wait for its listing to start, then for it to settle.
+    loop {
+        if count(Service::KeyVault, "GetSecrets") > first_lists {
+            break;
+        }
+        assert!(
+            started.elapsed() < first_sync + Duration::from_secs(POLL_SECONDS * 3),
+            "no poll within three intervals"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(POLL_SECONDS / 2)).await;
+    let poll_lists = count(Service::KeyVault, "GetSecrets") - first_lists;
+    let poll_gets = count(Service::KeyVault, "GetSecret") - first_gets;
+    let exchanges = count(Service::Entra, "Token");
+    let token_requests = emulator
+        .counters()
+        .count_status(Service::Kubernetes, "create", 201);
+    let rss = peak_rss_kib(pid);
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+
+    println!(
+        "controller scale: {syncs} SecretSyncs x {OBJECTS_PER_CLASS} objects over {distinct} secrets, one vault, one service account"
+    );
+    println!(
+        "  first sync (all Secrets written): {:.1} s",
+        first_sync.as_secs_f64()
+    );
+    println!("  first sync Key Vault calls: {first_lists} list, {first_gets} GET");
+    println!(
+        "  one steady-state poll: {poll_lists} list calls, {poll_gets} GETs (target {} and 0)",
+        distinct.div_ceil(25)
+    );
+    println!(
+        "  token exchanges over the run: {exchanges} (TokenRequests and other creates: {token_requests})"
+    );
+    match rss {
+        Some(kib) => println!("  controller peak RSS: {:.1} MiB", kib as f64 / 1024.0),
+        None => println!("  controller peak RSS: unavailable"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    cluster.cleanup().await;
+}
