@@ -137,6 +137,7 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
         ..ControllerOptions::default()
     };
     let controller = Controller::new(client.clone(), options);
+    let ready_client = client.clone();
     let metrics = controller.metrics();
     serve(
         parse_addr("metrics-addr", &args.metrics_addr)?,
@@ -158,7 +159,28 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
         parse_addr("health-addr", &args.health_addr)?,
         axum::Router::new()
             .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(|| async { "ok" })),
+            .route(
+                "/readyz",
+                get(move || {
+                    // Ready while the API server answers: a leader can reconcile, a standby
+                    // can take over.
+                    let client = ready_client.clone();
+                    async move {
+                        let answered = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            client.apiserver_version(),
+                        )
+                        .await;
+                        match answered {
+                            Ok(Ok(_)) => (axum::http::StatusCode::OK, "ok"),
+                            _ => (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                "the Kubernetes API server does not answer",
+                            ),
+                        }
+                    }
+                }),
+            ),
     )
     .await?;
     eprintln!(

@@ -135,11 +135,20 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
         .text()
         .await
         .unwrap();
+    // The first reconciles (the SecretSync, then its new Secret) may both see no status yet.
     assert!(
-        metrics.contains("keyway_reconciles_total{reason=\"CreateSucceeded\"} 1"),
+        metrics.contains("keyway_reconciles_total{reason=\"CreateSucceeded\"}"),
         "{metrics}"
     );
-    assert!(metrics.contains("keyway_keyvault_list_calls_total"));
+    assert!(metrics.contains("keyway_keyvault_requests_total{kind=\"list\"}"));
+    assert!(
+        metrics.contains("keyway_keyvault_operations_total{operation=\"get\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keyway_token_exchanges_total 1"),
+        "{metrics}"
+    );
     assert!(!metrics.contains("t0k3n"), "no secret in metrics");
     for path in ["healthz", "readyz"] {
         let status = http

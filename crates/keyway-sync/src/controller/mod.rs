@@ -397,7 +397,7 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
         )
     });
     let report = syncer.run_once().await;
-    context.registry.metrics.observe_calls(&report);
+    context.registry.metrics.observe(&report);
     let created = status::created(sync.status.as_ref());
     let force = sync.spec.force_synchronization.clone().unwrap_or_default();
     (status::verdict(&report, created, &force), cycle_in)

@@ -15,7 +15,7 @@ use super::status::Reason;
 use crate::error::{Result, SyncError};
 use crate::model::secret_sync::SecretSync;
 use crate::source::{
-    CallCounts, KeyVaultSource, KeyVaultSourceOptions, RequestBudget, SharedSource,
+    CallCounts, KeyVaultSource, KeyVaultSourceOptions, RequestBudget, SecretSource, SharedSource,
 };
 use crate::syncer::{SyncReport, Syncer};
 
@@ -117,7 +117,7 @@ impl Registry {
                 )
                 .map_err(|e| SyncError::invalid("spec.parameters", e.to_string()))?;
                 maps.credentials.insert(key.clone(), credential.clone());
-                self.metrics.credentials.fetch_add(1, Ordering::Relaxed);
+                self.metrics.watch_credential(credential.clone());
                 credential
             }
         };
@@ -145,6 +145,7 @@ impl Registry {
                 let fresh_for = (poll / 2).min(Duration::from_secs(60));
                 let shared = Arc::new(SharedSource::new(Arc::new(vault), fresh_for));
                 maps.sources.insert(source_key, shared.clone());
+                self.metrics.watch_source(shared.clone());
                 shared
             }
         };
@@ -184,9 +185,7 @@ impl Registry {
                         syncer: syncer.clone(),
                     },
                 );
-                self.metrics
-                    .managed
-                    .store(maps.syncers.len() as u64, Ordering::Relaxed);
+                self.metrics.set_managed(maps.syncers.len());
                 syncer
             }
         }
@@ -197,9 +196,7 @@ impl Registry {
         let uid = sync.uid().unwrap_or_else(|| sync.name_any());
         let mut maps = self.maps();
         maps.syncers.remove(&uid);
-        self.metrics
-            .managed
-            .store(maps.syncers.len() as u64, Ordering::Relaxed);
+        self.metrics.set_managed(maps.syncers.len());
     }
 }
 
@@ -211,35 +208,39 @@ fn jitter_unit() -> f64 {
 }
 
 /// What the controller counts, for `/metrics`.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ControllerMetrics {
     reconciles: Mutex<HashMap<&'static str, u64>>,
-    /// Reconcile durations: count per upper bound in seconds, and the sum.
+    /// Reconcile durations: count per bucket of [`DURATION_BUCKETS`] (and one over), and the sum.
     durations: Mutex<(Vec<u64>, f64)>,
-    /// Key Vault list calls seen by reconciles.
-    pub vault_list_calls: AtomicU64,
-    /// Key Vault value reads seen by reconciles.
-    pub vault_get_calls: AtomicU64,
-    /// Credentials made (one per identity; each exchanges its token once per lifetime).
-    pub credentials: AtomicU64,
+    /// The shared sources (their Key Vault calls) and credentials (their token exchanges).
+    sources: Mutex<Vec<Arc<SharedSource>>>,
+    credentials: Mutex<Vec<Arc<FederatedCredential>>>,
     /// SecretSyncs managed.
-    pub managed: AtomicU64,
+    managed: AtomicU64,
     /// Objects that failed because the vault throttled.
-    pub throttled: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl std::fmt::Debug for ControllerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerMetrics")
+            .field("reconciles", &self.reconciles())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The upper bounds of the reconcile-duration histogram, in seconds.
 pub const DURATION_BUCKETS: [f64; 8] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl ControllerMetrics {
     pub(crate) fn reconciled(&self, reason: Reason, took: Duration) {
-        *self
-            .reconciles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(reason.as_str())
-            .or_default() += 1;
-        let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        *lock(&self.reconciles).entry(reason.as_str()).or_default() += 1;
+        let mut durations = lock(&self.durations);
         if durations.0.is_empty() {
             durations.0 = vec![0; DURATION_BUCKETS.len() + 1];
         }
@@ -252,10 +253,7 @@ impl ControllerMetrics {
         durations.1 += seconds;
     }
 
-    pub(crate) fn observe_calls(&self, report: &SyncReport) {
-        let CallCounts { list, get, .. } = report.calls;
-        self.vault_list_calls.fetch_add(list, Ordering::Relaxed);
-        self.vault_get_calls.fetch_add(get, Ordering::Relaxed);
+    pub(crate) fn observe(&self, report: &SyncReport) {
         let throttled = report
             .objects
             .iter()
@@ -265,12 +263,21 @@ impl ControllerMetrics {
             .fetch_add(throttled as u64, Ordering::Relaxed);
     }
 
+    fn set_managed(&self, count: usize) {
+        self.managed.store(count as u64, Ordering::Relaxed);
+    }
+
+    fn watch_source(&self, source: Arc<SharedSource>) {
+        lock(&self.sources).push(source);
+    }
+
+    fn watch_credential(&self, credential: Arc<FederatedCredential>) {
+        lock(&self.credentials).push(credential);
+    }
+
     /// Reconciles so far, by outcome (condition reason).
     pub fn reconciles(&self) -> Vec<(&'static str, u64)> {
-        let mut all: Vec<(&'static str, u64)> = self
-            .reconciles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let mut all: Vec<(&'static str, u64)> = lock(&self.reconciles)
             .iter()
             .map(|(k, v)| (*k, *v))
             .collect();
@@ -278,74 +285,126 @@ impl ControllerMetrics {
         all
     }
 
-    /// The Prometheus text exposition of every counter.
+    /// Key Vault requests so far (list pages, version pages, value reads), all vaults.
+    pub fn vault_calls(&self) -> CallCounts {
+        lock(&self.sources)
+            .iter()
+            .map(|s| s.calls())
+            .fold(CallCounts::default(), |a, b| CallCounts {
+                list: a.list + b.list,
+                versions: a.versions + b.versions,
+                get: a.get + b.get,
+            })
+    }
+
+    /// Key Vault operations by operation and HTTP status (shared answers counted once).
+    pub fn vault_outcomes(&self) -> Vec<(&'static str, u16, u64)> {
+        let mut all: std::collections::BTreeMap<(&'static str, u16), u64> = Default::default();
+        for source in lock(&self.sources).iter() {
+            for (operation, status, count) in source.outcomes() {
+                *all.entry((operation, status)).or_default() += count;
+            }
+        }
+        all.into_iter().map(|((o, s), n)| (o, s, n)).collect()
+    }
+
+    /// Token exchanges at Entra ID so far, all identities.
+    pub fn token_exchanges(&self) -> u64 {
+        lock(&self.credentials).iter().map(|c| c.exchanges()).sum()
+    }
+
+    /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP keyway_reconciles_total SecretSync reconciles by outcome."
+        let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        family(
+            "keyway_reconciles_total",
+            "counter",
+            "SecretSync reconciles by outcome (condition reason).",
+            self.reconciles()
+                .into_iter()
+                .map(|(reason, n)| (format!("{{reason=\"{reason}\"}}"), n.to_string()))
+                .collect(),
         );
-        let _ = writeln!(out, "# TYPE keyway_reconciles_total counter");
-        for (reason, count) in self.reconciles() {
-            let _ = writeln!(
-                out,
-                "keyway_reconciles_total{{reason=\"{reason}\"}} {count}"
-            );
-        }
-        for (name, help, value) in [
-            (
-                "keyway_keyvault_list_calls_total",
-                "Key Vault list calls.",
-                &self.vault_list_calls,
-            ),
-            (
-                "keyway_keyvault_get_calls_total",
-                "Key Vault value reads.",
-                &self.vault_get_calls,
-            ),
-            (
-                "keyway_token_credentials_total",
-                "Workload identity credentials made.",
-                &self.credentials,
-            ),
-            (
-                "keyway_throttled_objects_total",
-                "Objects that failed because the vault throttled.",
-                &self.throttled,
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP keyway_managed_secretsyncs SecretSyncs managed.\n# TYPE keyway_managed_secretsyncs gauge\nkeyway_managed_secretsyncs {}",
-            self.managed.load(Ordering::Relaxed)
+        let calls = self.vault_calls();
+        family(
+            "keyway_keyvault_requests_total",
+            "counter",
+            "Key Vault requests: list and version pages, value reads.",
+            [
+                ("list", calls.list),
+                ("versions", calls.versions),
+                ("get", calls.get),
+            ]
+            .into_iter()
+            .map(|(kind, n)| (format!("{{kind=\"{kind}\"}}"), n.to_string()))
+            .collect(),
         );
-        let durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(
-            out,
-            "# HELP keyway_reconcile_duration_seconds Reconcile duration.\n# TYPE keyway_reconcile_duration_seconds histogram"
+        family(
+            "keyway_keyvault_operations_total",
+            "counter",
+            "Key Vault operations by operation and HTTP status (0: no answer).",
+            self.vault_outcomes()
+                .into_iter()
+                .map(|(op, status, n)| {
+                    (
+                        format!("{{operation=\"{op}\",status=\"{status}\"}}"),
+                        n.to_string(),
+                    )
+                })
+                .collect(),
         );
+        family(
+            "keyway_token_exchanges_total",
+            "counter",
+            "Token exchanges at Entra ID.",
+            vec![(String::new(), self.token_exchanges().to_string())],
+        );
+        family(
+            "keyway_throttled_objects_total",
+            "counter",
+            "Objects that failed because the vault throttled (429).",
+            vec![(
+                String::new(),
+                self.throttled.load(Ordering::Relaxed).to_string(),
+            )],
+        );
+        family(
+            "keyway_managed_secretsyncs",
+            "gauge",
+            "SecretSyncs managed.",
+            vec![(
+                String::new(),
+                self.managed.load(Ordering::Relaxed).to_string(),
+            )],
+        );
+        let durations = lock(&self.durations);
+        let mut samples = Vec::new();
         let mut cumulative = 0;
         for (i, bound) in DURATION_BUCKETS.iter().enumerate() {
             cumulative += durations.0.get(i).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "keyway_reconcile_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
+            samples.push((format!("_bucket{{le=\"{bound}\"}}"), cumulative.to_string()));
         }
-        cumulative += durations.0.last().copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "keyway_reconcile_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        cumulative += durations
+            .0
+            .get(DURATION_BUCKETS.len())
+            .copied()
+            .unwrap_or(0);
+        samples.push(("_bucket{le=\"+Inf\"}".to_string(), cumulative.to_string()));
+        samples.push(("_sum".to_string(), durations.1.to_string()));
+        samples.push(("_count".to_string(), cumulative.to_string()));
+        family(
+            "keyway_reconcile_duration_seconds",
+            "histogram",
+            "Reconcile duration.",
+            samples,
         );
-        let _ = writeln!(out, "keyway_reconcile_duration_seconds_sum {}", durations.1);
-        let _ = writeln!(out, "keyway_reconcile_duration_seconds_count {cumulative}");
         out
     }
 }

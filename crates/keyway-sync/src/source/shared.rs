@@ -29,6 +29,7 @@ pub struct SharedSource {
     listing: Mutex<Option<Listing>>,
     values: std::sync::Mutex<Values>,
     stale: std::sync::atomic::AtomicBool,
+    outcomes: std::sync::Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>,
 }
 
 /// Shows the wrapped source and the freshness window, never a value.
@@ -52,6 +53,7 @@ impl SharedSource {
             listing: Mutex::new(None),
             values: std::sync::Mutex::new(HashMap::new()),
             stale: std::sync::atomic::AtomicBool::new(false),
+            outcomes: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -65,6 +67,32 @@ impl SharedSource {
     /// opportunity (a listing under way completes first).
     pub fn expire_now(&self) {
         self.stale.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Operations that reached the wrapped source, by operation (`list`, `get`, `versions`,
+    /// `list_keys`, `get_key`) and HTTP status (200 for success, 0 when there was no answer).
+    /// Shared answers are not counted again.
+    pub fn outcomes(&self) -> Vec<(&'static str, u16, u64)> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((operation, status), count)| (*operation, *status, *count))
+            .collect()
+    }
+
+    fn record<T>(&self, operation: &'static str, result: &Result<T>) {
+        let status = match result {
+            Ok(_) => 200,
+            Err(crate::error::SyncError::Source { status, .. }) => status.unwrap_or(0),
+            Err(_) => 0,
+        };
+        *self
+            .outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((operation, status))
+            .or_default() += 1;
     }
 
     fn values_guard(&self) -> std::sync::MutexGuard<'_, Values> {
@@ -87,7 +115,9 @@ impl SecretSource for SharedSource {
             return Ok(current.secrets.as_ref().clone());
         }
         let taken = Instant::now();
-        let secrets = Arc::new(self.inner.list().await?);
+        let listed = self.inner.list().await;
+        self.record("list", &listed);
+        let secrets = Arc::new(listed?);
         // A new listing starts a new epoch: values read before it may be stale.
         self.values_guard().clear();
         *listing = Some(Listing {
@@ -98,7 +128,9 @@ impl SecretSource for SharedSource {
     }
 
     async fn versions(&self, name: &str) -> Result<Vec<SecretProperties>> {
-        self.inner.versions(name).await
+        let result = self.inner.versions(name).await;
+        self.record("versions", &result);
+        result
     }
 
     async fn get(&self, name: &str, version: Option<&str>) -> Result<SecretValue> {
@@ -108,17 +140,25 @@ impl SecretSource for SharedSource {
             .or_default()
             .clone();
         // A failure is not kept: the next caller tries again.
-        cell.get_or_try_init(|| self.inner.get(name, version))
-            .await
-            .cloned()
+        cell.get_or_try_init(|| async {
+            let result = self.inner.get(name, version).await;
+            self.record("get", &result);
+            result
+        })
+        .await
+        .cloned()
     }
 
     async fn list_keys(&self) -> Result<Vec<SecretProperties>> {
-        self.inner.list_keys().await
+        let result = self.inner.list_keys().await;
+        self.record("list_keys", &result);
+        result
     }
 
     async fn get_key(&self, name: &str, version: Option<&str>) -> Result<KeyValue> {
-        self.inner.get_key(name, version).await
+        let result = self.inner.get_key(name, version).await;
+        self.record("get_key", &result);
+        result
     }
 
     fn calls(&self) -> CallCounts {
@@ -161,5 +201,12 @@ mod tests {
         assert!(shared.get("missing", None).await.is_err());
         memory.set("missing", "3", None, &[]);
         assert_eq!(*shared.get("missing", None).await.unwrap().value, "3");
+        let outcomes = shared.outcomes();
+        assert!(outcomes.contains(&("list", 200, 2)), "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .any(|(op, status, n)| *op == "get" && *status != 200 && *n == 1)
+        );
     }
 }
