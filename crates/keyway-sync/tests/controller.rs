@@ -293,6 +293,13 @@ async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
             .then_some(())
     })
     .await;
+    eventually("the deleted SecretSync forgotten", || async {
+        metrics
+            .render()
+            .contains("keyway_managed_secretsyncs 0")
+            .then_some(())
+    })
+    .await;
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), running)
         .await

@@ -216,7 +216,19 @@ impl Controller {
                         .concurrency(context.options.max_concurrent_reconciles),
                 );
                 let store = runtime.store();
-                runtime
+                // Deleted SecretSyncs are not reconciled: forget their syncers each poll.
+                let pruning = {
+                    let (store, context, namespace) =
+                        (store.clone(), context.clone(), namespace.clone());
+                    async move {
+                        loop {
+                            tokio::time::sleep(context.options.poll_interval).await;
+                            let live = store.state().iter().filter_map(|sync| sync.uid()).collect();
+                            context.registry.retain(namespace.as_deref(), &live);
+                        }
+                    }
+                };
+                let controller = runtime
                     .owns(
                         secrets,
                         watcher::Config::default().labels(crate::sink::MANAGED_LABEL),
@@ -241,8 +253,11 @@ impl Controller {
                         if let Err(error) = result {
                             tracing::debug!(%error, "reconcile trigger");
                         }
-                    })
-                    .await;
+                    });
+                tokio::select! {
+                    _ = controller => {}
+                    _ = pruning => {}
+                }
             }
         });
         futures::future::join_all(runs).await;

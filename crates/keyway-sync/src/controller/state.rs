@@ -36,6 +36,7 @@ struct Cycle {
 }
 
 struct SyncerEntry {
+    namespace: String,
     fingerprint: String,
     syncer: Arc<Syncer>,
 }
@@ -181,6 +182,7 @@ impl Registry {
                 maps.syncers.insert(
                     uid,
                     SyncerEntry {
+                        namespace: sync.namespace().unwrap_or_default(),
                         fingerprint: fingerprint.to_string(),
                         syncer: syncer.clone(),
                     },
@@ -189,6 +191,16 @@ impl Registry {
                 syncer
             }
         }
+    }
+
+    /// Drops the syncers of SecretSyncs that are gone: those in `namespace` (all when `None`)
+    /// whose uid is not in `live`.
+    pub fn retain(&self, namespace: Option<&str>, live: &std::collections::HashSet<String>) {
+        let mut maps = self.maps();
+        maps.syncers.retain(|uid, entry| {
+            live.contains(uid) || namespace.is_some_and(|ns| ns != entry.namespace)
+        });
+        self.metrics.set_managed(maps.syncers.len());
     }
 
     /// Drops a deleted SecretSync's syncer.
