@@ -274,6 +274,28 @@ async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
             .then_some(())
     })
     .await;
+    // forceSynchronization reads every object again and reports a forced update.
+    let reads = || emulator.counters().count(Service::KeyVault, "GetSecret");
+    let before = reads();
+    syncs
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"forceSynchronization": "now"}})),
+        )
+        .await
+        .unwrap();
+    eventually("the forced sync", || async {
+        let sync = syncs.get("app").await.unwrap();
+        (condition(&sync, "Update")
+            == Some((
+                "True".into(),
+                "UpdateValueChangeOrForceUpdateSucceeded".into(),
+            ))
+            && reads() >= before + 2)
+            .then_some(())
+    })
+    .await;
     assert!(
         metrics
             .render()

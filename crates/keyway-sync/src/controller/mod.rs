@@ -26,8 +26,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller as Runtime};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::error::{Result, SyncError};
@@ -211,7 +212,15 @@ impl Controller {
                 if let Some(selector) = &context.options.selector {
                     config = config.labels(selector);
                 }
-                let runtime = Runtime::new(syncs, config).with_config(
+                // Only spec changes (generation) trigger from the SecretSync watch: the status
+                // this controller writes must not trigger another reconcile (kube-runtime's
+                // `for_stream`, behind its `unstable-runtime` feature).
+                let (reader, writer) = reflector::store();
+                let trigger = reflector::reflector(writer, watcher::watcher(syncs, config))
+                    .default_backoff()
+                    .applied_objects()
+                    .predicate_filter(predicates::generation, Default::default());
+                let runtime = Runtime::for_stream(trigger, reader).with_config(
                     kube::runtime::controller::Config::default()
                         .concurrency(context.options.max_concurrent_reconciles),
                 );
@@ -404,18 +413,25 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
             .as_deref()
             .unwrap_or_default()
     );
-    let syncer = context.registry.syncer(sync, &fingerprint, || {
+    let (syncer, replaced) = context.registry.syncer(sync, &fingerprint, || {
         Syncer::new(
             spec.clone(),
             source.clone() as Arc<SharedSource>,
             Arc::new(Remap::new(sink, mapping)),
         )
     });
+    if replaced {
+        // A changed spec or a forced sync reads the vault afresh, not this cycle's answers.
+        source.expire().await;
+    }
     let report = syncer.run_once().await;
     context.registry.metrics.observe(&report);
     let created = status::created(sync.status.as_ref());
     let force = sync.spec.force_synchronization.clone().unwrap_or_default();
-    (status::verdict(&report, created, &force), cycle_in)
+    (
+        status::verdict(&report, created, replaced, &force),
+        cycle_in,
+    )
 }
 
 /// Writes the status and the Events for a verdict.

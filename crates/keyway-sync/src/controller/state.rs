@@ -167,17 +167,20 @@ impl Registry {
 
     /// The SecretSync's syncer, made anew when `fingerprint` (its class's resourceVersion, its
     /// generation, its force token) changed — so a changed spec or a forced sync reads afresh.
+    /// The second value says whether an earlier syncer with another fingerprint was replaced
+    /// (a spec change or a forced sync).
     pub fn syncer(
         &self,
         sync: &SecretSync,
         fingerprint: &str,
         make: impl FnOnce() -> Syncer,
-    ) -> Arc<Syncer> {
+    ) -> (Arc<Syncer>, bool) {
         let uid = sync.uid().unwrap_or_else(|| sync.name_any());
         let mut maps = self.maps();
         match maps.syncers.get(&uid) {
-            Some(entry) if entry.fingerprint == fingerprint => entry.syncer.clone(),
-            _ => {
+            Some(entry) if entry.fingerprint == fingerprint => (entry.syncer.clone(), false),
+            previous => {
+                let replaced = previous.is_some();
                 let syncer = Arc::new(make());
                 maps.syncers.insert(
                     uid,
@@ -188,7 +191,7 @@ impl Registry {
                     },
                 );
                 self.metrics.set_managed(maps.syncers.len());
-                syncer
+                (syncer, replaced)
             }
         }
     }

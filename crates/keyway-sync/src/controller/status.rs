@@ -91,8 +91,9 @@ struct ItemSummary<'a> {
 }
 
 /// The verdict on a cycle's report. `created` says whether the Secret existed before
-/// (a `Create` condition already true).
-pub fn verdict(report: &SyncReport, created: bool, force_hash: &str) -> Verdict {
+/// (a `Create` condition already true); `forced`, that the spec changed or a sync was forced
+/// (`forceSynchronization`), which counts as an update even when no value changed.
+pub fn verdict(report: &SyncReport, created: bool, forced: bool, force_hash: &str) -> Verdict {
     let failed = report.failed();
     let hash = || Some(sync_hash(report, force_hash));
     if let Some(error) = &report.sink_error {
@@ -133,11 +134,11 @@ pub fn verdict(report: &SyncReport, created: bool, force_hash: &str) -> Verdict 
             sync_hash: hash(),
         };
     }
-    let (reason, message) = match (created, report.written) {
+    let (reason, message) = match (created, report.written || forced) {
         (false, _) => (Reason::CreateSucceeded, "Secret created successfully."),
         (true, true) => (
             Reason::UpdateValueChangeOrForceUpdateSucceeded,
-            "Secret updated with new values.",
+            "Secret updated: new values, a changed spec or a forced sync.",
         ),
         (true, false) => (
             Reason::UpdateNoValueChangeSucceeded,
