@@ -128,6 +128,9 @@ async fn main() {
         .collect::<Vec<_>>()
         .await;
 
+    // Secrets written in the same second as their first read are read again at the next poll
+    // (`updated` has one-second resolution); in the field they are older than that.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let dir = std::env::temp_dir().join(format!("keyway-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();

@@ -3,6 +3,7 @@
 
 mod azure;
 mod cert;
+mod cluster;
 mod controller;
 mod demo;
 mod dev;
@@ -32,6 +33,9 @@ enum Command {
     /// Certificates stored as Key Vault secrets: inspect, encode for upload, convert.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Cluster configuration for workload identity: the K3s issuer settings.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// The SecretSync controller: sync SecretSyncs into Secrets, in-cluster, highly available.
     Controller(controller::ControllerArgs),
     /// Run the main job offline on embedded defaults and show what keyway does.
@@ -53,6 +57,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cert(command) => cert::run(command),
+        Command::Cluster(command) => cluster::run(command),
         Command::Controller(args) => controller::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Dev(args) => dev::run(args).await,

@@ -1,0 +1,567 @@
+//! The K3s settings workload identity needs: `kube-apiserver-arg` in `/etc/rancher/k3s/config.yaml`
+//! must hold `service-account-issuer=<URL>` and `service-account-max-token-expiration=<duration>`.
+//!
+//! The edit is line-preserving, not a re-serialisation: every other key, list item, comment,
+//! blank line, quoting style and line ending stays as it was; earlier values of the two flags
+//! are replaced (later duplicates removed); `kube-apiserver-arg` written as a block list, a flow
+//! list or a single string is handled; a second run changes nothing. K3s must be restarted
+//! (`systemctl restart k3s`) for the change to take effect.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{ClusterError, Result};
+
+/// Where K3s reads its configuration.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/rancher/k3s/config.yaml";
+/// The token lifetime the seed procedure sets.
+pub const DEFAULT_MAX_TOKEN_EXPIRATION: &str = "24h";
+
+const KEY: &str = "kube-apiserver-arg";
+const ISSUER_FLAG: &str = "service-account-issuer";
+const EXPIRATION_FLAG: &str = "service-account-max-token-expiration";
+
+/// The two settings, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerSettings {
+    issuer: String,
+    max_token_expiration: String,
+}
+
+impl IssuerSettings {
+    /// `issuer` must be an https URL without query or fragment; `max_token_expiration` a Go
+    /// duration (`24h`, `1h30m`, `86400s`).
+    pub fn new(issuer: &str, max_token_expiration: &str) -> Result<IssuerSettings> {
+        let parsed = url::Url::parse(issuer).map_err(|e| {
+            ClusterError::invalid("--issuer", format!("{issuer:?} is not a URL: {e}"))
+        })?;
+        if parsed.scheme() != "https" {
+            return Err(ClusterError::invalid(
+                "--issuer",
+                format!(
+                    "{issuer:?} must be an https URL: Entra ID fetches the issuer's discovery document over https"
+                ),
+            ));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(ClusterError::invalid(
+                "--issuer",
+                format!("{issuer:?} has no host"),
+            ));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(ClusterError::invalid(
+                "--issuer",
+                format!("{issuer:?} may not carry a query or fragment"),
+            ));
+        }
+        go_duration_seconds(max_token_expiration).ok_or_else(|| {
+            ClusterError::invalid(
+                "--max-token-expiration",
+                format!("{max_token_expiration:?} is not a duration such as 24h, 1h30m or 86400s"),
+            )
+        })?;
+        Ok(IssuerSettings {
+            issuer: issuer.to_string(),
+            max_token_expiration: max_token_expiration.to_string(),
+        })
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    fn wanted(&self) -> [(&'static str, &str); 2] {
+        [
+            (ISSUER_FLAG, self.issuer.as_str()),
+            (EXPIRATION_FLAG, self.max_token_expiration.as_str()),
+        ]
+    }
+}
+
+/// Seconds in a Go duration (`72h`, `1h30m`, `1.5h`, `90s`, `500ms`); `None` when it does not
+/// parse or is not positive.
+pub fn go_duration_seconds(text: &str) -> Option<f64> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total += number * scale;
+    }
+    (total > 0.0).then_some(total)
+}
+
+/// One line and the ending it had (`\n`, `\r\n`, or none for a last line without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Line {
+    text: String,
+    ending: String,
+}
+
+fn split_lines(text: &str) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (line, ending, next) = match rest.find('\n') {
+            Some(i) if i > 0 && rest.as_bytes()[i - 1] == b'\r' => {
+                (&rest[..i - 1], "\r\n", &rest[i + 1..])
+            }
+            Some(i) => (&rest[..i], "\n", &rest[i + 1..]),
+            None => (rest, "", ""),
+        };
+        lines.push(Line {
+            text: line.to_string(),
+            ending: ending.to_string(),
+        });
+        rest = next;
+    }
+    lines
+}
+
+fn join_lines(lines: &[Line]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("{}{}", l.text, l.ending))
+        .collect()
+}
+
+/// How a scalar was quoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
+}
+
+impl Style {
+    fn of(raw: &str) -> Style {
+        if raw.len() >= 2 && raw.starts_with('"') && raw.ends_with('"') {
+            Style::Double
+        } else if raw.len() >= 2 && raw.starts_with('\'') && raw.ends_with('\'') {
+            Style::Single
+        } else {
+            Style::Plain
+        }
+    }
+
+    fn unquote(self, raw: &str) -> String {
+        match self {
+            Style::Plain => raw.to_string(),
+            Style::Single => raw[1..raw.len() - 1].replace("''", "'"),
+            Style::Double => raw[1..raw.len() - 1]
+                .replace("\\\"", "\"")
+                .replace("\\\\", "\\"),
+        }
+    }
+
+    fn quote(self, value: &str) -> String {
+        match self {
+            Style::Plain => value.to_string(),
+            Style::Single => format!("'{}'", value.replace('\'', "''")),
+            Style::Double => format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\"")),
+        }
+    }
+}
+
+/// Splits `s` into the value and what follows it (spaces and a `# comment`), outside quotes.
+fn split_comment(s: &str) -> (&str, &str) {
+    let mut quote: Option<char> = None;
+    let mut previous = ' ';
+    for (i, c) in s.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '#' && previous.is_whitespace() => {
+                let value = s[..i].trim_end();
+                return (value, &s[value.len()..]);
+            }
+            None => {}
+        }
+        previous = c;
+    }
+    let value = s.trim_end();
+    (value, &s[value.len()..])
+}
+
+/// The flag an argument sets (`service-account-issuer` of `service-account-issuer=https://…`).
+fn flag_of(argument: &str) -> &str {
+    argument
+        .trim_start_matches('-')
+        .split('=')
+        .next()
+        .unwrap_or_default()
+}
+
+/// A top-level key line: the key, and what follows its colon.
+fn top_level_key(line: &str) -> Option<(String, &str)> {
+    if line.starts_with(|c: char| c.is_whitespace() || c == '#' || c == '-') {
+        return None;
+    }
+    let colon = line
+        .char_indices()
+        .find(|(i, c)| *c == ':' && line[i + 1..].chars().next().is_none_or(char::is_whitespace))
+        .map(|(i, _)| i)?;
+    let key = line[..colon].trim();
+    let key = Style::of(key).unquote(key);
+    Some((key, &line[colon + 1..]))
+}
+
+/// The result of an edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct K3sEdit {
+    path: String,
+    before: String,
+    after: String,
+}
+
+impl K3sEdit {
+    /// Whether the file changes.
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+
+    /// The text before the edit.
+    pub fn before(&self) -> &str {
+        &self.before
+    }
+
+    /// The text after the edit.
+    pub fn after(&self) -> &str {
+        &self.after
+    }
+
+    /// A unified diff of the change (empty when nothing changes).
+    pub fn unified_diff(&self) -> String {
+        if !self.changed() {
+            return String::new();
+        }
+        similar::TextDiff::from_lines(&self.before, &self.after)
+            .unified_diff()
+            .header(&self.path, &self.path)
+            .to_string()
+    }
+
+    /// Writes the new text to `path` atomically (a temporary file renamed over it), keeping
+    /// the old file as `<path>.keyway.bak`. Returns the backup's path when there was a file.
+    pub fn write(&self, path: &Path) -> Result<Option<PathBuf>> {
+        let io = |e: std::io::Error| ClusterError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let backup = if path.exists() {
+            let backup = PathBuf::from(format!("{}.keyway.bak", path.display()));
+            std::fs::copy(path, &backup).map_err(io)?;
+            Some(backup)
+        } else {
+            None
+        };
+        let temporary = PathBuf::from(format!("{}.keyway.tmp", path.display()));
+        {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(&temporary).map_err(io)?;
+            file.write_all(self.after.as_bytes()).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        if let Ok(metadata) = std::fs::metadata(path) {
+            std::fs::set_permissions(&temporary, metadata.permissions()).map_err(io)?;
+        }
+        std::fs::rename(&temporary, path).map_err(io)?;
+        Ok(backup)
+    }
+}
+
+/// Reads a K3s config file; a missing file is an empty config.
+pub fn read_config(path: &Path) -> Result<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| ClusterError::Io {
+            path: path.display().to_string(),
+            reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(ClusterError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Makes `text` (the config at `path`, for messages) hold the issuer settings.
+pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Result<K3sEdit> {
+    let mut lines = split_lines(text);
+    let unsupported = |line: usize, problem: &str| ClusterError::Unsupported {
+        path: path.to_string(),
+        line: line + 1,
+        problem: problem.to_string(),
+    };
+    let dominant = if text.contains("\r\n") { "\r\n" } else { "\n" }.to_string();
+    let keys: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| top_level_key(&l.text).is_some_and(|(k, _)| k == KEY))
+        .map(|(i, _)| i)
+        .collect();
+    if keys.len() > 1 {
+        return Err(unsupported(
+            keys[1],
+            "kube-apiserver-arg appears twice; merge the two into one list",
+        ));
+    }
+    let wanted = settings.wanted();
+    match keys.first() {
+        None => {
+            if let Some(last) = lines.last_mut()
+                && last.ending.is_empty()
+            {
+                last.ending = dominant.clone();
+            }
+            lines.push(Line {
+                text: format!("{KEY}:"),
+                ending: dominant.clone(),
+            });
+            for (flag, value) in wanted {
+                lines.push(Line {
+                    text: format!("  - {flag}={value}"),
+                    ending: dominant.clone(),
+                });
+            }
+        }
+        Some(&at) => {
+            let key_text = lines[at].text.clone();
+            let (_, after_colon) = top_level_key(&key_text).expect("found as a key");
+            let key_part = &key_text[..key_text.len() - after_colon.len()];
+            let (value, trailer) = split_comment(after_colon);
+            let value = value.trim_start();
+            if value.is_empty() {
+                edit_block_list(&mut lines, at, &wanted, &dominant, &unsupported)?;
+            } else if value.starts_with('[') {
+                if !value.ends_with(']') {
+                    return Err(unsupported(
+                        at,
+                        "a flow list of kube-apiserver-arg spread over several lines; write it on one line or as a block list",
+                    ));
+                }
+                let items = split_flow(&value[1..value.len() - 1]);
+                let mut edited: Vec<String> = Vec::new();
+                let mut seen = Vec::new();
+                for raw in items {
+                    let style = Style::of(&raw);
+                    let argument = style.unquote(&raw);
+                    match wanted.iter().find(|(f, _)| *f == flag_of(&argument)) {
+                        Some((flag, _)) if seen.contains(flag) => {}
+                        Some((flag, v)) => {
+                            seen.push(*flag);
+                            edited.push(style.quote(&format!("{flag}={v}")));
+                        }
+                        None => edited.push(raw),
+                    }
+                }
+                for (flag, v) in wanted.iter().filter(|(f, _)| !seen.contains(f)) {
+                    edited.push(Style::Double.quote(&format!("{flag}={v}")));
+                }
+                let rebuilt = format!("{key_part} [{}]{trailer}", edited.join(", "));
+                if rebuilt != key_text {
+                    lines[at].text = rebuilt;
+                }
+            } else if value.starts_with('|') || value.starts_with('>') {
+                return Err(unsupported(
+                    at,
+                    "kube-apiserver-arg as a block scalar; write it as a list",
+                ));
+            } else {
+                // A single string: becomes a block list holding it (replaced when it is one of
+                // ours) and whatever is missing.
+                let style = Style::of(value);
+                let argument = style.unquote(value);
+                let mut items = Vec::new();
+                let mut seen = Vec::new();
+                match wanted.iter().find(|(f, _)| *f == flag_of(&argument)) {
+                    Some((flag, v)) => {
+                        seen.push(*flag);
+                        items.push(style.quote(&format!("{flag}={v}")));
+                    }
+                    None => items.push(value.to_string()),
+                }
+                for (flag, v) in wanted.iter().filter(|(f, _)| !seen.contains(f)) {
+                    items.push(style.quote(&format!("{flag}={v}")));
+                }
+                // The key line's ending goes to the last new line (none when the file ended
+                // without a newline there); the others take the file's usual ending.
+                let original_ending = lines[at].ending.clone();
+                lines[at].text = format!("{KEY}:{trailer}");
+                lines[at].ending = dominant.clone();
+                let count = items.len();
+                for (offset, item) in items.into_iter().enumerate() {
+                    let ending = if offset + 1 == count {
+                        original_ending.clone()
+                    } else {
+                        dominant.clone()
+                    };
+                    lines.insert(
+                        at + 1 + offset,
+                        Line {
+                            text: format!("  - {item}"),
+                            ending,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    Ok(K3sEdit {
+        path: path.to_string(),
+        before: text.to_string(),
+        after: join_lines(&lines),
+    })
+}
+
+/// Items of a one-line flow list, raw (quotes kept), split on commas outside quotes.
+fn split_flow(inner: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    for c in inner.chars() {
+        match quote {
+            Some(q) if c == q => {
+                quote = None;
+                current.push(c);
+            }
+            Some(_) => current.push(c),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                current.push(c);
+            }
+            None if c == ',' => {
+                items.push(current.trim().to_string());
+                current.clear();
+            }
+            None => current.push(c),
+        }
+    }
+    if !current.trim().is_empty() {
+        items.push(current.trim().to_string());
+    }
+    items
+}
+
+/// One `- item` line of a block list.
+struct Item {
+    line: usize,
+    indent: String,
+    style: Style,
+    argument: String,
+    trailer: String,
+}
+
+fn parse_item(line: usize, text: &str) -> Option<Item> {
+    let trimmed = text.trim_start();
+    let indent = &text[..text.len() - trimmed.len()];
+    let rest = trimmed.strip_prefix('-')?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let (raw, trailer) = split_comment(rest);
+    let style = Style::of(raw);
+    Some(Item {
+        line,
+        indent: indent.to_string(),
+        style,
+        argument: style.unquote(raw),
+        trailer: trailer.to_string(),
+    })
+}
+
+fn edit_block_list(
+    lines: &mut Vec<Line>,
+    at: usize,
+    wanted: &[(&'static str, &str); 2],
+    dominant: &str,
+    unsupported: &dyn Fn(usize, &str) -> ClusterError,
+) -> Result<()> {
+    let mut items = Vec::new();
+    let mut index = at + 1;
+    while index < lines.len() {
+        let text = &lines[index].text;
+        let trimmed = text.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            index += 1;
+            continue;
+        }
+        match parse_item(index, text) {
+            Some(item) => items.push(item),
+            None if text.starts_with(char::is_whitespace) && !items.is_empty() => {
+                return Err(unsupported(
+                    index,
+                    "a kube-apiserver-arg item spread over several lines; write each item on one line",
+                ));
+            }
+            None => break,
+        }
+        index += 1;
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    let mut remove = Vec::new();
+    for item in &items {
+        let Some((flag, value)) = wanted.iter().find(|(f, _)| *f == flag_of(&item.argument)) else {
+            continue;
+        };
+        if seen.contains(flag) {
+            remove.push(item.line);
+            continue;
+        }
+        seen.push(flag);
+        let rebuilt = format!(
+            "{}- {}{}",
+            item.indent,
+            item.style.quote(&format!("{flag}={value}")),
+            item.trailer
+        );
+        if rebuilt != lines[item.line].text {
+            lines[item.line].text = rebuilt;
+        }
+    }
+    let (indent, style, after) = match items.last() {
+        Some(last) => (last.indent.clone(), last.style, last.line),
+        None => ("  ".to_string(), Style::Plain, at),
+    };
+    let missing = wanted.iter().filter(|(f, _)| !seen.contains(f));
+    for (insert_at, (flag, value)) in (after + 1..).zip(missing) {
+        if lines[insert_at - 1].ending.is_empty() {
+            lines[insert_at - 1].ending = dominant.to_string();
+        }
+        let ending = lines[insert_at - 1].ending.clone();
+        lines.insert(
+            insert_at,
+            Line {
+                text: format!("{indent}- {}", style.quote(&format!("{flag}={value}"))),
+                ending,
+            },
+        );
+    }
+    // Duplicates sit at or before the last item, so the insertions above did not move them.
+    for line in remove.into_iter().rev() {
+        lines.remove(line);
+    }
+    Ok(())
+}

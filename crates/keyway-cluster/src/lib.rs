@@ -1,0 +1,27 @@
+//! # keyway-cluster
+//!
+//! Cluster configuration for workload identity at the edge — the "enable secure settings"
+//! procedure of Azure IoT Operations as a library: the K3s service-account issuer settings,
+//! edited line by line ([`k3s`]).
+//!
+//! ```
+//! use keyway_cluster::k3s::{IssuerSettings, ensure_issuer};
+//!
+//! let settings = IssuerSettings::new("https://issuer.example/cluster-1/", "24h")?;
+//! let config = "write-kubeconfig-mode: \"0644\"\n# other settings\n";
+//! let edit = ensure_issuer("/etc/rancher/k3s/config.yaml", config, &settings)?;
+//! assert!(edit.after().contains("  - service-account-issuer=https://issuer.example/cluster-1/\n"));
+//! // A second run changes nothing.
+//! assert!(!ensure_issuer("config.yaml", edit.after(), &settings)?.changed());
+//! # Ok::<(), keyway_cluster::ClusterError>(())
+//! ```
+
+mod error;
+pub mod k3s;
+
+pub use error::{ClusterError, Result};
+
+/// The README's example, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,212 @@
+//! The K3s config editor over real-world layouts (golden tests) and a property: it never alters
+//! a line unrelated to the two flags.
+
+use keyway_cluster::ClusterError;
+use keyway_cluster::k3s::{IssuerSettings, ensure_issuer, go_duration_seconds};
+use proptest::prelude::*;
+
+const ISSUER: &str = "https://issuer.example/cluster-1/";
+
+fn settings() -> IssuerSettings {
+    IssuerSettings::new(ISSUER, "24h").unwrap()
+}
+
+/// Edits and checks that a second run changes nothing.
+fn edit_lines(text: &str) -> String {
+    let first = ensure_issuer("config.yaml", text, &settings()).unwrap();
+    let again = ensure_issuer("config.yaml", first.after(), &settings()).unwrap();
+    assert!(
+        !again.changed(),
+        "a second run changes nothing:\n{}",
+        again.unified_diff()
+    );
+    first.after().to_string()
+}
+
+/// [`edit_lines`], and the result is YAML whose `kube-apiserver-arg` list holds both flags once.
+fn edit(text: &str) -> String {
+    let after = edit_lines(text);
+    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&after)
+        .unwrap_or_else(|e| panic!("not YAML after the edit: {e}\n{after}"));
+    let args: Vec<&str> = parsed["kube-apiserver-arg"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("no list:\n{after}"))
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for wanted in [
+        format!("service-account-issuer={ISSUER}"),
+        "service-account-max-token-expiration=24h".to_string(),
+    ] {
+        assert_eq!(args.iter().filter(|a| **a == wanted).count(), 1, "{args:?}");
+    }
+    after
+}
+
+#[test]
+fn an_empty_or_missing_config_gets_the_list() {
+    assert_eq!(
+        edit(""),
+        "kube-apiserver-arg:\n  - service-account-issuer=https://issuer.example/cluster-1/\n  - service-account-max-token-expiration=24h\n"
+    );
+    // No final newline: one is added before the new key, nothing else moves.
+    assert_eq!(
+        edit("write-kubeconfig-mode: \"0644\""),
+        "write-kubeconfig-mode: \"0644\"\nkube-apiserver-arg:\n  - service-account-issuer=https://issuer.example/cluster-1/\n  - service-account-max-token-expiration=24h\n"
+    );
+}
+
+#[test]
+fn a_block_list_keeps_other_args_comments_and_blank_lines() {
+    let before = "\
+# K3s server config
+write-kubeconfig-mode: \"0644\"
+kube-apiserver-arg:
+  # audit first
+  - audit-log-path=/var/log/audit.log
+
+  - service-account-issuer=https://old.example/  # set by the seed
+  - \"service-account-max-token-expiration=1h\"
+tls-san:
+  - edge.local
+";
+    let after = "\
+# K3s server config
+write-kubeconfig-mode: \"0644\"
+kube-apiserver-arg:
+  # audit first
+  - audit-log-path=/var/log/audit.log
+
+  - service-account-issuer=https://issuer.example/cluster-1/  # set by the seed
+  - \"service-account-max-token-expiration=24h\"
+tls-san:
+  - edge.local
+";
+    assert_eq!(edit(before), after);
+}
+
+#[test]
+fn missing_flags_are_appended_in_the_list_style_and_duplicates_go() {
+    let before = "kube-apiserver-arg:\n- 'service-account-issuer=https://a/'\n- enable-admission-plugins=NodeRestriction\n- service-account-issuer=https://b/\nnode-name: edge-1\n";
+    let after = "kube-apiserver-arg:\n- 'service-account-issuer=https://issuer.example/cluster-1/'\n- enable-admission-plugins=NodeRestriction\n- service-account-max-token-expiration=24h\nnode-name: edge-1\n";
+    assert_eq!(edit(before), after);
+}
+
+#[test]
+fn a_single_string_becomes_a_list() {
+    assert_eq!(
+        edit("kube-apiserver-arg: \"audit-log-maxage=30\" # keep\nnode-name: a\n"),
+        "kube-apiserver-arg: # keep\n  - \"audit-log-maxage=30\"\n  - \"service-account-issuer=https://issuer.example/cluster-1/\"\n  - \"service-account-max-token-expiration=24h\"\nnode-name: a\n"
+    );
+    assert_eq!(
+        edit("kube-apiserver-arg: service-account-issuer=https://old/"),
+        "kube-apiserver-arg:\n  - service-account-issuer=https://issuer.example/cluster-1/\n  - service-account-max-token-expiration=24h"
+    );
+}
+
+#[test]
+fn a_flow_list_is_edited_in_place() {
+    assert_eq!(
+        edit("kube-apiserver-arg: [\"v=2\", 'service-account-issuer=https://old/']  # flow\n"),
+        "kube-apiserver-arg: [\"v=2\", 'service-account-issuer=https://issuer.example/cluster-1/', \"service-account-max-token-expiration=24h\"]  # flow\n"
+    );
+}
+
+#[test]
+fn crlf_line_endings_are_kept() {
+    let before = "node-name: a\r\nkube-apiserver-arg:\r\n  - v=2\r\n";
+    assert_eq!(
+        edit(before),
+        "node-name: a\r\nkube-apiserver-arg:\r\n  - v=2\r\n  - service-account-issuer=https://issuer.example/cluster-1/\r\n  - service-account-max-token-expiration=24h\r\n"
+    );
+}
+
+#[test]
+fn what_cannot_be_edited_safely_is_refused_with_the_line() {
+    let twice = ensure_issuer(
+        "c.yaml",
+        "kube-apiserver-arg: a\nkube-apiserver-arg: b\n",
+        &settings(),
+    );
+    assert!(
+        matches!(twice, Err(ClusterError::Unsupported { line: 2, .. })),
+        "{twice:?}"
+    );
+    let spread = ensure_issuer("c.yaml", "kube-apiserver-arg: [a,\n  b]\n", &settings());
+    assert!(
+        matches!(spread, Err(ClusterError::Unsupported { line: 1, .. })),
+        "{spread:?}"
+    );
+    let message = spread.unwrap_err().to_string();
+    assert!(message.starts_with("c.yaml:1:"), "{message}");
+}
+
+#[test]
+fn settings_are_validated_with_what_was_given() {
+    let http = IssuerSettings::new("http://issuer.example/", "24h").unwrap_err();
+    assert!(
+        http.to_string()
+            .contains("\"http://issuer.example/\" must be an https URL"),
+        "{http}"
+    );
+    let duration = IssuerSettings::new(ISSUER, "1d").unwrap_err();
+    assert!(
+        duration
+            .to_string()
+            .starts_with("--max-token-expiration: \"1d\""),
+        "{duration}"
+    );
+    assert_eq!(go_duration_seconds("1h30m"), Some(5400.0));
+    assert_eq!(go_duration_seconds("0s"), None);
+    assert_eq!(go_duration_seconds("86400s"), Some(86400.0));
+}
+
+/// A line that has nothing to do with the two flags.
+fn unrelated_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z-]{0,12}: [a-zA-Z0-9./\"]{0,16}".prop_map(|s| s),
+        "# [ -~]{0,30}".prop_map(|s| s),
+        Just(String::new()),
+        "[a-z]{1,8}:".prop_map(|s| s),
+        "  - [a-z][a-z=./0-9-]{0,20}".prop_map(|s| s),
+    ]
+}
+
+fn is_ours(line: &str) -> bool {
+    line.contains("service-account-issuer=")
+        || line.contains("service-account-max-token-expiration=")
+        || line.starts_with("kube-apiserver-arg")
+}
+
+proptest! {
+    #[test]
+    fn unrelated_lines_are_never_altered(
+        head in proptest::collection::vec(unrelated_line(), 0..8),
+        args in proptest::collection::vec("[a-z][a-z=./0-9-]{0,20}", 0..4),
+        with_flag in any::<bool>(),
+        tail in proptest::collection::vec(unrelated_line(), 0..8),
+        crlf in any::<bool>(),
+    ) {
+        let eol = if crlf { "\r\n" } else { "\n" };
+        let mut lines: Vec<String> = head.clone();
+        lines.push("kube-apiserver-arg:".into());
+        for arg in &args {
+            lines.push(format!("  - {arg}"));
+        }
+        if with_flag {
+            lines.push("  - service-account-issuer=https://old.example/".into());
+        }
+        // A tail that starts with a list item would continue the list; start it with a key.
+        lines.push("node-name: edge".into());
+        lines.extend(tail.iter().cloned());
+        let text: String = lines.iter().map(|l| format!("{l}{eol}")).collect();
+        // Generated files need not be valid YAML: the editor works on lines.
+        let after = edit_lines(&text);
+        let unrelated = |t: &str| -> Vec<String> {
+            t.split(eol).filter(|l| !is_ours(l)).map(str::to_string).collect()
+        };
+        prop_assert_eq!(unrelated(&text), unrelated(&after));
+        let expected = format!("  - service-account-issuer={ISSUER}{eol}");
+        prop_assert!(after.contains(&expected));
+    }
+}
