@@ -1,4 +1,5 @@
-//! `keyway cluster`: cluster configuration for workload identity — the K3s issuer settings.
+//! `keyway cluster`: cluster configuration for workload identity — the K3s issuer settings and
+//! the readiness check.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,29 @@ pub enum ClusterCommand {
     /// Make the K3s config set the service-account issuer and token lifetime (a dry run that
     /// prints a unified diff, unless --write).
     K3sConfig(K3sConfigArgs),
+    /// Is the cluster ready for workload identity? Compares the issuer everywhere it appears
+    /// (exit 0 ready, 1 not ready, 2 bad input).
+    Check(CheckArgs),
+}
+
+/// `keyway cluster check` arguments.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The output of `az connectedk8s show` (JSON; `-` for standard input).
+    #[arg(long)]
+    connected_cluster: Option<String>,
+    /// A K3s config file to compare.
+    #[arg(long)]
+    k3s_config: Option<PathBuf>,
+    /// Ask this cluster for a token (TokenRequest) and its discovery document.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The service account the token is requested for, NAMESPACE/NAME.
+    #[arg(long, default_value = "default/default")]
+    service_account: String,
+    /// Print the observations and findings as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `keyway cluster k3s-config` arguments.
@@ -36,10 +60,143 @@ pub struct K3sConfigArgs {
 }
 
 /// Runs a `keyway cluster` subcommand.
-pub fn run(command: ClusterCommand) -> Result<ExitCode, CliError> {
+pub async fn run(command: ClusterCommand) -> Result<ExitCode, CliError> {
     match command {
         ClusterCommand::K3sConfig(args) => k3s_config(args),
+        ClusterCommand::Check(args) => check(args).await,
     }
+}
+
+async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
+    use keyway_cluster::connected::ConnectedCluster;
+    use keyway_cluster::readiness::Readiness;
+    let input = |e: keyway_cluster::ClusterError| CliError::Input(e.to_string());
+    if args.connected_cluster.is_none() && args.k3s_config.is_none() && args.kubeconfig.is_none() {
+        return Err(CliError::Input(
+            "nothing to check: give --connected-cluster, --k3s-config and/or --kubeconfig".into(),
+        ));
+    }
+    let mut readiness = Readiness::default();
+    if let Some(source) = &args.connected_cluster {
+        let bytes = crate::input::read(source)?;
+        readiness.connected_cluster(&ConnectedCluster::from_json(&bytes).map_err(input)?);
+    }
+    if let Some(path) = &args.k3s_config {
+        let text = read_config(path).map_err(input)?;
+        match keyway_cluster::k3s::configured_issuer(&path.display().to_string(), &text)
+            .map_err(input)?
+        {
+            Some(issuer) => readiness.observe(&format!("K3s config {}", path.display()), &issuer),
+            None => readiness.unavailable(
+                &format!("K3s config {}", path.display()),
+                "sets no service-account-issuer",
+                "keyway cluster k3s-config --issuer <URL> --write, then restart K3s",
+            ),
+        }
+    }
+    if let Some(kubeconfig) = &args.kubeconfig {
+        cluster_issuers(kubeconfig, &args.service_account, &mut readiness).await?;
+    }
+    readiness.compare();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&readiness).map_err(|e| CliError::Input(e.to_string()))?
+        );
+    } else {
+        for observation in &readiness.observations {
+            println!("{}: {}", observation.source, observation.issuer);
+        }
+        for finding in &readiness.findings {
+            println!(
+                "problem [{}]: {}\n  fix: {}",
+                finding.code, finding.message, finding.fix
+            );
+        }
+        println!(
+            "{}",
+            if readiness.ready() {
+                "ready for workload identity"
+            } else {
+                "not ready"
+            }
+        );
+    }
+    Ok(if readiness.ready() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The issuer in a token the cluster mints and in its discovery document.
+async fn cluster_issuers(
+    kubeconfig: &std::path::Path,
+    service_account: &str,
+    readiness: &mut keyway_cluster::readiness::Readiness,
+) -> Result<(), CliError> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let (namespace, name) = service_account.split_once('/').ok_or_else(|| {
+        CliError::Input(format!(
+            "--service-account {service_account:?} is not NAMESPACE/NAME"
+        ))
+    })?;
+    let config = kube::config::Kubeconfig::read_from(kubeconfig)
+        .map_err(|e| CliError::Input(format!("{}: {e}", kubeconfig.display())))?;
+    let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+        .await
+        .map_err(|e| CliError::Input(format!("{}: {e}", kubeconfig.display())))?;
+    let client = kube::Client::try_from(config).map_err(CliError::remote)?;
+    let unreachable = "check the kubeconfig and that the API server answers";
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![keyway_identity::TOKEN_EXCHANGE_AUDIENCE.to_string()],
+            expiration_seconds: Some(600),
+            bound_object_ref: None,
+        },
+        ..Default::default()
+    };
+    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), namespace);
+    match accounts
+        .create_token_request(name, &Default::default(), &request)
+        .await
+    {
+        Ok(answer) => {
+            let token = answer.status.map(|s| s.token).unwrap_or_default();
+            match keyway_identity::AssertionClaims::peek(&token) {
+                Ok(claims) => readiness.observe(
+                    &format!("a token the cluster mints for {service_account}"),
+                    &claims.iss,
+                ),
+                Err(e) => readiness.unavailable("a token the cluster mints", &e.to_string(), unreachable),
+            }
+        }
+        Err(e) => readiness.unavailable(
+            &format!("TokenRequest for {service_account}"),
+            &e.to_string(),
+            "give --service-account NAMESPACE/NAME of an existing service account, with RBAC to create its token",
+        ),
+    }
+    let discovery = http::Request::get("/.well-known/openid-configuration")
+        .body(Vec::new())
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    match client.request::<serde_json::Value>(discovery).await {
+        Ok(document) => match document["issuer"].as_str() {
+            Some(issuer) => readiness.observe("the cluster's discovery document", issuer),
+            None => readiness.unavailable(
+                "the cluster's discovery document",
+                "has no issuer",
+                unreachable,
+            ),
+        },
+        Err(e) => readiness.unavailable(
+            "the cluster's discovery document",
+            &e.to_string(),
+            unreachable,
+        ),
+    }
+    Ok(())
 }
 
 fn k3s_config(args: K3sConfigArgs) -> Result<ExitCode, CliError> {

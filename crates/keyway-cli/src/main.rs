@@ -33,7 +33,7 @@ enum Command {
     /// Certificates stored as Key Vault secrets: inspect, encode for upload, convert.
     #[command(subcommand)]
     Cert(cert::CertCommand),
-    /// Cluster configuration for workload identity: the K3s issuer settings.
+    /// Cluster configuration for workload identity: the K3s issuer settings, readiness checks.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
     /// The SecretSync controller: sync SecretSyncs into Secrets, in-cluster, highly available.
@@ -57,7 +57,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cert(command) => cert::run(command),
-        Command::Cluster(command) => cluster::run(command),
+        Command::Cluster(command) => cluster::run(command).await,
         Command::Controller(args) => controller::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Dev(args) => dev::run(args).await,

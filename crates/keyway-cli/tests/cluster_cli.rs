@@ -1,6 +1,8 @@
 //! `keyway cluster k3s-config` as an operator runs it: a dry run prints the diff and leaves the
 //! file alone, `--write` applies it with a backup, a second run has nothing to do, and bad
-//! arguments exit 2 naming what was given.
+//! arguments exit 2 naming what was given. `keyway cluster check` against the Kubernetes
+//! stand-in (or `KEYWAY_TEST_KUBECONFIG`'s cluster): the issuer compared across the connected
+//! cluster's profile, the K3s config, a minted token and the discovery document.
 
 use std::process::{Command, Output};
 
@@ -104,4 +106,91 @@ fn k3s_config_dry_run_write_and_rerun() {
         text(&bad.stderr)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_compares_the_issuer_everywhere() {
+    let cluster = keyway_emulator::testing::TestCluster::start("cluster-check")
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("keyway-check-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    cluster.write_kubeconfig(&kubeconfig).unwrap();
+    // The issuer the cluster really uses, as its discovery document says.
+    let issuer = cluster.trust_service_account_issuer().await.unwrap();
+    let account = format!("{}/sync", cluster.namespace());
+    let mut sa = k8s_openapi::api::core::v1::ServiceAccount::default();
+    sa.metadata.name = Some("sync".into());
+    kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+        cluster.client(),
+        cluster.namespace(),
+    )
+    .create(&Default::default(), &sa)
+    .await
+    .unwrap();
+    let show = |issuer: &str| {
+        format!(
+            "{{\"oidcIssuerProfile\": {{\"enabled\": true, \"issuerUrl\": \"{issuer}\"}}, \"securityProfile\": {{\"workloadIdentity\": {{\"enabled\": true}}}}}}"
+        )
+    };
+    std::fs::write(dir.join("show.json"), show(&issuer)).unwrap();
+    std::fs::write(
+        dir.join("k3s.yaml"),
+        format!("kube-apiserver-arg:\n  - service-account-issuer={issuer}\n"),
+    )
+    .unwrap();
+    let args = |show_file: &str| -> Vec<String> {
+        [
+            "cluster",
+            "check",
+            "--connected-cluster",
+            dir.join(show_file).to_str().unwrap(),
+            "--k3s-config",
+            dir.join("k3s.yaml").to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--service-account",
+            &account,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_keyway"))
+                .args(&args)
+                .output()
+                .unwrap()
+        })
+    };
+    let ready = run(args("show.json")).await.unwrap();
+    let out = text(&ready.stdout);
+    assert_eq!(ready.status.code(), Some(0), "{out}{}", text(&ready.stderr));
+    assert!(out.contains("a token the cluster mints"), "{out}");
+    assert!(out.contains("the cluster's discovery document"), "{out}");
+    assert!(out.contains("ready for workload identity"), "{out}");
+
+    // The connected cluster reports the issuer with another trailing slash: named, with the fix.
+    let other = if issuer.ends_with('/') {
+        issuer.trim_end_matches('/').to_string()
+    } else {
+        format!("{issuer}/")
+    };
+    std::fs::write(dir.join("slash.json"), show(&other)).unwrap();
+    let mut json = args("slash.json");
+    json.push("--json".into());
+    let not_ready = run(json).await.unwrap();
+    assert_eq!(not_ready.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&not_ready.stdout).unwrap();
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["issuer_trailing_slash"; 3], "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+    cluster.cleanup().await;
 }

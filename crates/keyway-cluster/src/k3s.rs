@@ -565,3 +565,30 @@ fn edit_block_list(
     }
     Ok(())
 }
+
+/// The issuer a K3s config sets (`service-account-issuer=` in `kube-apiserver-arg`; the first
+/// when there are several, as the API server signs with the first), or `None`.
+pub fn configured_issuer(path: &str, text: &str) -> Result<Option<String>> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| ClusterError::Unsupported {
+            path: path.to_string(),
+            line: e.location().map_or(0, |l| l.line()),
+            problem: format!("not YAML: {e}"),
+        })?;
+    let args: Vec<String> = match &value[KEY] {
+        serde_yaml_ng::Value::String(s) => vec![s.clone()],
+        serde_yaml_ng::Value::Sequence(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(args.iter().find_map(|a| {
+        (flag_of(a) == ISSUER_FLAG)
+            .then(|| a.split_once('=').map(|(_, v)| v.to_string()))
+            .flatten()
+    }))
+}

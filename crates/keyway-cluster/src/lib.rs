@@ -2,7 +2,9 @@
 //!
 //! Cluster configuration for workload identity at the edge — the "enable secure settings"
 //! procedure of Azure IoT Operations as a library: the K3s service-account issuer settings,
-//! edited line by line ([`k3s`]).
+//! edited line by line ([`k3s`]); the connected cluster's workload identity profile
+//! ([`connected`]); and the readiness check that the issuer is the same everywhere
+//! ([`readiness`]).
 //!
 //! ```
 //! use keyway_cluster::k3s::{IssuerSettings, ensure_issuer};
@@ -16,8 +18,10 @@
 //! # Ok::<(), keyway_cluster::ClusterError>(())
 //! ```
 
+pub mod connected;
 mod error;
 pub mod k3s;
+pub mod readiness;
 
 pub use error::{ClusterError, Result};
 

@@ -1,6 +1,8 @@
 //! A Kubernetes API server stand-in, over HTTPS with bearer-token auth, for what keyway needs:
 //! discovery, namespaces, Secrets, ServiceAccounts with the TokenRequest subresource (tokens
-//! signed by the emulated OIDC issuer, so Entra accepts them), Events, Leases and custom
+//! signed by the emulated OIDC issuer, so Entra accepts them; the issuer's discovery document and
+//! JWKS at `/.well-known/openid-configuration` and `/openid/v1/jwks`, as the real API server
+//! serves them), Events, Leases and custom
 //! resources defined through CustomResourceDefinitions; create, get, list with label and field
 //! selectors, replace with resourceVersion conflicts, JSON merge patch, JSON patch, apply, delete
 //! with garbage collection through ownerReferences. Answers carry the real server's `Status`.
@@ -80,6 +82,10 @@ enum Target {
     Apis,
     /// `/openapi/v3` (`None`) or one group-version's document under it.
     OpenApi(Option<String>),
+    /// Service-account issuer discovery: `/.well-known/openid-configuration`.
+    Discovery,
+    /// The service-account signing keys: `/openid/v1/jwks`.
+    Jwks,
     Resources {
         group: String,
         version: String,
@@ -101,6 +107,8 @@ fn parse(path: &str, store: &Store) -> Target {
         .collect();
     let (group, version, rest) = match parts.as_slice() {
         ["version"] => return Target::Version,
+        [".well-known", "openid-configuration"] => return Target::Discovery,
+        ["openid", "v1", "jwks"] => return Target::Jwks,
         ["openapi", "v3"] => return Target::OpenApi(None),
         ["openapi", "v3", rest @ ..] => return Target::OpenApi(Some(rest.join("/"))),
         ["api"] => return Target::Api,
@@ -274,6 +282,13 @@ async fn handle(
                 .collect();
             Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})).into_response()
         }
+        (Target::Discovery, &Method::GET) => {
+            Json(keyway_identity::OpenIdConfiguration::for_issuer(&shared.issuer_url())).into_response()
+        }
+        (Target::Jwks, &Method::GET) => Json(keyway_identity::Jwks {
+            keys: shared.issuer_keys().iter().map(|k| k.jwk().clone()).collect(),
+        })
+        .into_response(),
         (Target::OpenApi(None), &Method::GET) => Json(openapi::root(store.types())).into_response(),
         (Target::OpenApi(Some(path)), &Method::GET) => match openapi::group_version(store.types(), &path) {
             Some(document) => Json(document).into_response(),

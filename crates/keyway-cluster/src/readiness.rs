@@ -1,0 +1,156 @@
+//! Is this cluster ready for workload identity? The issuer must be the same string everywhere
+//! it appears — the connected cluster's profile, the K3s config, the tokens the cluster mints,
+//! the cluster's own discovery document — because Entra ID compares it byte for byte with the
+//! federated credential's. Each mismatch is reported with what differs and the fix.
+
+use serde::Serialize;
+
+use crate::connected::ConnectedCluster;
+
+/// Where an issuer was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Observation {
+    /// For people: `connected cluster (oidcIssuerProfile.issuerUrl)`, `K3s config`, ...
+    pub source: String,
+    /// The issuer seen there.
+    pub issuer: String,
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// A stable code: `oidc_issuer_disabled`, `workload_identity_disabled`, `no_issuer`,
+    /// `issuer_trailing_slash`, `issuer_scheme`, `issuer_mismatch`, `source_unavailable`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    /// Every issuer seen.
+    pub observations: Vec<Observation>,
+    /// Every problem; none means ready.
+    pub findings: Vec<Finding>,
+}
+
+impl Readiness {
+    /// Ready: no findings.
+    pub fn ready(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    /// Adds the connected cluster's profile: its flags and its issuer.
+    pub fn connected_cluster(&mut self, cluster: &ConnectedCluster) {
+        let enable = "az connectedk8s update -n <cluster> -g <group> --enable-oidc-issuer --enable-workload-identity";
+        if cluster.oidc_issuer_enabled != Some(true) {
+            self.findings.push(Finding {
+                code: "oidc_issuer_disabled",
+                message: format!(
+                    "oidcIssuerProfile.enabled is {}",
+                    describe(cluster.oidc_issuer_enabled)
+                ),
+                fix: enable.into(),
+            });
+        }
+        if cluster.workload_identity_enabled != Some(true) {
+            self.findings.push(Finding {
+                code: "workload_identity_disabled",
+                message: format!(
+                    "securityProfile.workloadIdentity.enabled is {}",
+                    describe(cluster.workload_identity_enabled)
+                ),
+                fix: enable.into(),
+            });
+        }
+        match (&cluster.self_hosted_issuer_url, &cluster.issuer_url) {
+            (Some(url), _) => self.observe(
+                "connected cluster (oidcIssuerProfile.selfHostedIssuerUrl)",
+                url,
+            ),
+            (None, Some(url)) => {
+                self.observe("connected cluster (oidcIssuerProfile.issuerUrl)", url)
+            }
+            (None, None) => self.findings.push(Finding {
+                code: "no_issuer",
+                message: "the connected cluster reports no issuer URL".into(),
+                fix: enable.into(),
+            }),
+        }
+    }
+
+    /// Adds an issuer seen at `source`.
+    pub fn observe(&mut self, source: &str, issuer: &str) {
+        self.observations.push(Observation {
+            source: source.into(),
+            issuer: issuer.into(),
+        });
+    }
+
+    /// Adds a source that could not be read (the cluster unreachable, a file missing).
+    pub fn unavailable(&mut self, source: &str, reason: &str, fix: &str) {
+        self.findings.push(Finding {
+            code: "source_unavailable",
+            message: format!("{source}: {reason}"),
+            fix: fix.into(),
+        });
+    }
+
+    /// Compares every observation with the first (the reference) and adds a finding for each
+    /// that differs, naming a trailing-slash or scheme difference as such.
+    pub fn compare(&mut self) {
+        let Some(reference) = self.observations.first().cloned() else {
+            return;
+        };
+        for other in self.observations.iter().skip(1) {
+            if other.issuer == reference.issuer {
+                continue;
+            }
+            let (a, b) = (&reference.issuer, &other.issuer);
+            let fix = format!(
+                "use exactly {a:?} everywhere: in the K3s config (keyway cluster k3s-config --issuer {a} --write, then restart K3s) and in every federated credential"
+            );
+            let finding = if a.trim_end_matches('/') == b.trim_end_matches('/') {
+                Finding {
+                    code: "issuer_trailing_slash",
+                    message: format!(
+                        "the trailing slash differs: {} has {a:?}, {} has {b:?}; Entra ID compares issuers exactly",
+                        reference.source, other.source
+                    ),
+                    fix,
+                }
+            } else if strip_scheme(a) == strip_scheme(b) {
+                Finding {
+                    code: "issuer_scheme",
+                    message: format!(
+                        "the scheme differs: {} has {a:?}, {} has {b:?}",
+                        reference.source, other.source
+                    ),
+                    fix,
+                }
+            } else {
+                Finding {
+                    code: "issuer_mismatch",
+                    message: format!("{} has {a:?}, {} has {b:?}", reference.source, other.source),
+                    fix,
+                }
+            };
+            self.findings.push(finding);
+        }
+    }
+}
+
+fn strip_scheme(url: &str) -> &str {
+    url.split_once("://").map_or(url, |(_, rest)| rest)
+}
+
+fn describe(flag: Option<bool>) -> &'static str {
+    match flag {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "absent",
+    }
+}
