@@ -20,6 +20,71 @@ pub enum ClusterCommand {
     /// Is the cluster ready for workload identity? Compares the issuer everywhere it appears
     /// (exit 0 ready, 1 not ready, 2 bad input).
     Check(CheckArgs),
+    /// Print manifests (YAML) built from typed values.
+    #[command(subcommand)]
+    Render(RenderCommand),
+}
+
+/// `keyway cluster render` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RenderCommand {
+    /// A ServiceAccount (workload identity annotations), SecretProviderClass and SecretSync.
+    SecretSync(RenderSecretSyncArgs),
+    /// A Dapr Azure Key Vault secret store component using workload identity.
+    DaprComponent(RenderDaprArgs),
+}
+
+/// `keyway cluster render secret-sync` arguments.
+#[derive(Debug, Args)]
+pub struct RenderSecretSyncArgs {
+    /// The vault's name.
+    #[arg(long)]
+    keyvault: String,
+    /// The Entra tenant id.
+    #[arg(long)]
+    tenant_id: String,
+    /// The identity's client id.
+    #[arg(long)]
+    client_id: String,
+    /// The namespace.
+    #[arg(long)]
+    namespace: String,
+    /// The service account to sync as.
+    #[arg(long, default_value = "aio-ssc-sa")]
+    service_account: String,
+    /// An object: NAME[:alias][:type][:encoding] (type secret|cert|key, encoding
+    /// utf-8|hex|base64); repeat for more.
+    #[arg(long = "object", required = true)]
+    objects: Vec<String>,
+    /// The Secret's type.
+    #[arg(long, default_value = "Opaque", value_parser = ["Opaque", "kubernetes.io/tls"])]
+    secret_type: String,
+    /// The Secret's name (default: the vault's).
+    #[arg(long)]
+    secret_name: Option<String>,
+}
+
+/// `keyway cluster render dapr-component` arguments.
+#[derive(Debug, Args)]
+pub struct RenderDaprArgs {
+    /// The vault's name.
+    #[arg(long)]
+    vault: String,
+    /// The identity's client id.
+    #[arg(long)]
+    client_id: String,
+    /// The Entra tenant id.
+    #[arg(long)]
+    tenant_id: Option<String>,
+    /// The Azure cloud.
+    #[arg(long, value_parser = keyway_cluster::render::DAPR_ENVIRONMENTS)]
+    environment: Option<String>,
+    /// The component's name.
+    #[arg(long, default_value = "azurekeyvault")]
+    name: String,
+    /// The component's namespace.
+    #[arg(long)]
+    namespace: Option<String>,
 }
 
 /// `keyway cluster check` arguments.
@@ -64,7 +129,47 @@ pub async fn run(command: ClusterCommand) -> Result<ExitCode, CliError> {
     match command {
         ClusterCommand::K3sConfig(args) => k3s_config(args),
         ClusterCommand::Check(args) => check(args).await,
+        ClusterCommand::Render(command) => render(command),
     }
+}
+
+fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
+    use keyway_cluster::render::{DaprComponent, ObjectSpec, SecretSyncRequest, secret_sync};
+    let input = |e: keyway_cluster::ClusterError| CliError::Input(e.to_string());
+    let yaml = match command {
+        RenderCommand::SecretSync(args) => {
+            let objects = args
+                .objects
+                .iter()
+                .map(|o| ObjectSpec::parse(o))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(input)?;
+            secret_sync(&SecretSyncRequest {
+                keyvault: args.keyvault,
+                tenant_id: args.tenant_id,
+                client_id: args.client_id,
+                namespace: args.namespace,
+                service_account: args.service_account,
+                objects,
+                secret_type: args.secret_type,
+                secret_name: args.secret_name,
+            })
+            .and_then(|m| m.to_yaml())
+            .map_err(input)?
+        }
+        RenderCommand::DaprComponent(args) => DaprComponent::azure_keyvault(
+            &args.name,
+            args.namespace.as_deref(),
+            &args.vault,
+            &args.client_id,
+            args.tenant_id.as_deref(),
+            args.environment.as_deref(),
+        )
+        .and_then(|c| c.to_yaml())
+        .map_err(input)?,
+    };
+    print!("{yaml}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {

@@ -194,3 +194,68 @@ async fn check_compares_the_issuer_everywhere() {
     let _ = std::fs::remove_dir_all(&dir);
     cluster.cleanup().await;
 }
+
+#[test]
+fn render_prints_manifests_that_load_back() {
+    let out = keyway(&[
+        "cluster",
+        "render",
+        "secret-sync",
+        "--keyvault",
+        "edge-vault",
+        "--tenant-id",
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "--client-id",
+        "00000000-1111-2222-3333-444444444444",
+        "--namespace",
+        "azure-iot-operations",
+        "--object",
+        "db-password",
+        "--object",
+        "opcua-cert:server.der:secret:hex",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    let kinds: Vec<String> = yaml
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["ServiceAccount", "SecretProviderClass", "SecretSync"],
+        "{yaml}"
+    );
+    let dapr = keyway(&[
+        "cluster",
+        "render",
+        "dapr-component",
+        "--vault",
+        "edge-vault",
+        "--client-id",
+        "c",
+    ]);
+    assert_eq!(dapr.status.code(), Some(0));
+    assert!(text(&dapr.stdout).contains("type: secretstores.azure.keyvault"));
+    let bad = keyway(&[
+        "cluster",
+        "render",
+        "secret-sync",
+        "--keyvault",
+        "v",
+        "--tenant-id",
+        "t",
+        "--client-id",
+        "c",
+        "--namespace",
+        "n",
+        "--object",
+        "x::blob",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("\"blob\""),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -3,8 +3,8 @@
 //! Cluster configuration for workload identity at the edge — the "enable secure settings"
 //! procedure of Azure IoT Operations as a library: the K3s service-account issuer settings,
 //! edited line by line ([`k3s`]); the connected cluster's workload identity profile
-//! ([`connected`]); and the readiness check that the issuer is the same everywhere
-//! ([`readiness`]).
+//! ([`connected`]); the readiness check that the issuer is the same everywhere
+//! ([`readiness`]); and manifests rendered from typed values ([`render`]).
 //!
 //! ```
 //! use keyway_cluster::k3s::{IssuerSettings, ensure_issuer};
@@ -22,6 +22,7 @@ pub mod connected;
 mod error;
 pub mod k3s;
 pub mod readiness;
+pub mod render;
 
 pub use error::{ClusterError, Result};
 
