@@ -9,10 +9,9 @@
 //! |---|---|---|
 //! | [`cert`] | `keyway-cert` | certificates stored as secrets (hex, base64, PEM, DER, PKCS#12): decode, convert, order, validate |
 //! | [`identity`] | `keyway-identity` | workload identity federation: assertion sources, a caching single-flight `TokenCredential`, FIC matching, OIDC issuer documents, AADSTS hints |
-//! | [`sync`] | `keyway-sync` | Key Vault → files from SecretProviderClass/SecretSync, fetching only what changed |
-//! | `emulator` (feature `emulator`) | `keyway-emulator` | local Entra ID, OIDC issuer and Key Vault over real HTTPS |
-//!
-//! `cluster` joins when its crate lands.
+//! | [`sync`] | `keyway-sync` | Key Vault → files and Kubernetes Secrets from SecretProviderClass/SecretSync, fetching only what changed; the SecretSync controller (feature `controller`) |
+//! | [`cluster`] | `keyway-cluster` | K3s issuer settings edited line by line, readiness checks, manifests |
+//! | `emulator` (feature `emulator`) | `keyway-emulator` | local Entra ID, OIDC issuer, Key Vault and Kubernetes API over real HTTPS |
 //!
 //! ```
 //! use keyway::cert::{decode_value, Bundle, DecodeOptions, ParseOptions};
@@ -23,6 +22,7 @@
 //! ```
 
 pub use keyway_cert as cert;
+pub use keyway_cluster as cluster;
 pub use keyway_identity as identity;
 pub use keyway_sync as sync;
 
