@@ -1,5 +1,5 @@
-//! `keyway cluster`: cluster configuration for workload identity — the K3s issuer settings and
-//! the readiness check.
+//! `keyway cluster`: cluster configuration for workload identity — the K3s issuer settings, the
+//! readiness check, manifests and provisioning plans.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +23,52 @@ pub enum ClusterCommand {
     /// Print manifests (YAML) built from typed values.
     #[command(subcommand)]
     Render(RenderCommand),
+    /// Print provisioning plans: federated credentials, role assignments, K3s, manifests.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+/// `keyway cluster plan` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// What `az iot ops secretsync enable` does: federate the secret sync service account,
+    /// grant Key Vault Secrets User and Reader, the SecretProviderClass.
+    Secretsync(PlanSecretSyncArgs),
+}
+
+/// `keyway cluster plan secretsync` arguments.
+#[derive(Debug, Args)]
+pub struct PlanSecretSyncArgs {
+    /// The subscription id.
+    #[arg(long)]
+    subscription: String,
+    /// The identity's resource group.
+    #[arg(long)]
+    resource_group: String,
+    /// The user-assigned identity's name.
+    #[arg(long)]
+    identity: String,
+    /// The vault's name.
+    #[arg(long)]
+    keyvault: String,
+    /// The vault's resource group (default: --resource-group).
+    #[arg(long)]
+    keyvault_resource_group: Option<String>,
+    /// The cluster's service-account issuer URL.
+    #[arg(long)]
+    issuer: String,
+    /// The Azure IoT Operations namespace.
+    #[arg(long)]
+    namespace: String,
+    /// The secret sync service account.
+    #[arg(long, default_value = keyway_cluster::plan::SECRET_SYNC_SERVICE_ACCOUNT)]
+    service_account: String,
+    /// Also set the K3s issuer settings, with this token lifetime (e.g. 24h).
+    #[arg(long)]
+    k3s_max_token_expiration: Option<String>,
+    /// az: a bash script of az commands; arm: the ARM REST requests (JSON); json: the plan.
+    #[arg(long, default_value = "az", value_parser = ["az", "arm", "json"])]
+    output: String,
 }
 
 /// `keyway cluster render` subcommands.
@@ -130,7 +176,34 @@ pub async fn run(command: ClusterCommand) -> Result<ExitCode, CliError> {
         ClusterCommand::K3sConfig(args) => k3s_config(args),
         ClusterCommand::Check(args) => check(args).await,
         ClusterCommand::Render(command) => render(command),
+        ClusterCommand::Plan(PlanCommand::Secretsync(args)) => plan_secret_sync(args),
     }
+}
+
+fn plan_secret_sync(args: PlanSecretSyncArgs) -> Result<ExitCode, CliError> {
+    use keyway_cluster::plan::{Plan, SecretSyncPlanRequest};
+    let plan = Plan::secret_sync(&SecretSyncPlanRequest {
+        subscription: args.subscription,
+        resource_group: args.resource_group,
+        identity: args.identity,
+        keyvault: args.keyvault,
+        keyvault_resource_group: args.keyvault_resource_group,
+        issuer: args.issuer,
+        namespace: args.namespace,
+        service_account: args.service_account,
+        k3s_max_token_expiration: args.k3s_max_token_expiration,
+    })
+    .map_err(|e| CliError::Input(e.to_string()))?;
+    let json = |v: serde_json::Result<String>| v.map_err(|e| CliError::Input(e.to_string()));
+    match args.output.as_str() {
+        "arm" => println!(
+            "{}",
+            json(serde_json::to_string_pretty(&plan.to_arm_requests()))?
+        ),
+        "json" => println!("{}", json(serde_json::to_string_pretty(&plan))?),
+        _ => print!("{}", plan.to_az_script()),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn render(command: RenderCommand) -> Result<ExitCode, CliError> {

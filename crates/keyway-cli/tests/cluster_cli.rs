@@ -259,3 +259,37 @@ fn render_prints_manifests_that_load_back() {
         text(&bad.stderr)
     );
 }
+
+#[test]
+fn plan_prints_a_script_the_requests_or_the_plan() {
+    let base = [
+        "cluster",
+        "plan",
+        "secretsync",
+        "--subscription",
+        "11111111-2222-3333-4444-555555555555",
+        "--resource-group",
+        "edge-rg",
+        "--identity",
+        "aio-secretsync",
+        "--keyvault",
+        "edge-vault",
+        "--issuer",
+        "https://issuer.example/edge-1/",
+        "--namespace",
+        "azure-iot-operations",
+    ];
+    let az = keyway(&base);
+    assert_eq!(az.status.code(), Some(0), "{}", text(&az.stderr));
+    assert!(text(&az.stdout).contains("az identity federated-credential create"));
+    let mut arm_args = base.to_vec();
+    arm_args.extend(["--output", "arm"]);
+    let arm = keyway(&arm_args);
+    let requests: serde_json::Value = serde_json::from_slice(&arm.stdout).unwrap();
+    assert_eq!(requests.as_array().unwrap().len(), 5);
+    let mut bad = base.to_vec();
+    bad[12] = "http://issuer.example/";
+    let refused = keyway(&bad);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("--issuer"));
+}

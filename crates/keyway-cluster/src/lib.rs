@@ -4,7 +4,8 @@
 //! procedure of Azure IoT Operations as a library: the K3s service-account issuer settings,
 //! edited line by line ([`k3s`]); the connected cluster's workload identity profile
 //! ([`connected`]); the readiness check that the issuer is the same everywhere
-//! ([`readiness`]); and manifests rendered from typed values ([`render`]).
+//! ([`readiness`]); manifests rendered from typed values ([`render`]); and provisioning plans
+//! as data ([`plan`]).
 //!
 //! ```
 //! use keyway_cluster::k3s::{IssuerSettings, ensure_issuer};
@@ -21,6 +22,7 @@
 pub mod connected;
 mod error;
 pub mod k3s;
+pub mod plan;
 pub mod readiness;
 pub mod render;
 

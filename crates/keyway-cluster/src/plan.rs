@@ -1,0 +1,441 @@
+//! Provisioning plans as data: the steps `az iot ops secretsync enable` and `az iot ops identity
+//! assign` take — a federated identity credential for the cluster's service account, role
+//! assignments on the vault, the K3s issuer settings and the SecretProviderClass — with
+//! deterministic names so a re-run finds what the first run made. One plan, several consumers:
+//! a bash script of az commands ([`Plan::to_az_script`]), the ARM REST requests
+//! ([`Plan::to_arm_requests`]), or JSON (the plan itself).
+
+use serde::Serialize;
+
+use crate::error::{ClusterError, Result};
+
+/// The audience of every workload identity federated credential.
+pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// The ARM api-version of federated identity credentials and user-assigned identities.
+pub const IDENTITY_API_VERSION: &str = "2023-01-31";
+/// The ARM api-version of role assignments.
+pub const ROLE_ASSIGNMENT_API_VERSION: &str = "2022-04-01";
+/// The service account of Azure IoT Operations' secret sync.
+pub const SECRET_SYNC_SERVICE_ACCOUNT: &str = "aio-ssc-sa";
+
+/// A built-in Azure role, by its role-definition id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BuiltInRole {
+    /// The role's name.
+    pub name: &'static str,
+    /// Its role-definition id (the same in every subscription).
+    pub id: &'static str,
+}
+
+/// Key Vault Secrets User: read secret values.
+pub const KEY_VAULT_SECRETS_USER: BuiltInRole = BuiltInRole {
+    name: "Key Vault Secrets User",
+    id: "4633458b-17de-408a-b874-0445c86b69e6",
+};
+/// Key Vault Reader: read metadata (list secrets).
+pub const KEY_VAULT_READER: BuiltInRole = BuiltInRole {
+    name: "Key Vault Reader",
+    id: "21090545-7ca7-4776-b22c-e363652d74d2",
+};
+/// Key Vault Secrets Officer: write secrets (for people who upload).
+pub const KEY_VAULT_SECRETS_OFFICER: BuiltInRole = BuiltInRole {
+    name: "Key Vault Secrets Officer",
+    id: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+};
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Read the user-assigned identity: its principal id (for role assignments), client id and
+    /// tenant id (for the SecretProviderClass).
+    LookupIdentity {
+        /// The identity's ARM id.
+        identity_id: String,
+    },
+    /// A federated identity credential on the identity; skipped when one with the same issuer
+    /// and subject exists (whatever its name).
+    FederatedCredential {
+        /// The identity's ARM id.
+        identity_id: String,
+        /// A deterministic name from issuer and subject.
+        name: String,
+        /// The cluster's service-account issuer.
+        issuer: String,
+        /// `system:serviceaccount:<namespace>:<service account>`.
+        subject: String,
+        /// `api://AzureADTokenExchange`.
+        audience: String,
+    },
+    /// A role assignment for the identity's principal on `scope`; an existing assignment of
+    /// the same role to the same principal is success.
+    RoleAssignment {
+        /// A deterministic name ([`role_assignment_name`]).
+        name: String,
+        /// The vault's ARM id.
+        scope: String,
+        /// The role.
+        role: BuiltInRole,
+        /// The full role-definition id.
+        role_definition_id: String,
+        /// The identity whose principal receives the role.
+        identity_id: String,
+    },
+    /// The K3s issuer settings (`keyway cluster k3s-config`), then a K3s restart.
+    K3sIssuer {
+        /// The issuer.
+        issuer: String,
+        /// The longest token lifetime.
+        max_token_expiration: String,
+    },
+    /// A SecretProviderClass with the vault, the identity's client id and tenant, no objects.
+    SecretProviderClass {
+        /// Its name.
+        name: String,
+        /// Its namespace.
+        namespace: String,
+        /// The vault's name.
+        keyvault: String,
+    },
+}
+
+/// What `plan secretsync` needs.
+#[derive(Debug, Clone)]
+pub struct SecretSyncPlanRequest {
+    /// The subscription of the identity and the vault.
+    pub subscription: String,
+    /// The identity's resource group.
+    pub resource_group: String,
+    /// The user-assigned identity's name.
+    pub identity: String,
+    /// The vault's name.
+    pub keyvault: String,
+    /// The vault's resource group (default: the identity's).
+    pub keyvault_resource_group: Option<String>,
+    /// The cluster's service-account issuer.
+    pub issuer: String,
+    /// The namespace of Azure IoT Operations.
+    pub namespace: String,
+    /// The service account (default `aio-ssc-sa`).
+    pub service_account: String,
+    /// Also set the K3s issuer settings with this token lifetime.
+    pub k3s_max_token_expiration: Option<String>,
+}
+
+/// A provisioning plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// What the plan does, for people.
+    pub title: String,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+fn check_name(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.contains(['/', ' ', '?', '#']) {
+        return Err(ClusterError::invalid(
+            field,
+            format!("{value:?} is not a resource name"),
+        ));
+    }
+    Ok(())
+}
+
+/// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}`.
+pub fn identity_id(subscription: &str, resource_group: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+    )
+}
+
+/// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}`.
+pub fn vault_id(subscription: &str, resource_group: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.KeyVault/vaults/{name}"
+    )
+}
+
+/// The deterministic name of a federated credential: `keyway-` and 16 hex digits of the
+/// SHA-256 of issuer and subject.
+pub fn federated_credential_name(issuer: &str, subject: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{issuer}\n{subject}").as_bytes(),
+    );
+    format!("keyway-{}", &hex::encode(digest.as_ref())[..16])
+}
+
+/// The deterministic name of a role assignment: the UUID v5 (OID namespace) of
+/// `scope|roleDefinitionId|identityId`, lower-cased — known before the identity's principal id
+/// is, so the az script and the ARM requests carry it literally.
+pub fn role_assignment_name(scope: &str, role_definition_id: &str, identity_id: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{scope}|{role_definition_id}|{identity_id}")
+            .to_ascii_lowercase()
+            .as_bytes(),
+    )
+    .to_string()
+}
+
+impl Plan {
+    /// The plan of `az iot ops secretsync enable`: look up the identity, federate the secret
+    /// sync service account, grant Secrets User and Reader on the vault, (optionally) set the
+    /// K3s issuer, and create the SecretProviderClass.
+    pub fn secret_sync(request: &SecretSyncPlanRequest) -> Result<Plan> {
+        for (field, value) in [
+            ("--subscription", &request.subscription),
+            ("--resource-group", &request.resource_group),
+            ("--identity", &request.identity),
+            ("--keyvault", &request.keyvault),
+            ("--namespace", &request.namespace),
+            ("--service-account", &request.service_account),
+        ] {
+            check_name(field, value)?;
+        }
+        if !request.issuer.starts_with("https://") {
+            return Err(ClusterError::invalid(
+                "--issuer",
+                format!("{:?} must be an https URL", request.issuer),
+            ));
+        }
+        let identity = identity_id(
+            &request.subscription,
+            &request.resource_group,
+            &request.identity,
+        );
+        let vault_group = request
+            .keyvault_resource_group
+            .as_deref()
+            .unwrap_or(&request.resource_group);
+        let scope = vault_id(&request.subscription, vault_group, &request.keyvault);
+        let subject = format!(
+            "system:serviceaccount:{}:{}",
+            request.namespace, request.service_account
+        );
+        let mut steps = vec![
+            Step::LookupIdentity {
+                identity_id: identity.clone(),
+            },
+            Step::FederatedCredential {
+                identity_id: identity.clone(),
+                name: federated_credential_name(&request.issuer, &subject),
+                issuer: request.issuer.clone(),
+                subject,
+                audience: TOKEN_EXCHANGE_AUDIENCE.into(),
+            },
+        ];
+        for role in [KEY_VAULT_SECRETS_USER, KEY_VAULT_READER] {
+            let role_definition_id = format!(
+                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}",
+                request.subscription, role.id
+            );
+            steps.push(Step::RoleAssignment {
+                name: role_assignment_name(&scope, &role_definition_id, &identity),
+                scope: scope.clone(),
+                role,
+                role_definition_id,
+                identity_id: identity.clone(),
+            });
+        }
+        if let Some(expiration) = &request.k3s_max_token_expiration {
+            crate::k3s::IssuerSettings::new(&request.issuer, expiration)?;
+            steps.push(Step::K3sIssuer {
+                issuer: request.issuer.clone(),
+                max_token_expiration: expiration.clone(),
+            });
+        }
+        steps.push(Step::SecretProviderClass {
+            name: format!("spc-ops-{}", request.keyvault.to_ascii_lowercase()),
+            namespace: request.namespace.clone(),
+            keyvault: request.keyvault.clone(),
+        });
+        Ok(Plan {
+            title: format!(
+                "enable secret sync from vault {} for {} in namespace {}",
+                request.keyvault, request.identity, request.namespace
+            ),
+            steps,
+        })
+    }
+}
+
+/// One ARM REST request of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArmRequest {
+    /// What the request does.
+    pub description: String,
+    /// `GET` or `PUT`.
+    pub method: &'static str,
+    /// The path and query under `https://management.azure.com` (or the cloud's ARM endpoint).
+    /// `{principalId}` stands for the identity's principal id from the lookup.
+    pub path: String,
+    /// The JSON body of a `PUT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+}
+
+/// The placeholder for the identity's principal id in ARM requests.
+pub const PRINCIPAL_ID_PLACEHOLDER: &str = "{principalId}";
+
+impl Step {
+    /// The ARM requests of this step (none for the cluster-side steps).
+    pub fn arm_requests(&self) -> Vec<ArmRequest> {
+        match self {
+            Step::LookupIdentity { identity_id } => vec![ArmRequest {
+                description: "read the identity: properties.principalId, clientId, tenantId".into(),
+                method: "GET",
+                path: format!("{identity_id}?api-version={IDENTITY_API_VERSION}"),
+                body: None,
+            }],
+            Step::FederatedCredential {
+                identity_id,
+                name,
+                issuer,
+                subject,
+                audience,
+            } => vec![
+                ArmRequest {
+                    description: format!(
+                        "list federated credentials: skip the PUT when one has issuer {issuer} and subject {subject}"
+                    ),
+                    method: "GET",
+                    path: format!(
+                        "{identity_id}/federatedIdentityCredentials?api-version={IDENTITY_API_VERSION}"
+                    ),
+                    body: None,
+                },
+                ArmRequest {
+                    description: format!("federate {subject}"),
+                    method: "PUT",
+                    path: format!(
+                        "{identity_id}/federatedIdentityCredentials/{name}?api-version={IDENTITY_API_VERSION}"
+                    ),
+                    body: Some(serde_json::json!({
+                        "properties": {"issuer": issuer, "subject": subject, "audiences": [audience]}
+                    })),
+                },
+            ],
+            Step::RoleAssignment {
+                name,
+                scope,
+                role,
+                role_definition_id,
+                ..
+            } => vec![ArmRequest {
+                description: format!(
+                    "grant {} on the vault (409 RoleAssignmentExists is success)",
+                    role.name
+                ),
+                method: "PUT",
+                path: format!(
+                    "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}?api-version={ROLE_ASSIGNMENT_API_VERSION}"
+                ),
+                body: Some(serde_json::json!({
+                    "properties": {
+                        "roleDefinitionId": role_definition_id,
+                        "principalId": PRINCIPAL_ID_PLACEHOLDER,
+                        "principalType": "ServicePrincipal",
+                    }
+                })),
+            }],
+            Step::K3sIssuer { .. } | Step::SecretProviderClass { .. } => Vec::new(),
+        }
+    }
+}
+
+/// Quotes a value for bash (single quotes).
+fn sh(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+impl Plan {
+    /// Every ARM request, in order.
+    pub fn to_arm_requests(&self) -> Vec<ArmRequest> {
+        self.steps.iter().flat_map(Step::arm_requests).collect()
+    }
+
+    /// A bash script of az (and keyway, kubectl) commands doing the same, idempotent on re-run:
+    /// the credential is skipped when one with the same issuer and subject exists, role
+    /// assignments use deterministic names.
+    pub fn to_az_script(&self) -> String {
+        let mut out = format!(
+            "#!/usr/bin/env bash\n# {}\n# Generated by keyway from a plan; safe to run again.\nset -euo pipefail\n",
+            self.title
+        );
+        for step in &self.steps {
+            out.push('\n');
+            match step {
+                Step::LookupIdentity { identity_id } => {
+                    out.push_str(&format!(
+                        "# The identity: principal id for role assignments, client and tenant ids for the SecretProviderClass.\nIDENTITY_ID={}\nPRINCIPAL_ID=$(az identity show --ids \"$IDENTITY_ID\" --query principalId -o tsv)\nCLIENT_ID=$(az identity show --ids \"$IDENTITY_ID\" --query clientId -o tsv)\nTENANT_ID=$(az identity show --ids \"$IDENTITY_ID\" --query tenantId -o tsv)\n",
+                        sh(identity_id)
+                    ));
+                }
+                Step::FederatedCredential {
+                    name,
+                    issuer,
+                    subject,
+                    audience,
+                    ..
+                } => {
+                    out.push_str(&format!(
+                        "# Federate {subject} (skipped when a credential with this issuer and subject exists).\nif [ \"$(az identity federated-credential list --identity-name \"${{IDENTITY_ID##*/}}\" --resource-group \"$(cut -d/ -f5 <<<\"$IDENTITY_ID\")\" --query \"length([?issuer=='{issuer}' && subject=='{subject}'])\" -o tsv)\" = 0 ]; then\n  az identity federated-credential create --name {} --identity-name \"${{IDENTITY_ID##*/}}\" --resource-group \"$(cut -d/ -f5 <<<\"$IDENTITY_ID\")\" --issuer {} --subject {} --audiences {}\nfi\n",
+                        sh(name),
+                        sh(issuer),
+                        sh(subject),
+                        sh(audience)
+                    ));
+                }
+                Step::RoleAssignment {
+                    name, scope, role, ..
+                } => {
+                    out.push_str(&format!(
+                        "# {} on the vault; the name is deterministic, so a re-run finds it.\naz role assignment show --scope {} --name {} >/dev/null 2>&1 || \\\n  az role assignment create --name {} --assignee-object-id \"$PRINCIPAL_ID\" --assignee-principal-type ServicePrincipal --role {} --scope {}\n",
+                        role.name,
+                        sh(scope),
+                        sh(name),
+                        sh(name),
+                        sh(role.id),
+                        sh(scope)
+                    ));
+                }
+                Step::K3sIssuer {
+                    issuer,
+                    max_token_expiration,
+                } => {
+                    out.push_str(&format!(
+                        "# The K3s issuer settings (on the K3s server), then restart K3s.\nsudo keyway cluster k3s-config --issuer {} --max-token-expiration {} --write\nsudo systemctl restart k3s\n",
+                        sh(issuer),
+                        sh(max_token_expiration)
+                    ));
+                }
+                Step::SecretProviderClass {
+                    name,
+                    namespace,
+                    keyvault,
+                } => {
+                    // Typed, with shell variables the unquoted heredoc fills in.
+                    let mut class = keyway_sync::SecretProviderClass::new(
+                        name,
+                        keyway_sync::SecretProviderClassSpec {
+                            provider: Some("azure".into()),
+                            parameters: std::collections::BTreeMap::from([
+                                ("clientID".to_string(), "${CLIENT_ID}".to_string()),
+                                ("keyvaultName".to_string(), keyvault.clone()),
+                                ("tenantID".to_string(), "${TENANT_ID}".to_string()),
+                            ]),
+                            secret_objects: None,
+                        },
+                    );
+                    class.metadata.namespace = Some(namespace.clone());
+                    let yaml = serde_yaml_ng::to_string(&class).unwrap_or_default();
+                    out.push_str(&format!(
+                        "# The SecretProviderClass (objects are added per SecretSync).\nkubectl apply -f - <<EOF\n{yaml}EOF\n"
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
