@@ -26,6 +26,23 @@ pub enum ClusterCommand {
     /// Print provisioning plans: federated credentials, role assignments, K3s, manifests.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Convert AAD Pod Identity objects (and Dapr components using spnClientId) to workload
+    /// identity: prints the manifests, the pod changes, the credentials and what cannot convert.
+    MigratePodIdentity(MigrateArgs),
+}
+
+/// `keyway cluster migrate-pod-identity` arguments.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The YAML with AzureIdentity, AzureIdentityBinding and Dapr Component objects (`-` for
+    /// standard input).
+    file: String,
+    /// The cluster's service-account issuer, to plan the federated credentials.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Print everything as JSON instead of YAML with a commented report.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `keyway cluster plan` subcommands.
@@ -177,7 +194,65 @@ pub async fn run(command: ClusterCommand) -> Result<ExitCode, CliError> {
         ClusterCommand::Check(args) => check(args).await,
         ClusterCommand::Render(command) => render(command),
         ClusterCommand::Plan(PlanCommand::Secretsync(args)) => plan_secret_sync(args),
+        ClusterCommand::MigratePodIdentity(args) => migrate_pod_identity(args),
     }
+}
+
+fn migrate_pod_identity(args: MigrateArgs) -> Result<ExitCode, CliError> {
+    use keyway_cluster::migrate::Migration;
+    use keyway_cluster::plan::Step;
+    let input = |e: keyway_cluster::ClusterError| CliError::Input(e.to_string());
+    let bytes = crate::input::read(&args.file)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| CliError::Input(format!("{}: not UTF-8: {e}", args.file)))?;
+    let migration = Migration::from_yaml(text, args.issuer.as_deref()).map_err(input)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&migration).map_err(|e| CliError::Input(e.to_string()))?
+        );
+    } else {
+        for change in &migration.pod_changes {
+            println!(
+                "# pods labelled aadpodidbinding={} in {}: set serviceAccountName: {}, add label {}, remove aadpodidbinding",
+                change.selector,
+                change.namespace,
+                change.service_account,
+                change
+                    .add_labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for step in &migration.federated_credentials {
+            if let Step::FederatedCredential {
+                identity_id,
+                issuer,
+                subject,
+                name,
+                ..
+            } = step
+            {
+                println!(
+                    "# federated credential {name} on {identity_id}: issuer {issuer}, subject {subject}"
+                );
+            }
+        }
+        if args.issuer.is_none() && !migration.service_accounts.is_empty() {
+            println!("# rerun with --issuer URL to plan the federated credentials");
+        }
+        for item in &migration.unconvertible {
+            println!("# not converted: {}: {}", item.object, item.reason);
+        }
+        print!("{}", migration.manifests_yaml().map_err(input)?);
+    }
+    Ok(if migration.unconvertible.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn plan_secret_sync(args: PlanSecretSyncArgs) -> Result<ExitCode, CliError> {

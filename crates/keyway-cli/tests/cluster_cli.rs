@@ -293,3 +293,34 @@ fn plan_prints_a_script_the_requests_or_the_plan() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("--issuer"));
 }
+
+#[test]
+fn migrate_pod_identity_prints_manifests_and_what_is_left() {
+    let dir = std::env::temp_dir().join(format!("keyway-migrate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pod-identity.yaml");
+    std::fs::write(
+        &file,
+        "kind: AzureIdentity\nmetadata: {name: mi, namespace: edge}\nspec: {type: 0, resourceID: /subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi, clientID: c}\n---\nkind: AzureIdentityBinding\nmetadata: {name: b, namespace: edge}\nspec: {azureIdentity: mi, selector: app}\n",
+    )
+    .unwrap();
+    let out = keyway(&[
+        "cluster",
+        "migrate-pod-identity",
+        file.to_str().unwrap(),
+        "--issuer",
+        "https://issuer.example/",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("set serviceAccountName: app-workload-identity"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("subject system:serviceaccount:edge:app-workload-identity"),
+        "{printed}"
+    );
+    assert!(printed.contains("kind: ServiceAccount"), "{printed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

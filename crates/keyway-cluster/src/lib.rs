@@ -5,7 +5,7 @@
 //! edited line by line ([`k3s`]); the connected cluster's workload identity profile
 //! ([`connected`]); the readiness check that the issuer is the same everywhere
 //! ([`readiness`]); manifests rendered from typed values ([`render`]); and provisioning plans
-//! as data ([`plan`]).
+//! as data ([`plan`]); and the way off AAD Pod Identity ([`migrate`]).
 //!
 //! ```
 //! use keyway_cluster::k3s::{IssuerSettings, ensure_issuer};
@@ -22,6 +22,7 @@
 pub mod connected;
 mod error;
 pub mod k3s;
+pub mod migrate;
 pub mod plan;
 pub mod readiness;
 pub mod render;

@@ -1,0 +1,247 @@
+//! Off AAD Pod Identity: `AzureIdentity` / `AzureIdentityBinding` objects (and Dapr components
+//! using `spnClientId`) become their workload identity equivalents — a ServiceAccount with the
+//! client-id annotation, the pod label to add, a federated credential per service account, and
+//! the Dapr component with `azureClientId`. What cannot be converted is listed with the reason.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ClusterError, Result};
+use crate::plan::{Step, TOKEN_EXCHANGE_AUDIENCE, federated_credential_name};
+use crate::render::{CLIENT_ID_ANNOTATION, DaprComponent};
+
+/// The label a pod needs for the workload identity webhook to project the token.
+pub const USE_LABEL: &str = "azure.workload.identity/use";
+
+/// A pod-template change to make by hand (keyway cannot see the Deployments).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodChange {
+    /// The namespace of the pods.
+    pub namespace: String,
+    /// Pods now labelled `aadpodidbinding: <selector>`.
+    pub selector: String,
+    /// Set `serviceAccountName` to this.
+    pub service_account: String,
+    /// Add these labels (and remove `aadpodidbinding`).
+    pub add_labels: BTreeMap<String, String>,
+}
+
+/// Something that has no workload identity equivalent here, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unconvertible {
+    /// `kind/namespace/name`.
+    pub object: String,
+    /// Why, and what to do instead.
+    pub reason: String,
+}
+
+/// The converted objects and what is left to do.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Migration {
+    /// One per binding of a user-assigned identity.
+    pub service_accounts: Vec<ServiceAccount>,
+    /// The pod changes.
+    pub pod_changes: Vec<PodChange>,
+    /// Federated credentials to create (plan steps; present when an issuer was given).
+    pub federated_credentials: Vec<Step>,
+    /// Dapr components with `azureClientId`.
+    pub dapr_components: Vec<DaprComponent>,
+    /// What was not converted.
+    pub unconvertible: Vec<Unconvertible>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity {
+    #[serde(rename = "type", default)]
+    type_: i64,
+    #[serde(rename = "resourceID", default)]
+    resource_id: String,
+    #[serde(rename = "clientID", default)]
+    client_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Binding {
+    azure_identity: String,
+    selector: String,
+}
+
+impl Migration {
+    /// Converts the objects in a YAML stream. Objects of other kinds are ignored. `issuer`
+    /// (the cluster's service-account issuer) makes the federated credential steps.
+    pub fn from_yaml(yaml: &str, issuer: Option<&str>) -> Result<Migration> {
+        let mut identities: BTreeMap<(String, String), (Identity, String)> = BTreeMap::new();
+        let mut bindings = Vec::new();
+        let mut migration = Migration::default();
+        for (index, document) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
+            let value = serde_yaml_ng::Value::deserialize(document).map_err(|e| {
+                ClusterError::invalid(format!("document {}", index + 1), format!("not YAML: {e}"))
+            })?;
+            if value.is_null() {
+                continue;
+            }
+            let kind = value["kind"].as_str().unwrap_or_default().to_string();
+            let field = |what: &str| format!("document {} ({kind}) {what}", index + 1);
+            let metadata: Metadata = serde_yaml_ng::from_value(value["metadata"].clone())
+                .map_err(|e| ClusterError::invalid(field("metadata"), e.to_string()))?;
+            let namespace = metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            match kind.as_str() {
+                "AzureIdentity" => {
+                    let identity: Identity = serde_yaml_ng::from_value(value["spec"].clone())
+                        .map_err(|e| ClusterError::invalid(field("spec"), e.to_string()))?;
+                    identities.insert(
+                        (namespace, metadata.name.clone()),
+                        (identity, metadata.name),
+                    );
+                }
+                "AzureIdentityBinding" => {
+                    let binding: Binding = serde_yaml_ng::from_value(value["spec"].clone())
+                        .map_err(|e| ClusterError::invalid(field("spec"), e.to_string()))?;
+                    bindings.push((namespace, metadata.name, binding));
+                }
+                "Component"
+                    if value["spec"]["type"].as_str() == Some("secretstores.azure.keyvault") =>
+                {
+                    migration.dapr_component(&value, &metadata, &namespace);
+                }
+                _ => {}
+            }
+        }
+        for (namespace, name, binding) in bindings {
+            let object = format!("AzureIdentityBinding/{namespace}/{name}");
+            let Some((identity, _)) =
+                identities.get(&(namespace.clone(), binding.azure_identity.clone()))
+            else {
+                migration.unconvertible.push(Unconvertible {
+                    object,
+                    reason: format!(
+                        "names AzureIdentity {:?}, which is not in the input (it must be in the same namespace)",
+                        binding.azure_identity
+                    ),
+                });
+                continue;
+            };
+            if identity.type_ != 0 {
+                migration.unconvertible.push(Unconvertible {
+                    object,
+                    reason: format!(
+                        "its AzureIdentity is type {} (a service principal with a secret or certificate); workload identity federates a user-assigned managed identity or an app registration instead — create one, then rerun with it",
+                        identity.type_
+                    ),
+                });
+                continue;
+            }
+            let service_account = format!("{}-workload-identity", binding.selector);
+            let mut account = ServiceAccount::default();
+            account.metadata.name = Some(service_account.clone());
+            account.metadata.namespace = Some(namespace.clone());
+            account.metadata.annotations = Some(BTreeMap::from([(
+                CLIENT_ID_ANNOTATION.to_string(),
+                identity.client_id.clone(),
+            )]));
+            migration.service_accounts.push(account);
+            migration.pod_changes.push(PodChange {
+                namespace: namespace.clone(),
+                selector: binding.selector.clone(),
+                service_account: service_account.clone(),
+                add_labels: BTreeMap::from([(USE_LABEL.to_string(), "true".to_string())]),
+            });
+            if let Some(issuer) = issuer {
+                let subject = format!("system:serviceaccount:{namespace}:{service_account}");
+                migration
+                    .federated_credentials
+                    .push(Step::FederatedCredential {
+                        identity_id: identity.resource_id.clone(),
+                        name: federated_credential_name(issuer, &subject),
+                        issuer: issuer.to_string(),
+                        subject,
+                        audience: TOKEN_EXCHANGE_AUDIENCE.into(),
+                    });
+            }
+        }
+        Ok(migration)
+    }
+
+    fn dapr_component(
+        &mut self,
+        value: &serde_yaml_ng::Value,
+        metadata: &Metadata,
+        namespace: &str,
+    ) {
+        let settings: Vec<(String, String)> = value["spec"]["metadata"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                Some((
+                    m["name"].as_str()?.to_string(),
+                    m["value"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect();
+        let get = |name: &str| {
+            settings
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let object = format!("Component/{namespace}/{}", metadata.name);
+        let client = get("azureClientId").or_else(|| get("spnClientId"));
+        match (get("vaultName"), client) {
+            (Some(vault), Some(client)) => match DaprComponent::azure_keyvault(
+                &metadata.name,
+                metadata.namespace.as_deref(),
+                &vault,
+                &client,
+                get("azureTenantId").or_else(|| get("spnTenantId")).as_deref(),
+                get("azureEnvironment").as_deref(),
+            ) {
+                Ok(component) => self.dapr_components.push(component),
+                Err(e) => self.unconvertible.push(Unconvertible { object, reason: e.to_string() }),
+            },
+            (None, _) => self.unconvertible.push(Unconvertible {
+                object,
+                reason: "has no vaultName".into(),
+            }),
+            (Some(_), None) => self.unconvertible.push(Unconvertible {
+                object,
+                reason: "names no client id (spnClientId or azureClientId); with AAD Pod Identity it used the pod's binding — give it the identity's client id as azureClientId".into(),
+            }),
+        }
+    }
+
+    /// The converted ServiceAccounts and Dapr components as one YAML stream.
+    pub fn manifests_yaml(&self) -> Result<String> {
+        let render = |v: Result<serde_json::Value, serde_json::Error>| -> Result<String> {
+            let v = v.map_err(|e| ClusterError::invalid("render", e.to_string()))?;
+            serde_yaml_ng::to_string(&v).map_err(|e| ClusterError::invalid("render", e.to_string()))
+        };
+        let mut documents = Vec::new();
+        for account in &self.service_accounts {
+            let mut value = serde_json::to_value(account);
+            if let Ok(v) = value.as_mut() {
+                v["apiVersion"] = "v1".into();
+                v["kind"] = "ServiceAccount".into();
+            }
+            documents.push(render(value)?);
+        }
+        for component in &self.dapr_components {
+            documents.push(render(serde_json::to_value(component))?);
+        }
+        Ok(documents.join("---\n"))
+    }
+}
