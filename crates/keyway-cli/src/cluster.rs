@@ -95,6 +95,41 @@ pub enum RenderCommand {
     SecretSync(RenderSecretSyncArgs),
     /// A Dapr Azure Key Vault secret store component using workload identity.
     DaprComponent(RenderDaprArgs),
+    /// The objects that sync certificates stored as hex/base64/PEM secrets into an OPC UA-style
+    /// trust list or issuer list Secret (.der/.crt/.crl keys).
+    TrustList(RenderTrustListArgs),
+}
+
+/// `keyway cluster render trust-list` arguments.
+#[derive(Debug, Args)]
+pub struct RenderTrustListArgs {
+    /// The vault's name.
+    #[arg(long)]
+    keyvault: String,
+    /// The Entra tenant id.
+    #[arg(long)]
+    tenant_id: String,
+    /// The identity's client id.
+    #[arg(long)]
+    client_id: String,
+    /// The namespace.
+    #[arg(long)]
+    namespace: String,
+    /// The service account to sync as.
+    #[arg(long, default_value = "aio-ssc-sa")]
+    service_account: String,
+    /// A certificate stored as a secret: NAME[:hex|base64|utf-8] (default hex); repeat.
+    #[arg(long = "cert", required = true)]
+    certs: Vec<String>,
+    /// A CRL stored as a secret: NAME[:hex|base64|utf-8]; repeat.
+    #[arg(long = "crl")]
+    crls: Vec<String>,
+    /// Which list.
+    #[arg(long, default_value = "trust-list", value_parser = ["trust-list", "issuer-list"])]
+    store: String,
+    /// The Secret's name (default: the list's).
+    #[arg(long)]
+    secret_name: Option<String>,
 }
 
 /// `keyway cluster render secret-sync` arguments.
@@ -304,6 +339,34 @@ fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
             })
             .and_then(|m| m.to_yaml())
             .map_err(input)?
+        }
+        RenderCommand::TrustList(args) => {
+            use keyway_cluster::render::{CertificateStore, StoredCertificate, trust_list};
+            let mut items = Vec::new();
+            for cert in &args.certs {
+                items.push(StoredCertificate::parse(cert, false).map_err(input)?);
+            }
+            for crl in &args.crls {
+                items.push(StoredCertificate::parse(crl, true).map_err(input)?);
+            }
+            let store = if args.store == "issuer-list" {
+                CertificateStore::IssuerList
+            } else {
+                CertificateStore::TrustList
+            };
+            let base = SecretSyncRequest {
+                keyvault: args.keyvault,
+                tenant_id: args.tenant_id,
+                client_id: args.client_id,
+                namespace: args.namespace,
+                service_account: args.service_account,
+                objects: Vec::new(),
+                secret_type: "Opaque".into(),
+                secret_name: args.secret_name,
+            };
+            trust_list(&base, &items, store)
+                .and_then(|m| m.to_yaml())
+                .map_err(input)?
         }
         RenderCommand::DaprComponent(args) => DaprComponent::azure_keyvault(
             &args.name,

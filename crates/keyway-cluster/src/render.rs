@@ -358,3 +358,104 @@ impl DaprComponent {
         serde_yaml_ng::to_string(self).map_err(|e| ClusterError::invalid("render", e.to_string()))
     }
 }
+
+/// Which OPC UA-style list certificates go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateStore {
+    /// Certificates of trusted peers (`trust-list`).
+    TrustList,
+    /// Certificates of trusted issuers (CAs) and their CRLs (`issuer-list`).
+    IssuerList,
+}
+
+impl CertificateStore {
+    /// The Secret's default name.
+    pub fn secret_name(self) -> &'static str {
+        match self {
+            CertificateStore::TrustList => "trust-list",
+            CertificateStore::IssuerList => "issuer-list",
+        }
+    }
+}
+
+/// One certificate or CRL stored as a Key Vault secret, as `NAME[:encoding]` (`hex`, the
+/// default, `base64`, or `utf-8` for PEM text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCertificate {
+    /// The secret's name.
+    pub name: String,
+    /// How the value is stored.
+    pub encoding: String,
+    /// A CRL rather than a certificate.
+    pub crl: bool,
+}
+
+impl StoredCertificate {
+    /// Parses `NAME[:encoding]`.
+    pub fn parse(text: &str, crl: bool) -> Result<StoredCertificate> {
+        let flag = if crl { "--crl" } else { "--cert" };
+        let (name, encoding) = text.split_once(':').unwrap_or((text, "hex"));
+        if name.is_empty() {
+            return Err(ClusterError::invalid(
+                flag,
+                format!("{text:?}: expected NAME[:encoding]"),
+            ));
+        }
+        if !["hex", "base64", "utf-8"].contains(&encoding) {
+            return Err(ClusterError::invalid(
+                flag,
+                format!("{text:?}: encoding {encoding:?} is not hex, base64 or utf-8"),
+            ));
+        }
+        Ok(StoredCertificate {
+            name: name.into(),
+            encoding: encoding.into(),
+            crl,
+        })
+    }
+
+    /// The key in the Secret: `.der` for binary certificates, `.crt` for PEM, `.crl` for CRLs.
+    pub fn file_name(&self) -> String {
+        let extension = match (self.crl, self.encoding.as_str()) {
+            (true, _) => "crl",
+            (false, "utf-8") => "crt",
+            (false, _) => "der",
+        };
+        format!("{}.{extension}", self.name)
+    }
+}
+
+/// The objects that sync certificates (and CRLs) stored as hex/base64/PEM secrets into one
+/// Secret holding a trust list or issuer list: one `.der`/`.crt`/`.crl` key per item.
+pub fn trust_list(
+    base: &SecretSyncRequest,
+    items: &[StoredCertificate],
+    store: CertificateStore,
+) -> Result<SecretSyncManifests> {
+    if items.is_empty() {
+        return Err(ClusterError::invalid(
+            "--cert",
+            "give at least one certificate",
+        ));
+    }
+    let objects = items
+        .iter()
+        .map(|item| ObjectSpec {
+            object_name: item.name.clone(),
+            object_alias: Some(item.file_name()),
+            object_type: "secret".into(),
+            // PEM text is written as stored; hex and base64 are decoded to their bytes.
+            object_encoding: (item.encoding != "utf-8").then(|| item.encoding.clone()),
+        })
+        .collect();
+    secret_sync(&SecretSyncRequest {
+        objects,
+        secret_type: "Opaque".into(),
+        secret_name: Some(
+            base.secret_name
+                .clone()
+                .unwrap_or_else(|| store.secret_name().to_string()),
+        ),
+        ..base.clone()
+    })
+}

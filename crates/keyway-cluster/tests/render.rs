@@ -125,3 +125,41 @@ fn a_dapr_component_renders_and_loads_back() {
     let bad = DaprComponent::azure_keyvault("x", None, "v", "c", None, Some("Mars")).unwrap_err();
     assert!(bad.to_string().contains("\"Mars\""), "{bad}");
 }
+
+#[test]
+fn a_trust_list_gets_one_key_per_certificate() {
+    use keyway_cluster::render::{CertificateStore, StoredCertificate, trust_list};
+    let items = vec![
+        StoredCertificate::parse("contoso-ca", false).unwrap(),
+        StoredCertificate::parse("partner:utf-8", false).unwrap(),
+        StoredCertificate::parse("contoso-ca-crl:base64", true).unwrap(),
+    ];
+    let manifests = trust_list(
+        &request(&["unused"], "Opaque"),
+        &items,
+        CertificateStore::IssuerList,
+    )
+    .unwrap();
+    assert_eq!(
+        manifests.secret_sync.metadata.name.as_deref(),
+        Some("issuer-list")
+    );
+    let keys: Vec<&str> = manifests
+        .secret_sync
+        .spec
+        .secret_object
+        .data
+        .iter()
+        .map(|d| d.target_key.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        ["contoso-ca.der", "partner.crt", "contoso-ca-crl.crl"]
+    );
+    let spec = SyncSpec::from_provider_class(&manifests.provider_class).unwrap();
+    assert_eq!(spec.objects.len(), 3);
+    let yaml = manifests.to_yaml().unwrap();
+    assert!(yaml.contains("objectEncoding: hex"), "{yaml}");
+    let bad = StoredCertificate::parse("x:gzip", false).unwrap_err();
+    assert!(bad.to_string().starts_with("--cert"), "{bad}");
+}
