@@ -51,6 +51,41 @@ pub enum PlanCommand {
     /// What `az iot ops secretsync enable` does: federate the secret sync service account,
     /// grant Key Vault Secrets User and Reader, the SecretProviderClass.
     Secretsync(PlanSecretSyncArgs),
+    /// What `az iot ops identity assign` does: federate the instance's service account with
+    /// the cloud-connections identity.
+    Identity(PlanIdentityArgs),
+}
+
+/// `keyway cluster plan identity` arguments.
+#[derive(Debug, Args)]
+pub struct PlanIdentityArgs {
+    /// The subscription id.
+    #[arg(long)]
+    subscription: String,
+    /// The identity's resource group.
+    #[arg(long)]
+    resource_group: String,
+    /// The cloud-connections user-assigned identity's name.
+    #[arg(long)]
+    identity: String,
+    /// The cluster's service-account issuer URL.
+    #[arg(long)]
+    issuer: String,
+    /// The instance's namespace.
+    #[arg(long)]
+    namespace: String,
+    /// The instance's service account.
+    #[arg(long)]
+    service_account: String,
+    /// az: a bash script of az commands; arm: the ARM REST requests (JSON); json: the plan.
+    #[arg(long, default_value = "az", value_parser = ["az", "arm", "json"])]
+    output: String,
+    /// Perform the ARM steps now, as the workload identity in the environment.
+    #[arg(long, conflicts_with = "output")]
+    apply: bool,
+    /// The Azure Resource Manager endpoint for --apply.
+    #[arg(long, default_value = "https://management.azure.com")]
+    arm_endpoint: String,
 }
 
 /// `keyway cluster plan secretsync` arguments.
@@ -86,6 +121,13 @@ pub struct PlanSecretSyncArgs {
     /// az: a bash script of az commands; arm: the ARM REST requests (JSON); json: the plan.
     #[arg(long, default_value = "az", value_parser = ["az", "arm", "json"])]
     output: String,
+    /// Perform the ARM steps now, as the workload identity in the environment
+    /// (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE); idempotent.
+    #[arg(long, conflicts_with = "output")]
+    apply: bool,
+    /// The Azure Resource Manager endpoint for --apply.
+    #[arg(long, default_value = "https://management.azure.com")]
+    arm_endpoint: String,
 }
 
 /// `keyway cluster render` subcommands.
@@ -228,7 +270,20 @@ pub async fn run(command: ClusterCommand) -> Result<ExitCode, CliError> {
         ClusterCommand::K3sConfig(args) => k3s_config(args),
         ClusterCommand::Check(args) => check(args).await,
         ClusterCommand::Render(command) => render(command),
-        ClusterCommand::Plan(PlanCommand::Secretsync(args)) => plan_secret_sync(args),
+        ClusterCommand::Plan(PlanCommand::Secretsync(args)) => plan_secret_sync(args).await,
+        ClusterCommand::Plan(PlanCommand::Identity(args)) => {
+            let plan =
+                keyway_cluster::plan::Plan::identity(&keyway_cluster::plan::IdentityPlanRequest {
+                    subscription: args.subscription,
+                    resource_group: args.resource_group,
+                    identity: args.identity,
+                    issuer: args.issuer,
+                    namespace: args.namespace,
+                    service_account: args.service_account,
+                })
+                .map_err(|e| CliError::Input(e.to_string()))?;
+            emit_plan(&plan, &args.output, args.apply, args.arm_endpoint).await
+        }
         ClusterCommand::MigratePodIdentity(args) => migrate_pod_identity(args),
     }
 }
@@ -290,7 +345,7 @@ fn migrate_pod_identity(args: MigrateArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-fn plan_secret_sync(args: PlanSecretSyncArgs) -> Result<ExitCode, CliError> {
+async fn plan_secret_sync(args: PlanSecretSyncArgs) -> Result<ExitCode, CliError> {
     use keyway_cluster::plan::{Plan, SecretSyncPlanRequest};
     let plan = Plan::secret_sync(&SecretSyncPlanRequest {
         subscription: args.subscription,
@@ -304,13 +359,39 @@ fn plan_secret_sync(args: PlanSecretSyncArgs) -> Result<ExitCode, CliError> {
         k3s_max_token_expiration: args.k3s_max_token_expiration,
     })
     .map_err(|e| CliError::Input(e.to_string()))?;
+    emit_plan(&plan, &args.output, args.apply, args.arm_endpoint).await
+}
+
+/// Prints a plan (az, arm or json), or applies its ARM steps as the environment's identity.
+async fn emit_plan(
+    plan: &keyway_cluster::plan::Plan,
+    output: &str,
+    apply: bool,
+    arm_endpoint: String,
+) -> Result<ExitCode, CliError> {
     let json = |v: serde_json::Result<String>| v.map_err(|e| CliError::Input(e.to_string()));
-    match args.output.as_str() {
+    if apply {
+        let credential = crate::azure::credential(None, None)?;
+        let options = keyway_cluster::apply::ApplyOptions {
+            endpoint: arm_endpoint,
+            client_options: keyway_identity::client_options()
+                .map_err(|e| CliError::Input(e.to_string()))?,
+            ..Default::default()
+        };
+        let applied = keyway_cluster::apply::apply(plan, credential, options)
+            .await
+            .map_err(CliError::remote)?;
+        for step in applied {
+            println!("{:?}: {} ({})", step.outcome, step.step, step.detail);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match output {
         "arm" => println!(
             "{}",
             json(serde_json::to_string_pretty(&plan.to_arm_requests()))?
         ),
-        "json" => println!("{}", json(serde_json::to_string_pretty(&plan))?),
+        "json" => println!("{}", json(serde_json::to_string_pretty(plan))?),
         _ => print!("{}", plan.to_az_script()),
     }
     Ok(ExitCode::SUCCESS)

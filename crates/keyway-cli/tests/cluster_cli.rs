@@ -324,3 +324,91 @@ fn migrate_pod_identity_prints_manifests_and_what_is_left() {
     assert!(printed.contains("kind: ServiceAccount"), "{printed}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_apply_runs_the_arm_steps_as_the_environment_identity() {
+    use keyway_emulator::{Emulator, ServiceAccountToken};
+    let emulator = Emulator::start().await.unwrap();
+    let tenant = emulator.add_tenant(None);
+    let sync_identity = emulator.add_identity(&tenant, "aio-secretsync").unwrap();
+    emulator.add_arm_identity("sub-1", "edge-rg", &sync_identity);
+    emulator.add_vault(&tenant, "edge-vault").await.unwrap();
+    let operator = emulator
+        .add_workload_identity(&tenant, "operator", "ops", "operator")
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("keyway-apply-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("token"),
+        emulator.mint_service_account_token(&ServiceAccountToken::new("ops", "operator")),
+    )
+    .unwrap();
+    emulator.write_ca(&dir.join("ca.pem")).unwrap();
+    let args: Vec<String> = [
+        "cluster",
+        "plan",
+        "secretsync",
+        "--subscription",
+        "sub-1",
+        "--resource-group",
+        "edge-rg",
+        "--identity",
+        "aio-secretsync",
+        "--keyvault",
+        "edge-vault",
+        "--issuer",
+        &emulator.issuer_url(),
+        "--namespace",
+        "azure-iot-operations",
+        "--apply",
+        "--arm-endpoint",
+        &emulator.arm_url(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let envs = [
+        ("AZURE_CLIENT_ID", operator.client_id.clone()),
+        ("AZURE_TENANT_ID", tenant.clone()),
+        (
+            "AZURE_FEDERATED_TOKEN_FILE",
+            dir.join("token").display().to_string(),
+        ),
+        ("AZURE_AUTHORITY_HOST", emulator.authority_host()),
+        ("SSL_CERT_FILE", dir.join("ca.pem").display().to_string()),
+    ];
+    let run = || {
+        let (args, envs) = (args.clone(), envs.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_keyway"))
+                .args(&args)
+                .envs(envs)
+                .output()
+                .unwrap()
+        })
+    };
+    let first = run().await.unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}{}",
+        text(&first.stdout),
+        text(&first.stderr)
+    );
+    assert_eq!(
+        text(&first.stdout).matches("Created").count(),
+        3,
+        "{}",
+        text(&first.stdout)
+    );
+    let again = run().await.unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(
+        text(&again.stdout).matches("Exists").count(),
+        3,
+        "{}",
+        text(&again.stdout)
+    );
+    assert_eq!(emulator.role_assignments().len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

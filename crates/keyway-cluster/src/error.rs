@@ -23,6 +23,16 @@ pub enum ClusterError {
         /// What could not be handled, and what to do.
         problem: String,
     },
+    /// An Azure Resource Manager request failed.
+    #[error("{request}: {}{message}", status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
+    Arm {
+        /// The method and path.
+        request: String,
+        /// The HTTP status, when there was an answer.
+        status: Option<u16>,
+        /// What ARM said.
+        message: String,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {reason}")]
     Io {

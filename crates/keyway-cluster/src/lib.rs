@@ -19,6 +19,7 @@
 //! # Ok::<(), keyway_cluster::ClusterError>(())
 //! ```
 
+pub mod apply;
 pub mod connected;
 mod error;
 pub mod k3s;

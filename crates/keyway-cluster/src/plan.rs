@@ -178,7 +178,68 @@ pub fn role_assignment_name(scope: &str, role_definition_id: &str, identity_id: 
     .to_string()
 }
 
+/// What `plan identity` needs: the cloud-connections identity and the instance's service
+/// account.
+#[derive(Debug, Clone)]
+pub struct IdentityPlanRequest {
+    /// The subscription of the identity.
+    pub subscription: String,
+    /// The identity's resource group.
+    pub resource_group: String,
+    /// The user-assigned identity's name.
+    pub identity: String,
+    /// The cluster's service-account issuer.
+    pub issuer: String,
+    /// The instance's namespace.
+    pub namespace: String,
+    /// The instance's service account.
+    pub service_account: String,
+}
+
 impl Plan {
+    /// The plan of `az iot ops identity assign`: a federated credential for the instance's
+    /// service account on the cloud-connections identity (same issuer and audience as the
+    /// secret sync's).
+    pub fn identity(request: &IdentityPlanRequest) -> Result<Plan> {
+        for (field, value) in [
+            ("--subscription", &request.subscription),
+            ("--resource-group", &request.resource_group),
+            ("--identity", &request.identity),
+            ("--namespace", &request.namespace),
+            ("--service-account", &request.service_account),
+        ] {
+            check_name(field, value)?;
+        }
+        if !request.issuer.starts_with("https://") {
+            return Err(ClusterError::invalid(
+                "--issuer",
+                format!("{:?} must be an https URL", request.issuer),
+            ));
+        }
+        let identity = identity_id(
+            &request.subscription,
+            &request.resource_group,
+            &request.identity,
+        );
+        let subject = format!(
+            "system:serviceaccount:{}:{}",
+            request.namespace, request.service_account
+        );
+        Ok(Plan {
+            title: format!(
+                "federate {subject} with the cloud-connections identity {}",
+                request.identity
+            ),
+            steps: vec![Step::FederatedCredential {
+                identity_id: identity,
+                name: federated_credential_name(&request.issuer, &subject),
+                issuer: request.issuer.clone(),
+                subject,
+                audience: TOKEN_EXCHANGE_AUDIENCE.into(),
+            }],
+        })
+    }
+
     /// The plan of `az iot ops secretsync enable`: look up the identity, federate the secret
     /// sync service account, grant Secrets User and Reader on the vault, (optionally) set the
     /// K3s issuer, and create the SecretProviderClass.
@@ -373,12 +434,13 @@ impl Plan {
                     ));
                 }
                 Step::FederatedCredential {
+                    identity_id,
                     name,
                     issuer,
                     subject,
                     audience,
-                    ..
                 } => {
+                    out.push_str(&format!("IDENTITY_ID={}\n", sh(identity_id)));
                     out.push_str(&format!(
                         "# Federate {subject} (skipped when a credential with this issuer and subject exists).\nif [ \"$(az identity federated-credential list --identity-name \"${{IDENTITY_ID##*/}}\" --resource-group \"$(cut -d/ -f5 <<<\"$IDENTITY_ID\")\" --query \"length([?issuer=='{issuer}' && subject=='{subject}'])\" -o tsv)\" = 0 ]; then\n  az identity federated-credential create --name {} --identity-name \"${{IDENTITY_ID##*/}}\" --resource-group \"$(cut -d/ -f5 <<<\"$IDENTITY_ID\")\" --issuer {} --subject {} --audiences {}\nfi\n",
                         sh(name),

@@ -157,3 +157,47 @@ fn bad_requests_name_the_flag() {
             .starts_with("--identity")
     );
 }
+
+#[test]
+fn the_identity_plan_federates_the_instance_service_account() {
+    use keyway_cluster::plan::IdentityPlanRequest;
+    let plan = Plan::identity(&IdentityPlanRequest {
+        subscription: "s".into(),
+        resource_group: "rg".into(),
+        identity: "cloud-connections".into(),
+        issuer: "https://issuer.example/".into(),
+        namespace: "azure-iot-operations".into(),
+        service_account: "aio-dataflow".into(),
+    })
+    .unwrap();
+    assert_eq!(plan.steps.len(), 1);
+    let Step::FederatedCredential {
+        subject,
+        audience,
+        identity_id,
+        ..
+    } = &plan.steps[0]
+    else {
+        panic!()
+    };
+    assert_eq!(
+        subject,
+        "system:serviceaccount:azure-iot-operations:aio-dataflow"
+    );
+    assert_eq!(audience, "api://AzureADTokenExchange");
+    assert!(identity_id.ends_with("/userAssignedIdentities/cloud-connections"));
+    let script = plan.to_az_script();
+    assert!(
+        script.contains("IDENTITY_ID='/subscriptions/s/"),
+        "{script}"
+    );
+    let file = std::env::temp_dir().join(format!("keyway-plan-id-{}.sh", std::process::id()));
+    std::fs::write(&file, &script).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(syntax.status.success());
+    let _ = std::fs::remove_file(&file);
+}

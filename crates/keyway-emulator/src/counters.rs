@@ -21,6 +21,8 @@ pub enum Service {
     KeyVault,
     /// The Kubernetes API server stand-in.
     Kubernetes,
+    /// The Azure Resource Manager stand-in.
+    Arm,
 }
 
 impl Service {
@@ -31,6 +33,7 @@ impl Service {
             Service::Issuer => "issuer",
             Service::KeyVault => "keyvault",
             Service::Kubernetes => "kubernetes",
+            Service::Arm => "arm",
         }
     }
 }
@@ -43,8 +46,10 @@ impl std::str::FromStr for Service {
             "entra" => Ok(Service::Entra),
             "issuer" => Ok(Service::Issuer),
             "keyvault" => Ok(Service::KeyVault),
+            "kubernetes" => Ok(Service::Kubernetes),
+            "arm" => Ok(Service::Arm),
             other => Err(format!(
-                "unknown service {other:?}: expected entra, issuer or keyvault"
+                "unknown service {other:?}: expected entra, issuer, keyvault, kubernetes or arm"
             )),
         }
     }

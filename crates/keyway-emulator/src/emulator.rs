@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::counters::{Counters, RequestCount, Service};
 use keyway_identity::{FederatedIdentityCredential, Jwks};
 
+use crate::arm::{self, ArmState};
 use crate::entra::{self, Directory, Identity};
 use crate::error::{EmulatorError, Result};
 use crate::faults::Faults;
@@ -217,6 +218,8 @@ pub struct Emulator {
     issuer: Listener,
     kubernetes: Listener,
     kube: Arc<KubeState>,
+    arm: Listener,
+    arm_state: Arc<ArmState>,
     vaults: Mutex<Vec<(Arc<VaultState>, Listener)>>,
 }
 
@@ -282,6 +285,16 @@ impl Emulator {
             kubernetes::fault_response,
         )
         .await?;
+        let arm_state = Arc::new(ArmState::default());
+        let arm = serve(
+            &shared,
+            bind,
+            Service::Arm,
+            arm::router(shared.clone(), arm_state.clone()),
+            arm::operation,
+            arm::fault_response,
+        )
+        .await?;
         let _ = shared.authority_url.set(entra.base_url());
         let _ = shared.issuer_url.set(issuer.base_url());
         Ok(Emulator {
@@ -291,6 +304,8 @@ impl Emulator {
             issuer,
             kubernetes,
             kube,
+            arm,
+            arm_state,
             vaults: Mutex::new(Vec::new()),
         })
     }
@@ -620,6 +635,7 @@ impl Emulator {
         )
         .await?;
         let _ = state.url.set(listener.base_url());
+        self.arm_state.add_vault(state.clone());
         self.vaults
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -628,6 +644,35 @@ impl Emulator {
             state,
             clock_owner: self.shared.clone(),
         })
+    }
+
+    /// The Azure Resource Manager stand-in's endpoint, `https://127.0.0.1:PORT` (in place of
+    /// `https://management.azure.com`).
+    pub fn arm_url(&self) -> String {
+        self.arm.base_url()
+    }
+
+    /// Makes `identity` readable through the ARM stand-in as the user-assigned identity
+    /// `/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{identity.name}`;
+    /// returns that id. Federated credentials put there are trusted by the emulated Entra; Key
+    /// Vault roles assigned on an emulated vault's scope are granted on it.
+    pub fn add_arm_identity(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        identity: &Identity,
+    ) -> String {
+        let id = format!(
+            "/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{}",
+            identity.name
+        );
+        self.arm_state.add_identity(&id, identity.clone());
+        id
+    }
+
+    /// Role assignments made through the ARM stand-in: (scope, role definition id, principal).
+    pub fn role_assignments(&self) -> Vec<(String, String, String)> {
+        self.arm_state.assignments()
     }
 
     /// The fault injector.

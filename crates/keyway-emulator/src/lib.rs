@@ -14,6 +14,7 @@
 //!
 //! See `docs/emulator.md` for what is emulated and what is not.
 
+mod arm;
 mod clock;
 mod counters;
 mod emulator;
@@ -29,6 +30,7 @@ mod signing;
 pub mod testing;
 mod tls;
 
+pub use arm::ARM_RESOURCE;
 pub use counters::{Counters, RequestCount, Service};
 pub use emulator::{Emulator, EmulatorOptions, FaultRequest, SecretSpec, Vault};
 pub use entra::Identity;
