@@ -118,6 +118,9 @@ pub struct PlanSecretSyncArgs {
     /// Also set the K3s issuer settings, with this token lifetime (e.g. 24h).
     #[arg(long)]
     k3s_max_token_expiration: Option<String>,
+    /// Also grant Key Vault Secrets Officer to this principal's object id (who uploads secrets).
+    #[arg(long)]
+    uploader: Option<String>,
     /// az: a bash script of az commands; arm: the ARM REST requests (JSON); json: the plan.
     #[arg(long, default_value = "az", value_parser = ["az", "arm", "json"])]
     output: String,
@@ -357,6 +360,7 @@ async fn plan_secret_sync(args: PlanSecretSyncArgs) -> Result<ExitCode, CliError
         namespace: args.namespace,
         service_account: args.service_account,
         k3s_max_token_expiration: args.k3s_max_token_expiration,
+        uploader_principal_id: args.uploader,
     })
     .map_err(|e| CliError::Input(e.to_string()))?;
     emit_plan(&plan, &args.output, args.apply, args.arm_endpoint).await

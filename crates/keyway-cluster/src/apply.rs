@@ -179,9 +179,14 @@ pub async fn apply(
                     detail: name.clone(),
                 });
             }
-            Step::RoleAssignment { role, name, .. } => {
+            Step::RoleAssignment {
+                role,
+                name,
+                principal_id: fixed,
+                ..
+            } => {
                 let request = &requests[0];
-                let principal = principal_id.as_deref().ok_or_else(|| ClusterError::Arm {
+                let principal = fixed.as_deref().or(principal_id.as_deref()).ok_or_else(|| ClusterError::Arm {
                     request: format!("{} {}", request.method, request.path),
                     status: None,
                     message: "the identity's principal id is unknown: the plan has no lookup step before this one".into(),

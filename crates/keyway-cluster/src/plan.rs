@@ -37,7 +37,7 @@ pub const KEY_VAULT_READER: BuiltInRole = BuiltInRole {
     name: "Key Vault Reader",
     id: "21090545-7ca7-4776-b22c-e363652d74d2",
 };
-/// Key Vault Secrets Officer: write secrets (for people who upload).
+/// Key Vault Secrets Officer: write secrets (for people who upload; `--uploader`).
 pub const KEY_VAULT_SECRETS_OFFICER: BuiltInRole = BuiltInRole {
     name: "Key Vault Secrets Officer",
     id: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
@@ -78,8 +78,11 @@ pub enum Step {
         role: BuiltInRole,
         /// The full role-definition id.
         role_definition_id: String,
-        /// The identity whose principal receives the role.
+        /// The identity whose principal receives the role (from the lookup step)...
         identity_id: String,
+        /// ...unless a principal is named here (an uploader's object id).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        principal_id: Option<String>,
     },
     /// The K3s issuer settings (`keyway cluster k3s-config`), then a K3s restart.
     K3sIssuer {
@@ -120,6 +123,9 @@ pub struct SecretSyncPlanRequest {
     pub service_account: String,
     /// Also set the K3s issuer settings with this token lifetime.
     pub k3s_max_token_expiration: Option<String>,
+    /// Also grant Key Vault Secrets Officer to this principal (object id of a person, group or
+    /// pipeline that uploads secrets).
+    pub uploader_principal_id: Option<String>,
 }
 
 /// A provisioning plan.
@@ -297,6 +303,23 @@ impl Plan {
                 role,
                 role_definition_id,
                 identity_id: identity.clone(),
+                principal_id: None,
+            });
+        }
+        if let Some(uploader) = &request.uploader_principal_id {
+            check_name("--uploader", uploader)?;
+            let role = KEY_VAULT_SECRETS_OFFICER;
+            let role_definition_id = format!(
+                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}",
+                request.subscription, role.id
+            );
+            steps.push(Step::RoleAssignment {
+                name: role_assignment_name(&scope, &role_definition_id, uploader),
+                scope: scope.clone(),
+                role,
+                role_definition_id,
+                identity_id: identity.clone(),
+                principal_id: Some(uploader.clone()),
             });
         }
         if let Some(expiration) = &request.k3s_max_token_expiration {
@@ -382,6 +405,7 @@ impl Step {
                 scope,
                 role,
                 role_definition_id,
+                principal_id,
                 ..
             } => vec![ArmRequest {
                 description: format!(
@@ -392,13 +416,19 @@ impl Step {
                 path: format!(
                     "{scope}/providers/Microsoft.Authorization/roleAssignments/{name}?api-version={ROLE_ASSIGNMENT_API_VERSION}"
                 ),
-                body: Some(serde_json::json!({
-                    "properties": {
-                        "roleDefinitionId": role_definition_id,
-                        "principalId": PRINCIPAL_ID_PLACEHOLDER,
-                        "principalType": "ServicePrincipal",
-                    }
-                })),
+                body: Some(match principal_id {
+                    // A named principal's type is left for ARM to find.
+                    Some(principal) => serde_json::json!({
+                        "properties": {"roleDefinitionId": role_definition_id, "principalId": principal}
+                    }),
+                    None => serde_json::json!({
+                        "properties": {
+                            "roleDefinitionId": role_definition_id,
+                            "principalId": PRINCIPAL_ID_PLACEHOLDER,
+                            "principalType": "ServicePrincipal",
+                        }
+                    }),
+                }),
             }],
             Step::K3sIssuer { .. } | Step::SecretProviderClass { .. } => Vec::new(),
         }
@@ -450,10 +480,18 @@ impl Plan {
                     ));
                 }
                 Step::RoleAssignment {
-                    name, scope, role, ..
+                    name,
+                    scope,
+                    role,
+                    principal_id,
+                    ..
                 } => {
+                    let assignee = match principal_id {
+                        Some(principal) => format!("--assignee-object-id {}", sh(principal)),
+                        None => "--assignee-object-id \"$PRINCIPAL_ID\" --assignee-principal-type ServicePrincipal".to_string(),
+                    };
                     out.push_str(&format!(
-                        "# {} on the vault; the name is deterministic, so a re-run finds it.\naz role assignment show --scope {} --name {} >/dev/null 2>&1 || \\\n  az role assignment create --name {} --assignee-object-id \"$PRINCIPAL_ID\" --assignee-principal-type ServicePrincipal --role {} --scope {}\n",
+                        "# {} on the vault; the name is deterministic, so a re-run finds it.\naz role assignment show --scope {} --name {} >/dev/null 2>&1 || \\\n  az role assignment create --name {} {assignee} --role {} --scope {}\n",
                         role.name,
                         sh(scope),
                         sh(name),

@@ -44,6 +44,7 @@ async fn a_plan_applies_idempotently_and_the_identity_then_reads_the_vault() {
         namespace: "azure-iot-operations".into(),
         service_account: "aio-ssc-sa".into(),
         k3s_max_token_expiration: None,
+        uploader_principal_id: None,
     })
     .unwrap();
     let options = || ApplyOptions {
@@ -176,6 +177,7 @@ async fn failures_name_the_request() {
         namespace: "ns".into(),
         service_account: "sa".into(),
         k3s_max_token_expiration: None,
+        uploader_principal_id: None,
     })
     .unwrap();
     let err = apply(

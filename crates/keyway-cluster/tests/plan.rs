@@ -17,6 +17,7 @@ fn request() -> SecretSyncPlanRequest {
         namespace: "azure-iot-operations".into(),
         service_account: "aio-ssc-sa".into(),
         k3s_max_token_expiration: Some("24h".into()),
+        uploader_principal_id: None,
     }
 }
 
@@ -200,4 +201,37 @@ fn the_identity_plan_federates_the_instance_service_account() {
         .unwrap();
     assert!(syntax.status.success());
     let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn an_uploader_gets_secrets_officer_by_its_object_id() {
+    use keyway_cluster::plan::KEY_VAULT_SECRETS_OFFICER;
+    let mut with_uploader = request();
+    with_uploader.uploader_principal_id = Some("99999999-8888-7777-6666-555555555555".into());
+    let plan = Plan::secret_sync(&with_uploader).unwrap();
+    let officer = plan
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::RoleAssignment {
+                role, principal_id, ..
+            } if role.id == KEY_VAULT_SECRETS_OFFICER.id => principal_id.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(officer, "99999999-8888-7777-6666-555555555555");
+    let requests = plan.to_arm_requests();
+    let put = requests
+        .iter()
+        .find(|r| {
+            r.body.as_ref().is_some_and(|b| {
+                b["properties"]["principalId"] == "99999999-8888-7777-6666-555555555555"
+            })
+        })
+        .unwrap();
+    assert!(put.path.contains("/roleAssignments/"));
+    assert!(
+        plan.to_az_script()
+            .contains("--assignee-object-id '99999999-8888-7777-6666-555555555555'")
+    );
 }
