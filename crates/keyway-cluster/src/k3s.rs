@@ -31,6 +31,21 @@ impl IssuerSettings {
     /// `issuer` must be an https URL without query or fragment; `max_token_expiration` a Go
     /// duration (`24h`, `1h30m`, `86400s`).
     pub fn new(issuer: &str, max_token_expiration: &str) -> Result<IssuerSettings> {
+        // Written verbatim into a YAML list item: no whitespace, control characters or quotes.
+        for (flag, value) in [
+            ("--issuer", issuer),
+            ("--max-token-expiration", max_token_expiration),
+        ] {
+            if let Some(c) = value
+                .chars()
+                .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '#'))
+            {
+                return Err(ClusterError::invalid(
+                    flag,
+                    format!("{value:?} contains {c:?}, which cannot go into the K3s config"),
+                ));
+            }
+        }
         let parsed = url::Url::parse(issuer).map_err(|e| {
             ClusterError::invalid("--issuer", format!("{issuer:?} is not a URL: {e}"))
         })?;
@@ -54,12 +69,21 @@ impl IssuerSettings {
                 format!("{issuer:?} may not carry a query or fragment"),
             ));
         }
-        go_duration_seconds(max_token_expiration).ok_or_else(|| {
+        let seconds = go_duration_seconds(max_token_expiration).ok_or_else(|| {
             ClusterError::invalid(
                 "--max-token-expiration",
                 format!("{max_token_expiration:?} is not a duration such as 24h, 1h30m or 86400s"),
             )
         })?;
+        // kube-apiserver refuses to start outside these bounds.
+        if !(3600.0..=4_294_967_296.0).contains(&seconds) {
+            return Err(ClusterError::invalid(
+                "--max-token-expiration",
+                format!(
+                    "{max_token_expiration:?} is outside what kube-apiserver accepts (1h to 2^32 s); 24h is the usual value"
+                ),
+            ));
+        }
         Ok(IssuerSettings {
             issuer: issuer.to_string(),
             max_token_expiration: max_token_expiration.to_string(),
@@ -215,6 +239,8 @@ fn flag_of(argument: &str) -> &str {
 
 /// A top-level key line: the key, and what follows its colon.
 fn top_level_key(line: &str) -> Option<(String, &str)> {
+    // A byte-order mark (files saved by some Windows editors) is not part of the key.
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     if line.starts_with(|c: char| c.is_whitespace() || c == '#' || c == '-') {
         return None;
     }
@@ -256,8 +282,11 @@ impl K3sEdit {
         if !self.changed() {
             return String::new();
         }
+        // No context lines: the rest of the file can hold the cluster token or a datastore
+        // password, and diffs end up in terminals and logs.
         similar::TextDiff::from_lines(&self.before, &self.after)
             .unified_diff()
+            .context_radius(0)
             .header(&self.path, &self.path)
             .to_string()
     }
@@ -279,7 +308,15 @@ impl K3sEdit {
         let temporary = PathBuf::from(format!("{}.keyway.tmp", path.display()));
         {
             use std::io::Write as _;
-            let mut file = std::fs::File::create(&temporary).map_err(io)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            // Owner-only from the first byte: the config can hold the cluster token.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&temporary).map_err(io)?;
             file.write_all(self.after.as_bytes()).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
@@ -364,24 +401,39 @@ pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Resul
                 let items = split_flow(&value[1..value.len() - 1]);
                 let mut edited: Vec<String> = Vec::new();
                 let mut seen = Vec::new();
+                let mut changed = false;
                 for raw in items {
                     let style = Style::of(&raw);
                     let argument = style.unquote(&raw);
                     match wanted.iter().find(|(f, _)| *f == flag_of(&argument)) {
-                        Some((flag, _)) if seen.contains(flag) => {}
+                        Some((flag, v)) if seen.contains(flag) => {
+                            let duplicate =
+                                *flag == EXPIRATION_FLAG || argument == format!("{flag}={v}");
+                            if duplicate {
+                                changed = true;
+                            } else {
+                                edited.push(raw);
+                            }
+                        }
                         Some((flag, v)) => {
                             seen.push(*flag);
-                            edited.push(style.quote(&format!("{flag}={v}")));
+                            let wanted_argument = format!("{flag}={v}");
+                            if argument == wanted_argument {
+                                edited.push(raw);
+                            } else {
+                                changed = true;
+                                edited.push(style.quote(&wanted_argument));
+                            }
                         }
                         None => edited.push(raw),
                     }
                 }
                 for (flag, v) in wanted.iter().filter(|(f, _)| !seen.contains(f)) {
+                    changed = true;
                     edited.push(Style::Double.quote(&format!("{flag}={v}")));
                 }
-                let rebuilt = format!("{key_part} [{}]{trailer}", edited.join(", "));
-                if rebuilt != key_text {
-                    lines[at].text = rebuilt;
+                if changed {
+                    lines[at].text = format!("{key_part} [{}]{trailer}", edited.join(", "));
                 }
             } else if value.starts_with('|') || value.starts_with('>') {
                 return Err(unsupported(
@@ -428,11 +480,48 @@ pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Resul
             }
         }
     }
+    let after = join_lines(&lines);
+    verify(path, text, &after, settings)?;
     Ok(K3sEdit {
         path: path.to_string(),
         before: text.to_string(),
-        after: join_lines(&lines),
+        after,
     })
+}
+
+/// When the original is YAML, the result must be too, with the same other top-level keys and
+/// our issuer first — else the layout was one the line editor misread (an indented root
+/// mapping, say), and nothing is written.
+fn verify(path: &str, before: &str, after: &str, settings: &IssuerSettings) -> Result<()> {
+    let Ok(original) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(before) else {
+        return Ok(());
+    };
+    let refuse = |problem: &str| ClusterError::Unsupported {
+        path: path.to_string(),
+        line: 0,
+        problem: format!("{problem}; edit kube-apiserver-arg by hand"),
+    };
+    let edited: serde_yaml_ng::Value = serde_yaml_ng::from_str(after)
+        .map_err(|e| refuse(&format!("the edit would not be valid YAML ({e})")))?;
+    let keys = |v: &serde_yaml_ng::Value| -> Vec<String> {
+        v.as_mapping()
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .filter(|k| k != KEY)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if !original.is_null() && keys(&original) != keys(&edited) {
+        return Err(refuse("the edit would change other keys"));
+    }
+    if configured_issuer(path, after)?.as_deref() != Some(settings.issuer()) {
+        return Err(refuse(
+            "the edit would not make the issuer the first service-account-issuer",
+        ));
+    }
+    Ok(())
 }
 
 /// Items of a one-line flow list, raw (quotes kept), split on commas outside quotes.
@@ -526,20 +615,25 @@ fn edit_block_list(
         let Some((flag, value)) = wanted.iter().find(|(f, _)| *f == flag_of(&item.argument)) else {
             continue;
         };
+        let wanted_argument = format!("{flag}={value}");
         if seen.contains(flag) {
-            remove.push(item.line);
+            // A later issuer is one the API server still accepts (an issuer being rotated out):
+            // kept, unless it repeats ours. A later token lifetime is only a duplicate.
+            if *flag == EXPIRATION_FLAG || item.argument == wanted_argument {
+                remove.push(item.line);
+            }
             continue;
         }
         seen.push(flag);
-        let rebuilt = format!(
+        if item.argument == wanted_argument {
+            continue;
+        }
+        lines[item.line].text = format!(
             "{}- {}{}",
             item.indent,
-            item.style.quote(&format!("{flag}={value}")),
+            item.style.quote(&wanted_argument),
             item.trailer
         );
-        if rebuilt != lines[item.line].text {
-            lines[item.line].text = rebuilt;
-        }
     }
     let (indent, style, after) = match items.last() {
         Some(last) => (last.indent.clone(), last.style, last.line),

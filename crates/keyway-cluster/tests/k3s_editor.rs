@@ -86,10 +86,49 @@ tls-san:
 }
 
 #[test]
-fn missing_flags_are_appended_in_the_list_style_and_duplicates_go() {
-    let before = "kube-apiserver-arg:\n- 'service-account-issuer=https://a/'\n- enable-admission-plugins=NodeRestriction\n- service-account-issuer=https://b/\nnode-name: edge-1\n";
-    let after = "kube-apiserver-arg:\n- 'service-account-issuer=https://issuer.example/cluster-1/'\n- enable-admission-plugins=NodeRestriction\n- service-account-max-token-expiration=24h\nnode-name: edge-1\n";
+fn missing_flags_are_appended_and_later_issuers_stay_accepted() {
+    // The first issuer signs; later ones are still accepted (rotation), so they stay — unless
+    // they repeat ours. A repeated token lifetime is only a duplicate and goes.
+    let before = "kube-apiserver-arg:\n- 'service-account-issuer=https://a/'\n- enable-admission-plugins=NodeRestriction\n- service-account-issuer=https://b/\n- service-account-issuer=https://issuer.example/cluster-1/\nnode-name: edge-1\n";
+    let after = "kube-apiserver-arg:\n- 'service-account-issuer=https://issuer.example/cluster-1/'\n- enable-admission-plugins=NodeRestriction\n- service-account-issuer=https://b/\n- service-account-max-token-expiration=24h\nnode-name: edge-1\n";
     assert_eq!(edit(before), after);
+    let lifetimes = "kube-apiserver-arg:\n  - service-account-max-token-expiration=1h\n  - service-account-max-token-expiration=2h\n";
+    assert_eq!(
+        edit(lifetimes),
+        "kube-apiserver-arg:\n  - service-account-max-token-expiration=24h\n  - service-account-issuer=https://issuer.example/cluster-1/\n"
+    );
+}
+
+#[test]
+fn a_config_already_right_is_not_touched_whatever_its_spacing() {
+    for text in [
+        "kube-apiserver-arg:\n-   service-account-issuer=https://issuer.example/cluster-1/\n-   service-account-max-token-expiration=24h\n",
+        "kube-apiserver-arg: [\"service-account-issuer=https://issuer.example/cluster-1/\",\"service-account-max-token-expiration=24h\"]\n",
+    ] {
+        let edit = ensure_issuer("c.yaml", text, &settings()).unwrap();
+        assert!(!edit.changed(), "{}", edit.unified_diff());
+    }
+}
+
+#[test]
+fn a_byte_order_mark_and_secrets_elsewhere_in_the_file() {
+    let before = "\u{feff}kube-apiserver-arg:\n  - v=2\ntoken: K10secret::server:abc\n";
+    let edited = ensure_issuer("c.yaml", before, &settings()).unwrap();
+    assert_eq!(
+        edited.after().matches("kube-apiserver-arg").count(),
+        1,
+        "{}",
+        edited.after()
+    );
+    // The diff shows only the changed lines, never the rest of the file.
+    assert!(
+        !edited.unified_diff().contains("K10secret"),
+        "{}",
+        edited.unified_diff()
+    );
+    // An indented root mapping is not what the line editor understands: refused, not mangled.
+    let indented = "  node-name: a\n  kube-apiserver-arg:\n    - v=2\n";
+    assert!(ensure_issuer("c.yaml", indented, &settings()).is_err());
 }
 
 #[test]
@@ -148,6 +187,17 @@ fn settings_are_validated_with_what_was_given() {
         http.to_string()
             .contains("\"http://issuer.example/\" must be an https URL"),
         "{http}"
+    );
+    for bad in ["30m", "2000000h", " 24h"] {
+        assert!(IssuerSettings::new(ISSUER, bad).is_err(), "{bad:?}");
+    }
+    let injected =
+        IssuerSettings::new("https://i.example/x\n  - anonymous-auth=true", "24h").unwrap_err();
+    assert!(
+        injected
+            .to_string()
+            .contains("cannot go into the K3s config"),
+        "{injected}"
     );
     let duration = IssuerSettings::new(ISSUER, "1d").unwrap_err();
     assert!(
