@@ -146,6 +146,20 @@ impl Migration {
                 continue;
             }
             let service_account = format!("{}-workload-identity", binding.selector);
+            let taken = migration
+                .pod_changes
+                .iter()
+                .any(|c| c.namespace == namespace && c.service_account == service_account);
+            if taken {
+                migration.unconvertible.push(Unconvertible {
+                    object,
+                    reason: format!(
+                        "selector {:?} is already bound to another identity; a pod gets one service account, so one identity: merge the bindings",
+                        binding.selector
+                    ),
+                });
+                continue;
+            }
             let mut account = ServiceAccount::default();
             account.metadata.name = Some(service_account.clone());
             account.metadata.namespace = Some(namespace.clone());

@@ -137,11 +137,26 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
+/// Azure resource and Kubernetes names: letters, digits, `-`, `_`, `.`, `(`, `)` — which also
+/// keeps them safe in the generated script.
 fn check_name(field: &str, value: &str) -> Result<()> {
-    if value.is_empty() || value.contains(['/', ' ', '?', '#']) {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')');
+    if value.is_empty() || !value.chars().all(allowed) {
         return Err(ClusterError::invalid(
             field,
-            format!("{value:?} is not a resource name"),
+            format!("{value:?} is not a resource name (letters, digits, - _ . ( ))"),
+        ));
+    }
+    Ok(())
+}
+
+/// An https issuer URL without whitespace, quotes or shell-special characters.
+fn check_issuer(issuer: &str) -> Result<()> {
+    let safe = |c: char| !(c.is_whitespace() || c.is_control() || "'\"`$\\;|&<>".contains(c));
+    if !issuer.starts_with("https://") || !issuer.chars().all(safe) {
+        return Err(ClusterError::invalid(
+            "--issuer",
+            format!("{issuer:?} must be an https URL without spaces, quotes or shell characters"),
         ));
     }
     Ok(())
@@ -216,12 +231,7 @@ impl Plan {
         ] {
             check_name(field, value)?;
         }
-        if !request.issuer.starts_with("https://") {
-            return Err(ClusterError::invalid(
-                "--issuer",
-                format!("{:?} must be an https URL", request.issuer),
-            ));
-        }
+        check_issuer(&request.issuer)?;
         let identity = identity_id(
             &request.subscription,
             &request.resource_group,
@@ -260,12 +270,7 @@ impl Plan {
         ] {
             check_name(field, value)?;
         }
-        if !request.issuer.starts_with("https://") {
-            return Err(ClusterError::invalid(
-                "--issuer",
-                format!("{:?} must be an https URL", request.issuer),
-            ));
-        }
+        check_issuer(&request.issuer)?;
         let identity = identity_id(
             &request.subscription,
             &request.resource_group,
@@ -470,9 +475,12 @@ impl Plan {
                     subject,
                     audience,
                 } => {
+                    let query = sh(&format!(
+                        "length([?issuer=='{issuer}' && subject=='{subject}'])"
+                    ));
                     out.push_str(&format!("IDENTITY_ID={}\n", sh(identity_id)));
                     out.push_str(&format!(
-                        "# Federate {subject} (skipped when a credential with this issuer and subject exists).\nif [ \"$(az identity federated-credential list --identity-name \"${{IDENTITY_ID##*/}}\" --resource-group \"$(cut -d/ -f5 <<<\"$IDENTITY_ID\")\" --query \"length([?issuer=='{issuer}' && subject=='{subject}'])\" -o tsv)\" = 0 ]; then\n  az identity federated-credential create --name {} --identity-name \"${{IDENTITY_ID##*/}}\" --resource-group \"$(cut -d/ -f5 <<<\"$IDENTITY_ID\")\" --issuer {} --subject {} --audiences {}\nfi\n",
+                        "# Federate {subject} (skipped when a credential with this issuer and subject exists).\nif [ \"$(az identity federated-credential list --identity-name \"${{IDENTITY_ID##*/}}\" --resource-group \"$(cut -d/ -f5 <<<\"$IDENTITY_ID\")\" --query {query} -o tsv)\" = 0 ]; then\n  az identity federated-credential create --name {} --identity-name \"${{IDENTITY_ID##*/}}\" --resource-group \"$(cut -d/ -f5 <<<\"$IDENTITY_ID\")\" --issuer {} --subject {} --audiences {}\nfi\n",
                         sh(name),
                         sh(issuer),
                         sh(subject),
@@ -486,15 +494,18 @@ impl Plan {
                     principal_id,
                     ..
                 } => {
-                    let assignee = match principal_id {
-                        Some(principal) => format!("--assignee-object-id {}", sh(principal)),
-                        None => "--assignee-object-id \"$PRINCIPAL_ID\" --assignee-principal-type ServicePrincipal".to_string(),
+                    let (object, typed) = match principal_id {
+                        Some(principal) => (sh(principal), String::new()),
+                        None => (
+                            "\"$PRINCIPAL_ID\"".to_string(),
+                            " --assignee-principal-type ServicePrincipal".to_string(),
+                        ),
                     };
                     out.push_str(&format!(
-                        "# {} on the vault; the name is deterministic, so a re-run finds it.\naz role assignment show --scope {} --name {} >/dev/null 2>&1 || \\\n  az role assignment create --name {} {assignee} --role {} --scope {}\n",
+                        "# {} on the vault (skipped when the principal already has it).\nif [ \"$(az role assignment list --scope {} --role {} --assignee-object-id {object} --query 'length(@)' -o tsv)\" = 0 ]; then\n  az role assignment create --name {} --assignee-object-id {object}{typed} --role {} --scope {}\nfi\n",
                         role.name,
                         sh(scope),
-                        sh(name),
+                        sh(role.id),
                         sh(name),
                         sh(role.id),
                         sh(scope)

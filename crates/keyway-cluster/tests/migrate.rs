@@ -33,6 +33,11 @@ kind: AzureIdentityBinding
 metadata: {name: dangling, namespace: edge}
 spec: {azureIdentity: missing, selector: x}
 ---
+apiVersion: aadpodidentity.k8s.io/v1
+kind: AzureIdentityBinding
+metadata: {name: opcua-again, namespace: edge}
+spec: {azureIdentity: opcua-mi, selector: opcua}
+---
 apiVersion: dapr.io/v1alpha1
 kind: Component
 metadata: {name: azurekeyvault, namespace: edge}
@@ -87,7 +92,12 @@ fn bindings_become_service_accounts_labels_and_credentials() {
         .iter()
         .map(|u| (u.object.as_str(), u.reason.as_str()))
         .collect();
-    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[2].0 == "AzureIdentityBinding/edge/opcua-again"
+            && reasons[2].1.contains("already bound"),
+        "{reasons:?}"
+    );
     assert!(
         reasons[0].0 == "AzureIdentityBinding/edge/legacy-binding"
             && reasons[0].1.contains("type 1")

@@ -112,7 +112,11 @@ fn the_arm_requests_and_the_az_script_say_the_same() {
     assert!(script.starts_with("#!/usr/bin/env bash\n"));
     assert!(script.contains("set -euo pipefail"));
     // Skip-if-exists by issuer and subject, whatever the credential's name.
-    assert!(script.contains("length([?issuer=='https://westeurope.oic.prod-arc.azure.com/tenant/guid/' && subject=='system:serviceaccount:azure-iot-operations:aio-ssc-sa'])"));
+    assert!(script.contains("--query 'length([?issuer=='\\''https://westeurope.oic.prod-arc.azure.com/tenant/guid/'\\'' && subject=='\\''system:serviceaccount:azure-iot-operations:aio-ssc-sa'\\''])'"), "{script}");
+    assert!(
+        !script.contains("az role assignment show"),
+        "no such az command"
+    );
     for step in &plan.steps {
         if let Step::RoleAssignment { name, role, .. } = step {
             assert!(script.contains(&format!("--name '{name}'")), "{name}");

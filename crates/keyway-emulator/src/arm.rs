@@ -141,7 +141,12 @@ fn refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
 
 /// The Key Vault role a built-in role-definition id names.
 fn vault_role(role_definition_id: &str) -> Option<Role> {
-    match role_definition_id.rsplit('/').next()? {
+    match role_definition_id
+        .rsplit('/')
+        .next()?
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "4633458b-17de-408a-b874-0445c86b69e6" => Some(Role::SecretsUser),
         "b86a8fe4-44ce-4948-aee5-eccb2c155cd7" => Some(Role::SecretsOfficer),
         "21090545-7ca7-4776-b22c-e363652d74d2" => Some(Role::Reader),

@@ -194,20 +194,24 @@ impl LeaderElection {
     }
 
     /// Renews the Lease every `renew_every` and returns once it is lost: another holder took it,
-    /// or no renewal succeeded for a whole lease duration.
+    /// or no renewal succeeded within the renew deadline — two thirds of the lease, as
+    /// client-go's 10 s of 15 s — so this replica stops writing before a standby may take over.
+    /// Each attempt is bounded by the time left to the deadline, so a hung request cannot keep
+    /// a deposed leader writing.
     pub async fn hold(&self) {
+        let deadline = self.timing.lease_duration.mul_f64(2.0 / 3.0);
         let mut last_renewed = Instant::now();
         loop {
             tokio::time::sleep(self.timing.renew_every).await;
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewed = Instant::now(),
-                Ok(false) => return,
-                Err(error) => {
-                    tracing::warn!(%error, "renewing the Lease");
-                    if last_renewed.elapsed() >= self.timing.lease_duration {
-                        return;
-                    }
-                }
+            let left = deadline.saturating_sub(last_renewed.elapsed());
+            match tokio::time::timeout(left, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => last_renewed = Instant::now(),
+                Ok(Ok(false)) => return,
+                Ok(Err(error)) => tracing::warn!(%error, "renewing the Lease"),
+                Err(_) => tracing::warn!("renewing the Lease timed out"),
+            }
+            if last_renewed.elapsed() >= deadline {
+                return;
             }
         }
     }

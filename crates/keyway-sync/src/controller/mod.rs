@@ -374,16 +374,17 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
             return (fail(reason, text), options.poll_interval);
         }
     };
+    let authority = options
+        .authority_host
+        .clone()
+        .unwrap_or_else(|| spec.cloud.authority_host().to_string());
     let key = CredentialKey {
         namespace: namespace.clone(),
         service_account: sync.spec.service_account_name.clone(),
         client_id,
         tenant_id,
+        authority_host: authority.clone(),
     };
-    let authority = options
-        .authority_host
-        .clone()
-        .unwrap_or_else(|| spec.cloud.authority_host().to_string());
     let (source, cycle_in) =
         match context
             .registry
@@ -413,7 +414,8 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
             .as_deref()
             .unwrap_or_default()
     );
-    let (syncer, replaced) = context.registry.syncer(sync, &fingerprint, || {
+    let source_key = (spec.vault_url.clone(), key.clone());
+    let (syncer, replaced) = context.registry.syncer(sync, source_key, &fingerprint, || {
         Syncer::new(
             spec.clone(),
             source.clone() as Arc<SharedSource>,
@@ -428,10 +430,14 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
     context.registry.metrics.observe(&report);
     let created = status::created(sync.status.as_ref());
     let force = sync.spec.force_synchronization.clone().unwrap_or_default();
-    (
-        status::verdict(&report, created, replaced, &force),
-        cycle_in,
-    )
+    let verdict = status::verdict(&report, created, replaced, &force);
+    // A failed sync is retried soon (bounded by the cycle), not a whole poll later.
+    let requeue = if verdict.reason.succeeded() {
+        cycle_in
+    } else {
+        cycle_in.min(retry)
+    };
+    (verdict, requeue)
 }
 
 /// Writes the status and the Events for a verdict.

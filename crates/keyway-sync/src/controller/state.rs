@@ -27,6 +27,8 @@ pub(crate) struct CredentialKey {
     pub service_account: String,
     pub client_id: String,
     pub tenant_id: String,
+    /// The cloud's Entra authority: the same ids in two clouds are two identities.
+    pub authority_host: String,
 }
 
 /// One vault's poll cycle: when the next one starts, so every SecretSync on the vault is
@@ -37,6 +39,8 @@ struct Cycle {
 
 struct SyncerEntry {
     namespace: String,
+    /// The vault URL and identity of its source.
+    source: (String, CredentialKey),
     fingerprint: String,
     syncer: Arc<Syncer>,
 }
@@ -172,6 +176,7 @@ impl Registry {
     pub fn syncer(
         &self,
         sync: &SecretSync,
+        source: (String, CredentialKey),
         fingerprint: &str,
         make: impl FnOnce() -> Syncer,
     ) -> (Arc<Syncer>, bool) {
@@ -186,6 +191,7 @@ impl Registry {
                     uid,
                     SyncerEntry {
                         namespace: sync.namespace().unwrap_or_default(),
+                        source,
                         fingerprint: fingerprint.to_string(),
                         syncer: syncer.clone(),
                     },
@@ -204,6 +210,24 @@ impl Registry {
             live.contains(uid) || namespace.is_some_and(|ns| ns != entry.namespace)
         });
         self.metrics.set_managed(maps.syncers.len());
+        Self::sweep(&mut maps);
+    }
+
+    /// Drops the sources and credentials no syncer uses any more; a dropped source forgets
+    /// the values it read at once.
+    fn sweep(maps: &mut Maps) {
+        let used: std::collections::HashSet<(String, CredentialKey)> =
+            maps.syncers.values().map(|e| e.source.clone()).collect();
+        maps.sources.retain(|key, source| {
+            let keep = used.contains(key);
+            if !keep {
+                source.forget_values();
+            }
+            keep
+        });
+        let identities: std::collections::HashSet<&CredentialKey> =
+            used.iter().map(|(_, identity)| identity).collect();
+        maps.credentials.retain(|key, _| identities.contains(key));
     }
 
     /// Drops a deleted SecretSync's syncer.
@@ -212,6 +236,7 @@ impl Registry {
         let mut maps = self.maps();
         maps.syncers.remove(&uid);
         self.metrics.set_managed(maps.syncers.len());
+        Self::sweep(&mut maps);
     }
 }
 

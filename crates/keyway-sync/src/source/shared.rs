@@ -69,6 +69,13 @@ impl SharedSource {
         self.stale.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Drops the values read in this cycle at once, and the listing at the next opportunity:
+    /// for a source nobody reads any more, so no secret lingers in memory.
+    pub fn forget_values(&self) {
+        self.expire_now();
+        self.values_guard().clear();
+    }
+
     /// Operations that reached the wrapped source, by operation (`list`, `get`, `versions`,
     /// `list_keys`, `get_key`) and HTTP status (200 for success, 0 when there was no answer).
     /// Shared answers are not counted again.
