@@ -77,15 +77,8 @@ pub struct PlanIdentityArgs {
     /// The instance's service account.
     #[arg(long)]
     service_account: String,
-    /// az: a bash script of az commands; arm: the ARM REST requests (JSON); json: the plan.
-    #[arg(long, default_value = "az", value_parser = ["az", "arm", "json"])]
-    output: String,
-    /// Perform the ARM steps now, as the workload identity in the environment.
-    #[arg(long, conflicts_with = "output")]
-    apply: bool,
-    /// The Azure Resource Manager endpoint for --apply.
-    #[arg(long, default_value = "https://management.azure.com")]
-    arm_endpoint: String,
+    #[command(flatten)]
+    emit: PlanOutputArgs,
 }
 
 /// `keyway cluster plan secretsync` arguments.
@@ -121,6 +114,13 @@ pub struct PlanSecretSyncArgs {
     /// Also grant Key Vault Secrets Officer to this principal's object id (who uploads secrets).
     #[arg(long)]
     uploader: Option<String>,
+    #[command(flatten)]
+    emit: PlanOutputArgs,
+}
+
+/// How a plan is printed, or applied.
+#[derive(Debug, Args)]
+pub struct PlanOutputArgs {
     /// az: a bash script of az commands; arm: the ARM REST requests (JSON); json: the plan.
     #[arg(long, default_value = "az", value_parser = ["az", "arm", "json"])]
     output: String,
@@ -145,9 +145,9 @@ pub enum RenderCommand {
     TrustList(RenderTrustListArgs),
 }
 
-/// `keyway cluster render trust-list` arguments.
+/// The vault and workload identity a rendered sync uses.
 #[derive(Debug, Args)]
-pub struct RenderTrustListArgs {
+pub struct SyncIdentityArgs {
     /// The vault's name.
     #[arg(long)]
     keyvault: String,
@@ -163,6 +163,33 @@ pub struct RenderTrustListArgs {
     /// The service account to sync as.
     #[arg(long, default_value = "aio-ssc-sa")]
     service_account: String,
+}
+
+impl SyncIdentityArgs {
+    fn request(
+        self,
+        objects: Vec<keyway_cluster::render::ObjectSpec>,
+        secret_type: String,
+        secret_name: Option<String>,
+    ) -> keyway_cluster::render::SecretSyncRequest {
+        keyway_cluster::render::SecretSyncRequest {
+            keyvault: self.keyvault,
+            tenant_id: self.tenant_id,
+            client_id: self.client_id,
+            namespace: self.namespace,
+            service_account: self.service_account,
+            objects,
+            secret_type,
+            secret_name,
+        }
+    }
+}
+
+/// `keyway cluster render trust-list` arguments.
+#[derive(Debug, Args)]
+pub struct RenderTrustListArgs {
+    #[command(flatten)]
+    sync: SyncIdentityArgs,
     /// A certificate stored as a secret: NAME[:hex|base64|utf-8] (default hex); repeat.
     #[arg(long = "cert", required = true)]
     certs: Vec<String>,
@@ -180,21 +207,8 @@ pub struct RenderTrustListArgs {
 /// `keyway cluster render secret-sync` arguments.
 #[derive(Debug, Args)]
 pub struct RenderSecretSyncArgs {
-    /// The vault's name.
-    #[arg(long)]
-    keyvault: String,
-    /// The Entra tenant id.
-    #[arg(long)]
-    tenant_id: String,
-    /// The identity's client id.
-    #[arg(long)]
-    client_id: String,
-    /// The namespace.
-    #[arg(long)]
-    namespace: String,
-    /// The service account to sync as.
-    #[arg(long, default_value = "aio-ssc-sa")]
-    service_account: String,
+    #[command(flatten)]
+    sync: SyncIdentityArgs,
     /// An object: NAME[:alias][:type][:encoding] (type secret|cert|key, encoding
     /// utf-8|hex|base64); repeat for more.
     #[arg(long = "object", required = true)]
@@ -285,7 +299,7 @@ pub async fn run(command: ClusterCommand) -> Result<ExitCode, CliError> {
                     service_account: args.service_account,
                 })
                 .map_err(|e| CliError::Input(e.to_string()))?;
-            emit_plan(&plan, &args.output, args.apply, args.arm_endpoint).await
+            emit_plan(&plan, args.emit).await
         }
         ClusterCommand::MigratePodIdentity(args) => migrate_pod_identity(args),
     }
@@ -363,16 +377,19 @@ async fn plan_secret_sync(args: PlanSecretSyncArgs) -> Result<ExitCode, CliError
         uploader_principal_id: args.uploader,
     })
     .map_err(|e| CliError::Input(e.to_string()))?;
-    emit_plan(&plan, &args.output, args.apply, args.arm_endpoint).await
+    emit_plan(&plan, args.emit).await
 }
 
 /// Prints a plan (az, arm or json), or applies its ARM steps as the environment's identity.
 async fn emit_plan(
     plan: &keyway_cluster::plan::Plan,
-    output: &str,
-    apply: bool,
-    arm_endpoint: String,
+    emit: PlanOutputArgs,
 ) -> Result<ExitCode, CliError> {
+    let PlanOutputArgs {
+        output,
+        apply,
+        arm_endpoint,
+    } = emit;
     let json = |v: serde_json::Result<String>| v.map_err(|e| CliError::Input(e.to_string()));
     if apply {
         let credential = crate::azure::credential(None, None)?;
@@ -390,7 +407,7 @@ async fn emit_plan(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    match output {
+    match output.as_str() {
         "arm" => println!(
             "{}",
             json(serde_json::to_string_pretty(&plan.to_arm_requests()))?
@@ -402,7 +419,7 @@ async fn emit_plan(
 }
 
 fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
-    use keyway_cluster::render::{DaprComponent, ObjectSpec, SecretSyncRequest, secret_sync};
+    use keyway_cluster::render::{DaprComponent, ObjectSpec, secret_sync};
     let input = |e: keyway_cluster::ClusterError| CliError::Input(e.to_string());
     let yaml = match command {
         RenderCommand::SecretSync(args) => {
@@ -412,16 +429,11 @@ fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
                 .map(|o| ObjectSpec::parse(o))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(input)?;
-            secret_sync(&SecretSyncRequest {
-                keyvault: args.keyvault,
-                tenant_id: args.tenant_id,
-                client_id: args.client_id,
-                namespace: args.namespace,
-                service_account: args.service_account,
-                objects,
-                secret_type: args.secret_type,
-                secret_name: args.secret_name,
-            })
+            secret_sync(
+                &args
+                    .sync
+                    .request(objects, args.secret_type, args.secret_name),
+            )
             .and_then(|m| m.to_yaml())
             .map_err(input)?
         }
@@ -439,16 +451,9 @@ fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
             } else {
                 CertificateStore::TrustList
             };
-            let base = SecretSyncRequest {
-                keyvault: args.keyvault,
-                tenant_id: args.tenant_id,
-                client_id: args.client_id,
-                namespace: args.namespace,
-                service_account: args.service_account,
-                objects: Vec::new(),
-                secret_type: "Opaque".into(),
-                secret_name: args.secret_name,
-            };
+            let base = args
+                .sync
+                .request(Vec::new(), "Opaque".into(), args.secret_name);
             trust_list(&base, &items, store)
                 .and_then(|m| m.to_yaml())
                 .map_err(input)?
