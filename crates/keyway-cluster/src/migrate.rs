@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ClusterError, Result};
-use crate::plan::{Step, TOKEN_EXCHANGE_AUDIENCE, federated_credential_name};
+use crate::plan::Step;
 use crate::render::{CLIENT_ID_ANNOTATION, DaprComponent};
 
 /// The label a pod needs for the workload identity webhook to project the token.
@@ -175,16 +175,12 @@ impl Migration {
                 add_labels: BTreeMap::from([(USE_LABEL.to_string(), "true".to_string())]),
             });
             if let Some(issuer) = issuer {
-                let subject = format!("system:serviceaccount:{namespace}:{service_account}");
-                migration
-                    .federated_credentials
-                    .push(Step::FederatedCredential {
-                        identity_id: identity.resource_id.clone(),
-                        name: federated_credential_name(issuer, &subject),
-                        issuer: issuer.to_string(),
-                        subject,
-                        audience: TOKEN_EXCHANGE_AUDIENCE.into(),
-                    });
+                migration.federated_credentials.push(Step::federate(
+                    &identity.resource_id,
+                    issuer,
+                    &namespace,
+                    &service_account,
+                ));
             }
         }
         Ok(migration)

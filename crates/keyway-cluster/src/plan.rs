@@ -237,22 +237,17 @@ impl Plan {
             &request.resource_group,
             &request.identity,
         );
-        let subject = format!(
-            "system:serviceaccount:{}:{}",
-            request.namespace, request.service_account
-        );
         Ok(Plan {
             title: format!(
-                "federate {subject} with the cloud-connections identity {}",
-                request.identity
+                "federate {}:{} with the cloud-connections identity {}",
+                request.namespace, request.service_account, request.identity
             ),
-            steps: vec![Step::FederatedCredential {
-                identity_id: identity,
-                name: federated_credential_name(&request.issuer, &subject),
-                issuer: request.issuer.clone(),
-                subject,
-                audience: TOKEN_EXCHANGE_AUDIENCE.into(),
-            }],
+            steps: vec![Step::federate(
+                &identity,
+                &request.issuer,
+                &request.namespace,
+                &request.service_account,
+            )],
         })
     }
 
@@ -270,6 +265,9 @@ impl Plan {
         ] {
             check_name(field, value)?;
         }
+        if let Some(group) = &request.keyvault_resource_group {
+            check_name("--keyvault-resource-group", group)?;
+        }
         check_issuer(&request.issuer)?;
         let identity = identity_id(
             &request.subscription,
@@ -281,21 +279,16 @@ impl Plan {
             .as_deref()
             .unwrap_or(&request.resource_group);
         let scope = vault_id(&request.subscription, vault_group, &request.keyvault);
-        let subject = format!(
-            "system:serviceaccount:{}:{}",
-            request.namespace, request.service_account
-        );
         let mut steps = vec![
             Step::LookupIdentity {
                 identity_id: identity.clone(),
             },
-            Step::FederatedCredential {
-                identity_id: identity.clone(),
-                name: federated_credential_name(&request.issuer, &subject),
-                issuer: request.issuer.clone(),
-                subject,
-                audience: TOKEN_EXCHANGE_AUDIENCE.into(),
-            },
+            Step::federate(
+                &identity,
+                &request.issuer,
+                &request.namespace,
+                &request.service_account,
+            ),
         ];
         for role in [KEY_VAULT_SECRETS_USER, KEY_VAULT_READER] {
             let role_definition_id = format!(
@@ -346,6 +339,26 @@ impl Plan {
             ),
             steps,
         })
+    }
+}
+
+impl Step {
+    /// The federated credential for `system:serviceaccount:<namespace>:<service_account>` on
+    /// the identity, named from issuer and subject.
+    pub fn federate(
+        identity_id: &str,
+        issuer: &str,
+        namespace: &str,
+        service_account: &str,
+    ) -> Step {
+        let subject = format!("system:serviceaccount:{namespace}:{service_account}");
+        Step::FederatedCredential {
+            identity_id: identity_id.to_string(),
+            name: federated_credential_name(issuer, &subject),
+            issuer: issuer.to_string(),
+            subject,
+            audience: TOKEN_EXCHANGE_AUDIENCE.into(),
+        }
     }
 }
 
