@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use keyway_emulator::{Emulator, Role, Service, ThrottleLimits};
-use keyway_identity::{FederatedCredential, FederatedCredentialOptions, StaticAssertion};
 use keyway_sync::{
     KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, MemorySink, SyncSpec, Syncer,
 };
@@ -52,20 +51,9 @@ async fn run(n: usize) {
         .collect();
     // Key Vault's `updated` has one-second resolution; let the seeding second pass.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let assertion = emulator.mint_service_account_token(
-        &keyway_emulator::ServiceAccountToken::new("default", "bench"),
-    );
-    let credential = FederatedCredential::new(
-        &tenant,
-        &app.client_id,
-        &emulator.authority_host(),
-        Arc::new(StaticAssertion::new(assertion)),
-        FederatedCredentialOptions {
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let credential = emulator
+        .workload_credential(&app, "default", "bench")
+        .unwrap();
     let source = KeyVaultSource::new(
         vault.url(),
         credential,

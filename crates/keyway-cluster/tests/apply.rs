@@ -2,12 +2,9 @@
 //! role assignments are made, the identity can then read the vault, and a re-run changes
 //! nothing.
 
-use std::sync::Arc;
-
 use keyway_cluster::apply::{ApplyOptions, Outcome, apply};
 use keyway_cluster::plan::{Plan, SecretSyncPlanRequest};
 use keyway_emulator::{Emulator, Service, ServiceAccountToken};
-use keyway_identity::{FederatedCredential, FederatedCredentialOptions, StaticAssertion};
 
 #[tokio::test]
 async fn a_plan_applies_idempotently_and_the_identity_then_reads_the_vault() {
@@ -21,19 +18,9 @@ async fn a_plan_applies_idempotently_and_the_identity_then_reads_the_vault() {
     let operator = emulator
         .add_workload_identity(&tenant, "operator", "ops", "operator")
         .unwrap();
-    let assertion =
-        emulator.mint_service_account_token(&ServiceAccountToken::new("ops", "operator"));
-    let credential = FederatedCredential::new(
-        &tenant,
-        &operator.client_id,
-        &emulator.authority_host(),
-        Arc::new(StaticAssertion::new(assertion)),
-        FederatedCredentialOptions {
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let credential = emulator
+        .workload_credential(&operator, "ops", "operator")
+        .unwrap();
     let plan = Plan::secret_sync(&SecretSyncPlanRequest {
         subscription: "sub-1".into(),
         resource_group: "edge-rg".into(),
@@ -154,19 +141,9 @@ async fn failures_name_the_request() {
     let operator = emulator
         .add_workload_identity(&tenant, "operator", "ops", "operator")
         .unwrap();
-    let assertion =
-        emulator.mint_service_account_token(&ServiceAccountToken::new("ops", "operator"));
-    let credential = FederatedCredential::new(
-        &tenant,
-        &operator.client_id,
-        &emulator.authority_host(),
-        Arc::new(StaticAssertion::new(assertion)),
-        FederatedCredentialOptions {
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let credential = emulator
+        .workload_credential(&operator, "ops", "operator")
+        .unwrap();
     let plan = Plan::secret_sync(&SecretSyncPlanRequest {
         subscription: "sub-1".into(),
         resource_group: "edge-rg".into(),

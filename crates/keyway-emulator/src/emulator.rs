@@ -505,6 +505,30 @@ impl Emulator {
         Ok((status, response.json().await.map_err(client_error)?))
     }
 
+    /// The official-SDK-ready `TokenCredential` of `identity`, exchanging a service-account token
+    /// minted now for `namespace/service_account` (the identity must trust it, as
+    /// [`Emulator::add_workload_identity`] arranges), over this emulator's transport.
+    pub fn workload_credential(
+        &self,
+        identity: &Identity,
+        namespace: &str,
+        service_account: &str,
+    ) -> Result<Arc<keyway_identity::FederatedCredential>> {
+        let assertion =
+            self.mint_service_account_token(&ServiceAccountToken::new(namespace, service_account));
+        keyway_identity::FederatedCredential::new(
+            &identity.tenant_id,
+            &identity.client_id,
+            &self.authority_host(),
+            Arc::new(keyway_identity::StaticAssertion::new(assertion)),
+            keyway_identity::FederatedCredentialOptions {
+                client_options: self.client_options()?,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| EmulatorError::Invalid(e.to_string()))
+    }
+
     /// A Key Vault access token for a workload identity registered with
     /// [`Emulator::add_workload_identity`], exchanged for a freshly minted service-account token.
     pub async fn vault_token(

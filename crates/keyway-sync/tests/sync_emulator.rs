@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use keyway_cert::testing::{KeyKind, TestPki};
-use keyway_emulator::{Emulator, Role, SecretSpec, Service, ServiceAccountToken, Vault};
-use keyway_identity::{FederatedCredential, FederatedCredentialOptions, StaticAssertion};
+use keyway_emulator::{Emulator, Role, SecretSpec, Service, Vault};
 use keyway_sync::{
     DirectorySink, KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, ObjectFormat, ObjectType,
     Outcome, SourceFailure, SyncSpec, Syncer, parse_objects,
@@ -30,19 +29,9 @@ async fn world(test: &str) -> World {
     // What `az iot ops secretsync enable` grants: Secrets User (values) and Reader (keys).
     vault.grant(&app, Role::SecretsUser);
     vault.grant(&app, Role::Reader);
-    let assertion =
-        emulator.mint_service_account_token(&ServiceAccountToken::new("default", "sync"));
-    let credential = FederatedCredential::new(
-        &tenant,
-        &app.client_id,
-        &emulator.authority_host(),
-        Arc::new(StaticAssertion::new(assertion)),
-        FederatedCredentialOptions {
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let credential = emulator
+        .workload_credential(&app, "default", "sync")
+        .unwrap();
     let source = KeyVaultSource::new(
         vault.url(),
         credential,
