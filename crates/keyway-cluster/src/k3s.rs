@@ -254,11 +254,21 @@ fn top_level_key(line: &str) -> Option<(String, &str)> {
 }
 
 /// The result of an edit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct K3sEdit {
     path: String,
     before: String,
     after: String,
+}
+
+/// The file's text stays out of `Debug`: a K3s config can hold the cluster token.
+impl std::fmt::Debug for K3sEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("K3sEdit")
+            .field("path", &self.path)
+            .field("changed", &self.changed())
+            .finish_non_exhaustive()
+    }
 }
 
 impl K3sEdit {
