@@ -19,7 +19,7 @@ use crate::error::{EmulatorError, Result};
 use crate::faults::Faults;
 use crate::issuer::{self, ServiceAccountToken};
 use crate::keyvault::{self, NewVersion, Role, ThrottleLimits, VaultState};
-use crate::kubernetes::{self, KubeState};
+use crate::kubernetes::{self, ApiAccess, KubeState};
 use crate::server::{self, Listener, ServiceSpec};
 use crate::signing::SigningKey;
 use crate::tls::Tls;
@@ -220,7 +220,7 @@ pub struct Emulator {
     kube: Arc<KubeState>,
     arm: Listener,
     arm_state: Arc<ArmState>,
-    vaults: Mutex<Vec<(Arc<VaultState>, Listener)>>,
+    vaults: Mutex<Vec<(Arc<VaultState>, Arc<Listener>)>>,
 }
 
 impl Emulator {
@@ -336,14 +336,39 @@ impl Emulator {
         self.kube.compact();
     }
 
+    /// Resets every open connection to the Kubernetes stand-in, watches included, as an API
+    /// server restart looks to its clients; the stored objects stay, as etcd keeps them.
+    pub fn restart_kubernetes(&self) {
+        self.kubernetes.reset_connections();
+    }
+
     /// A kubeconfig for the stand-in: its URL, the emulator's CA, the bearer token.
     pub fn kubeconfig(&self) -> String {
+        self.kubeconfig_with_token(&self.kube.token)
+    }
+
+    /// Adds a user to the Kubernetes stand-in and returns its bearer token. The stand-in has
+    /// no RBAC — every user may do everything — but it records what each user does
+    /// ([`Emulator::kubernetes_access`]), so a test can hold a component's Role to the verbs
+    /// it really uses.
+    pub fn add_kubernetes_user(&self, user: &str) -> String {
+        self.kube.add_user(user)
+    }
+
+    /// Every kind of access (user, verb, group, resource) the stand-in has served.
+    pub fn kubernetes_access(&self) -> Vec<ApiAccess> {
+        self.kube.access()
+    }
+
+    /// A kubeconfig for the stand-in that authenticates with `token` (from
+    /// [`Emulator::add_kubernetes_user`], or [`Emulator::kubernetes_token`]).
+    pub fn kubeconfig_with_token(&self, token: &str) -> String {
         use base64::Engine as _;
         let ca = base64::engine::general_purpose::STANDARD.encode(self.ca_pem());
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: keyway-emulator\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: keyway-admin\n  user:\n    token: {}\ncontexts:\n- name: keyway-emulator\n  context:\n    cluster: keyway-emulator\n    user: keyway-admin\n    namespace: default\ncurrent-context: keyway-emulator\n",
             self.kubernetes_url(),
-            self.kube.token
+            token
         )
     }
 
@@ -663,7 +688,7 @@ impl Emulator {
         self.vaults
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((state.clone(), listener));
+            .push((state.clone(), Arc::new(listener)));
         Ok(Vault {
             state,
             clock_owner: self.shared.clone(),
@@ -719,11 +744,42 @@ impl Emulator {
         self.shared.clock.set_skew(skew);
     }
 
+    /// Serves one request in process: the same routing, counters and fault injection as over
+    /// HTTPS, without the socket and TLS — for fuzzing the services' request parsing and for
+    /// measuring the handlers alone. [`Service::KeyVault`] means the vault added last. `None`
+    /// when there is no such service or the fault injector dropped the connection.
+    pub async fn dispatch(
+        &self,
+        service: Service,
+        request: axum::http::Request<Vec<u8>>,
+    ) -> Option<axum::http::Response<axum::body::Bytes>> {
+        let request = request.map(axum::body::Body::from);
+        let response = match service {
+            Service::Entra => self.entra.dispatch(request).await,
+            Service::Issuer => self.issuer.dispatch(request).await,
+            Service::Kubernetes => self.kubernetes.dispatch(request).await,
+            Service::Arm => self.arm.dispatch(request).await,
+            Service::KeyVault => {
+                let last = self
+                    .vaults
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last()
+                    .map(|(_, listener)| listener.clone())?;
+                last.dispatch(request).await
+            }
+        }?;
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.ok()?;
+        Some(axum::http::Response::from_parts(parts, bytes))
+    }
+
     /// Stops every listener.
     pub fn stop(&self) {
         self.entra.stop();
         self.issuer.stop();
         self.kubernetes.stop();
+        self.arm.stop();
         for (_, listener) in self.vaults.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             listener.stop();
         }
@@ -940,6 +996,29 @@ impl Vault {
                 now,
             )
             .map_err(|e| EmulatorError::Invalid(format!("cannot update secret {name:?}: {e:?}")))?;
+        self.state.persist(&store);
+        Ok(())
+    }
+
+    /// Deletes a secret (soft delete: recoverable, as with purge protection), as another
+    /// client of the vault might in the middle of a sync.
+    pub fn delete_secret(&self, name: &str) -> Result<()> {
+        let now = self.clock_owner.clock.unix();
+        let mut store = self.state.store();
+        store
+            .delete(name, now)
+            .map_err(|e| EmulatorError::Invalid(format!("cannot delete secret {name:?}: {e:?}")))?;
+        self.state.persist(&store);
+        Ok(())
+    }
+
+    /// Recovers a deleted secret with all its versions, as Key Vault's recover operation does
+    /// (a deleted name cannot be set again until it is recovered or purged).
+    pub fn recover_secret(&self, name: &str) -> Result<()> {
+        let mut store = self.state.store();
+        store.recover(name).map_err(|e| {
+            EmulatorError::Invalid(format!("cannot recover secret {name:?}: {e:?}"))
+        })?;
         self.state.persist(&store);
         Ok(())
     }

@@ -41,6 +41,7 @@ pub use keyvault::{API_VERSIONS, KEY_VAULT_RESOURCE, Role, ThrottleLimits};
 pub use keyway_identity::{
     FederatedIdentityCredential, Jwks, TOKEN_EXCHANGE_AUDIENCE, kubernetes_kid,
 };
+pub use kubernetes::ApiAccess;
 
 /// The README's example, compiled as a doctest so it stays true.
 #[cfg(doctest)]

@@ -36,10 +36,22 @@ pub(crate) struct ServiceSpec {
 }
 
 /// A running listener; stops when dropped or on [`Listener::stop`].
-#[derive(Debug)]
 pub(crate) struct Listener {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
+    reset: watch::Sender<u64>,
+    spec: Arc<ServiceSpec>,
+    counters: Arc<Counters>,
+    faults: Arc<Faults>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("addr", &self.addr)
+            .field("service", &self.spec.service)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Listener {
@@ -54,6 +66,25 @@ impl Listener {
     /// Stops accepting and closes open connections.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
+    }
+
+    /// Closes every open connection (watches and keep-alive ones) and goes on accepting new
+    /// ones: what clients see when the server behind the address restarts.
+    pub fn reset_connections(&self) {
+        self.reset.send_modify(|n| *n += 1);
+    }
+
+    /// Serves one request in process, as the listener would after TLS: counted, faulted and
+    /// routed the same way. A connection the fault injector drops answers `None`.
+    pub async fn dispatch(&self, request: axum::http::Request<Body>) -> Option<Response> {
+        handle(
+            request,
+            self.spec.clone(),
+            self.counters.clone(),
+            self.faults.clone(),
+        )
+        .await
+        .ok()
     }
 }
 
@@ -95,13 +126,23 @@ pub(crate) async fn serve(
             source,
         })?;
     let (stop, mut stopped) = watch::channel(false);
+    let (reset, mut resets) = watch::channel(0u64);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let spec = Arc::new(spec);
+    let listening = Listener {
+        addr,
+        stop,
+        reset,
+        spec: spec.clone(),
+        counters: counters.clone(),
+        faults: faults.clone(),
+    };
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
                 _ = stopped.changed() => break,
+                Ok(()) = resets.changed() => connections.abort_all(),
                 accepted = listener.accept() => {
                     let Ok((tcp, _peer)) = accepted else { continue };
                     let _ = tcp.set_nodelay(true);
@@ -112,7 +153,7 @@ pub(crate) async fn serve(
                     connections.spawn(async move {
                         let Ok(stream) = acceptor.accept(tcp).await else { return };
                         let service = hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
-                            handle(request, spec.clone(), counters.clone(), faults.clone())
+                            handle(request.map(Body::new), spec.clone(), counters.clone(), faults.clone())
                         });
                         let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                             .serve_connection(TokioIo::new(stream), service)
@@ -124,11 +165,11 @@ pub(crate) async fn serve(
         }
         connections.abort_all();
     });
-    Ok(Listener { addr, stop })
+    Ok(listening)
 }
 
 async fn handle(
-    request: axum::http::Request<Incoming>,
+    request: axum::http::Request<Body>,
     spec: Arc<ServiceSpec>,
     counters: Arc<Counters>,
     faults: Arc<Faults>,
@@ -156,8 +197,7 @@ async fn handle(
     Ok(response)
 }
 
-async fn route(router: &Router, request: axum::http::Request<Incoming>) -> Response {
-    let request = request.map(Body::new);
+async fn route(router: &Router, request: axum::http::Request<Body>) -> Response {
     match router.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},

@@ -43,11 +43,30 @@ const MAX_TOKEN_SECONDS: u64 = 86_400;
 /// Shortest TokenRequest lifetime the API server accepts.
 const MIN_TOKEN_SECONDS: u64 = 600;
 
+/// One kind of access a user made: what an RBAC rule would have to grant for it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct ApiAccess {
+    /// The user (see [`crate::Emulator::add_kubernetes_user`]; `admin` for the stand-in's own
+    /// token).
+    pub user: String,
+    /// The RBAC verb: get, list, watch, create, update, patch, delete or deletecollection.
+    pub verb: String,
+    /// The API group (`""` for the core group).
+    pub group: String,
+    /// The resource as RBAC names it, with its subresource: `secrets`,
+    /// `serviceaccounts/token`, `secretsyncs/status`.
+    pub resource: String,
+}
+
 /// The stand-in's state.
 pub(crate) struct KubeState {
     store: Mutex<Store>,
-    /// The bearer token every request must carry.
+    /// The cluster-admin bearer token.
     pub token: String,
+    /// Further users' tokens, by token.
+    users: Mutex<std::collections::HashMap<String, String>>,
+    /// Every kind of access each user made.
+    access: Mutex<std::collections::BTreeSet<ApiAccess>>,
 }
 
 /// Neither the bearer token nor the stored objects (Secret data among them) are shown.
@@ -62,7 +81,67 @@ impl KubeState {
         KubeState {
             store: Mutex::new(Store::default()),
             token: uuid::Uuid::new_v4().simple().to_string(),
+            users: Mutex::new(std::collections::HashMap::new()),
+            access: Mutex::new(std::collections::BTreeSet::new()),
         }
+    }
+
+    /// A new bearer token for `user`.
+    pub fn add_user(&self, user: &str) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.clone(), user.to_string());
+        token
+    }
+
+    /// The user a bearer token belongs to.
+    fn user(&self, token: &str) -> Option<String> {
+        if token == self.token {
+            return Some("admin".into());
+        }
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+    }
+
+    /// Every kind of access made so far.
+    pub fn access(&self) -> Vec<ApiAccess> {
+        let access = self.access.lock().unwrap_or_else(|p| p.into_inner());
+        access.iter().cloned().collect()
+    }
+
+    fn record_access(&self, user: &str, method: &Method, target: &Target, watch: bool) {
+        let Target::Object { t, name, sub, .. } = target else {
+            return;
+        };
+        let verb = match (method, name.is_some()) {
+            (&Method::GET, true) => "get",
+            (&Method::GET, false) if watch => "watch",
+            (&Method::GET, false) => "list",
+            (&Method::POST, _) => "create",
+            (&Method::PUT, _) => "update",
+            (&Method::PATCH, _) => "patch",
+            (&Method::DELETE, true) => "delete",
+            (&Method::DELETE, false) => "deletecollection",
+            _ => return,
+        };
+        let resource = match sub {
+            Some(sub) => format!("{}/{sub}", t.plural),
+            None => t.plural.clone(),
+        };
+        self.access
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ApiAccess {
+                user: user.to_string(),
+                verb: verb.to_string(),
+                group: t.group.clone(),
+                resource,
+            });
     }
 
     /// Forgets the watch history (etcd compaction): watches from older versions get 410 Gone.
@@ -210,14 +289,14 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let authorised = headers
+    let user = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| token.trim() == state.token);
-    if !authorised {
+        .and_then(|token| state.user(token.trim()));
+    let Some(user) = user else {
         return status::unauthorized();
-    }
+    };
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
     let param = |key: &str| {
@@ -258,6 +337,23 @@ async fn handle(
 
     let mut store = state.store();
     let target = parse(uri.path(), &store);
+    let watching = param("watch").is_some_and(|w| w == "true" || w == "1");
+    state.record_access(&user, &method, &target, watching);
+    // A server-side apply that creates is authorised as create as well, like the real server.
+    if method == Method::PATCH
+        && media == "application/apply-patch+yaml"
+        && let Target::Object {
+            t,
+            namespace,
+            name: Some(name),
+            sub: None,
+        } = &target
+        && store
+            .get(t, namespace.as_deref().unwrap_or_default(), name)
+            .is_err()
+    {
+        state.record_access(&user, &Method::POST, &target, false);
+    }
     match (target, &method) {
         (Target::Version, &Method::GET) => Json(json!({
             "major": "1", "minor": "33", "gitVersion": "v1.33.0+keyway-emulator", "platform": "linux/amd64"
