@@ -52,7 +52,7 @@ pub enum SyncError {
     },
 
     /// The secret source failed.
-    #[error("{object}: {failure} ({message})")]
+    #[error("{object}: {failure}{} ({message})", http_status(.status))]
     Source {
         /// The object (secret name), or `*` for a listing.
         object: String,
@@ -95,3 +95,8 @@ impl SyncError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = SyncError> = std::result::Result<T, E>;
+
+/// `, HTTP 503` when there was a status, for [`SyncError::Source`]'s message.
+fn http_status(status: &Option<u16>) -> String {
+    status.map(|s| format!(", HTTP {s}")).unwrap_or_default()
+}

@@ -436,22 +436,52 @@ impl Syncer {
         }
 
         // 4. The whole set: new content where fetched, previous content everywhere else that
-        //    is still wanted (a failure never removes or blanks anything).
-        let wanted: Vec<&str> = reports.iter().map(|r| r.output.as_str()).collect();
+        //    is still wanted (a failure never removes or blanks anything). An object that
+        //    failed before this syncer ever fetched it (a restart during an outage) keeps what
+        //    the sink holds for it.
         let mut set = FileSet::default();
-        for output in &wanted {
-            let file = updates
+        let mut held: Option<crate::error::Result<FileSet>> = None;
+        for r in &mut reports {
+            let output = r.output.as_str();
+            if let Some((_, synced)) = updates.iter().find(|(o, _)| o == output) {
+                set.files.insert(output.to_string(), synced.file.clone());
+                continue;
+            }
+            let previous: Vec<(&String, &Synced)> = state
+                .synced
                 .iter()
-                .find(|(o, _)| o == output)
-                .map(|(_, s)| &s.file)
-                .or_else(|| state.synced.get(*output).map(|s| &s.file));
-            if let Some(file) = file {
-                set.files.insert(output.to_string(), file.clone());
+                .filter(|(path, _)| owned_by(path, output))
+                .collect();
+            if !previous.is_empty() || r.outcome != Outcome::Failed {
+                for (path, synced) in previous {
+                    set.files.insert(path.clone(), synced.file.clone());
+                }
+                continue;
+            }
+            if held.is_none() {
+                held = Some(self.sink.current().await);
+            }
+            if let Some(Ok(held)) = &held {
+                for (path, file) in held.files.iter().filter(|(p, _)| owned_by(p, output)) {
+                    set.files.insert(path.clone(), file.clone());
+                    r.kept_previous = true;
+                }
             }
         }
-        let (written, sink_error) = match self.sink.apply(&set).await {
-            Ok(applied) => (applied == Applied::Written, None),
-            Err(e) => (false, Some(e.to_string())),
+        let wanted: Vec<String> = reports.iter().map(|r| r.output.clone()).collect();
+        let unreadable = match held {
+            Some(Err(e)) => Some(format!(
+                "not written: an object failed and what the sink holds could not be read to keep \
+                 it ({e})"
+            )),
+            _ => None,
+        };
+        let (written, sink_error) = match unreadable {
+            Some(reason) => (false, Some(reason)),
+            None => match self.sink.apply(&set).await {
+                Ok(applied) => (applied == Applied::Written, None),
+                Err(e) => (false, Some(e.to_string())),
+            },
         };
         if sink_error.is_none() {
             for (output, synced) in updates {
@@ -459,7 +489,7 @@ impl Syncer {
             }
             state
                 .synced
-                .retain(|output, _| wanted.contains(&output.as_str()));
+                .retain(|path, _| wanted.iter().any(|output| owned_by(path, output)));
         } else {
             for r in reports.iter_mut().filter(|r| r.outcome == Outcome::Updated) {
                 r.outcome = Outcome::Failed;
@@ -595,18 +625,22 @@ fn failed(object: &KeyVaultObject, output: &str, error: &SyncError, state: &Stat
         SyncError::Source { failure, .. } => Some(*failure),
         _ => None,
     };
-    // Version history keeps every previous `output/i`.
-    let kept_previous = state.synced.keys().any(|k| {
-        k == output
-            || k.strip_prefix(output)
-                .is_some_and(|rest| rest.starts_with('/'))
-    });
+    let kept_previous = state.synced.keys().any(|k| owned_by(k, output));
     ObjectReport {
         error: Some(error.to_string()),
         failure,
         kept_previous,
         ..report(object, output, Outcome::Failed, None)
     }
+}
+
+/// Whether a synced path belongs to an object's output: the output itself, or (version
+/// history) one of its `output/i` entries.
+fn owned_by(path: &str, output: &str) -> bool {
+    path == output
+        || path
+            .strip_prefix(output)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Reports in spec order (history entries in index order), whatever order work finished in.

@@ -187,4 +187,35 @@ impl SecretSink for KubernetesSecretSink {
         *self.last_hash.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
         Ok(Applied::Written)
     }
+
+    /// The Secret's data, when it exists and keyway manages it (a foreign Secret holds nothing
+    /// of ours).
+    async fn current(&self) -> Result<FileSet> {
+        let existing = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.failure(e.to_string()))?;
+        let Some(existing) = existing else {
+            return Ok(FileSet::default());
+        };
+        if !existing.labels().contains_key(MANAGED_LABEL) && !self.adopt {
+            return Ok(FileSet::default());
+        }
+        let files = existing
+            .data
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| {
+                (
+                    key,
+                    crate::sink::SyncedFile {
+                        contents: zeroize::Zeroizing::new(value.0),
+                        mode: None,
+                    },
+                )
+            })
+            .collect();
+        Ok(FileSet { files })
+    }
 }

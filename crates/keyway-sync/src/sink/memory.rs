@@ -41,4 +41,9 @@ impl SecretSink for MemorySink {
         self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(Applied::Written)
     }
+
+    async fn current(&self) -> Result<FileSet> {
+        let held = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(held.clone().unwrap_or_default())
+    }
 }

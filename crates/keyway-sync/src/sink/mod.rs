@@ -79,6 +79,11 @@ pub enum Applied {
 pub trait SecretSink: Send + Sync + fmt::Debug {
     /// Makes the sink hold exactly `set`.
     async fn apply(&self, set: &FileSet) -> Result<Applied>;
+
+    /// What the sink holds now (an empty set when nothing). The syncer reads it only when an
+    /// object fails that it has not fetched itself — after a restart, say — so the object's
+    /// last synced data stays in place instead of being dropped from the set.
+    async fn current(&self) -> Result<FileSet>;
 }
 
 /// Renames paths on the way to another sink (a SecretSync's `sourcePath` → `targetKey`);
@@ -114,5 +119,19 @@ impl<S: SecretSink> SecretSink for Remap<S> {
             })
             .collect();
         self.inner.apply(&FileSet { files }).await
+    }
+
+    async fn current(&self) -> Result<FileSet> {
+        let held = self.inner.current().await?;
+        let files = self
+            .mapping
+            .iter()
+            .filter_map(|(path, target)| {
+                held.files
+                    .get(target)
+                    .map(|file| (path.clone(), file.clone()))
+            })
+            .collect();
+        Ok(FileSet { files })
     }
 }

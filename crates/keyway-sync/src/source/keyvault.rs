@@ -229,21 +229,40 @@ fn source_error(object: &str, error: azure_core::Error) -> SyncError {
         (None, _, ErrorKind::Io) => SourceFailure::Unavailable,
         _ => SourceFailure::Other,
     };
-    // The first line is enough; the SDK's full text can repeat request details.
-    let message = error
-        .to_string()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(400)
-        .collect();
+    // The first line is enough; the SDK's full text can repeat request details. A credential
+    // failure's own text ("will not be retried") says nothing: the credential's error under it
+    // names the cause (Entra's AADSTS code and its fix, a missing token file).
+    let text = match error.kind() {
+        ErrorKind::Credential => innermost(&error),
+        _ => error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let message = text.chars().take(1200).collect();
     SyncError::Source {
         object: object.to_string(),
         failure,
         status,
         message,
     }
+}
+
+/// The innermost cause's text, on one line.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn properties(
