@@ -20,6 +20,9 @@ const DATA_TMP: &str = "..data_tmp";
 pub struct DirectorySink {
     root: PathBuf,
     hash: Mutex<Option<String>>,
+    /// Tests: the write step (counted from 0) that fails, as a crash there would.
+    #[cfg(test)]
+    fail_at_step: Mutex<Option<(usize, usize)>>,
 }
 
 /// A set written into its timestamped directory but not yet visible. Dropping it without
@@ -47,7 +50,32 @@ impl DirectorySink {
         Ok(DirectorySink {
             root,
             hash: Mutex::new(None),
+            #[cfg(test)]
+            fail_at_step: Mutex::new(None),
         })
+    }
+
+    /// Between any two steps of a write: in tests, fails at the chosen step, as a crash or a
+    /// full disk there would.
+    #[cfg(test)]
+    fn step(&self, what: &str) -> Result<()> {
+        let mut fail = self.fail_at_step.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, taken)) = fail.as_mut() {
+            *taken += 1;
+            if *taken - 1 == *at {
+                return Err(sink_error(
+                    &self.root,
+                    format!("injected failure before {what}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn step(&self, _what: &str) -> Result<()> {
+        Ok(())
     }
 
     /// The directory.
@@ -69,13 +97,16 @@ impl DirectorySink {
             now.nanosecond()
         );
         let dir = self.root.join(&generation);
+        self.step("creating the generation")?;
         fs::create_dir(&dir).map_err(|e| sink_error(&dir, e))?;
         let mut top_level = BTreeSet::new();
         for (path, file) in &set.files {
             let target = dir.join(path);
             if let Some(parent) = target.parent() {
+                self.step("creating a parent directory")?;
                 fs::create_dir_all(parent).map_err(|e| sink_error(parent, e))?;
             }
+            self.step("writing a file")?;
             write_file(&target, &file.contents, file.mode.unwrap_or(0o644))?;
             if let Some(first) = path.split('/').next() {
                 top_level.insert(first.to_string());
@@ -156,15 +187,21 @@ impl Staged<'_> {
     pub fn commit(self) -> Result<()> {
         let root = &self.sink.root;
         let tmp = root.join(DATA_TMP);
-        let _ = fs::remove_file(&tmp);
-        symlink(&self.generation, &tmp)?;
-        fs::rename(&tmp, root.join(DATA)).map_err(|e| sink_error(&root.join(DATA), e))?;
+        // New names are linked through `..data` before the swap: until it, they dangle (read
+        // as absent), so readers see the previous set or the new one, never a mix.
         for name in &self.top_level {
             let visible = root.join(name);
             if fs::symlink_metadata(&visible).is_err() {
+                self.sink.step("linking a visible name")?;
                 symlink(&format!("{DATA}/{name}"), &visible)?;
             }
         }
+        self.sink.step("removing a stale ..data_tmp")?;
+        let _ = fs::remove_file(&tmp);
+        self.sink.step("linking ..data_tmp")?;
+        symlink(&self.generation, &tmp)?;
+        self.sink.step("swapping ..data")?;
+        fs::rename(&tmp, root.join(DATA)).map_err(|e| sink_error(&root.join(DATA), e))?;
         for entry in fs::read_dir(root)
             .map_err(|e| sink_error(root, e))?
             .flatten()
@@ -173,9 +210,11 @@ impl Staged<'_> {
             let is_link = entry.file_type().map(|t| t.is_symlink()).unwrap_or(false);
             if name.starts_with("..") {
                 if name != DATA && name != self.generation && !is_link {
+                    self.sink.step("removing an old generation")?;
                     let _ = fs::remove_dir_all(entry.path());
                 }
             } else if is_link && !self.top_level.contains(&name) {
+                self.sink.step("unlinking a name no longer synced")?;
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -213,6 +252,15 @@ impl SecretSink for DirectorySink {
         }
         self.stage(set)?.commit()?;
         Ok(Applied::Written)
+    }
+
+    async fn current(&self) -> Result<FileSet> {
+        let data = self.root.join(DATA);
+        let mut set = FileSet::default();
+        if fs::symlink_metadata(&data).is_ok() {
+            collect(&data, &data, &mut set).map_err(|e| sink_error(&data, e))?;
+        }
+        Ok(set)
     }
 }
 
@@ -283,6 +331,79 @@ mod tests {
             again.apply(&set(&[("a", "2"), ("b", "3")])).await.unwrap(),
             Applied::Unchanged
         );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// What a reader sees: every name it can read through the visible links, with contents.
+    fn readable(root: &std::path::Path) -> Vec<(String, String)> {
+        fn walk(dir: &std::path::Path, prefix: &str, out: &mut Vec<(String, String)>) {
+            let Ok(entries) = fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if prefix.is_empty() && name.starts_with("..") {
+                    continue;
+                }
+                let path = entry.path();
+                let shown = format!("{prefix}{name}");
+                if path.is_dir() {
+                    walk(&path, &format!("{shown}/"), out);
+                } else if let Ok(text) = fs::read_to_string(&path) {
+                    out.push((shown, text));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(root, "", &mut out);
+        out.sort();
+        out
+    }
+
+    fn pairs(set: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v: Vec<_> = set
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A failure between any two steps of a write (new names, a removed name, a nested name)
+    /// leaves a complete set readable — the previous one until the swap, the new one after —
+    /// and the next apply converges.
+    #[tokio::test]
+    async fn a_failure_between_any_two_steps_leaves_a_complete_set() {
+        let root =
+            std::env::temp_dir().join(format!("keyway-dirsink-steps-{}", std::process::id()));
+        let old = [("a", "1"), ("gone", "x"), ("hist/0", "h0")];
+        let new = [("a", "2"), ("b", "3"), ("hist/0", "h1"), ("hist/1", "h2")];
+        let mut step = 0;
+        loop {
+            let _ = fs::remove_dir_all(&root);
+            let sink = DirectorySink::new(&root).unwrap();
+            sink.apply(&set(&old)).await.unwrap();
+            *sink.fail_at_step.lock().unwrap() = Some((step, 0));
+            let outcome = sink.apply(&set(&new)).await;
+            let seen = readable(&root);
+            assert!(
+                seen == pairs(&old) || seen == pairs(&new),
+                "failing at step {step} left {seen:?}"
+            );
+            *sink.fail_at_step.lock().unwrap() = None;
+            if outcome.is_ok() {
+                assert_eq!(seen, pairs(&new));
+                break;
+            }
+            sink.apply(&set(&new)).await.unwrap();
+            assert_eq!(
+                readable(&root),
+                pairs(&new),
+                "step {step}: the next apply converges"
+            );
+            step += 1;
+        }
+        assert!(step >= 8, "only {step} steps were exercised");
         fs::remove_dir_all(&root).unwrap();
     }
 }
