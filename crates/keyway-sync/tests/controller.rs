@@ -402,3 +402,146 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     assert_eq!(holder().await, None, "released on shutdown");
     cluster.cleanup().await;
 }
+
+/// The rules deploy/controller/rbac.yaml grants, as (group, resource, verb).
+fn granted_by_deploy_rbac() -> std::collections::BTreeSet<(String, String, String)> {
+    use k8s_openapi::api::rbac::v1::PolicyRule;
+    use serde::Deserialize;
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/controller/rbac.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut granted = std::collections::BTreeSet::new();
+    for document in serde_yaml_ng::Deserializer::from_str(&text) {
+        let value = serde_yaml_ng::Value::deserialize(document).unwrap();
+        if !matches!(value["kind"].as_str(), Some("Role" | "ClusterRole")) {
+            continue;
+        }
+        let rules: Vec<PolicyRule> = serde_yaml_ng::from_value(value["rules"].clone()).unwrap();
+        for rule in rules {
+            for group in rule.api_groups.iter().flatten() {
+                for resource in rule.resources.iter().flatten() {
+                    for verb in &rule.verbs {
+                        granted.insert((group.clone(), resource.clone(), verb.clone()));
+                    }
+                }
+            }
+        }
+    }
+    granted
+}
+
+/// Least privilege, measured: the controller runs under its own user on the stand-in (which
+/// records every access), through leader election, a first sync, a rotation, a failing vault
+/// (Events), recovery, a forced resync and shutdown. Everything it did must be granted by
+/// deploy/controller/rbac.yaml, and everything granted must have been used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rbac_role_grants_exactly_what_the_controller_uses() {
+    let Fixture {
+        cluster,
+        vault,
+        options,
+        ..
+    } = fixture("rbac").await;
+    if cluster.is_real() {
+        eprintln!("a real cluster records no per-user access; this test checks the stand-in only");
+        cluster.cleanup().await;
+        return;
+    }
+    let (emulator, admin, ns) = (
+        cluster.emulator(),
+        cluster.client(),
+        cluster.namespace().to_string(),
+    );
+    let token = emulator.add_kubernetes_user("keyway-controller");
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(&emulator.kubeconfig_with_token(&token)).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let timing = LeaseTiming {
+        lease_duration: Duration::from_secs(2),
+        renew_every: Duration::from_millis(400),
+    };
+    let election = LeaderElection::new(client.clone(), &ns, "keyway", "replica-a", timing);
+    let controller = Controller::new(client, options);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        controller
+            .run_as_leader(&election, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    let syncs: Api<SecretSync> = Api::namespaced(admin.clone(), &ns);
+    let value = || async {
+        let secret = secrets.get_opt("app").await.unwrap()?;
+        Some(secret.data?.get("password")?.0.clone())
+    };
+    eventually("the first sync", || async {
+        (value().await? == b"first").then_some(())
+    })
+    .await;
+    vault.set_secret("db-password", "second").unwrap();
+    eventually("the rotation", || async {
+        (value().await? == b"second").then_some(())
+    })
+    .await;
+    emulator
+        .faults()
+        .fail_next(Service::KeyVault, None, 500, 100_000);
+    let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
+    eventually("a repeated ProviderError Event", || async {
+        let listed = events.list(&ListParams::default()).await.unwrap();
+        listed
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("ProviderError") && e.series.is_some())
+            .then_some(())
+    })
+    .await;
+    emulator.faults().clear();
+    let reads = || emulator.counters().count(Service::KeyVault, "GetSecret");
+    let before = reads();
+    syncs
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"forceSynchronization": "rbac"}})),
+        )
+        .await
+        .unwrap();
+    eventually("the forced sync", || async {
+        let sync = syncs.get("app").await.unwrap();
+        (condition(&sync, "Update").is_some_and(|(s, _)| s == "True") && reads() > before)
+            .then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the controller stops on shutdown")
+        .unwrap();
+
+    let used: std::collections::BTreeSet<(String, String, String)> = emulator
+        .kubernetes_access()
+        .into_iter()
+        .filter(|a| a.user == "keyway-controller")
+        .map(|a| (a.group, a.resource, a.verb))
+        .collect();
+    let granted = granted_by_deploy_rbac();
+    let missing: Vec<_> = used.difference(&granted).collect();
+    let unused: Vec<_> = granted.difference(&used).collect();
+    eprintln!("used by the controller: {used:?}");
+    assert!(
+        missing.is_empty(),
+        "the controller uses what rbac.yaml does not grant: {missing:?}"
+    );
+    assert!(
+        unused.is_empty(),
+        "rbac.yaml grants what the controller never used: {unused:?}"
+    );
+    cluster.cleanup().await;
+}

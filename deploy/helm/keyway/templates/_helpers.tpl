@@ -17,7 +17,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: ["create"]
 - apiGroups: ["secret-sync.x-k8s.io"]
   resources: ["secretsyncs"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["secret-sync.x-k8s.io"]
   resources: ["secretsyncs/status"]
   verbs: ["patch"]
