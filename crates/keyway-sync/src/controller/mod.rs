@@ -273,9 +273,15 @@ impl Controller {
     }
 }
 
-fn error_policy(_sync: Arc<SecretSync>, error: &SyncError, _context: Arc<Context>) -> Action {
+/// A reconcile that could not even write its status (the API server failing) is retried like a
+/// failed sync: within 30 s, or a poll when that is shorter.
+fn error_policy(_sync: Arc<SecretSync>, error: &SyncError, context: Arc<Context>) -> Action {
     tracing::warn!(%error, "reconcile failed");
-    Action::requeue(Duration::from_secs(30))
+    Action::requeue(retry_after_failure(&context.options))
+}
+
+fn retry_after_failure(options: &ControllerOptions) -> Duration {
+    Duration::from_secs(30).min(options.poll_interval)
 }
 
 /// Reconciles one SecretSync: sync, then status, Events and metrics.
@@ -304,7 +310,7 @@ async fn reconcile(sync: Arc<SecretSync>, context: Arc<Context>) -> Result<Actio
 /// Runs the sync; every failure becomes a verdict, so the status tells it.
 async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
     let options = &context.options;
-    let retry = Duration::from_secs(30).min(options.poll_interval);
+    let retry = retry_after_failure(options);
     let fail = |reason: Reason, message: String| Verdict {
         reason,
         message,
