@@ -1,0 +1,144 @@
+//! What the controller tests share: a cluster (the stand-in, or `KEYWAY_TEST_KUBECONFIG`'s)
+//! with the CRDs, an identity, a vault, a SecretProviderClass and a SecretSync, and polling.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use keyway_emulator::Role;
+use keyway_emulator::testing::TestCluster;
+use keyway_sync::controller::ControllerOptions;
+use keyway_sync::{
+    SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
+    SecretSyncSpec,
+};
+use kube::Api;
+use kube::api::PostParams;
+
+pub fn provider_class(tenant: &str, client_id: &str, objects: &[&str]) -> SecretProviderClass {
+    let listed: String = objects
+        .iter()
+        .map(|o| format!("    - |\n      objectName: {o}\n      objectType: secret\n"))
+        .collect();
+    SecretProviderClass::new(
+        "vault",
+        SecretProviderClassSpec {
+            provider: Some("azure".into()),
+            parameters: BTreeMap::from([
+                ("keyvaultName".to_string(), "ctl-vault".to_string()),
+                ("tenantID".to_string(), tenant.to_string()),
+                ("clientID".to_string(), client_id.to_string()),
+                ("objects".to_string(), format!("array:\n{listed}")),
+            ]),
+            secret_objects: None,
+        },
+    )
+}
+
+pub fn secret_sync(keys: &[(&str, &str)]) -> SecretSync {
+    SecretSync::new(
+        "app",
+        SecretSyncSpec {
+            secret_provider_class_name: "vault".into(),
+            service_account_name: "sync".into(),
+            secret_object: SecretObject {
+                type_: "Opaque".into(),
+                data: keys
+                    .iter()
+                    .map(|(source, target)| SecretObjectData {
+                        source_path: source.to_string(),
+                        target_key: target.to_string(),
+                    })
+                    .collect(),
+                labels: Some(BTreeMap::from([("app".to_string(), "edge".to_string())])),
+                annotations: None,
+            },
+            force_synchronization: None,
+            secret_sync_controller_name: None,
+        },
+    )
+}
+
+/// Polls `check` every 200 ms for up to 30 s; panics with `what` when it never holds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..150 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub fn condition(sync: &SecretSync, kind: &str) -> Option<(String, String)> {
+    sync.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// A cluster with the CRDs, an identity trusted for `sync`, a vault with two secrets, a
+/// SecretProviderClass `vault` and a SecretSync `app`, and controller options for them.
+pub struct Fixture {
+    pub cluster: TestCluster,
+    pub tenant: String,
+    pub app: keyway_emulator::Identity,
+    pub vault: keyway_emulator::Vault,
+    pub created: SecretSync,
+    pub options: ControllerOptions,
+}
+
+pub async fn fixture(test: &str) -> Fixture {
+    let cluster = TestCluster::start(test).await.unwrap();
+    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    cluster.install_crds_from(&crds).await.unwrap();
+    let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let tenant = emulator.add_tenant(None);
+    let app = cluster
+        .add_workload_identity(&tenant, "sync", "sync")
+        .await
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, "ctl-vault").await.unwrap();
+    vault.grant(&app, Role::SecretsUser);
+    vault.set_secret("db-password", "first").unwrap();
+    vault.set_secret("api-key", "key-1").unwrap();
+    Api::<SecretProviderClass>::namespaced(client.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &provider_class(&tenant, &app.client_id, &["db-password"]),
+        )
+        .await
+        .unwrap();
+    let created = Api::<SecretSync>::namespaced(client.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &secret_sync(&[("db-password", "password")]),
+        )
+        .await
+        .unwrap();
+    let options = ControllerOptions {
+        namespaces: vec![ns.to_string()],
+        poll_interval: Duration::from_secs(2),
+        jitter: 0.0,
+        authority_host: Some(emulator.authority_host()),
+        client_options: emulator.client_options().unwrap(),
+        verify_challenge_resource: false,
+        vault_urls: BTreeMap::from([("ctl-vault".to_string(), vault.url().to_string())]),
+        ..Default::default()
+    };
+    Fixture {
+        cluster,
+        tenant,
+        app,
+        vault,
+        created,
+        options,
+    }
+}
