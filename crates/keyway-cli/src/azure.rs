@@ -1,5 +1,5 @@
-//! The Azure plumbing commands share: the workload identity credential from the environment and
-//! clients for a vault, trusting `SSL_CERT_FILE`.
+//! The plumbing commands share: the workload identity credential from the environment, clients
+//! for a vault (trusting `SSL_CERT_FILE`), and Kubernetes clients that refuse plain http.
 
 use std::sync::Arc;
 
@@ -21,6 +21,47 @@ pub fn is_loopback(url: &str) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     }
+}
+
+/// Set to `1` to let a Kubernetes client use plain http to an API server on this machine.
+pub const ALLOW_INSECURE_LOOPBACK: &str = "KEYWAY_ALLOW_INSECURE_LOOPBACK";
+
+/// Refuses an API server reached over plain http — bearer tokens and Secret data would cross
+/// the network in clear text — except on loopback when `allow_loopback` (the explicit opt-in).
+pub fn check_api_server(url: &str, allow_loopback: bool) -> Result<(), CliError> {
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    if is_loopback(url) && allow_loopback {
+        return Ok(());
+    }
+    let fix = if is_loopback(url) {
+        format!("set {ALLOW_INSECURE_LOOPBACK}=1 to allow plain http on this machine only")
+    } else {
+        "use the API server's https address".to_string()
+    };
+    Err(CliError::Input(format!(
+        "refusing the Kubernetes API server {url}: not https, so tokens and Secret data would \
+         travel in clear text; {fix}"
+    )))
+}
+
+/// A Kubernetes client for `config`, refusing plain http (see [`check_api_server`]).
+pub fn kube_client(config: kube::Config) -> Result<kube::Client, CliError> {
+    let allow = std::env::var(ALLOW_INSECURE_LOOPBACK).is_ok_and(|v| v == "1");
+    check_api_server(&config.cluster_url.to_string(), allow)?;
+    kube::Client::try_from(config).map_err(CliError::remote)
+}
+
+/// The Kubernetes client of the environment (in-cluster config, else `KUBECONFIG`), refusing
+/// plain http.
+pub async fn default_kube_client() -> Result<kube::Client, CliError> {
+    let config = kube::Config::infer().await.map_err(|e| {
+        CliError::Input(format!(
+            "no Kubernetes cluster (in-cluster config or KUBECONFIG): {e}"
+        ))
+    })?;
+    kube_client(config)
 }
 
 /// The workload identity credential from the environment, with client and tenant ids from the
@@ -79,6 +120,26 @@ pub fn vault_source(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_http_api_servers_are_refused_unless_loopback_and_opted_in() {
+        use super::check_api_server;
+        assert!(check_api_server("https://10.0.0.1:6443", false).is_ok());
+        let remote = check_api_server("http://10.0.0.1:8080", true).unwrap_err();
+        assert!(
+            remote
+                .to_string()
+                .contains("use the API server's https address")
+        );
+        let local = check_api_server("http://127.0.0.1:8080", false).unwrap_err();
+        assert!(
+            local
+                .to_string()
+                .contains("KEYWAY_ALLOW_INSECURE_LOOPBACK=1")
+        );
+        assert!(check_api_server("http://127.0.0.1:8080", true).is_ok());
+        assert!(check_api_server("http://localhost:8080/", true).is_ok());
+    }
+
     #[test]
     fn loopback_urls() {
         assert!(super::is_loopback("https://127.0.0.1:4443"));

@@ -553,7 +553,7 @@ async fn cluster_issuers(
     let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
         .await
         .map_err(|e| CliError::Input(format!("{}: {e}", kubeconfig.display())))?;
-    let client = kube::Client::try_from(config).map_err(CliError::remote)?;
+    let client = crate::azure::kube_client(config)?;
     let unreachable = "check the kubeconfig and that the API server answers";
     let request = TokenRequest {
         spec: TokenRequestSpec {

@@ -110,11 +110,7 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .try_init();
-    let client = kube::Client::try_default().await.map_err(|e| {
-        CliError::Input(format!(
-            "no Kubernetes cluster (in-cluster config or KUBECONFIG): {e}"
-        ))
-    })?;
+    let client = crate::azure::default_kube_client().await?;
     let options = ControllerOptions {
         namespaces: if args.all_namespaces {
             Vec::new()

@@ -180,11 +180,7 @@ async fn kubernetes_sink(
     namespace: &str,
 ) -> Result<Arc<dyn SecretSink>, CliError> {
     use kube::ResourceExt;
-    let client = kube::Client::try_default().await.map_err(|e| {
-        CliError::Input(format!(
-            "no Kubernetes cluster (KUBECONFIG or in-cluster): {e}"
-        ))
-    })?;
+    let client = crate::azure::default_kube_client().await?;
     let Some(mut secret_sync) = secret_sync else {
         return Ok(Arc::new(keyway_sync::KubernetesSecretSink::new(
             client,

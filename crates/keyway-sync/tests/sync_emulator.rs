@@ -474,3 +474,26 @@ async fn key_objects_read_the_keys_api() {
         "one keys listing, no reads"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_vault_is_refused() {
+    let w = world("plain-http").await;
+    let credential = w
+        .emulator
+        .workload_credential(
+            &w.emulator
+                .add_workload_identity(w.vault.tenant_id(), "other", "default", "other")
+                .unwrap(),
+            "default",
+            "other",
+        )
+        .unwrap();
+    let plain = w.vault.url().replacen("https://", "http://", 1);
+    let error = KeyVaultSource::new(&plain, credential, KeyVaultSourceOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("vault_url") && error.contains("not https"),
+        "{error}"
+    );
+}

@@ -130,6 +130,16 @@ impl KeyVaultSource {
         credential: Arc<dyn TokenCredential>,
         options: KeyVaultSourceOptions,
     ) -> Result<KeyVaultSource> {
+        // Bearer tokens and secret values never travel in clear text (the emulator is HTTPS).
+        if !vault_url.starts_with("https://") {
+            return Err(SyncError::invalid(
+                "vault_url",
+                format!(
+                    "{vault_url} is not https; Key Vault is only reached over TLS \
+                     (https://<name>.vault.azure.net)"
+                ),
+            ));
+        }
         let keys = azure_security_keyvault_keys::KeyClient::new(
             vault_url,
             credential.clone(),
