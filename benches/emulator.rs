@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use keyway_emulator::{Emulator, Role, ThrottleLimits};
 
-const CONCURRENCY: usize = 32;
+/// Concurrent connections, each with its own client (and so its own TLS connection), one
+/// request in flight on each.
+const CONCURRENCY: usize = 64;
 const DURATION: Duration = Duration::from_secs(5);
 
 fn main() {
@@ -40,7 +42,9 @@ async fn run() {
         ..ThrottleLimits::default()
     });
 
-    let http = emulator.http_client().unwrap();
+    let clients: Vec<reqwest::Client> = (0..CONCURRENCY)
+        .map(|_| emulator.http_client().unwrap())
+        .collect();
     let token = Arc::new(
         emulator
             .vault_token(&app, "default", "bench")
@@ -53,7 +57,7 @@ async fn run() {
     ));
 
     // Warm up connections.
-    for _ in 0..CONCURRENCY {
+    for http in &clients {
         http.get(url.as_str())
             .bearer_auth(token.as_str())
             .send()
@@ -66,14 +70,8 @@ async fn run() {
     let ok = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     let started = Instant::now();
-    for _ in 0..CONCURRENCY {
-        let (http, url, token, stop, ok) = (
-            http.clone(),
-            url.clone(),
-            token.clone(),
-            stop.clone(),
-            ok.clone(),
-        );
+    for http in clients {
+        let (url, token, stop, ok) = (url.clone(), token.clone(), stop.clone(), ok.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
@@ -107,7 +105,7 @@ async fn run() {
             .counters()
             .count_status(keyway_emulator::Service::KeyVault, "GetSecret", 200);
     println!(
-        "emulator: authenticated GET /secrets/{{name}} over HTTPS (HTTP/2), {CONCURRENCY} concurrent, {DURATION:?}"
+        "emulator: authenticated GET /secrets/{{name}} over HTTPS (HTTP/2), {CONCURRENCY} connections, {DURATION:?}"
     );
     println!("  requests      {count} (the emulator counted {counted})");
     println!(

@@ -62,7 +62,7 @@ impl fmt::Display for Service {
 }
 
 /// How many requests one (service, operation, status) saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RequestCount {
     /// The service.
     pub service: Service,
