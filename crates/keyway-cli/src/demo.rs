@@ -360,13 +360,6 @@ async fn kubernetes_secret(
         },
     )
     .map_err(demo_error)?;
-    let mapping: BTreeMap<String, String> = secret_sync
-        .spec
-        .secret_object
-        .data
-        .iter()
-        .map(|d| (d.source_path.clone(), d.target_key.clone()))
-        .collect();
     let sink = keyway_sync::KubernetesSecretSink::for_secret_sync(client.clone(), &created)
         .map_err(demo_error)?;
     let spec = SyncSpec::from_provider_class(spc)
@@ -375,7 +368,7 @@ async fn kubernetes_secret(
     let report = Syncer::new(
         spec,
         Arc::new(source),
-        Arc::new(keyway_sync::Remap::new(sink, mapping)),
+        Arc::new(keyway_sync::Remap::for_secret_sync(sink, secret_sync)),
     )
     .run_once()
     .await;

@@ -1,7 +1,6 @@
 //! `keyway sync`: a SecretProviderClass (and optionally a SecretSync) synced from Key Vault into
 //! a directory, through workload identity.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,10 +63,7 @@ fn load<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, Cli
 }
 
 /// `sourcePath → targetKey` of a SecretSync, checked against the objects the spec writes.
-fn mapping(
-    secret_sync: &SecretSync,
-    spec: &SyncSpec,
-) -> Result<BTreeMap<String, String>, CliError> {
+fn mapping(secret_sync: &SecretSync, spec: &SyncSpec) -> Result<Vec<(String, String)>, CliError> {
     let outputs: Vec<String> = spec
         .objects
         .iter()
@@ -78,7 +74,7 @@ fn mapping(
             None => vec![o.output_name().to_string()],
         })
         .collect();
-    let mut map = BTreeMap::new();
+    let mut map = Vec::new();
     let mut targets = std::collections::BTreeSet::new();
     for (i, item) in secret_sync.spec.secret_object.data.iter().enumerate() {
         let at = format!("spec.secretObject.data[{i}]");
@@ -95,7 +91,7 @@ fn mapping(
                 item.target_key
             )));
         }
-        map.insert(item.source_path.clone(), item.target_key.clone());
+        map.push((item.source_path.clone(), item.target_key.clone()));
     }
     if map.is_empty() {
         return Err(CliError::Input(
@@ -176,7 +172,7 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
 async fn kubernetes_sink(
     spc: &SecretProviderClass,
     secret_sync: Option<SecretSync>,
-    mapping: Option<BTreeMap<String, String>>,
+    mapping: Option<Vec<(String, String)>>,
     namespace: &str,
 ) -> Result<Arc<dyn SecretSink>, CliError> {
     use kube::ResourceExt;

@@ -404,13 +404,6 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
                 );
             }
         };
-    let mapping: BTreeMap<String, String> = sync
-        .spec
-        .secret_object
-        .data
-        .iter()
-        .map(|d| (d.source_path.clone(), d.target_key.clone()))
-        .collect();
     let fingerprint = format!(
         "{}/{}/{}",
         class.resource_version().unwrap_or_default(),
@@ -425,7 +418,7 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
         Syncer::new(
             spec.clone(),
             source.clone() as Arc<SharedSource>,
-            Arc::new(Remap::new(sink, mapping)),
+            Arc::new(Remap::for_secret_sync(sink, sync)),
         )
     });
     if replaced {

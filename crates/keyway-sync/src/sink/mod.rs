@@ -87,17 +87,35 @@ pub trait SecretSink: Send + Sync + fmt::Debug {
 }
 
 /// Renames paths on the way to another sink (a SecretSync's `sourcePath` → `targetKey`);
-/// paths without a mapping are left out.
+/// paths without a mapping are left out, and one path may go to several names.
 #[derive(Debug)]
 pub struct Remap<S> {
     inner: S,
-    mapping: BTreeMap<String, String>,
+    /// (synced path, name in `inner`) pairs.
+    mapping: Vec<(String, String)>,
 }
 
 impl<S: SecretSink> Remap<S> {
-    /// `mapping` from synced path to the name in `inner`.
-    pub fn new(inner: S, mapping: BTreeMap<String, String>) -> Self {
-        Remap { inner, mapping }
+    /// `mapping`: (synced path, name in `inner`) pairs; a path may appear more than once.
+    pub fn new(inner: S, mapping: impl IntoIterator<Item = (String, String)>) -> Self {
+        Remap {
+            inner,
+            mapping: mapping.into_iter().collect(),
+        }
+    }
+
+    /// The mapping of a SecretSync: each `spec.secretObject.data` item's `sourcePath` to its
+    /// `targetKey`.
+    #[cfg(feature = "kubernetes")]
+    pub fn for_secret_sync(inner: S, sync: &crate::SecretSync) -> Self {
+        Remap::new(
+            inner,
+            sync.spec
+                .secret_object
+                .data
+                .iter()
+                .map(|d| (d.source_path.clone(), d.target_key.clone())),
+        )
     }
 
     /// The wrapped sink.
@@ -109,29 +127,64 @@ impl<S: SecretSink> Remap<S> {
 #[async_trait::async_trait]
 impl<S: SecretSink> SecretSink for Remap<S> {
     async fn apply(&self, set: &FileSet) -> Result<Applied> {
-        let files = set
-            .files
+        let files = self
+            .mapping
             .iter()
-            .filter_map(|(path, file)| {
-                self.mapping
+            .filter_map(|(path, target)| {
+                set.files
                     .get(path)
-                    .map(|target| (target.clone(), file.clone()))
+                    .map(|file| (target.clone(), file.clone()))
             })
             .collect();
         self.inner.apply(&FileSet { files }).await
     }
 
+    /// What the inner sink holds, under the synced paths (the first name of a path that holds
+    /// something wins).
     async fn current(&self) -> Result<FileSet> {
         let held = self.inner.current().await?;
-        let files = self
-            .mapping
-            .iter()
-            .filter_map(|(path, target)| {
-                held.files
-                    .get(target)
-                    .map(|file| (path.clone(), file.clone()))
-            })
-            .collect();
+        let mut files = BTreeMap::new();
+        for (path, target) in &self.mapping {
+            if let Some(file) = held.files.get(target) {
+                files.entry(path.clone()).or_insert_with(|| file.clone());
+            }
+        }
         Ok(FileSet { files })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SyncedFile {
+        SyncedFile {
+            contents: Zeroizing::new(text.as_bytes().to_vec()),
+            mode: None,
+        }
+    }
+
+    /// One source path to two names; what the inner sink holds reads back under the source.
+    #[tokio::test]
+    async fn remap_fans_out_and_reads_back() {
+        let remap = Remap::new(
+            MemorySink::default(),
+            [
+                ("db".to_string(), "password".to_string()),
+                ("db".to_string(), "copy".to_string()),
+                ("api".to_string(), "key".to_string()),
+            ],
+        );
+        let set = FileSet {
+            files: BTreeMap::from([("db".into(), file("s3cret")), ("other".into(), file("x"))]),
+        };
+        remap.apply(&set).await.unwrap();
+        let held = remap.inner().current().await.unwrap();
+        let names: Vec<&str> = held.files.keys().map(String::as_str).collect();
+        assert_eq!(names, ["copy", "password"], "unmapped paths are left out");
+        let back = remap.current().await.unwrap();
+        let paths: Vec<&str> = back.files.keys().map(String::as_str).collect();
+        assert_eq!(paths, ["db"]);
+        assert_eq!(&*back.files["db"].contents, b"s3cret");
     }
 }
