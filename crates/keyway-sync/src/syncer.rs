@@ -131,6 +131,9 @@ struct Synced {
 struct State {
     /// output path → what was last synced there
     synced: HashMap<String, Synced>,
+    /// What the sink held when this syncer first needed it: read once, when an object fails
+    /// that the syncer never fetched (after a restart), and kept for such objects.
+    held: Option<FileSet>,
     fallback_reported: bool,
 }
 
@@ -189,6 +192,14 @@ impl std::fmt::Debug for Syncer {
 pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
 impl Syncer {
+    /// Whether `output` is an object's output with version history (`output/<i>` entries).
+    fn has_history(&self, output: &str) -> bool {
+        self.spec
+            .objects
+            .iter()
+            .any(|o| o.version_history.is_some() && o.output_name() == output)
+    }
+
     /// A syncer.
     pub fn new(spec: SyncSpec, source: Arc<dyn SecretSource>, sink: Arc<dyn SecretSink>) -> Syncer {
         Syncer {
@@ -440,9 +451,10 @@ impl Syncer {
         //    failed before this syncer ever fetched it (a restart during an outage) keeps what
         //    the sink holds for it.
         let mut set = FileSet::default();
-        let mut held: Option<crate::error::Result<FileSet>> = None;
+        let mut unreadable = None;
         for r in &mut reports {
             let output = r.output.as_str();
+            let history = self.has_history(output);
             if let Some((_, synced)) = updates.iter().find(|(o, _)| o == output) {
                 set.files.insert(output.to_string(), synced.file.clone());
                 continue;
@@ -450,7 +462,7 @@ impl Syncer {
             let previous: Vec<(&String, &Synced)> = state
                 .synced
                 .iter()
-                .filter(|(path, _)| owned_by(path, output))
+                .filter(|(path, _)| owned_by(path, output, history))
                 .collect();
             if !previous.is_empty() || r.outcome != Outcome::Failed {
                 for (path, synced) in previous {
@@ -458,24 +470,28 @@ impl Syncer {
                 }
                 continue;
             }
-            if held.is_none() {
-                held = Some(self.sink.current().await);
-            }
-            if let Some(Ok(held)) = &held {
-                for (path, file) in held.files.iter().filter(|(p, _)| owned_by(p, output)) {
-                    set.files.insert(path.clone(), file.clone());
-                    r.kept_previous = true;
+            if state.held.is_none() {
+                match self.sink.current().await {
+                    Ok(held) => state.held = Some(held),
+                    Err(e) => {
+                        unreadable = Some(format!(
+                            "not written: {output} failed and what the sink holds could not be \
+                             read to keep it ({e})"
+                        ));
+                        continue;
+                    }
                 }
             }
+            let held = state.held.as_ref().map(|h| &h.files).into_iter().flatten();
+            for (path, file) in held.filter(|(p, _)| owned_by(p, output, history)) {
+                set.files.insert(path.clone(), file.clone());
+                r.kept_previous = true;
+            }
         }
-        let wanted: Vec<String> = reports.iter().map(|r| r.output.clone()).collect();
-        let unreadable = match held {
-            Some(Err(e)) => Some(format!(
-                "not written: an object failed and what the sink holds could not be read to keep \
-                 it ({e})"
-            )),
-            _ => None,
-        };
+        let wanted: Vec<(String, bool)> = reports
+            .iter()
+            .map(|r| (r.output.clone(), self.has_history(&r.output)))
+            .collect();
         let (written, sink_error) = match unreadable {
             Some(reason) => (false, Some(reason)),
             None => match self.sink.apply(&set).await {
@@ -487,9 +503,12 @@ impl Syncer {
             for (output, synced) in updates {
                 state.synced.insert(output, synced);
             }
-            state
-                .synced
-                .retain(|path, _| wanted.iter().any(|output| owned_by(path, output)));
+            let still_wanted =
+                |path: &String| wanted.iter().any(|(output, h)| owned_by(path, output, *h));
+            state.synced.retain(|path, _| still_wanted(path));
+            if let Some(held) = &mut state.held {
+                held.files.retain(|path, _| still_wanted(path));
+            }
         } else {
             for r in reports.iter_mut().filter(|r| r.outcome == Outcome::Updated) {
                 r.outcome = Outcome::Failed;
@@ -625,7 +644,8 @@ fn failed(object: &KeyVaultObject, output: &str, error: &SyncError, state: &Stat
         SyncError::Source { failure, .. } => Some(*failure),
         _ => None,
     };
-    let kept_previous = state.synced.keys().any(|k| owned_by(k, output));
+    let history = object.version_history.is_some();
+    let kept_previous = state.synced.keys().any(|k| owned_by(k, output, history));
     ObjectReport {
         error: Some(error.to_string()),
         failure,
@@ -634,13 +654,15 @@ fn failed(object: &KeyVaultObject, output: &str, error: &SyncError, state: &Stat
     }
 }
 
-/// Whether a synced path belongs to an object's output: the output itself, or (version
-/// history) one of its `output/i` entries.
-fn owned_by(path: &str, output: &str) -> bool {
+/// Whether a synced path belongs to an object's output: the output itself, or, for an object
+/// with version history, one of its `output/<i>` entries.
+fn owned_by(path: &str, output: &str, history: bool) -> bool {
     path == output
-        || path
-            .strip_prefix(output)
-            .is_some_and(|rest| rest.starts_with('/'))
+        || history
+            && path
+                .strip_prefix(output)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Reports in spec order (history entries in index order), whatever order work finished in.
