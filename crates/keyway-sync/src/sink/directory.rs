@@ -182,18 +182,31 @@ fn collect(base: &Path, dir: &Path, set: &mut FileSet) -> std::io::Result<()> {
 }
 
 impl Staged<'_> {
-    /// Makes the staged set visible: swaps `..data` atomically, links the visible names,
-    /// removes names no longer synced and older generations.
+    /// Makes the staged set visible: links new visible names through `..data` (dangling, so
+    /// absent, until the swap), swaps `..data` atomically, then removes names no longer synced
+    /// and older generations. A failure before the swap removes the links it made.
     pub fn commit(self) -> Result<()> {
+        let mut linked = Vec::new();
+        let swapped = self.link_and_swap(&mut linked);
+        if swapped.is_err() {
+            for link in &linked {
+                let _ = fs::remove_file(link);
+            }
+        }
+        swapped?;
+        self.clean_up()
+    }
+
+    /// New names linked (recorded in `linked`), then the swap.
+    fn link_and_swap(&self, linked: &mut Vec<PathBuf>) -> Result<()> {
         let root = &self.sink.root;
         let tmp = root.join(DATA_TMP);
-        // New names are linked through `..data` before the swap: until it, they dangle (read
-        // as absent), so readers see the previous set or the new one, never a mix.
         for name in &self.top_level {
             let visible = root.join(name);
             if fs::symlink_metadata(&visible).is_err() {
                 self.sink.step("linking a visible name")?;
                 symlink(&format!("{DATA}/{name}"), &visible)?;
+                linked.push(visible);
             }
         }
         self.sink.step("removing a stale ..data_tmp")?;
@@ -201,7 +214,12 @@ impl Staged<'_> {
         self.sink.step("linking ..data_tmp")?;
         symlink(&self.generation, &tmp)?;
         self.sink.step("swapping ..data")?;
-        fs::rename(&tmp, root.join(DATA)).map_err(|e| sink_error(&root.join(DATA), e))?;
+        fs::rename(&tmp, root.join(DATA)).map_err(|e| sink_error(&root.join(DATA), e))
+    }
+
+    /// After the swap: names no longer synced and older generations go.
+    fn clean_up(self) -> Result<()> {
+        let root = &self.sink.root;
         for entry in fs::read_dir(root)
             .map_err(|e| sink_error(root, e))?
             .flatten()
@@ -257,10 +275,12 @@ impl SecretSink for DirectorySink {
     async fn current(&self) -> Result<FileSet> {
         let data = self.root.join(DATA);
         let mut set = FileSet::default();
-        if fs::symlink_metadata(&data).is_ok() {
-            collect(&data, &data, &mut set).map_err(|e| sink_error(&data, e))?;
+        match collect(&data, &data, &mut set) {
+            Ok(()) => Ok(set),
+            // Nothing written yet, or a dangling `..data`: nothing to keep.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileSet::default()),
+            Err(e) => Err(sink_error(&data, e)),
         }
-        Ok(set)
     }
 }
 
@@ -360,6 +380,16 @@ mod tests {
         out
     }
 
+    /// The visible names a listing shows (links included, dangling or not).
+    fn listed(root: &std::path::Path) -> BTreeSet<String> {
+        fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| !n.starts_with(".."))
+            .collect()
+    }
+
     fn pairs(set: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut v: Vec<_> = set
             .iter()
@@ -390,6 +420,24 @@ mod tests {
                 seen == pairs(&old) || seen == pairs(&new),
                 "failing at step {step} left {seen:?}"
             );
+            // What a listing shows: before the swap exactly the old names (links made for new
+            // names are removed again); after it, the new names, and at most removed names
+            // still linked but unreadable until the next apply.
+            let listed = listed(&root);
+            let names = |set: &[(&str, &str)]| -> BTreeSet<String> {
+                set.iter()
+                    .map(|(k, _)| k.split('/').next().unwrap().to_string())
+                    .collect()
+            };
+            if seen == pairs(&old) {
+                assert_eq!(
+                    listed,
+                    names(&old),
+                    "step {step}: the listing before the swap"
+                );
+            } else {
+                assert!(listed.is_superset(&names(&new)), "step {step}: {listed:?}");
+            }
             *sink.fail_at_step.lock().unwrap() = None;
             if outcome.is_ok() {
                 assert_eq!(seen, pairs(&new));
@@ -403,7 +451,7 @@ mod tests {
             );
             step += 1;
         }
-        assert!(step >= 8, "only {step} steps were exercised");
+        assert!(step >= 14, "only {step} steps were exercised");
         fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -107,6 +107,18 @@ impl KubernetesSecretSink {
         self
     }
 
+    /// Whether keyway manages `existing` for this owner: the managed label, and (when the sink
+    /// has an owner) its ownerReference.
+    fn is_ours(&self, existing: &Secret) -> bool {
+        existing.labels().contains_key(MANAGED_LABEL)
+            && self.owner.as_ref().is_none_or(|owner| {
+                existing
+                    .owner_references()
+                    .iter()
+                    .any(|r| r.uid == owner.uid)
+            })
+    }
+
     fn failure(&self, reason: impl Into<String>) -> SyncError {
         SyncError::Sink {
             target: format!("Secret {}/{}", self.namespace, self.name),
@@ -142,14 +154,7 @@ impl SecretSink for KubernetesSecretSink {
             .await
             .map_err(|e| self.failure(e.to_string()))?;
         if let Some(existing) = &existing {
-            let ours = existing.labels().contains_key(MANAGED_LABEL)
-                && self.owner.as_ref().is_none_or(|owner| {
-                    existing
-                        .owner_references()
-                        .iter()
-                        .any(|r| r.uid == owner.uid)
-                });
-            if !ours && !self.adopt {
+            if !self.is_ours(existing) && !self.adopt {
                 return Err(self.failure("it exists and keyway does not manage it (no secrets-store.sync.x-k8s.io label or another owner); delete it or allow adoption"));
             }
             if existing.annotations().get(HASH_ANNOTATION) == Some(&hash) {
@@ -199,7 +204,7 @@ impl SecretSink for KubernetesSecretSink {
         let Some(existing) = existing else {
             return Ok(FileSet::default());
         };
-        if !existing.labels().contains_key(MANAGED_LABEL) && !self.adopt {
+        if !self.is_ours(&existing) && !self.adopt {
             return Ok(FileSet::default());
         }
         let files = existing
