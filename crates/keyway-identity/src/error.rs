@@ -145,3 +145,19 @@ impl From<IdentityError> for azure_core::Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = IdentityError> = std::result::Result<T, E>;
+
+/// The innermost cause of an error chain, on one line: what an SDK error's own text ("the
+/// request will no longer be retried") hides — a reset connection, a TLS failure, Entra's answer.
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

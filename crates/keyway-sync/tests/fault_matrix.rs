@@ -8,8 +8,9 @@
 //!   cycle (no hot loop);
 //! - once the fault clears, the sync converges within two cycles.
 //!
-//! Kubernetes faults are in tests/controller_faults.rs; a failure between any two steps of a
-//! directory write is a unit test of `sink::directory`.
+//! Kubernetes faults are in tests/controller.rs (`kubernetes_faults_keep_the_secret_and_converge`,
+//! `a_controller_restarted_during_an_outage_keeps_the_secret`); a failure between any two steps
+//! of a directory write is a unit test of `sink::directory`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -355,7 +356,7 @@ fault_tests! {
     }, "HTTP 503");
     key_vault_connection_resets: key_vault("kv-reset", Effect::Fails, |w| {
         w.emulator.faults().drop_next(Service::KeyVault, None, 1_000_000);
-    }, "");
+    }, "stream error");
     key_vault_reads_failing_while_listing_works: key_vault("kv-get-500", Effect::Fails, |w| {
         w.emulator.faults().fail_next(Service::KeyVault, Some("GetSecret"), 500, 1_000_000);
     }, "HTTP 500");
@@ -381,7 +382,7 @@ fault_tests! {
     }, clear_faults, "429");
     entra_unreachable: entra("entra-reset", |w| {
         w.emulator.faults().drop_next(Service::Entra, None, 1_000_000);
-    }, clear_faults, "");
+    }, clear_faults, "no longer be retried (");
     aadsts70021_no_matching_federated_credential: entra("aadsts70021", |w| {
         let mut moved = FederatedIdentityCredential::for_service_account(&w.emulator.issuer_url(), "default", "sync");
         moved.subject = "system:serviceaccount:default:someone-else".into();

@@ -240,10 +240,10 @@ fn source_error(object: &str, error: azure_core::Error) -> SyncError {
         _ => SourceFailure::Other,
     };
     // The first line is enough; the SDK's full text can repeat request details. A credential
-    // failure's own text ("will not be retried") says nothing: the credential's error under it
-    // names the cause (Entra's AADSTS code and its fix, a missing token file).
+    // or transport failure's own text ("will not be retried") says nothing: the error under it
+    // names the cause (Entra's AADSTS code and its fix, a missing token file, a reset).
     let text = match error.kind() {
-        ErrorKind::Credential => innermost(&error),
+        ErrorKind::Credential | ErrorKind::Io => keyway_identity::root_cause(&error),
         _ => error
             .to_string()
             .lines()
@@ -258,21 +258,6 @@ fn source_error(object: &str, error: azure_core::Error) -> SyncError {
         status,
         message,
     }
-}
-
-/// The innermost cause's text, on one line.
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause
-        .to_string()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn properties(
