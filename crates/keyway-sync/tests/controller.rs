@@ -449,8 +449,9 @@ async fn kubernetes_faults_keep_the_secret_and_converge() {
             })
             .await
     });
+    // Reads tolerate the API server's own faults and restarts (the test client shares them).
     let data = || async {
-        let secret = secrets.get_opt("app").await.unwrap()?;
+        let secret = secrets.get_opt("app").await.ok()??;
         secret.data
     };
     let value = || async { Some(data().await?.get("password")?.0.clone()) };
@@ -464,7 +465,16 @@ async fn kubernetes_faults_keep_the_secret_and_converge() {
             .counters()
             .count_status(Service::Kubernetes, "patch", status)
     };
+    let internal_errors = || {
+        metrics
+            .reconciles()
+            .iter()
+            .filter(|(reason, _)| *reason == "ControllerInternalError")
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
     for (round, status) in [(1u32, 409u16), (2, 500)] {
+        let errors_before = internal_errors();
         let rotated = format!("rotated-{round}");
         vault.set_secret("db-password", &rotated).unwrap();
         let before = writes(status);
@@ -493,13 +503,13 @@ async fn kubernetes_faults_keep_the_secret_and_converge() {
             "{during} writes answered {status} in three polls: a hot loop"
         );
         assert!(
-            metrics.render().contains("ControllerInternalError"),
+            internal_errors() > errors_before,
             "the failure shows in the metrics: {}",
             metrics.render()
         );
         emulator.faults().clear();
-        // Two polls, and a moment for the requests themselves.
-        tokio::time::timeout(poll * 2 + Duration::from_secs(1), async {
+        // Two polls, and time for the requests themselves on a loaded machine.
+        tokio::time::timeout(poll * 2 + Duration::from_secs(5), async {
             while value().await.as_deref() != Some(rotated.as_bytes()) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -518,24 +528,114 @@ async fn kubernetes_faults_keep_the_secret_and_converge() {
     emulator.compact_kubernetes_history();
     tokio::time::sleep(Duration::from_secs(1)).await;
     emulator.restart_kubernetes();
-    assert_eq!(value().await.as_deref(), Some(&b"rotated-2"[..]));
-    syncs
-        .patch(
-            "app",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"secretObject": {"data": [
-                {"sourcePath": "db-password", "targetKey": "password"},
-                {"sourcePath": "db-password", "targetKey": "copy"},
-            ]}}})),
-        )
-        .await
-        .unwrap();
+    eventually("the Secret, unchanged, after the restart", || async {
+        (value().await? == b"rotated-2").then_some(())
+    })
+    .await;
+    assert!(
+        emulator
+            .counters()
+            .count_status(Service::Kubernetes, "list", 0)
+            > 0,
+        "the injected watch drops happened"
+    );
+    // One sourcePath to two targetKeys: both land.
+    eventually("the edit is accepted", || async {
+        syncs
+            .patch(
+                "app",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"secretObject": {"data": [
+                    {"sourcePath": "db-password", "targetKey": "password"},
+                    {"sourcePath": "db-password", "targetKey": "copy"},
+                ]}}})),
+            )
+            .await
+            .ok()
+    })
+    .await;
     eventually("the edit made after the restart", || async {
-        data().await?.contains_key("copy").then_some(())
+        let data = data().await?;
+        (data.get("copy")?.0 == b"rotated-2" && data.get("password")?.0 == b"rotated-2")
+            .then_some(())
     })
     .await;
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the controller stops on shutdown")
+        .unwrap();
+    cluster.cleanup().await;
+}
+
+/// A controller restarted while the vault fails: the new process has fetched nothing, yet the
+/// Secret keeps every key (the sink's data stands in for objects it cannot fetch), the status
+/// says ProviderError, and the value rotates once the vault is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_restarted_during_an_outage_keeps_the_secret() {
+    let Fixture {
+        cluster,
+        vault,
+        options,
+        ..
+    } = fixture("restart").await;
+    let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let syncs: Api<SecretSync> = Api::namespaced(client.clone(), ns);
+    let password = || async {
+        let secret = secrets.get_opt("app").await.ok()??;
+        Some(secret.data?.get("password")?.0.clone())
+    };
+    let start = || {
+        let controller = Controller::new(client.clone(), options.clone());
+        let metrics = controller.metrics();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            controller
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        (stop, task, metrics)
+    };
+    let (stop, task, _) = start();
+    eventually("the first sync", || async {
+        (password().await? == b"first").then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the first controller stops")
+        .unwrap();
+
+    vault.set_secret("db-password", "second").unwrap();
+    emulator
+        .faults()
+        .fail_next(Service::KeyVault, None, 500, 1_000_000);
+    let (stop, task, metrics) = start();
+    eventually("ProviderError from the new controller", || async {
+        let sync = syncs.get("app").await.ok()?;
+        (condition(&sync, "Update").is_some_and(|(s, r)| s == "False" && r == "ProviderError"))
+            .then_some(())
+    })
+    .await;
+    // Two more polls under the outage: the Secret keeps its key and value.
+    tokio::time::sleep(options.poll_interval * 2).await;
+    assert_eq!(
+        password().await.as_deref(),
+        Some(&b"first"[..]),
+        "a restart during an outage never drops or blanks a key"
+    );
+    assert!(metrics.render().contains("ProviderError"));
+    emulator.faults().clear();
+    eventually("the rotated value after the outage", || async {
+        (password().await? == b"second").then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), task)
         .await
         .expect("the controller stops on shutdown")
         .unwrap();
