@@ -499,19 +499,21 @@ pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Resul
     })
 }
 
-/// When the original is YAML, the result must be too, with the same other top-level keys and
-/// our issuer first — else the layout was one the line editor misread (an indented root
-/// mapping, say), and nothing is written.
+/// The original must be YAML (K3s could not read it otherwise), and the result too, with the
+/// same other top-level keys and our issuer first — else the layout was one the line editor
+/// misread (an indented root mapping, say), and nothing is written.
 fn verify(path: &str, before: &str, after: &str, settings: &IssuerSettings) -> Result<()> {
-    let Ok(original) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(before) else {
-        return Ok(());
-    };
+    let original = parse_yaml(before).map_err(|e| ClusterError::Unsupported {
+        path: path.to_string(),
+        line: e.location().map_or(0, |l| l.line()),
+        problem: format!("not YAML ({e}); K3s cannot read it either, so fix it first"),
+    })?;
     let refuse = |problem: &str| ClusterError::Unsupported {
         path: path.to_string(),
         line: 0,
         problem: format!("{problem}; edit kube-apiserver-arg by hand"),
     };
-    let edited: serde_yaml_ng::Value = serde_yaml_ng::from_str(after)
+    let edited = parse_yaml(after)
         .map_err(|e| refuse(&format!("the edit would not be valid YAML ({e})")))?;
     let keys = |v: &serde_yaml_ng::Value| -> Vec<String> {
         v.as_mapping()
@@ -670,18 +672,22 @@ fn edit_block_list(
     Ok(())
 }
 
+/// A config as K3s reads it (a byte-order mark at the start is not content).
+fn parse_yaml(text: &str) -> std::result::Result<serde_yaml_ng::Value, serde_yaml_ng::Error> {
+    serde_yaml_ng::from_str(text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
 /// The issuer a K3s config sets (`service-account-issuer=` in `kube-apiserver-arg`; the first
 /// when there are several, as the API server signs with the first), or `None`.
 pub fn configured_issuer(path: &str, text: &str) -> Result<Option<String>> {
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let value: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(text).map_err(|e| ClusterError::Unsupported {
-            path: path.to_string(),
-            line: e.location().map_or(0, |l| l.line()),
-            problem: format!("not YAML: {e}"),
-        })?;
+    let value = parse_yaml(text).map_err(|e| ClusterError::Unsupported {
+        path: path.to_string(),
+        line: e.location().map_or(0, |l| l.line()),
+        problem: format!("not YAML: {e}"),
+    })?;
     let args: Vec<String> = match &value[KEY] {
         serde_yaml_ng::Value::String(s) => vec![s.clone()],
         serde_yaml_ng::Value::Sequence(items) => items
