@@ -1,7 +1,9 @@
 //! One vault, one budget: a [`SharedSource`] sits in front of a source that many syncers read
 //! (every SecretSync on one vault and identity). Syncers asking within the freshness window share
 //! one listing — so M syncers cost ⌈N/25⌉ list calls, not M times that — and share each value
-//! read since that listing, with one call in flight per name.
+//! read, with one call in flight per name. A value stays shared across listings while the
+//! listing proves it current (same `updated`, read after that second), so syncers of one
+//! vault reconciled minutes apart still read each secret once.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,8 +21,32 @@ struct Listing {
     secrets: Arc<Vec<SecretProperties>>,
 }
 
-/// Values read since the current listing, one cell (one call in flight) per name and version.
-type Values = HashMap<(String, Option<String>), Arc<OnceCell<SecretValue>>>;
+/// A value and when it was read.
+#[derive(Clone)]
+struct Fetched {
+    value: SecretValue,
+    at: time::OffsetDateTime,
+}
+
+impl Fetched {
+    /// Whether `listed` (the newest version, as a listing shows it) proves this is still the
+    /// newest value: the same update time, read in a later second than that update (`updated`
+    /// has one-second resolution), and the same attributes.
+    fn current(&self, listed: &SecretProperties) -> bool {
+        let read = &self.value.properties;
+        listed.updated.is_some()
+            && listed.updated == read.updated
+            && listed
+                .updated
+                .is_some_and(|u| self.at.unix_timestamp() > u.unix_timestamp())
+            && listed.enabled == read.enabled
+            && listed.content_type == read.content_type
+            && listed.tags == read.tags
+    }
+}
+
+/// Values read, one cell (one call in flight) per name and version.
+type Values = HashMap<(String, Option<String>), Arc<OnceCell<Fetched>>>;
 
 /// A source whose listing and values are shared by all its callers for a while.
 pub struct SharedSource {
@@ -125,8 +151,17 @@ impl SecretSource for SharedSource {
         let listed = self.inner.list().await;
         self.record("list", &listed);
         let secrets = Arc::new(listed?);
-        // A new listing starts a new epoch: values read before it may be stale.
-        self.values_guard().clear();
+        // A new listing starts a new epoch: only the newest values it proves current stay.
+        let newest: HashMap<&str, &SecretProperties> =
+            secrets.iter().map(|p| (p.name.as_str(), p)).collect();
+        self.values_guard().retain(|(name, version), cell| {
+            version.is_none()
+                && cell.get().is_some_and(|fetched| {
+                    newest
+                        .get(name.as_str())
+                        .is_some_and(|listed| fetched.current(listed))
+                })
+        });
         *listing = Some(Listing {
             taken,
             secrets: secrets.clone(),
@@ -148,12 +183,13 @@ impl SecretSource for SharedSource {
             .clone();
         // A failure is not kept: the next caller tries again.
         cell.get_or_try_init(|| async {
+            let at = time::OffsetDateTime::now_utc();
             let result = self.inner.get(name, version).await;
             self.record("get", &result);
-            result
+            result.map(|value| Fetched { value, at })
         })
         .await
-        .cloned()
+        .map(|fetched| fetched.value.clone())
     }
 
     async fn list_keys(&self) -> Result<Vec<SecretProperties>> {
@@ -215,5 +251,32 @@ mod tests {
                 .iter()
                 .any(|(op, status, n)| *op == "get" && *status != 200 && *n == 1)
         );
+    }
+
+    /// A value read a second after its update stays shared across listings while the listing
+    /// shows the same update; a newer write is read again.
+    #[tokio::test]
+    async fn values_outlive_a_listing_that_proves_them_current() {
+        let memory = Arc::new(MemorySource::new());
+        memory.set("a", "1", None, &[]);
+        let shared = SharedSource::new(memory.clone(), Duration::from_millis(1));
+        // Key Vault's `updated` has one-second resolution: read in a later second.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        shared.list().await.unwrap();
+        assert_eq!(*shared.get("a", None).await.unwrap().value, "1");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        shared.list().await.unwrap();
+        assert_eq!(*shared.get("a", None).await.unwrap().value, "1");
+        assert_eq!(
+            (memory.calls().list, memory.calls().get),
+            (2, 1),
+            "one read, two listings"
+        );
+
+        memory.set("a", "2", None, &[]);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        shared.list().await.unwrap();
+        assert_eq!(*shared.get("a", None).await.unwrap().value, "2");
+        assert_eq!(memory.calls().get, 2, "a newer write is read again");
     }
 }

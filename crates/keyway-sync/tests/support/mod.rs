@@ -59,13 +59,13 @@ pub fn secret_sync(keys: &[(&str, &str)]) -> SecretSync {
     )
 }
 
-/// Polls `check` every 200 ms for up to 30 s; panics with `what` when it never holds.
+/// Polls `check` every 200 ms for up to 60 s (a loaded 2-core CI machine runs several controllers at once); panics with `what` when it never holds.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..150 {
+    for _ in 0..300 {
         if let Some(value) = check().await {
             return value;
         }
