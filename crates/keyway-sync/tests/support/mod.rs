@@ -59,7 +59,8 @@ pub fn secret_sync(keys: &[(&str, &str)]) -> SecretSync {
     )
 }
 
-/// Polls `check` every 200 ms for up to 60 s (a loaded 2-core CI machine runs several controllers at once); panics with `what` when it never holds.
+/// Polls `check` every 200 ms for up to 60 s (a loaded 2-core CI machine runs several
+/// controllers at once); panics with `what` when it never holds.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
