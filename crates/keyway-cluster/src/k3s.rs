@@ -617,6 +617,14 @@ fn edit_block_list(
                     "a kube-apiserver-arg item spread over several lines; write each item on one line",
                 ));
             }
+            // Indented, yet not an item: the value is a scalar over several lines (or a
+            // layout the line editor would misread); inserting items above it would merge them.
+            None if text.starts_with(char::is_whitespace) => {
+                return Err(unsupported(
+                    index,
+                    "kube-apiserver-arg's value goes on over indented lines that are not list items; write it as a list, one item per line",
+                ));
+            }
             None => break,
         }
         index += 1;
