@@ -548,7 +548,9 @@ fn split_flow(inner: &str) -> Vec<String> {
                 current.push(c);
             }
             Some(_) => current.push(c),
-            None if c == '"' || c == '\'' => {
+            // A quote opens a quoted scalar only at the start of an item; inside a plain
+            // scalar (`a'b`) it is just a character.
+            None if (c == '"' || c == '\'') && current.trim().is_empty() => {
                 quote = Some(c);
                 current.push(c);
             }
