@@ -409,6 +409,17 @@ pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Resul
                     ));
                 }
                 let items = split_flow(&value[1..value.len() - 1]);
+                if let Some(i) = items.iter().position(|raw| !simple_flow_item(raw)) {
+                    return Err(unsupported(
+                        at,
+                        &format!(
+                            "item {} of the kube-apiserver-arg flow list is not a plain or simply \
+                             quoted string, so it cannot be rewritten safely; write the list as a \
+                             block list, one item per line",
+                            i + 1
+                        ),
+                    ));
+                }
                 let mut edited: Vec<String> = Vec::new();
                 let mut seen = Vec::new();
                 let mut changed = false;
@@ -565,6 +576,26 @@ fn split_flow(inner: &str) -> Vec<String> {
         items.push(current.trim().to_string());
     }
     items
+}
+
+/// A flow-list item the editor can read and rewrite exactly: a quoted string without escapes or
+/// inner quotes, or a plain string of ordinary characters (no YAML indicators, no control
+/// characters). kube-apiserver flags are always one of these.
+fn simple_flow_item(raw: &str) -> bool {
+    let quoted = |q: char| {
+        raw.len() >= 2
+            && raw.starts_with(q)
+            && raw.ends_with(q)
+            && !raw[1..raw.len() - 1].contains([q, '\\'])
+    };
+    let plain = !raw.is_empty()
+        && !raw.starts_with("- ")
+        && !raw.contains(": ")
+        && !raw.ends_with(':')
+        && raw
+            .chars()
+            .all(|c| (c == ' ' || c.is_ascii_graphic()) && !"\"'?{}[]&*!|>%@`#,".contains(c));
+    (quoted('"') || quoted('\'')) && !raw.chars().any(|c| c.is_control()) || plain
 }
 
 /// One `- item` line of a block list.
