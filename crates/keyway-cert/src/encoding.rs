@@ -37,6 +37,16 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// Every encoding.
+    pub const ALL: [Encoding; 6] = [
+        Encoding::Utf8,
+        Encoding::Hex,
+        Encoding::Base64,
+        Encoding::Ascii,
+        Encoding::Utf16Le,
+        Encoding::Utf16Be,
+    ];
+
     /// The name the az CLI and the `file-encoding` tag use.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,14 +8,7 @@ use keyway_cert::{
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
-const ENCODINGS: [Encoding; 6] = [
-    Encoding::Utf8,
-    Encoding::Hex,
-    Encoding::Base64,
-    Encoding::Ascii,
-    Encoding::Utf16Le,
-    Encoding::Utf16Be,
-];
+const ENCODINGS: [Encoding; 6] = Encoding::ALL;
 const CONTENT_TYPES: [Option<ContentType>; 5] = [
     None,
     Some(ContentType::Pem),
