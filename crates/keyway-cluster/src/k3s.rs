@@ -361,6 +361,13 @@ pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Resul
         line: line + 1,
         problem: problem.to_string(),
     };
+    // YAML reads a lone carriage return as a line break; the line editor would not.
+    if let Some(line) = lines.iter().position(|l| l.text.contains('\r')) {
+        return Err(unsupported(
+            line,
+            "a carriage return without a line feed; use LF or CRLF line endings",
+        ));
+    }
     let dominant = if text.contains("\r\n") { "\r\n" } else { "\n" }.to_string();
     let keys: Vec<usize> = lines
         .iter()
