@@ -470,7 +470,18 @@ pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Resul
                 ));
             } else {
                 // A single string: becomes a block list holding it (replaced when it is one of
-                // ours) and whatever is missing.
+                // ours) and whatever is missing — unless it goes on over indented lines (a
+                // multi-line scalar), which the new items would be merged with.
+                if let Some(next) = (at + 1..lines.len()).find(|&i| {
+                    let trimmed = lines[i].text.trim_start();
+                    !trimmed.is_empty() && !trimmed.starts_with('#')
+                }) && lines[next].text.starts_with(char::is_whitespace)
+                {
+                    return Err(unsupported(
+                        next,
+                        "kube-apiserver-arg's value goes on over indented lines; write it as a list, one item per line",
+                    ));
+                }
                 let style = Style::of(value);
                 let argument = style.unquote(value);
                 let mut items = Vec::new();
