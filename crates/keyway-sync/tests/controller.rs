@@ -16,7 +16,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
 mod support;
-use support::{Fixture, condition, eventually, fixture, provider_class};
+use support::{Fixture, condition, eventually, fixture, provider_class, spawn};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
@@ -32,16 +32,8 @@ async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
     let classes: Api<SecretProviderClass> = Api::namespaced(client.clone(), ns);
     let syncs: Api<SecretSync> = Api::namespaced(client.clone(), ns);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = Controller::new(client.clone(), options);
-    let metrics = controller.metrics();
-    let running = tokio::spawn(async move {
-        controller
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let running = spawn(Controller::new(client.clone(), options), None);
+    let metrics = running.metrics.clone();
 
     // Created: keys, labels, owner, status.
     let secret = eventually("the Secret", || async {
@@ -192,11 +184,7 @@ async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
             .then_some(())
     })
     .await;
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the controller stops on shutdown")
-        .unwrap();
+    running.stop().await;
     cluster.cleanup().await;
 }
 
@@ -213,16 +201,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     let start = |identity: &str| {
         let controller = Controller::new(client.clone(), options.clone());
         let election = LeaderElection::new(client.clone(), &ns, "keyway", identity, timing.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let metrics = controller.metrics();
-        let task = tokio::spawn(async move {
-            controller
-                .run_as_leader(&election, async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        (stop, task, metrics)
+        spawn(controller, Some(election))
     };
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
     let holder = || async {
@@ -232,12 +211,14 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
             .unwrap()
             .and_then(|l| l.spec?.holder_identity)
     };
-    let (stop_a, task_a, metrics_a) = start("replica-a");
+    let replica_a = start("replica-a");
+    let metrics_a = replica_a.metrics.clone();
     eventually("replica-a leads", || async {
         (holder().await.as_deref() == Some("replica-a")).then_some(())
     })
     .await;
-    let (stop_b, task_b, metrics_b) = start("replica-b");
+    let replica_b = start("replica-b");
+    let metrics_b = replica_b.metrics.clone();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     eventually("the leader's Secret", || async {
         secrets.get_opt("app").await.unwrap()
@@ -252,8 +233,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     assert_eq!(holder().await.as_deref(), Some("replica-a"));
 
     // A hung leader (it stops renewing and writing): the standby takes over within a lease.
-    task_a.abort();
-    drop(stop_a);
+    replica_a.abort();
     eventually("replica-b takes over", || async {
         (holder().await.as_deref() == Some("replica-b")).then_some(())
     })
@@ -264,11 +244,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
     .await;
 
     // A clean stop releases the Lease at once.
-    let _ = stop_b.send(());
-    tokio::time::timeout(Duration::from_secs(30), task_b)
-        .await
-        .expect("the leader stops on shutdown")
-        .unwrap();
+    replica_b.stop().await;
     assert_eq!(holder().await, None, "released on shutdown");
     cluster.cleanup().await;
 }
@@ -335,15 +311,7 @@ async fn the_rbac_role_grants_exactly_what_the_controller_uses() {
         renew_every: Duration::from_millis(400),
     };
     let election = LeaderElection::new(client.clone(), &ns, "keyway", "replica-a", timing);
-    let controller = Controller::new(client, options);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(async move {
-        controller
-            .run_as_leader(&election, async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let running = spawn(Controller::new(client, options), Some(election));
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
     let syncs: Api<SecretSync> = Api::namespaced(admin.clone(), &ns);
     let value = || async {
@@ -389,11 +357,7 @@ async fn the_rbac_role_grants_exactly_what_the_controller_uses() {
             .then_some(())
     })
     .await;
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the controller stops on shutdown")
-        .unwrap();
+    running.stop().await;
 
     let used: std::collections::BTreeSet<(String, String, String)> = emulator
         .kubernetes_access()
@@ -439,16 +403,8 @@ async fn kubernetes_faults_keep_the_secret_and_converge() {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let syncs: Api<SecretSync> = Api::namespaced(client.clone(), ns);
     let poll = options.poll_interval;
-    let controller = Controller::new(client.clone(), options);
-    let metrics = controller.metrics();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(async move {
-        controller
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let running = spawn(Controller::new(client.clone(), options), None);
+    let metrics = running.metrics.clone();
     // Reads tolerate the API server's own faults and restarts (the test client shares them).
     let data = || async {
         let secret = secrets.get_opt("app").await.ok()??;
@@ -560,11 +516,7 @@ async fn kubernetes_faults_keep_the_secret_and_converge() {
             .then_some(())
     })
     .await;
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the controller stops on shutdown")
-        .unwrap();
+    running.stop().await;
     cluster.cleanup().await;
 }
 
@@ -586,35 +538,19 @@ async fn a_controller_restarted_during_an_outage_keeps_the_secret() {
         let secret = secrets.get_opt("app").await.ok()??;
         Some(secret.data?.get("password")?.0.clone())
     };
-    let start = || {
-        let controller = Controller::new(client.clone(), options.clone());
-        let metrics = controller.metrics();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            controller
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        (stop, task, metrics)
-    };
-    let (stop, task, _) = start();
+    let start = || spawn(Controller::new(client.clone(), options.clone()), None);
+    let first = start();
     eventually("the first sync", || async {
         (password().await? == b"first").then_some(())
     })
     .await;
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), task)
-        .await
-        .expect("the first controller stops")
-        .unwrap();
+    first.stop().await;
 
     vault.set_secret("db-password", "second").unwrap();
     emulator
         .faults()
         .fail_next(Service::KeyVault, None, 500, 1_000_000);
-    let (stop, task, metrics) = start();
+    let restarted = start();
     eventually("ProviderError from the new controller", || async {
         let sync = syncs.get("app").await.ok()?;
         (condition(&sync, "Update").is_some_and(|(s, r)| s == "False" && r == "ProviderError"))
@@ -628,16 +564,12 @@ async fn a_controller_restarted_during_an_outage_keeps_the_secret() {
         Some(&b"first"[..]),
         "a restart during an outage never drops or blanks a key"
     );
-    assert!(metrics.render().contains("ProviderError"));
+    assert!(restarted.metrics.render().contains("ProviderError"));
     emulator.faults().clear();
     eventually("the rotated value after the outage", || async {
         (password().await? == b"second").then_some(())
     })
     .await;
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), task)
-        .await
-        .expect("the controller stops on shutdown")
-        .unwrap();
+    restarted.stop().await;
     cluster.cleanup().await;
 }

@@ -8,7 +8,6 @@ mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -21,7 +20,7 @@ use keyway_sync::{
 };
 use kube::Api;
 use kube::api::ListParams;
-use support::{Fixture, eventually, fixture};
+use support::{Fixture, eventually, fixture, spawn};
 
 /// Every log line of the process, at TRACE, from every crate.
 #[derive(Clone, Default)]
@@ -89,16 +88,9 @@ async fn no_secret_or_token_reaches_logs_debug_errors_events_status_or_metrics()
 
     // 1. The controller: a sync, a failing vault (status, Event, metrics), recovery.
     let controller = Controller::new(client.clone(), options.clone());
-    let metrics = controller.metrics();
     seen.push(("controller Debug".into(), format!("{controller:?}")));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(async move {
-        controller
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let running = spawn(controller, None);
+    let metrics = running.metrics.clone();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     eventually("the canary synced", || async {
         let secret = secrets.get_opt("app").await.unwrap()?;
@@ -127,11 +119,7 @@ async fn no_secret_or_token_reaches_logs_debug_errors_events_status_or_metrics()
         (secret.data?.get("password")?.0 == format!("{canary}-2").as_bytes()).then_some(())
     })
     .await;
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the controller stops")
-        .unwrap();
+    running.stop().await;
     let syncs: Api<SecretSync> = Api::namespaced(client.clone(), ns);
     let status = syncs.get("app").await.unwrap().status;
     seen.push(("status".into(), serde_json::to_string(&status).unwrap()));

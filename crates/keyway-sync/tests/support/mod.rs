@@ -143,3 +143,50 @@ pub async fn fixture(test: &str) -> Fixture {
         options,
     }
 }
+
+/// A controller running in its own task (as leader of `election` when given) until stopped.
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    /// The controller's metrics.
+    pub metrics: std::sync::Arc<keyway_sync::controller::ControllerMetrics>,
+}
+
+/// Starts `controller`.
+pub fn spawn(
+    controller: keyway_sync::controller::Controller,
+    election: Option<keyway_sync::controller::LeaderElection>,
+) -> Running {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics = controller.metrics();
+    let shutdown = async {
+        let _ = stopped.await;
+    };
+    let task = tokio::spawn(async move {
+        match election {
+            Some(election) => controller.run_as_leader(&election, shutdown).await,
+            None => controller.run(shutdown).await,
+        }
+    });
+    Running {
+        stop,
+        task,
+        metrics,
+    }
+}
+
+impl Running {
+    /// Asks for shutdown and waits (at most 30 s) for the controller to finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("the controller stops on shutdown")
+            .unwrap();
+    }
+
+    /// Kills the task without a shutdown: a hung or crashed replica.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
