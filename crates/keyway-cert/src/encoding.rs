@@ -226,55 +226,70 @@ pub fn sniff(value: &[u8]) -> Encoding {
 }
 
 /// Encodes file bytes into the secret value `az keyvault secret set --encoding <encoding>`
-/// would store, byte for byte.
+/// would store, byte for byte. az reads the text encodings (utf-8, utf-16le, utf-16be, ascii)
+/// in Python's text mode, so `\r\n` and a lone `\r` are stored as `\n`, and refuses a file that
+/// does not decode in the named encoding; hex and base64 keep every byte.
 ///
 /// ```
 /// use keyway_cert::{encode_for_upload, Encoding};
 /// assert_eq!(encode_for_upload(b"\x01\xab", Encoding::Hex)?, "01ab");
 /// assert_eq!(encode_for_upload(b"hello", Encoding::Base64)?, "aGVsbG8=\n");
+/// assert_eq!(encode_for_upload(b"a\r\nb\rc", Encoding::Utf8)?, "a\nb\nc");
 /// # Ok::<(), keyway_cert::CertError>(())
 /// ```
 pub fn encode_for_upload(bytes: &[u8], encoding: Encoding) -> Result<String> {
-    match encoding {
-        Encoding::Hex => Ok(hex::encode(bytes)),
-        Encoding::Base64 => Ok(base64_mime(bytes)),
-        Encoding::Utf8 => utf8(bytes, encoding).map(str::to_owned),
+    let text = match encoding {
+        Encoding::Hex => return Ok(hex::encode(bytes)),
+        Encoding::Base64 => return Ok(base64_mime(bytes)),
+        Encoding::Utf8 => utf8(bytes, encoding)?.to_owned(),
         Encoding::Ascii => {
             decode_as(bytes, Encoding::Ascii)?;
-            Ok(String::from_utf8_lossy(bytes).into_owned())
+            String::from_utf8_lossy(bytes).into_owned()
         }
-        Encoding::Utf16Le | Encoding::Utf16Be => {
-            if !bytes.len().is_multiple_of(2) {
+        Encoding::Utf16Le | Encoding::Utf16Be => utf16(bytes, encoding)?,
+    };
+    Ok(universal_newlines(text))
+}
+
+/// What Python's text mode does to a file az reads with a text encoding: `\r\n` and a lone
+/// `\r` become `\n`.
+fn universal_newlines(text: String) -> String {
+    if !text.contains('\r') {
+        return text;
+    }
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+fn utf16(bytes: &[u8], encoding: Encoding) -> Result<String> {
+    if !bytes.len().is_multiple_of(2) {
+        return Err(CertError::Decode {
+            encoding,
+            offset: bytes.len() - 1,
+            reason: "odd number of bytes: UTF-16 has two bytes per unit".into(),
+        });
+    }
+    let units = bytes.chunks_exact(2).map(|pair| {
+        let pair = [pair[0], pair[1]];
+        if encoding == Encoding::Utf16Le {
+            u16::from_le_bytes(pair)
+        } else {
+            u16::from_be_bytes(pair)
+        }
+    });
+    let mut text = String::with_capacity(bytes.len() / 2);
+    for (index, decoded) in char::decode_utf16(units).enumerate() {
+        match decoded {
+            Ok(c) => text.push(c),
+            Err(_) => {
                 return Err(CertError::Decode {
                     encoding,
-                    offset: bytes.len() - 1,
-                    reason: "odd number of bytes: UTF-16 has two bytes per unit".into(),
+                    offset: index * 2,
+                    reason: "unpaired UTF-16 surrogate".into(),
                 });
             }
-            let units = bytes.chunks_exact(2).map(|pair| {
-                let pair = [pair[0], pair[1]];
-                if encoding == Encoding::Utf16Le {
-                    u16::from_le_bytes(pair)
-                } else {
-                    u16::from_be_bytes(pair)
-                }
-            });
-            let mut text = String::with_capacity(bytes.len() / 2);
-            for (index, decoded) in char::decode_utf16(units).enumerate() {
-                match decoded {
-                    Ok(c) => text.push(c),
-                    Err(_) => {
-                        return Err(CertError::Decode {
-                            encoding,
-                            offset: index * 2,
-                            reason: "unpaired UTF-16 surrogate".into(),
-                        });
-                    }
-                }
-            }
-            Ok(text)
         }
     }
+    Ok(text)
 }
 
 /// Python's `base64.encodebytes`: standard alphabet, a newline after every 76 characters and
@@ -492,6 +507,26 @@ mod tests {
         assert_eq!(encode_for_upload(&le, Encoding::Utf16Le).unwrap(), "hé");
         let be = decode_as("hé".as_bytes(), Encoding::Utf16Be).unwrap();
         assert_eq!(encode_for_upload(&be, Encoding::Utf16Be).unwrap(), "hé");
+    }
+
+    #[test]
+    fn text_encodings_store_newlines_as_az_reads_them() {
+        let windows = b"-----BEGIN CERTIFICATE-----\r\nMIIB\r\n-----END CERTIFICATE-----\r\n";
+        let unix = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert_eq!(encode_for_upload(windows, Encoding::Utf8).unwrap(), unix);
+        assert_eq!(encode_for_upload(windows, Encoding::Ascii).unwrap(), unix);
+        assert_eq!(
+            encode_for_upload(b"a\rb\r\r\nc", Encoding::Utf8).unwrap(),
+            "a\nb\n\nc"
+        );
+        let le: Vec<u8> = "x\r\ny".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(encode_for_upload(&le, Encoding::Utf16Le).unwrap(), "x\ny");
+        // Binary encodings keep every byte.
+        assert_eq!(encode_for_upload(b"\r\n", Encoding::Hex).unwrap(), "0d0a");
+        assert_eq!(
+            encode_for_upload(b"\r\n", Encoding::Base64).unwrap(),
+            "DQo=\n"
+        );
     }
 
     #[test]
