@@ -46,10 +46,14 @@ pub fn check_api_server(url: &str, allow_loopback: bool) -> Result<(), CliError>
     )))
 }
 
+/// Whether `KEYWAY_ALLOW_INSECURE_LOOPBACK=1` allows plain http to this machine.
+pub fn allow_insecure_loopback() -> bool {
+    std::env::var(ALLOW_INSECURE_LOOPBACK).is_ok_and(|v| v == "1")
+}
+
 /// A Kubernetes client for `config`, refusing plain http (see [`check_api_server`]).
 pub fn kube_client(config: kube::Config) -> Result<kube::Client, CliError> {
-    let allow = std::env::var(ALLOW_INSECURE_LOOPBACK).is_ok_and(|v| v == "1");
-    check_api_server(&config.cluster_url.to_string(), allow)?;
+    check_api_server(&config.cluster_url.to_string(), allow_insecure_loopback())?;
     kube::Client::try_from(config).map_err(CliError::remote)
 }
 
@@ -78,14 +82,21 @@ pub fn credential(
             .map(str::to_string)
             .or_else(|| std::env::var(name).ok()),
         _ => std::env::var(name).ok(),
-    })
-    .map_err(|e| CliError::Input(e.to_string()))?;
-    let options = FederatedCredentialOptions {
-        client_options: keyway_identity::client_options()
-            .map_err(|e| CliError::Input(e.to_string()))?,
+    })?;
+    Ok(FederatedCredential::from_config(
+        &config,
+        credential_options()?,
+    )?)
+}
+
+/// Options for every workload identity credential the CLI makes: the transport trusting
+/// `SSL_CERT_FILE`, and plain http to this machine when `KEYWAY_ALLOW_INSECURE_LOOPBACK=1`.
+pub fn credential_options() -> Result<FederatedCredentialOptions, CliError> {
+    Ok(FederatedCredentialOptions {
+        client_options: keyway_identity::client_options()?,
+        allow_insecure_loopback: allow_insecure_loopback(),
         ..FederatedCredentialOptions::default()
-    };
-    FederatedCredential::from_config(&config, options).map_err(|e| CliError::Input(e.to_string()))
+    })
 }
 
 /// Options for the official `SecretClient` against `vault_url`.
@@ -93,8 +104,7 @@ pub fn secret_client_options(
     vault_url: &str,
 ) -> Result<azure_security_keyvault_secrets::SecretClientOptions, CliError> {
     Ok(azure_security_keyvault_secrets::SecretClientOptions {
-        client_options: keyway_identity::client_options()
-            .map_err(|e| CliError::Input(e.to_string()))?,
+        client_options: keyway_identity::client_options()?,
         verify_challenge_resource: Some(!is_loopback(vault_url)),
         ..Default::default()
     })
@@ -109,8 +119,7 @@ pub fn vault_source(
         vault_url,
         credential,
         KeyVaultSourceOptions {
-            client_options: keyway_identity::client_options()
-                .map_err(|e| CliError::Input(e.to_string()))?,
+            client_options: keyway_identity::client_options()?,
             verify_challenge_resource: !is_loopback(vault_url),
             ..KeyVaultSourceOptions::default()
         },

@@ -15,14 +15,14 @@ use crate::error::CliError;
 
 /// `keyway controller` arguments.
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("scope")
+        .required(true)
+        .args(["namespaces", "all_namespaces"])
+))]
 pub struct ControllerArgs {
-    /// Namespaces to watch, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        conflicts_with = "all_namespaces",
-        required_unless_present = "all_namespaces"
-    )]
+    /// Namespaces to watch, comma-separated (or --all-namespaces).
+    #[arg(long, value_delimiter = ',')]
     namespaces: Vec<String>,
     /// Watch every namespace.
     #[arg(long)]
@@ -111,6 +111,7 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
         .with_writer(std::io::stderr)
         .try_init();
     let client = crate::azure::default_kube_client().await?;
+    keyway_sync::require_crds(&client).await?;
     let options = ControllerOptions {
         namespaces: if args.all_namespaces {
             Vec::new()
@@ -122,8 +123,7 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
         jitter: args.jitter,
         requests_per_10s: args.requests_per_10s,
         authority_host: std::env::var("AZURE_AUTHORITY_HOST").ok(),
-        client_options: keyway_identity::client_options()
-            .map_err(|e| CliError::Input(e.to_string()))?,
+        client_options: keyway_identity::client_options()?,
         verify_challenge_resource: !args
             .vault_urls
             .iter()

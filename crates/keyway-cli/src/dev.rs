@@ -22,7 +22,7 @@ pub struct DevArgs {
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
     /// Keep vault contents, identities and files here across restarts (default: a fresh
-    /// temporary directory).
+    /// private temporary directory). `DIR/env` holds the export lines once everything is up.
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Print one JSON object instead of export lines.
@@ -140,6 +140,7 @@ struct DevEnvironment {
     ca_file: PathBuf,
     issuer: String,
     kubeconfig: PathBuf,
+    arm_endpoint: String,
     officer: Officer,
 }
 
@@ -161,10 +162,21 @@ const TOKEN_REFRESH: Duration = Duration::from_secs(600);
 /// Runs `keyway dev` until SIGINT or SIGTERM.
 pub async fn run(args: DevArgs) -> Result<ExitCode, CliError> {
     let dir = match &args.state_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::temp_dir().join(format!("keyway-dev-{}", std::process::id())),
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir.display().to_string(), e))?;
+            refuse_shared_dir(dir)?;
+            dir.clone()
+        }
+        None => fresh_private_dir()?,
     };
-    std::fs::create_dir_all(&dir).map_err(|e| CliError::io(dir.display().to_string(), e))?;
+    // `env` appears only when everything is up, so a script can wait for it.
+    let env_file = dir.join("env");
+    match std::fs::remove_file(&env_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(CliError::io(env_file.display().to_string(), e));
+        }
+        _ => {}
+    }
     let ids = load_or_create_ids(&dir)?;
     let faults = args.faults()?;
 
@@ -218,12 +230,19 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CliError> {
         ca_file: ca_file.clone(),
         issuer: emulator.issuer_url(),
         kubeconfig,
+        arm_endpoint: emulator.arm_url(),
         officer: Officer {
             client_id: officer.client_id.clone(),
             federated_token_file: officer_token.clone(),
         },
     };
-    print_environment(&environment, args.json)?;
+    let text = environment_text(&environment, args.json)?;
+    input::write_atomic(&env_file, text.as_bytes(), true)?;
+    print_environment(&text)?;
+    eprintln!(
+        "keyway dev: ready; the same lines are in {} (Ctrl-C stops)",
+        env_file.display()
+    );
 
     let mut refresh = tokio::time::interval(TOKEN_REFRESH);
     refresh.tick().await;
@@ -292,31 +311,65 @@ fn write_tokens(emulator: &Emulator, reader: &Path, officer: &Path) -> Result<()
     Ok(())
 }
 
-fn print_environment(env: &DevEnvironment, json: bool) -> Result<(), CliError> {
+/// A fresh state directory only this user can enter, under an unpredictable name: another
+/// local user cannot have made it first (to read the admin kubeconfig or swap `ca.pem`).
+fn fresh_private_dir() -> Result<PathBuf, CliError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("keyway-dev-{}", uuid::Uuid::new_v4()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| CliError::io(dir.display().to_string(), e))?;
+    Ok(dir)
+}
+
+/// Refuses a state directory other users may write to: they could replace the CA or the
+/// kubeconfig that `keyway dev` hands out.
+fn refuse_shared_dir(dir: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| CliError::io(dir.display().to_string(), e))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        return Err(CliError::Input(format!(
+            "--state-dir {}: group or others may write to it (mode {:o}); use a private directory (chmod 700)",
+            dir.display(),
+            mode & 0o777
+        )));
+    }
+    Ok(())
+}
+
+fn print_environment(text: &str) -> Result<(), CliError> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let text = if json {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::io("<stdout>", e))
+}
+
+fn environment_text(env: &DevEnvironment, json: bool) -> Result<String, CliError> {
+    Ok(if json {
         serde_json::to_string(env).map_err(|e| CliError::Input(e.to_string()))? + "\n"
     } else {
         let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
         let path = |p: &Path| quote(&p.display().to_string());
         format!(
-            "export AZURE_AUTHORITY_HOST={}\nexport AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_FEDERATED_TOKEN_FILE={}\nexport KEYWAY_VAULT_URL={}\nexport SSL_CERT_FILE={}\nexport KUBECONFIG={}\n# issuer: {}\n# to upload secrets, use the Secrets Officer identity:\n#   AZURE_CLIENT_ID={} AZURE_FEDERATED_TOKEN_FILE={}\n",
+            "export AZURE_AUTHORITY_HOST={}\nexport AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_FEDERATED_TOKEN_FILE={}\nexport KEYWAY_VAULT_URL={}\nexport KEYWAY_ARM_ENDPOINT={}\nexport SSL_CERT_FILE={}\nexport KUBECONFIG={}\n# issuer: {}\n# to upload secrets, use the Secrets Officer identity:\n#   AZURE_CLIENT_ID={} AZURE_FEDERATED_TOKEN_FILE={}\n",
             quote(&env.authority_host),
             quote(&env.tenant_id),
             quote(&env.client_id),
             path(&env.federated_token_file),
             quote(&env.vault_url),
+            quote(&env.arm_endpoint),
             path(&env.ca_file),
             path(&env.kubeconfig),
             env.issuer,
             env.officer.client_id,
             env.officer.federated_token_file.display(),
         )
-    };
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| CliError::io("<stdout>", e))
+    })
 }
 
 #[cfg(test)]

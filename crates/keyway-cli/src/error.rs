@@ -25,6 +25,47 @@ pub enum CliError {
     },
 }
 
+/// Library errors by kind, in this one place: a bad field, file or local credential is input
+/// (exit 2); a service that refused, failed or could not be reached is remote (exit 3).
+impl From<keyway_sync::SyncError> for CliError {
+    fn from(error: keyway_sync::SyncError) -> CliError {
+        use keyway_sync::{SourceFailure, SyncError};
+        match &error {
+            SyncError::Source {
+                failure: SourceFailure::Credential,
+                ..
+            } => CliError::Input(with_loopback_hint(error.to_string())),
+            SyncError::Source { .. } | SyncError::Sink { .. } => {
+                CliError::Remote(error.to_string())
+            }
+            _ => CliError::Input(error.to_string()),
+        }
+    }
+}
+
+impl From<keyway_identity::IdentityError> for CliError {
+    fn from(error: keyway_identity::IdentityError) -> CliError {
+        if error.is_remote() {
+            CliError::Remote(error.to_string())
+        } else {
+            CliError::Input(with_loopback_hint(error.to_string()))
+        }
+    }
+}
+
+/// The library asks for its `allow_insecure_loopback` option; on the command line that is
+/// `KEYWAY_ALLOW_INSECURE_LOOPBACK=1`.
+fn with_loopback_hint(text: String) -> String {
+    if text.contains("allow_insecure_loopback") {
+        format!(
+            "{text}; on the command line set {}=1 (plain http on this machine only)",
+            crate::azure::ALLOW_INSECURE_LOOPBACK
+        )
+    } else {
+        text
+    }
+}
+
 impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> ExitCode {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use keyway_identity::{
-    AssertionClaims, AssertionSource, FederatedCredential, FederatedCredentialOptions,
-    FederatedIdentityCredential, IdentityError, IssuerDiscovery, Jwks, MatchReport,
-    OpenIdConfiguration, ProjectedTokenFile, TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentityConfig,
+    AssertionClaims, AssertionSource, FederatedCredential, FederatedIdentityCredential,
+    IdentityError, IssuerDiscovery, Jwks, MatchReport, OpenIdConfiguration, ProjectedTokenFile,
+    TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentityConfig,
 };
 use serde::Serialize;
 
@@ -110,8 +110,7 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
                 "AZURE_AUTHORITY_HOST" => authority_host.clone(),
                 _ => None,
             };
-            let config = WorkloadIdentityConfig::from_lookup(lookup)
-                .map_err(|e| CliError::Input(e.to_string()))?;
+            let config = WorkloadIdentityConfig::from_lookup(lookup)?;
             let report = check(&config, &scope, expect_issuer, expect_subject).await?;
             report::print(&report, json);
             Ok(report.exit_code())
@@ -125,7 +124,7 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
             for path in &public_keys {
                 pems.push(input::read(&path.display().to_string())?);
             }
-            let jwks = Jwks::from_public_keys(&pems).map_err(|e| CliError::Input(e.to_string()))?;
+            let jwks = Jwks::from_public_keys(&pems)?;
             std::fs::create_dir_all(&out)
                 .map_err(|e| CliError::io(out.display().to_string(), e))?;
             input::write_atomic(
@@ -225,6 +224,7 @@ struct CheckReport {
     issuer_discovery: Option<DiscoverySection>,
     exchange: ExchangeSection,
     problems: Vec<String>,
+    notes: Vec<String>,
     #[serde(skip)]
     unreachable: bool,
 }
@@ -272,10 +272,7 @@ async fn check(
     let now = time::OffsetDateTime::now_utc();
     let mut problems = Vec::new();
     let source = ProjectedTokenFile::new(&config.token_file);
-    let token = source
-        .assertion()
-        .await
-        .map_err(|e| CliError::Input(e.to_string()))?;
+    let token = source.assertion().await?;
     let claims = AssertionClaims::peek(token.secret())
         .map_err(|e| CliError::Input(format!("{}: {e}", config.token_file.display())))?;
     let expires_in = claims.seconds_left(now);
@@ -303,21 +300,21 @@ async fn check(
         };
         fic.match_claims(&claims)
     });
-    if let Some(report) = &fic_match {
-        problems.extend(
-            report
-                .mismatches
-                .iter()
-                .map(|m| format!("federated credential mismatch: {m}")),
-        );
-    }
 
     let mut discovery = DiscoverySection::default();
     match keyway_identity::https_client() {
         Ok(http) => match IssuerDiscovery::fetch(&claims.iss, &http).await {
             Ok(found) => {
                 discovery.reachable = true;
-                match found.verify(token.secret(), now) {
+                // An expired token is reported above; the keys are judged on the signature
+                // and issuer alone, at an instant the token was valid.
+                let at = match claims.exp {
+                    Some(exp) if exp <= now.unix_timestamp() => {
+                        time::OffsetDateTime::from_unix_timestamp(exp - 1).unwrap_or(now)
+                    }
+                    _ => now,
+                };
+                match found.verify(token.secret(), at) {
                     Ok(_) => {
                         discovery.key_found = true;
                         discovery.signature_valid = true;
@@ -344,19 +341,14 @@ async fn check(
 
     let mut exchange = ExchangeSection::default();
     let mut unreachable = false;
-    let options = FederatedCredentialOptions {
-        client_options: keyway_identity::client_options()
-            .map_err(|e| CliError::Input(e.to_string()))?,
-        ..FederatedCredentialOptions::default()
-    };
+    let options = crate::azure::credential_options()?;
     let credential = FederatedCredential::new(
         &config.tenant_id,
         &config.client_id,
         &config.authority_host,
         Arc::new(source),
         options,
-    )
-    .map_err(|e| CliError::Input(e.to_string()))?;
+    )?;
     match credential.exchange(&[scope]).await {
         Ok(access) => {
             exchange.ok = true;
@@ -376,7 +368,24 @@ async fn check(
             exchange.error = Some(e.to_string());
         }
     }
+    // The expected credential is the user's belief about Entra's record. When the exchange
+    // worked, Entra's record matches the token, so a mismatch is a wrong expectation (a note);
+    // when it failed, the mismatch is the likely cause (a problem).
+    let mut notes = Vec::new();
+    if let Some(report) = &fic_match {
+        for mismatch in &report.mismatches {
+            if exchange.ok {
+                notes.push(format!(
+                    "the exchange succeeded, so Entra's federated credential matches the token; \
+                     the expected one does not: {mismatch}"
+                ));
+            } else {
+                problems.push(format!("federated credential mismatch: {mismatch}"));
+            }
+        }
+    }
     Ok(CheckReport {
+        notes,
         config: ConfigSection {
             client_id: config.client_id.clone(),
             tenant_id: config.tenant_id.clone(),
@@ -443,8 +452,10 @@ impl Report for CheckReport {
                     mark(true)
                 );
             }
-            for mismatch in &m.mismatches {
-                let _ = writeln!(out, "{}fic       {mismatch}", mark(false));
+            if !self.exchange.ok {
+                for mismatch in &m.mismatches {
+                    let _ = writeln!(out, "{}fic       {mismatch}", mark(false));
+                }
             }
         }
         if let Some(d) = &self.issuer_discovery {
@@ -480,15 +491,17 @@ impl Report for CheckReport {
                 let _ = writeln!(out, "            hint: {hint}");
             }
         }
-        let _ = writeln!(
-            out,
-            "\n{}",
-            if self.problems.is_empty() {
-                "workload identity works".to_string()
-            } else {
-                format!("{} problem(s) found", self.problems.len())
+        for note in &self.notes {
+            let _ = writeln!(out, "note        {note}");
+        }
+        if self.problems.is_empty() {
+            let _ = writeln!(out, "\nworkload identity works");
+        } else {
+            let _ = writeln!(out, "\n{} problem(s) found:", self.problems.len());
+            for problem in &self.problems {
+                let _ = writeln!(out, "  - {problem}");
             }
-        );
+        }
         out
     }
 }

@@ -1,13 +1,12 @@
 //! `keyway secret set`: upload a file exactly as `az keyvault secret set --encoding` does —
 //! the encoded value and the `file-encoding` tag — for machines without the az CLI.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
-use azure_security_keyvault_secrets::models::SetSecretParameters;
-use azure_security_keyvault_secrets::{ResourceExt, SecretClient};
+use azure_security_keyvault_secrets::SecretClient;
 use clap::Subcommand;
-use keyway_cert::{Encoding, encode_for_upload};
+use keyway_cert::Encoding;
+use keyway_sync::source::SecretUpload;
 
 use crate::azure;
 use crate::error::CliError;
@@ -47,13 +46,15 @@ pub async fn run(command: SecretCommand) -> Result<ExitCode, CliError> {
             content_type,
         } => {
             let bytes = input::read(&file)?;
+            // Name, encoding and size are checked before anything is sent.
+            let upload = SecretUpload::new(&name, &bytes, encoding, content_type.as_deref())?;
             let client = SecretClient::new(
                 &vault_url,
                 azure::credential(None, None)?,
                 Some(azure::secret_client_options(&vault_url)?),
             )
             .map_err(|e| CliError::Input(format!("--vault-url {vault_url}: {e}")))?;
-            let version = upload(&client, &name, &bytes, encoding, content_type.as_deref()).await?;
+            let version = upload.send(&client).await?;
             println!(
                 "set {name} version {version} ({encoding}, {} bytes of file)",
                 bytes.len()
@@ -63,8 +64,8 @@ pub async fn run(command: SecretCommand) -> Result<ExitCode, CliError> {
     }
 }
 
-/// Uploads `bytes` as `name`: the value `az keyvault secret set --encoding <encoding>` would
-/// store, with the `file-encoding` tag. Returns the new version.
+/// Uploads `bytes` as `name` through `client`, as `keyway secret set` does. Returns the new
+/// version.
 pub async fn upload(
     client: &SecretClient,
     name: &str,
@@ -72,33 +73,7 @@ pub async fn upload(
     encoding: Encoding,
     content_type: Option<&str>,
 ) -> Result<String, CliError> {
-    let value = encode_for_upload(bytes, encoding)?;
-    let parameters = SetSecretParameters {
-        value: Some(value),
-        content_type: content_type.map(str::to_string),
-        tags: Some(HashMap::from([(
-            "file-encoding".to_string(),
-            encoding.to_string(),
-        )])),
-        ..Default::default()
-    };
-    let body = parameters
-        .try_into()
-        .map_err(|e: azure_core::Error| CliError::Input(e.to_string()))?;
-    let secret = client
-        .set_secret(name, body, None)
-        .await
-        .map_err(|e| {
-            CliError::remote(format!(
-                "setting {name}: {}",
-                e.to_string().lines().next().unwrap_or_default()
-            ))
-        })?
-        .into_model()
-        .map_err(CliError::remote)?;
-    Ok(secret
-        .resource_id()
-        .ok()
-        .and_then(|id| id.version)
-        .unwrap_or_default())
+    Ok(SecretUpload::new(name, bytes, encoding, content_type)?
+        .send(client)
+        .await?)
 }

@@ -95,11 +95,91 @@ async fn check_passes_and_reports_every_section() {
         "the token is never printed"
     );
 
-    // Expectations that differ by a trailing slash are a problem found.
+    // An expectation that differs by a trailing slash, while the exchange works: Entra's
+    // record matches the token, so the expectation is what is wrong — a note, not a problem.
     let expect = format!("{}/", s.emulator.issuer_url());
     let out = s.keyway(&["identity", "check", "--expect-issuer", &expect]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("note") && stdout.contains("trailing slash"), "{stdout}");
+    assert!(stdout.contains("workload identity works"), "{stdout}");
+
+    // When the exchange fails, the same mismatch is the likely cause: a problem.
+    s.write_token("other");
+    let out = s.keyway(&["identity", "check", "--expect-issuer", &expect]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("!! fic") && stdout.contains("trailing slash"), "{stdout}");
+}
+
+/// Every problem counted is listed: the count and the list come from one vector.
+fn assert_problems_listed(stdout: &str) {
+    let count: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_suffix(" problem(s) found:")?.parse().ok())
+        .unwrap_or_else(|| panic!("no problem count: {stdout}"));
+    let listed = stdout.lines().filter(|l| l.starts_with("  - ")).count();
+    assert_eq!(count, listed, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_token_is_one_problem_and_its_signature_still_verifies() {
+    let s = setup("expired").await;
+    let mut spec = ServiceAccountToken::new("default", "app");
+    spec.issued_at = Some(time::OffsetDateTime::now_utc() - time::Duration::hours(2));
+    let token = s.emulator.mint_service_account_token(&spec);
+    std::fs::write(s.dir.join("token"), token).unwrap();
+
+    let out = s.keyway(&["identity", "check", "--json"]);
+    let v = json(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("trailing slash"));
+    assert_eq!(
+        v["issuer_discovery"]["signature_valid"], true,
+        "the issuer's keys verify an expired token's signature: {v}"
+    );
+    let problems: Vec<&str> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(problems.iter().any(|p| p.contains("expired")), "{problems:?}");
+    assert!(
+        !problems.iter().any(|p| p.contains("published keys")),
+        "{problems:?}"
+    );
+
+    let out = s.keyway(&["identity", "check"]);
+    assert_problems_listed(&String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_local_error_has_one_exit_code_and_plain_http_names_the_opt_in() {
+    let s = setup("local").await;
+    let missing = s.dir.join("no-such-token");
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args(["identity", "check"])
+        .env("AZURE_CLIENT_ID", &s.client_id)
+        .env("AZURE_TENANT_ID", &s.tenant)
+        .env("AZURE_FEDERATED_TOKEN_FILE", &missing)
+        .env("AZURE_AUTHORITY_HOST", s.emulator.authority_host())
+        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a missing token file is input");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args(["identity", "check"])
+        .env("AZURE_CLIENT_ID", &s.client_id)
+        .env("AZURE_TENANT_ID", &s.tenant)
+        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("token"))
+        .env("AZURE_AUTHORITY_HOST", "http://127.0.0.1:9")
+        .env_remove("KEYWAY_ALLOW_INSECURE_LOOPBACK")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("KEYWAY_ALLOW_INSECURE_LOOPBACK=1"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,8 +15,11 @@ pub enum SourceFailure {
     Forbidden,
     /// The vault throttled the caller and retries did not get through.
     Throttled,
-    /// Authentication failed (token exchange, challenge).
+    /// Authentication failed (Entra refused or could not be reached, the vault's challenge).
     Unauthenticated,
+    /// The local credential cannot be used: the service-account token file is missing,
+    /// unreadable or malformed, or the identity's configuration is. Nothing remote was asked.
+    Credential,
     /// The vault or the network failed.
     Unavailable,
     /// Anything else.
@@ -31,6 +34,7 @@ impl fmt::Display for SourceFailure {
             SourceFailure::Forbidden => "forbidden",
             SourceFailure::Throttled => "throttled",
             SourceFailure::Unauthenticated => "unauthenticated",
+            SourceFailure::Credential => "credential unusable",
             SourceFailure::Unavailable => "unavailable",
             SourceFailure::Other => "failed",
         })
@@ -71,6 +75,19 @@ pub enum SyncError {
         object: String,
         /// Why.
         reason: String,
+    },
+
+    /// The cluster does not serve a custom resource keyway needs.
+    #[error(
+        "the cluster does not serve {version} {name}: install keyway's CustomResourceDefinitions \
+         (kubectl apply -f deploy/crds, or the Helm chart deploy/helm/keyway; where the Secrets \
+         Store CSI driver or the Secret Store extension is installed they are there already)"
+    )]
+    MissingCrd {
+        /// The CustomResourceDefinition's name (`secretsyncs.secret-sync.x-k8s.io`).
+        name: String,
+        /// The group and version asked for.
+        version: String,
     },
 
     /// The sink could not be written.

@@ -8,6 +8,8 @@
 pub mod controller;
 mod convert;
 mod error;
+#[cfg(feature = "kubernetes")]
+mod installed;
 pub mod model;
 pub mod sink;
 pub mod source;
@@ -15,6 +17,8 @@ mod syncer;
 
 pub use convert::{Converted, convert};
 pub use error::{Result, SourceFailure, SyncError};
+#[cfg(feature = "kubernetes")]
+pub use installed::require_crds;
 pub use model::crds;
 pub use model::objects::{KeyVaultObject, ObjectFormat, ObjectType, parse_objects};
 pub use model::secret_provider_class::{SecretProviderClass, SecretProviderClassSpec};

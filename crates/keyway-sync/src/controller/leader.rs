@@ -183,9 +183,25 @@ impl LeaderElection {
 
     /// Waits until this candidate holds the Lease (retrying every `renew_every`).
     pub async fn acquire(&self) {
+        let mut told = false;
         loop {
             match self.try_acquire_or_renew().await {
                 Ok(true) => return,
+                Ok(false) if !told => {
+                    // A standby says once that it is alive and why it does nothing.
+                    let holder = self
+                        .observed
+                        .lock()
+                        .await
+                        .as_ref()
+                        .and_then(|seen| seen.record.0.clone());
+                    tracing::info!(
+                        lease = %self.name,
+                        holder = holder.as_deref().unwrap_or("another replica"),
+                        "standby: another replica holds the Lease; taking over when it stops renewing"
+                    );
+                    told = true;
+                }
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "leader election"),
             }

@@ -19,7 +19,8 @@ use futures::TryStreamExt;
 use tokio::sync::{Mutex, Semaphore};
 use zeroize::Zeroizing;
 
-use crate::error::{Result, SourceFailure, SyncError};
+use crate::error::{Result, SyncError};
+use crate::source::vault_error::{VaultOperation, source_error};
 use crate::source::{CallCounts, KeyValue, SecretProperties, SecretSource, SecretValue};
 
 /// How a [`KeyVaultSource`] talks to the vault.
@@ -183,24 +184,30 @@ impl KeyVaultSource {
     async fn all_pages<P>(
         &self,
         object: &str,
+        operation: VaultOperation,
         pager: azure_core::Result<azure_core::http::Pager<P>>,
         counter: &AtomicU64,
     ) -> Result<Vec<P>>
     where
         P: azure_core::http::pager::Page + serde::de::DeserializeOwned + Send + 'static,
     {
-        let mut pages = pager.map_err(|e| source_error(object, e))?.into_pages();
+        let mut pages = pager
+            .map_err(|e| source_error(object, operation, e))?
+            .into_pages();
         let mut all = Vec::new();
         loop {
             let permit = self.admit().await;
             let page = pages
                 .try_next()
                 .await
-                .map_err(|e| source_error(object, e))?;
+                .map_err(|e| source_error(object, operation, e))?;
             drop(permit);
             let Some(page) = page else { break };
             counter.fetch_add(1, Ordering::Relaxed);
-            all.push(page.into_model().map_err(|e| source_error(object, e))?);
+            all.push(
+                page.into_model()
+                    .map_err(|e| source_error(object, operation, e))?,
+            );
         }
         Ok(all)
     }
@@ -209,54 +216,6 @@ impl KeyVaultSource {
         self.rate.acquire().await;
         // The semaphore is never closed.
         self.permits.acquire().await.expect("semaphore open")
-    }
-}
-
-/// Maps an SDK error to a [`SyncError::Source`].
-fn source_error(object: &str, error: azure_core::Error) -> SyncError {
-    use azure_core::error::ErrorKind;
-    let status = error.http_status().map(u16::from);
-    let inner = match error.kind() {
-        ErrorKind::HttpResponse {
-            raw_response: Some(raw),
-            ..
-        } => {
-            let body: serde_json::Value =
-                serde_json::from_slice(raw.body().as_ref()).unwrap_or_default();
-            body["error"]["innererror"]["code"]
-                .as_str()
-                .map(str::to_string)
-        }
-        _ => None,
-    };
-    let failure = match (status, inner.as_deref(), error.kind()) {
-        (Some(404), _, _) => SourceFailure::NotFound,
-        (Some(403), Some("SecretDisabled"), _) => SourceFailure::Disabled,
-        (Some(403), _, _) => SourceFailure::Forbidden,
-        (Some(429), _, _) => SourceFailure::Throttled,
-        (Some(401), _, _) | (_, _, ErrorKind::Credential) => SourceFailure::Unauthenticated,
-        (Some(s), _, _) if s >= 500 => SourceFailure::Unavailable,
-        (None, _, ErrorKind::Io) => SourceFailure::Unavailable,
-        _ => SourceFailure::Other,
-    };
-    // The first line is enough; the SDK's full text can repeat request details. A credential
-    // or transport failure's own text ("will not be retried") says nothing: the error under it
-    // names the cause (Entra's AADSTS code and its fix, a missing token file, a reset).
-    let text = match error.kind() {
-        ErrorKind::Credential | ErrorKind::Io => keyway_identity::root_cause(&error),
-        _ => error
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-    };
-    let message = text.chars().take(1200).collect();
-    SyncError::Source {
-        object: object.to_string(),
-        failure,
-        status,
-        message,
     }
 }
 
@@ -294,7 +253,10 @@ impl SecretSource for KeyVaultSource {
         };
         let pager = self.client.list_secret_properties(Some(options));
         let mut all = Vec::new();
-        for page in self.all_pages("*", pager, &self.list_calls).await? {
+        for page in self
+            .all_pages("*", VaultOperation::ListSecrets, pager, &self.list_calls)
+            .await?
+        {
             for item in page.value {
                 let name = item.resource_id().map(|id| id.name).unwrap_or_default();
                 all.push(properties(
@@ -320,7 +282,15 @@ impl SecretSource for KeyVaultSource {
             .client
             .list_secret_properties_versions(name, Some(options));
         let mut all = Vec::new();
-        for page in self.all_pages(name, pager, &self.version_calls).await? {
+        for page in self
+            .all_pages(
+                name,
+                VaultOperation::ListSecrets,
+                pager,
+                &self.version_calls,
+            )
+            .await?
+        {
             for item in page.value {
                 let id = item.resource_id().ok();
                 let version = id.as_ref().and_then(|id| id.version.clone());
@@ -354,9 +324,9 @@ impl SecretSource for KeyVaultSource {
             .client
             .get_secret(name, Some(options))
             .await
-            .map_err(|e| source_error(name, e))?
+            .map_err(|e| source_error(name, VaultOperation::ReadSecret, e))?
             .into_model()
-            .map_err(|e| source_error(name, e))?;
+            .map_err(|e| source_error(name, VaultOperation::ReadSecret, e))?;
         let version = secret.resource_id().ok().and_then(|id| id.version);
         let value = Zeroizing::new(secret.value.clone().unwrap_or_default());
         Ok(SecretValue {
@@ -381,7 +351,10 @@ impl SecretSource for KeyVaultSource {
         };
         let pager = self.keys.list_key_properties(Some(options));
         let mut all = Vec::new();
-        for page in self.all_pages("*", pager, &self.list_calls).await? {
+        for page in self
+            .all_pages("*", VaultOperation::ReadKeys, pager, &self.list_calls)
+            .await?
+        {
             for item in page.value {
                 let name = item.resource_id().map(|id| id.name).unwrap_or_default();
                 let a = item.attributes.as_ref();
@@ -413,9 +386,9 @@ impl SecretSource for KeyVaultSource {
             .keys
             .get_key(name, Some(options))
             .await
-            .map_err(|e| source_error(name, e))?
+            .map_err(|e| source_error(name, VaultOperation::ReadKeys, e))?
             .into_model()
-            .map_err(|e| source_error(name, e))?;
+            .map_err(|e| source_error(name, VaultOperation::ReadKeys, e))?;
         let unsupported = |what: String| SyncError::Convert {
             object: name.to_string(),
             reason: format!(

@@ -4,6 +4,8 @@
 mod keyvault;
 mod memory;
 mod shared;
+mod upload;
+mod vault_error;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +18,8 @@ use crate::error::Result;
 pub use keyvault::{KeyVaultSource, KeyVaultSourceOptions, RequestBudget};
 pub use memory::MemorySource;
 pub use shared::SharedSource;
+pub use upload::{FILE_ENCODING_TAG, MAX_SECRET_VALUE_BYTES, SecretUpload, check_secret_name};
+pub use vault_error::{VaultOperation, describe_body};
 
 /// What a listing says about a secret: enough to tell whether it changed, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
