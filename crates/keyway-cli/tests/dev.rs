@@ -173,3 +173,67 @@ async fn dev_serves_the_printed_environment_and_keeps_state() {
     stop(child);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// What a script needs: `DIR/env` appears once everything answers (never the last run's), the
+/// CLI's `secret set` gets Key Vault's refusal with the missing role, and a state directory
+/// others may write to is refused.
+#[tokio::test]
+async fn dev_writes_its_environment_when_ready_and_guards_its_state() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("keyway-dev-env-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("env"), "stale").unwrap();
+    let (child, env) = start(&dir);
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("env")).unwrap()).unwrap();
+    assert_eq!(written, env, "DIR/env holds this run's environment");
+    assert!(
+        env["arm_endpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+
+    let file = dir.join("value.txt");
+    std::fs::write(&file, "v").unwrap();
+    let set = |name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_keyway"))
+            .args(["secret", "set", "--name", name, "--file"])
+            .arg(&file)
+            .env("KEYWAY_VAULT_URL", env["vault_url"].as_str().unwrap())
+            .env(
+                "AZURE_AUTHORITY_HOST",
+                env["authority_host"].as_str().unwrap(),
+            )
+            .env("AZURE_TENANT_ID", env["tenant_id"].as_str().unwrap())
+            .env("AZURE_CLIENT_ID", env["client_id"].as_str().unwrap())
+            .env(
+                "AZURE_FEDERATED_TOKEN_FILE",
+                env["federated_token_file"].as_str().unwrap(),
+            )
+            .env("SSL_CERT_FILE", env["ca_file"].as_str().unwrap())
+            .output()
+            .unwrap()
+    };
+    let bad = set("server.der");
+    assert_eq!(bad.status.code(), Some(2));
+    let denied = set("greeting");
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("ForbiddenByRbac") && stderr.contains("Key Vault Secrets Officer"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\\r\\n"), "{stderr}");
+    stop(child);
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args(["dev", "--state-dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 700"));
+    let _ = std::fs::remove_dir_all(dir);
+}
