@@ -169,6 +169,44 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
         .holder_identity;
     assert_eq!(holder.as_deref(), Some("controller-0"));
 
+    // A second replica is a standby, and says so.
+    let mut standby = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args([
+            "controller",
+            "--namespaces",
+            ns,
+            "--leader-elect",
+            "--lease-namespace",
+            ns,
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", free_port()),
+            "--health-addr",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .env("SSL_CERT_FILE", dir.join("ca.pem"))
+        .env("POD_NAME", "controller-1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = standby.stderr.take().unwrap();
+    let said = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.contains("standby"))
+    });
+    let said = tokio::time::timeout(Duration::from_secs(120), said)
+        .await
+        .expect("the standby logs within 120 s")
+        .unwrap()
+        .expect("the standby says it is one");
+    assert!(said.contains("controller-0"), "names the holder: {said}");
+    standby.kill().unwrap();
+    standby.wait().unwrap();
+
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -192,6 +230,41 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
         .unwrap()
         .holder_identity;
     assert_eq!(holder, None, "SIGTERM releases the Lease");
+    let _ = std::fs::remove_dir_all(&dir);
+    cluster.cleanup().await;
+}
+
+/// Without the CRDs the controller stops at once, naming the missing one and how to install
+/// it, instead of logging a 404 dump per watch. (The stand-in only: on a real cluster the CRDs
+/// are cluster-wide and other tests install them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_names_a_missing_crd() {
+    let cluster = TestCluster::start("controller-no-crds").await.unwrap();
+    if cluster.is_real() {
+        eprintln!("CRDs are cluster-wide on a real cluster; nothing to check");
+        cluster.cleanup().await;
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("keyway-controller-crds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+    cluster.emulator().write_ca(&dir.join("ca.pem")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args(["controller", "--all-namespaces"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
+        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .env("SSL_CERT_FILE", dir.join("ca.pem"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("secretproviderclasses.secrets-store.csi.x-k8s.io")
+            && stderr.contains("kubectl apply -f deploy/crds"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Status {"), "no Rust dump: {stderr}");
     let _ = std::fs::remove_dir_all(&dir);
     cluster.cleanup().await;
 }
