@@ -101,7 +101,10 @@ async fn check_passes_and_reports_every_section() {
     let out = s.keyway(&["identity", "check", "--expect-issuer", &expect]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("note") && stdout.contains("trailing slash"), "{stdout}");
+    assert!(
+        stdout.contains("note") && stdout.contains("trailing slash"),
+        "{stdout}"
+    );
     assert!(stdout.contains("workload identity works"), "{stdout}");
 
     // When the exchange fails, the same mismatch is the likely cause: a problem.
@@ -109,7 +112,10 @@ async fn check_passes_and_reports_every_section() {
     let out = s.keyway(&["identity", "check", "--expect-issuer", &expect]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("!! fic") && stdout.contains("trailing slash"), "{stdout}");
+    assert!(
+        stdout.contains("!! fic") && stdout.contains("trailing slash"),
+        "{stdout}"
+    );
 }
 
 /// Every problem counted is listed: the count and the list come from one vector.
@@ -143,7 +149,10 @@ async fn an_expired_token_is_one_problem_and_its_signature_still_verifies() {
         .iter()
         .map(|p| p.as_str().unwrap())
         .collect();
-    assert!(problems.iter().any(|p| p.contains("expired")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("expired")),
+        "{problems:?}"
+    );
     assert!(
         !problems.iter().any(|p| p.contains("published keys")),
         "{problems:?}"
@@ -179,7 +188,10 @@ async fn the_same_local_error_has_one_exit_code_and_plain_http_names_the_opt_in(
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("KEYWAY_ALLOW_INSECURE_LOOPBACK=1"), "{stderr}");
+    assert!(
+        stderr.contains("KEYWAY_ALLOW_INSECURE_LOOPBACK=1"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
