@@ -444,6 +444,36 @@ impl Emulator {
         id
     }
 
+    /// Registers `domain` (e.g. `contoso.onmicrosoft.com`) as a verified domain of `tenant_id`,
+    /// so the emulated Entra resolves it wherever a tenant is named — the discovery documents
+    /// and the token endpoint — to the tenant id, as Entra does. A domain belongs to one tenant.
+    pub fn add_tenant_domain(&self, tenant_id: &str, domain: &str) -> Result<()> {
+        let labels_ok = domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+        if !labels_ok || !domain.contains('.') || domain.len() > 253 {
+            return Err(EmulatorError::Invalid(format!(
+                "domain {domain:?} must be a DNS name with at least two labels of a-z, 0-9 and - (such as contoso.onmicrosoft.com)"
+            )));
+        }
+        let mut directory = self.shared.directory();
+        if !directory.has_tenant(tenant_id) {
+            return Err(EmulatorError::NotFound {
+                kind: "tenant",
+                name: tenant_id.to_string(),
+            });
+        }
+        directory
+            .add_domain(tenant_id, domain)
+            .map_err(EmulatorError::Invalid)
+    }
+
     /// Registers an application / managed identity in `tenant_id`, with fresh client and
     /// object ids.
     pub fn add_identity(&self, tenant_id: &str, name: &str) -> Result<Identity> {

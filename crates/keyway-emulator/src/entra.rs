@@ -1,6 +1,9 @@
 //! Microsoft Entra ID's token endpoint for the client-credentials grant with a federated
 //! (jwt-bearer) client assertion: tenants, identities and their federated identity credentials,
 //! real verification of the assertion, and failures answered exactly as Entra answers them.
+//! The discovery documents MSAL-based clients read first live in [`discovery`].
+
+mod discovery;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,6 +42,8 @@ pub(crate) struct Directory {
     tenants: BTreeMap<String, BTreeMap<String, (Identity, Vec<FederatedIdentityCredential>)>>,
     /// issuer URL → JWKs registered inline (issuers the emulator cannot reach)
     inline_issuers: BTreeMap<String, Jwks>,
+    /// verified domain name (lower case) → tenant id
+    domains: BTreeMap<String, String>,
 }
 
 impl Directory {
@@ -48,6 +53,41 @@ impl Directory {
 
     pub fn has_tenant(&self, tenant_id: &str) -> bool {
         self.tenants.contains_key(tenant_id)
+    }
+
+    /// Registers `domain` (already checked to be a DNS name) as a verified domain of
+    /// `tenant_id`. Like Entra, a domain belongs to one tenant at most.
+    pub fn add_domain(&mut self, tenant_id: &str, domain: &str) -> Result<(), String> {
+        if !self.has_tenant(tenant_id) {
+            return Err(format!("tenant {tenant_id:?} is not registered"));
+        }
+        let key = domain.to_ascii_lowercase();
+        match self.domains.get(&key) {
+            Some(owner) if owner != tenant_id => Err(format!(
+                "domain {domain:?} is already a verified domain of tenant {owner:?}"
+            )),
+            _ => {
+                self.domains.insert(key, tenant_id.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// The tenant id a `{tenant}` path segment names, as Entra resolves it: the tenant id
+    /// itself (a GUID in any letter case) or one of the tenant's verified domain names (any
+    /// letter case). `common`, `organizations` and unknown names resolve to nothing.
+    pub fn resolve_tenant(&self, segment: &str) -> Option<String> {
+        if self.tenants.contains_key(segment) {
+            return Some(segment.to_string());
+        }
+        if let Some(id) = self
+            .tenants
+            .keys()
+            .find(|id| id.eq_ignore_ascii_case(segment))
+        {
+            return Some(id.clone());
+        }
+        self.domains.get(&segment.to_ascii_lowercase()).cloned()
     }
 
     pub fn add_identity(&mut self, identity: Identity) -> bool {
@@ -98,6 +138,9 @@ pub(crate) struct AccessTokenClaims {
     pub sub: String,
     pub tid: String,
     pub ver: String,
+    /// Client capabilities the client declared in the request's `claims` (`cp1`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xms_cc: Option<Vec<String>>,
 }
 
 /// An Entra failure: status, OAuth error, AADSTS code, message.
@@ -158,6 +201,27 @@ struct TokenForm {
     scope: Option<String>,
     client_assertion_type: Option<String>,
     client_assertion: Option<String>,
+    /// The OIDC `claims` request parameter (JSON), which MSAL sends with client
+    /// capabilities or a claims challenge. Other MSAL fields (`client_info=1`, ...) are
+    /// accepted and ignored, as Entra ignores them for this grant.
+    claims: Option<String>,
+}
+
+/// The client capabilities (`access_token.xms_cc.values`) a `claims` parameter declares;
+/// `None` when it declares none or is not a JSON object (other claims requests are accepted
+/// and ignored, as Entra ignores what does not apply to an app-only token).
+fn client_capabilities(claims: Option<&str>) -> Option<Vec<String>> {
+    let value: serde_json::Value = serde_json::from_str(claims?).ok()?;
+    let values = value
+        .get("access_token")?
+        .get("xms_cc")?
+        .get("values")?
+        .as_array()?;
+    let capabilities: Vec<String> = values
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    (!capabilities.is_empty()).then_some(capabilities)
 }
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -175,6 +239,13 @@ async fn token(
     }
 }
 
+/// AADSTS90002's message, as Entra words it.
+pub(crate) fn tenant_not_found(tenant: &str) -> String {
+    format!(
+        "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+    )
+}
+
 async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response, Failure> {
     let form: TokenForm = serde_urlencoded::from_bytes(body).map_err(|e| {
         fail(
@@ -184,16 +255,16 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
         )
     })?;
     // Look the identity and its credentials up, then release the directory.
-    let (identity, fics) = {
+    let (tenant, identity, fics) = {
         let directory = shared.directory();
-        let Some(identities) = directory.tenants.get(tenant) else {
-            return Err(fail(
-                "invalid_request",
-                90002,
-                format!(
-                    "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
-                ),
-            ));
+        let resolved = directory.resolve_tenant(tenant);
+        let Some((tenant, identities)) = resolved.and_then(|id| {
+            directory
+                .tenants
+                .get(&id)
+                .map(|identities| (id, identities))
+        }) else {
+            return Err(fail("invalid_request", 90002, tenant_not_found(tenant)));
         };
         if form.grant_type.as_deref() != Some("client_credentials") {
             return Err(fail(
@@ -212,8 +283,9 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
                 ),
             ));
         };
-        (identity.clone(), fics.clone())
+        (tenant, identity.clone(), fics.clone())
     };
+    let tenant = tenant.as_str();
 
     let scope = form.scope.clone().unwrap_or_default();
     let resource = match scope.split_whitespace().collect::<Vec<_>>().as_slice() {
@@ -330,6 +402,7 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
         sub: identity.object_id.clone(),
         tid: tenant.to_string(),
         ver: "1.0".into(),
+        xms_cc: client_capabilities(form.claims.as_deref()),
     };
     let access_token = shared.entra_key.sign(&token_claims);
     Ok(Json(serde_json::json!({
@@ -360,6 +433,11 @@ pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
     match (method, path) {
         (&Method::POST, p) if p.ends_with("/oauth2/v2.0/token") => "Token",
         (&Method::GET, p) if p.ends_with("/discovery/v2.0/keys") => "Keys",
+        (&Method::GET, p) if p.ends_with("/discovery/keys") => "Keys",
+        (&Method::GET, p) if p.ends_with("/discovery/instance") => "InstanceDiscovery",
+        (&Method::GET, p) if p.ends_with("/.well-known/openid-configuration") => {
+            "OpenIdConfiguration"
+        }
         _ => "Unknown",
     }
 }
@@ -391,9 +469,17 @@ pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
+        // `/{tenant}/discovery/keys` (the v1.0 document's jwks_uri) and
+        // `/common/discovery/instance` (instance discovery).
+        .route("/{tenant}/discovery/{leaf}", get(discovery::discovery_leaf))
         .route(
-            "/{tenant}/discovery/v2.0/keys",
-            get(|State(shared): State<Arc<Shared>>| async move { Json(shared.entra_jwks.clone()) }),
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::openid_configuration_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(discovery::openid_configuration_v1),
         )
         .with_state(shared)
 }
