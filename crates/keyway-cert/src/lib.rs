@@ -53,7 +53,10 @@ pub use encoding::{
     sniff,
 };
 pub use error::{CertError, Result};
-pub use output::{OutputFile, OutputFormat, TlsPair, TrustListCertFormat};
+pub use output::{
+    OutputFile, OutputFormat, TLS_CERTIFICATE_KEY, TLS_PRIVATE_KEY_KEY, TlsPair,
+    TrustListCertFormat, tls_secret_values,
+};
 pub use private_key::{KeyAlgorithm, PrivateKey};
 pub use public_key::PublicKeyComponents;
 pub use validate::{Finding, FindingCode, Severity, Validation, ValidationOptions};

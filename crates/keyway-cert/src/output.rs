@@ -179,36 +179,35 @@ impl Bundle {
         ))
     }
 
-    /// `tls.crt` (every certificate, chain order) and `tls.key` (the private key that belongs
-    /// to the leaf).
+    /// `tls.crt` (every certificate, the leaf first, then chain order) and `tls.key` (the
+    /// private key that belongs to the leaf, as PKCS#8).
     pub fn tls_pair(&self) -> Result<TlsPair> {
-        let fail = |reason: String| CertError::Output {
-            output: "tls",
-            reason,
-        };
         let leaf = self.leaf(OutputFormat::Tls)?;
-        let keys = self.private_keys();
-        let key = match keys {
-            [] => {
-                return Err(fail(
-                    "the bundle has no private key; tls.key needs one".into(),
-                ));
-            }
-            [only] if only.matches(leaf) != Some(false) => only,
-            _ => keys
-                .iter()
-                .find(|k| k.matches(leaf) == Some(true))
-                .ok_or_else(|| {
-                    fail(format!(
-                        "no private key belongs to the leaf ({})",
-                        leaf.details().subject
-                    ))
-                })?,
-        };
+        let key = key_for(self.private_keys(), leaf).map_err(|reason| CertError::Output {
+            output: "tls",
+            reason: format!("the bundle {reason}"),
+        })?;
         Ok(TlsPair {
-            certificate_chain: self.chain_pem(),
+            certificate_chain: self.leaf_first_chain_pem(),
             private_key: key.to_pem(),
         })
+    }
+
+    /// Every certificate as PEM, the leaf first and then the rest in chain order — the order a
+    /// TLS server presents them in, also when the chain cannot be linked.
+    fn leaf_first_chain_pem(&self) -> String {
+        let certs = self.certificates();
+        let chain = self.chain();
+        let leaf = chain.leaf();
+        leaf.into_iter()
+            .chain(
+                chain
+                    .output_order()
+                    .into_iter()
+                    .filter(|&i| Some(i) != leaf),
+            )
+            .map(|i| certs[i].to_pem())
+            .collect()
     }
 
     /// Trust-list or issuer-list entries: `<name>.der` (or `.crt`) per certificate and
@@ -310,4 +309,97 @@ impl Bundle {
                 reason: "the bundle holds no certificate".into(),
             })
     }
+}
+
+/// The key a `kubernetes.io/tls` Secret holds the certificate chain under.
+pub const TLS_CERTIFICATE_KEY: &str = "tls.crt";
+/// The key a `kubernetes.io/tls` Secret holds the private key under.
+pub const TLS_PRIVATE_KEY_KEY: &str = "tls.key";
+
+/// The key among `keys` that belongs to `leaf`: the one that matches it, or the only one when
+/// whether it matches cannot be told. The error completes "the bundle ...".
+fn key_for<'a>(
+    keys: &'a [crate::PrivateKey],
+    leaf: &crate::Certificate,
+) -> std::result::Result<&'a crate::PrivateKey, String> {
+    match keys {
+        [] => Err("holds no private key; tls.key needs one".into()),
+        [only] if only.matches(leaf) != Some(false) => Ok(only),
+        _ => keys
+            .iter()
+            .find(|k| k.matches(leaf) == Some(true))
+            .ok_or_else(|| {
+                format!(
+                    "holds no private key that belongs to the leaf certificate ({})",
+                    leaf.details().subject
+                )
+            }),
+    }
+}
+
+/// Reads a synced or stored value in any form keyway reads — PEM with its blocks in any order,
+/// DER, PKCS#12 (legacy or AES, Key Vault's empty password), or any of them hex- or
+/// base64-encoded — by sniffing the encoding and then the container.
+fn parse_any(value: &[u8]) -> Result<Bundle> {
+    let decoded = crate::decode_value(value, crate::DecodeOptions::default())?;
+    Bundle::parse(decoded.bytes(), crate::ParseOptions::default())
+}
+
+/// The values of a `kubernetes.io/tls` Secret, as the Secret Store extension writes them, from
+/// the synced values mapped to its two keys (the same value for both, or one each): under
+/// `tls.crt` every certificate of `certificate` as PEM, the leaf first, then chain order; under
+/// `tls.key` the private key in `private_key` that belongs to that leaf, as PKCS#8 PEM. Each
+/// value may be PEM (blocks in any order), DER or PKCS#12 (legacy or AES), raw or hex- or
+/// base64-encoded.
+///
+/// A value that cannot be read, `certificate` without a certificate, or `private_key` without
+/// the leaf's key is an [`CertError::Output`] whose `output` is `tls.crt` or `tls.key`, saying
+/// which of the two values is at fault.
+///
+/// ```
+/// use keyway_cert::testing::{KeyKind, TestPki};
+/// let pki = TestPki::generate(KeyKind::EcP256, &["web.local"]);
+/// let bundle = pki.chain_pem(true); // the key, then leaf → intermediate → root
+/// let pair = keyway_cert::tls_secret_values(bundle.as_bytes(), bundle.as_bytes())?;
+/// assert_eq!(pair.certificate_chain.matches("BEGIN CERTIFICATE").count(), 3);
+/// assert!(!pair.certificate_chain.contains("PRIVATE KEY"));
+/// assert!(pair.private_key.starts_with("-----BEGIN PRIVATE KEY-----"));
+///
+/// let chain_only = pki.chain_pem(false);
+/// let err = keyway_cert::tls_secret_values(chain_only.as_bytes(), chain_only.as_bytes());
+/// assert!(matches!(err, Err(keyway_cert::CertError::Output { output: "tls.key", .. })));
+/// # Ok::<(), keyway_cert::CertError>(())
+/// ```
+pub fn tls_secret_values(certificate: &[u8], private_key: &[u8]) -> Result<TlsPair> {
+    let at = |output: &'static str, reason: String| CertError::Output { output, reason };
+    let unreadable = |output: &'static str, e: CertError| {
+        at(
+            output,
+            format!("the value is not a certificate or key that keyway reads: {e}"),
+        )
+    };
+    let chain = parse_any(certificate).map_err(|e| unreadable(TLS_CERTIFICATE_KEY, e))?;
+    let leaf = chain
+        .chain()
+        .leaf()
+        .map(|i| &chain.certificates()[i])
+        .ok_or_else(|| {
+            at(
+                TLS_CERTIFICATE_KEY,
+                "the value holds no certificate (only a private key or CRLs)".into(),
+            )
+        })?;
+    let separate;
+    let keys = if certificate == private_key {
+        &chain
+    } else {
+        separate = parse_any(private_key).map_err(|e| unreadable(TLS_PRIVATE_KEY_KEY, e))?;
+        &separate
+    };
+    let key = key_for(keys.private_keys(), leaf)
+        .map_err(|reason| at(TLS_PRIVATE_KEY_KEY, format!("the value {reason}")))?;
+    Ok(TlsPair {
+        certificate_chain: chain.leaf_first_chain_pem(),
+        private_key: key.to_pem(),
+    })
 }
