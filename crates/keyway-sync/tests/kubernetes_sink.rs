@@ -183,7 +183,11 @@ async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
     let tls = syncs
         .create(
             &PostParams::default(),
-            &secret_sync("tls", "kubernetes.io/tls", &[("a", "tls.crt")]),
+            &secret_sync(
+                "tls",
+                "kubernetes.io/tls",
+                &[("a", "tls.crt"), ("a", "tls.key")],
+            ),
         )
         .await
         .unwrap();

@@ -1,6 +1,12 @@
 //! A Kubernetes Secret as a sink (feature `kubernetes`): written by server-side apply with the
 //! field manager `keyway`, labelled `secrets-store.sync.x-k8s.io`, owned by its SecretSync, and
 //! never taking over a Secret keyway does not manage.
+//!
+//! A `kubernetes.io/tls` Secret gets what the Secret Store extension writes: under `tls.crt` the
+//! certificate chain (leaf first) and under `tls.key` the leaf's private key (PKCS#8), split out
+//! of whatever the mapped objects hold (a PEM bundle in any order, a PFX, a Key Vault
+//! certificate's secret) by [`keyway_cert::tls_secret_values`]. Both the CLI and the controller
+//! write through this sink, so the rule lives here once.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -12,15 +18,19 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::error::{Result, SyncError};
-use crate::model::secret_sync::SecretSync;
-use crate::sink::{Applied, FileSet, SecretSink};
+use crate::model::secret_sync::{SecretObjectData, SecretSync};
+use crate::sink::{Applied, FileSet, SecretSink, SyncedFile};
 
 /// The label every Secret keyway writes carries (the Secret Store extension's).
 pub const MANAGED_LABEL: &str = "secrets-store.sync.x-k8s.io";
 /// The field manager of keyway's server-side applies.
 pub const FIELD_MANAGER: &str = "keyway";
 const HASH_ANNOTATION: &str = "keyway.io/content-hash";
-const TLS_KEYS: [&str; 2] = ["tls.crt", "tls.key"];
+const TLS_TYPE: &str = "kubernetes.io/tls";
+const TLS_KEYS: [&str; 2] = [
+    keyway_cert::TLS_CERTIFICATE_KEY,
+    keyway_cert::TLS_PRIVATE_KEY_KEY,
+];
 
 /// Writes synced data into one Kubernetes Secret.
 pub struct KubernetesSecretSink {
@@ -31,6 +41,8 @@ pub struct KubernetesSecretSink {
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
     owner: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
+    /// The SecretSync's `spec.secretObject.data`, to name the item at fault in errors.
+    items: Vec<SecretObjectData>,
     adopt: bool,
     last_hash: Mutex<Option<String>>,
 }
@@ -55,13 +67,15 @@ impl KubernetesSecretSink {
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             owner: None,
+            items: Vec::new(),
             adopt: false,
             last_hash: Mutex::new(None),
         }
     }
 
     /// The sink a SecretSync describes: its name and namespace, type, labels and annotations
-    /// (keys under `secrets-store.sync.x-k8s.io` refused), and one ownerReference to it.
+    /// (keys under `secrets-store.sync.x-k8s.io` refused), and one ownerReference to it. A
+    /// `kubernetes.io/tls` SecretSync must map exactly the keys `tls.crt` and `tls.key`.
     pub fn for_secret_sync(
         client: kube::Client,
         secret_sync: &SecretSync,
@@ -87,6 +101,9 @@ impl KubernetesSecretSink {
                 ));
             }
         }
+        if object.type_ == TLS_TYPE {
+            check_tls_keys(&object.data)?;
+        }
         let owner = secret_sync.controller_owner_ref(&()).ok_or_else(|| {
             SyncError::invalid(
                 "metadata.uid",
@@ -98,6 +115,7 @@ impl KubernetesSecretSink {
         sink.labels = object.labels.clone().unwrap_or_default();
         sink.annotations = object.annotations.clone().unwrap_or_default();
         sink.owner = Some(owner);
+        sink.items = object.data.clone();
         Ok(sink)
     }
 
@@ -125,19 +143,137 @@ impl KubernetesSecretSink {
             reason: reason.into(),
         }
     }
-}
 
-#[async_trait::async_trait]
-impl SecretSink for KubernetesSecretSink {
-    async fn apply(&self, set: &FileSet) -> Result<Applied> {
-        if self.secret_type == "kubernetes.io/tls"
-            && let Some(key) = set.files.keys().find(|k| !TLS_KEYS.contains(&k.as_str()))
-        {
+    /// The SecretSync item that maps to `key`, and its field path.
+    fn item(&self, key: &str) -> Option<(String, &SecretObjectData)> {
+        self.items
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.target_key == key)
+            .map(|(i, d)| (format!("spec.secretObject.data[{i}]"), d))
+    }
+
+    /// What a `kubernetes.io/tls` Secret holds for `set`: the chain under `tls.crt`, the key
+    /// under `tls.key`, or an error naming the SecretSync item whose object cannot give them.
+    fn tls_data(&self, set: &FileSet) -> Result<FileSet> {
+        let secret = format!("Secret {}/{}", self.namespace, self.name);
+        if let Some(key) = set.files.keys().find(|k| !TLS_KEYS.contains(&k.as_str())) {
             return Err(SyncError::invalid(
                 "spec.secretObject.data",
                 format!("a kubernetes.io/tls Secret holds only tls.crt and tls.key, not {key:?}"),
             ));
         }
+        let [crt, key] = TLS_KEYS.map(|name| set.files.get(name).ok_or(name));
+        let (crt, key) = match (crt, key) {
+            (Ok(crt), Ok(key)) => (crt, key),
+            (Err(missing), _) | (_, Err(missing)) => {
+                return Err(match self.item(missing) {
+                    Some((at, item)) => SyncError::invalid(
+                        format!("{at}.sourcePath"),
+                        format!(
+                            "{:?} (for {missing}) has not been synced; a kubernetes.io/tls Secret \
+                             needs both tls.crt and tls.key, so {secret} is not written until it is",
+                            item.source_path
+                        ),
+                    ),
+                    None => SyncError::invalid(
+                        "spec.secretObject.data",
+                        format!(
+                            "a kubernetes.io/tls Secret needs both tls.crt and tls.key; add an item \
+                             with targetKey {missing} ({secret} not written)"
+                        ),
+                    ),
+                });
+            }
+        };
+        let pair = keyway_cert::tls_secret_values(&crt.contents, &key.contents).map_err(|e| {
+            let (target, reason) = match e {
+                keyway_cert::CertError::Output { output, reason } => (output, reason),
+                other => (keyway_cert::TLS_CERTIFICATE_KEY, other.to_string()),
+            };
+            let (at, source) = match self.item(target) {
+                Some((at, item)) => (
+                    format!("{at}.sourcePath"),
+                    format!("{:?}", item.source_path),
+                ),
+                None => (
+                    "spec.secretObject.data".to_string(),
+                    "the object".to_string(),
+                ),
+            };
+            SyncError::invalid(
+                at,
+                format!(
+                    "{source} cannot give {target}: {reason}. A kubernetes.io/tls Secret needs a \
+                     certificate and its private key: map a Key Vault certificate's secret \
+                     (objectType: secret, not cert) or a PEM or PFX secret holding both; \
+                     {secret} not written"
+                ),
+            )
+        })?;
+        let file = |bytes: &[u8]| SyncedFile {
+            contents: zeroize::Zeroizing::new(bytes.to_vec()),
+            mode: None,
+        };
+        Ok(FileSet {
+            files: BTreeMap::from([
+                (
+                    TLS_KEYS[0].to_string(),
+                    file(pair.certificate_chain.as_bytes()),
+                ),
+                (TLS_KEYS[1].to_string(), file(pair.private_key.as_bytes())),
+            ]),
+        })
+    }
+}
+
+/// A `kubernetes.io/tls` SecretSync maps exactly `tls.crt` and `tls.key` (what the API server
+/// requires of such a Secret).
+fn check_tls_keys(data: &[SecretObjectData]) -> Result<()> {
+    if let Some((i, item)) = data
+        .iter()
+        .enumerate()
+        .find(|(_, d)| !TLS_KEYS.contains(&d.target_key.as_str()))
+    {
+        return Err(SyncError::invalid(
+            format!("spec.secretObject.data[{i}].targetKey"),
+            format!(
+                "{:?}: a kubernetes.io/tls Secret holds only tls.crt and tls.key (use Opaque for \
+                 other keys)",
+                item.target_key
+            ),
+        ));
+    }
+    if let Some(missing) = TLS_KEYS
+        .iter()
+        .find(|k| !data.iter().any(|d| d.target_key == **k))
+    {
+        return Err(SyncError::invalid(
+            "spec.secretObject.data",
+            format!(
+                "a kubernetes.io/tls Secret needs both tls.crt and tls.key; add an item with \
+                 targetKey {missing} (the same sourcePath as the other, when one object holds the \
+                 certificate and its key)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl SecretSink for KubernetesSecretSink {
+    async fn apply(&self, set: &FileSet) -> Result<Applied> {
+        if set.files.is_empty() {
+            // Never a Secret without data (see `SecretSink`).
+            return Ok(Applied::Unchanged);
+        }
+        let tls;
+        let set = if self.secret_type == TLS_TYPE {
+            tls = self.tls_data(set)?;
+            &tls
+        } else {
+            set
+        };
         let hash = set.content_hash();
         if self
             .last_hash
@@ -194,7 +330,8 @@ impl SecretSink for KubernetesSecretSink {
     }
 
     /// The Secret's data, when it exists and keyway manages it (a foreign Secret holds nothing
-    /// of ours).
+    /// of ours). Of a `kubernetes.io/tls` Secret, both keys read as the key followed by the
+    /// chain, so that whichever object they are read back for splits into the same two values.
     async fn current(&self) -> Result<FileSet> {
         let existing = self
             .api
@@ -214,13 +351,27 @@ impl SecretSink for KubernetesSecretSink {
             .map(|(key, value)| {
                 (
                     key,
-                    crate::sink::SyncedFile {
+                    SyncedFile {
                         contents: zeroize::Zeroizing::new(value.0),
                         mode: None,
                     },
                 )
             })
             .collect();
-        Ok(FileSet { files })
+        let mut held = FileSet { files };
+        if self.secret_type == TLS_TYPE
+            && let [Some(crt), Some(key)] = TLS_KEYS.map(|k| held.files.get(k))
+        {
+            let mut both = zeroize::Zeroizing::new(key.contents.to_vec());
+            both.extend_from_slice(&crt.contents);
+            let both = SyncedFile {
+                contents: both,
+                mode: None,
+            };
+            for k in TLS_KEYS {
+                held.files.insert(k.to_string(), both.clone());
+            }
+        }
+        Ok(held)
     }
 }
