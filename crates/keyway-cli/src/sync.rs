@@ -62,41 +62,23 @@ fn load<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, Cli
         .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
 }
 
-/// `sourcePath → targetKey` of a SecretSync, checked against the objects the spec writes.
-fn mapping(secret_sync: &SecretSync, spec: &SyncSpec) -> Result<Vec<(String, String)>, CliError> {
-    let outputs: Vec<String> = spec
-        .objects
-        .iter()
-        .flat_map(|o| match o.version_history {
-            Some(n) => (0..n)
-                .map(|i| format!("{}/{i}", o.output_name()))
-                .collect::<Vec<_>>(),
-            None => vec![o.output_name().to_string()],
-        })
-        .collect();
-    let mut map = Vec::new();
-    let mut targets = std::collections::BTreeSet::new();
-    for (i, item) in secret_sync.spec.secret_object.data.iter().enumerate() {
-        let at = format!("spec.secretObject.data[{i}]");
-        if !outputs.contains(&item.source_path) {
-            return Err(CliError::Input(format!(
-                "{at}.sourcePath: {:?} is not an object of the SecretProviderClass (it has: {})",
-                item.source_path,
-                outputs.join(", ")
-            )));
+/// `sourcePath → targetKey` of a SecretSync, checked by the library's one mapping check; with
+/// `--to-dir` every target key must also be a name the directory sink writes (not `..data`).
+fn mapping(
+    secret_sync: &SecretSync,
+    spec: &SyncSpec,
+    to_dir: bool,
+) -> Result<Vec<(String, String)>, CliError> {
+    let map = secret_sync
+        .spec
+        .mapping(Some(spec))
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    if to_dir {
+        for (i, (_, target)) in map.iter().enumerate() {
+            DirectorySink::check_name(target).map_err(|e| {
+                CliError::Input(format!("spec.secretObject.data[{i}].targetKey: {e}"))
+            })?;
         }
-        if !targets.insert(item.target_key.clone()) {
-            return Err(CliError::Input(format!(
-                "{at}.targetKey: {:?} is used twice",
-                item.target_key
-            )));
-        }
-        map.push((item.source_path.clone(), item.target_key.clone()));
-    }
-    if map.is_empty() {
-        return Err(CliError::Input(
-            "spec.secretObject.data: at least one item is required".into(),
-        ));
     }
     Ok(map)
 }
@@ -114,7 +96,7 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
     let secret_sync: Option<SecretSync> = args.secret_sync.as_deref().map(load).transpose()?;
     let mapping = secret_sync
         .as_ref()
-        .map(|ss| mapping(ss, &spec))
+        .map(|ss| mapping(ss, &spec, args.to_dir.is_some()))
         .transpose()?;
     let sink: Arc<dyn SecretSink> = match (&args.to_dir, mapping) {
         (Some(dir), mapping) => {

@@ -278,6 +278,14 @@ async fn exit_codes_for_bad_manifests_failed_objects_and_an_unreachable_vault() 
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
+    // A first run where every object failed publishes nothing: no empty `..data` set that
+    // consumers would start on without their secrets.
+    let entries: Vec<String> = std::fs::read_dir(&target)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(entries.is_empty(), "published from nothing: {entries:?}");
 
     // The vault down for good: exit 3.
     s.emulator()
@@ -378,5 +386,156 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
     assert_eq!(
         secret["metadata"]["labels"]["secrets-store.sync.x-k8s.io"],
         ""
+    );
+}
+
+/// A SecretSync mapping `server.pem` to `key`, as YAML.
+fn secret_sync_to(key: &str) -> String {
+    format!(
+        "apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {{name: app}}\nspec:\n  serviceAccountName: reader\n  secretProviderClassName: app\n  secretObject:\n    type: Opaque\n    data:\n      - sourcePath: server.pem\n        targetKey: {}\n",
+        serde_json::to_string(key).unwrap()
+    )
+}
+
+/// Every entry under `dir`, recursively, without following links.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            out.push(path.strip_prefix(base).unwrap().display().to_string());
+            if entry.file_type().unwrap().is_dir() {
+                walk(base, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `targetKey` is a Kubernetes Secret key, never a path: each escape form is a usage error
+/// (exit 2) naming the field, and nothing is written inside or outside `--to-dir`.
+#[tokio::test(flavor = "multi_thread")]
+async fn target_keys_that_escape_the_directory_are_refused() {
+    let s = setup("escape").await;
+    std::fs::write(s.dir.join("spc.yaml"), SPC).unwrap();
+    let absolute = s.dir.join("absolute-target");
+    let target = s.dir.join("out");
+    std::fs::write(s.dir.join("ss.yaml"), secret_sync_to("ok")).unwrap();
+    let before = tree(&s.dir);
+    for key in [
+        absolute.to_str().unwrap(),
+        "../x",
+        "a/../../x",
+        "a/b",
+        "..",
+        ".",
+        "..data",
+        "",
+    ] {
+        std::fs::write(s.dir.join("ss.yaml"), secret_sync_to(key)).unwrap();
+        let out = s.keyway(
+            &s.reader,
+            "reader",
+            &[
+                "sync",
+                "--provider-class",
+                s.dir.join("spc.yaml").to_str().unwrap(),
+                "--secret-sync",
+                s.dir.join("ss.yaml").to_str().unwrap(),
+                "--to-dir",
+                target.to_str().unwrap(),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{key:?}: {stderr}");
+        assert!(
+            stderr.contains("spec.secretObject.data[0].targetKey"),
+            "{key:?}: {stderr}"
+        );
+        assert!(!target.exists(), "{key:?}: the directory was created");
+        assert!(!absolute.exists() && !s.dir.join("x").exists());
+        assert_eq!(tree(&s.dir), before, "{key:?}");
+    }
+}
+
+/// A symlink planted in `--to-dir` (at a synced name, and as `..data`) is replaced, never
+/// written through or read as the current set.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_symlink_planted_in_the_target_directory_is_not_written_through() {
+    let s = setup("planted").await;
+    let der =
+        keyway_cert::testing::TestPki::generate(keyway_cert::testing::KeyKind::EcP256, &["a"])
+            .leaf
+            .der()
+            .to_vec();
+    std::fs::write(s.dir.join("server.der"), &der).unwrap();
+    let out = s.keyway(
+        &s.officer,
+        "officer",
+        &[
+            "secret",
+            "set",
+            "--name",
+            "server-cert",
+            "--file",
+            s.dir.join("server.der").to_str().unwrap(),
+            "--encoding",
+            "hex",
+            "--content-type",
+            "application/pkix-cert",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    std::fs::write(s.dir.join("spc.yaml"), SPC).unwrap();
+    std::fs::write(s.dir.join("ss.yaml"), secret_sync_to("ca.crt")).unwrap();
+    let outside = s.dir.join("outside");
+    std::fs::create_dir_all(outside.join("fake-data")).unwrap();
+    std::fs::write(outside.join("victim"), "victim").unwrap();
+    std::fs::write(outside.join("fake-data").join("ca.crt"), "planted").unwrap();
+    let target = s.dir.join("out");
+    std::fs::create_dir_all(&target).unwrap();
+    std::os::unix::fs::symlink(outside.join("victim"), target.join("ca.crt")).unwrap();
+    std::os::unix::fs::symlink(outside.join("fake-data"), target.join("..data")).unwrap();
+    let before = tree(&outside);
+
+    let out = s.keyway(
+        &s.reader,
+        "reader",
+        &[
+            "sync",
+            "--provider-class",
+            s.dir.join("spc.yaml").to_str().unwrap(),
+            "--secret-sync",
+            s.dir.join("ss.yaml").to_str().unwrap(),
+            "--to-dir",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tree(&outside), before, "nothing written outside");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("victim")).unwrap(),
+        "victim"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.join("fake-data").join("ca.crt")).unwrap(),
+        "planted"
+    );
+    assert!(
+        std::fs::read_to_string(target.join("ca.crt"))
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    assert_eq!(
+        std::fs::read_link(target.join("ca.crt")).unwrap(),
+        std::path::Path::new("..data/ca.crt")
     );
 }

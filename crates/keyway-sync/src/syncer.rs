@@ -1,5 +1,6 @@
 //! One sync cycle and the loop around it: list once, fetch only what changed, convert, and
-//! write the sink only when the content changed. A failing object keeps its previous data.
+//! write the sink only when the content changed. A failing object keeps its previous data, and
+//! nothing is published until some object has data (never an empty set).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -494,6 +495,9 @@ impl Syncer {
             .collect();
         let (written, sink_error) = match unreadable {
             Some(reason) => (false, Some(reason)),
+            // Nothing has data yet (a first sync where every object failed): publishing an
+            // empty set would let consumers start without their secrets instead of waiting.
+            None if set.is_empty() => (false, None),
             None => match self.sink.apply(&set).await {
                 Ok(applied) => (applied == Applied::Written, None),
                 Err(e) => (false, Some(e.to_string())),

@@ -224,13 +224,16 @@ fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
         ));
     }
     let alias = text(&raw.object_alias);
-    let escapes = |a: &str| {
-        a.starts_with('/') || a.split(['/', '\\']).any(|part| part == "..") || a.contains('\0')
+    // The output name becomes a file name: a plain relative path inside the directory, by the
+    // directory sink's own rule.
+    let (output, output_field) = match &alias {
+        Some(alias) => (alias, "objectAlias"),
+        None => (&name, "objectName"),
     };
-    if let Some(alias) = alias.as_deref().filter(|a| escapes(a)) {
+    if let Err(e) = crate::sink::DirectorySink::check_name(output) {
         return Err(SyncError::invalid(
-            field("objectAlias"),
-            format!("{alias:?} must be a relative path without `..`"),
+            field(output_field),
+            format!("must be a plain relative path without `..`: {e}"),
         ));
     }
     let version = text(&raw.object_version).filter(|v| !v.eq_ignore_ascii_case("latest"));
@@ -324,6 +327,19 @@ mod tests {
         assert!(
             err("objectName: a\nobjectType: secret\nobjectAlias: ../etc/passwd")
                 .contains("without `..`")
+        );
+        for escape in ["/etc/passwd", "a/../../x", "..data", "a//b", "./a"] {
+            let e = err(&format!(
+                "objectName: a\nobjectType: secret\nobjectAlias: {escape:?}"
+            ));
+            assert!(
+                e.starts_with("spec.parameters.objects[0].objectAlias: must be a plain"),
+                "{e}"
+            );
+        }
+        assert!(
+            err("objectName: ../x\nobjectType: secret")
+                .starts_with("spec.parameters.objects[0].objectName: must be a plain")
         );
         assert!(
             err("objectName: a\nobjectType: secret\nfilePermission: \"999\"").contains("octal")

@@ -8,6 +8,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Result, SyncError};
+use crate::model::spec::SyncSpec;
+
 /// The spec of a SecretSync.
 #[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
@@ -66,6 +69,90 @@ pub struct SecretObjectData {
     pub target_key: String,
 }
 
+/// The longest key a Kubernetes Secret's `data` accepts.
+pub const MAX_SECRET_KEY_LEN: usize = 253;
+
+/// Checks that `key` can be a key of a Kubernetes Secret's `data` (and so a file name in a
+/// directory, never a path): 1 to 253 of `a-z`, `A-Z`, `0-9`, `-`, `_`, `.`, and not `.` or
+/// `..` — what the API server accepts. `path` names the field in the error
+/// (`spec.secretObject.data[1].targetKey`).
+pub fn validate_secret_key(key: &str, path: &str) -> Result<()> {
+    const ALLOWED: &str = "1 to 253 of a-z, A-Z, 0-9, '-', '_' and '.' (not \".\" or \"..\"), \
+                           as a Kubernetes Secret key; a key is a file name, never a path";
+    let problem = if key.is_empty() {
+        "is required".to_string()
+    } else if key.len() > MAX_SECRET_KEY_LEN {
+        format!(
+            "is {} characters long; a Secret key is at most {MAX_SECRET_KEY_LEN}",
+            key.chars().count()
+        )
+    } else if key == "." || key == ".." {
+        format!("{key:?} is not a Secret key: use {ALLOWED}")
+    } else if let Some(bad) = key
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        format!("{key:?} is not a Secret key ({bad:?} is not allowed): use {ALLOWED}")
+    } else {
+        return Ok(());
+    };
+    Err(SyncError::invalid(path, problem))
+}
+
+impl SecretSyncSpec {
+    /// The whole check of `spec.secretObject.data`, the one every caller makes (the CLI, the
+    /// controller through [`crate::Remap::for_secret_sync`], the renderers): at least one item,
+    /// every `targetKey` a Kubernetes Secret key ([`validate_secret_key`]) used once, every
+    /// `sourcePath` given and — when `spec` is known — a path the SecretProviderClass writes
+    /// ([`SyncSpec::outputs`]). Returns the `(sourcePath, targetKey)` pairs in order; errors
+    /// name the field (`spec.secretObject.data[1].targetKey`) and say what is allowed.
+    pub fn mapping(&self, spec: Option<&SyncSpec>) -> Result<Vec<(String, String)>> {
+        let data = &self.secret_object.data;
+        if data.is_empty() {
+            return Err(SyncError::invalid(
+                "spec.secretObject.data",
+                "at least one item is required ({sourcePath, targetKey})",
+            ));
+        }
+        let outputs = spec.map(SyncSpec::outputs);
+        let mut targets = std::collections::BTreeSet::new();
+        let mut mapping = Vec::with_capacity(data.len());
+        for (i, item) in data.iter().enumerate() {
+            let at = format!("spec.secretObject.data[{i}]");
+            validate_secret_key(&item.target_key, &format!("{at}.targetKey"))?;
+            if !targets.insert(item.target_key.as_str()) {
+                return Err(SyncError::invalid(
+                    format!("{at}.targetKey"),
+                    format!(
+                        "{:?} is used by an earlier item too; each targetKey once",
+                        item.target_key
+                    ),
+                ));
+            }
+            if item.source_path.is_empty() {
+                return Err(SyncError::invalid(
+                    format!("{at}.sourcePath"),
+                    "is required: an object's output in the SecretProviderClass",
+                ));
+            }
+            if let Some(outputs) = &outputs
+                && !outputs.contains(&item.source_path)
+            {
+                return Err(SyncError::invalid(
+                    format!("{at}.sourcePath"),
+                    format!(
+                        "{:?} is not an object of the SecretProviderClass (it has: {})",
+                        item.source_path,
+                        outputs.join(", ")
+                    ),
+                ));
+            }
+            mapping.push((item.source_path.clone(), item.target_key.clone()));
+        }
+        Ok(mapping)
+    }
+}
+
 /// What the controller reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -79,4 +166,104 @@ pub struct SecretSyncStatus {
     /// Conditions in the Secret Store extension's vocabulary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::objects::KeyVaultObject;
+
+    fn sync(items: &[(&str, &str)]) -> SecretSyncSpec {
+        SecretSyncSpec {
+            secret_object: SecretObject {
+                type_: "Opaque".into(),
+                data: items
+                    .iter()
+                    .map(|(source, target)| SecretObjectData {
+                        source_path: source.to_string(),
+                        target_key: target.to_string(),
+                    })
+                    .collect(),
+                ..SecretObject::default()
+            },
+            ..SecretSyncSpec::default()
+        }
+    }
+
+    #[test]
+    fn secret_keys_are_what_the_api_server_accepts() {
+        for good in [
+            "a",
+            "tls.crt",
+            ".dotfile",
+            "..data",
+            "A-b_c.9",
+            &"k".repeat(253),
+        ] {
+            validate_secret_key(good, "k").unwrap();
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/b",
+            "a\\b",
+            "a b",
+            "ключ",
+            "a\0",
+            &"k".repeat(254),
+        ] {
+            let e = validate_secret_key(bad, "spec.secretObject.data[3].targetKey").unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("spec.secretObject.data[3].targetKey: "),
+                "{e}"
+            );
+        }
+        let e = validate_secret_key("../x", "p").unwrap_err().to_string();
+        assert!(
+            e.contains("'/' is not allowed") && e.contains("a-z, A-Z, 0-9"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_mapping_check_names_the_item() {
+        let spec = SyncSpec::new(
+            "https://v.vault.azure.net",
+            vec![
+                KeyVaultObject::secret("db"),
+                KeyVaultObject {
+                    version_history: Some(2),
+                    ..KeyVaultObject::secret("hist")
+                },
+            ],
+        )
+        .unwrap();
+        let pairs = sync(&[("db", "password"), ("db", "copy"), ("hist/1", "old")])
+            .mapping(Some(&spec))
+            .unwrap();
+        assert_eq!(pairs.len(), 3);
+        let err = |items: &[(&str, &str)], spec: Option<&SyncSpec>| {
+            sync(items).mapping(spec).unwrap_err().to_string()
+        };
+        assert!(err(&[], None).starts_with("spec.secretObject.data: at least one"));
+        assert!(
+            err(&[("db", "ok"), ("db", "/abs")], None)
+                .starts_with("spec.secretObject.data[1].targetKey: ")
+        );
+        assert!(
+            err(&[("db", "k"), ("db", "k")], Some(&spec))
+                .starts_with("spec.secretObject.data[1].targetKey: \"k\" is used")
+        );
+        assert!(
+            err(&[("nope", "k")], Some(&spec)).starts_with("spec.secretObject.data[0].sourcePath")
+        );
+        assert!(err(&[("", "k")], None).starts_with("spec.secretObject.data[0].sourcePath"));
+        // Without the SecretProviderClass, sourcePaths are not checked against it.
+        sync(&[("nope", "k")]).mapping(None).unwrap();
+    }
 }

@@ -54,7 +54,8 @@ pub struct SyncSpec {
 }
 
 impl SyncSpec {
-    /// A spec built in code: a vault URL and objects (validated: names and unique outputs).
+    /// A spec built in code: a vault URL and objects (validated: names, aliases that are plain
+    /// relative paths, unique outputs).
     pub fn new(vault_url: impl Into<String>, objects: Vec<KeyVaultObject>) -> Result<SyncSpec> {
         let vault_url = vault_url.into();
         if !vault_url.starts_with("https://") {
@@ -74,6 +75,14 @@ impl SyncSpec {
                 return Err(SyncError::invalid(
                     format!("objects[{i}].name"),
                     format!("{:?} is not a Key Vault object name", o.name),
+                ));
+            }
+            if let Some(alias) = &o.alias
+                && let Err(e) = crate::sink::DirectorySink::check_name(alias)
+            {
+                return Err(SyncError::invalid(
+                    format!("objects[{i}].alias"),
+                    format!("must be a plain relative path without `..`: {e}"),
                 ));
             }
             if !seen.insert(o.output_name().to_ascii_lowercase()) {
@@ -174,6 +183,19 @@ impl SyncSpec {
             cloud,
             objects,
         })
+    }
+
+    /// Every path the spec writes, in spec order: each object's output name, and for an object
+    /// with `objectVersionHistory: N` its `output/0` … `output/N-1` instead. A SecretSync's
+    /// `sourcePath` must be one of these.
+    pub fn outputs(&self) -> Vec<String> {
+        self.objects
+            .iter()
+            .flat_map(|o| match o.version_history {
+                Some(n) => (0..n).map(|i| format!("{}/{i}", o.output_name())).collect(),
+                None => vec![o.output_name().to_string()],
+            })
+            .collect()
     }
 
     /// The same spec against another vault URL (the emulator, a private endpoint).

@@ -2,6 +2,11 @@
 //! timestamped directory, then the `..data` symlink is swapped to it atomically; the visible
 //! names are symlinks through `..data`. A reader never sees a half-written set, and a crash
 //! before the swap leaves the previous set in place.
+//!
+//! The sink guards its own directory whoever calls it: every output name must be a plain
+//! relative path inside it ([`DirectorySink::check_name`]), `..data` is followed only to a
+//! generation directly inside it, and a visible name something else planted is replaced by the
+//! sink's own link, never written through.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,6 +19,49 @@ use crate::sink::{Applied, FileSet, SecretSink};
 
 const DATA: &str = "..data";
 const DATA_TMP: &str = "..data_tmp";
+/// The longest output name kubelet writes (`maxPathLength`).
+const MAX_NAME_LEN: usize = 4096;
+/// The longest component of an output name (`maxFileNameLength`).
+const MAX_COMPONENT_LEN: usize = 255;
+
+/// Why [`DirectorySink`] refuses an output name: it is not a plain relative path inside the
+/// directory. Each variant carries the name (a file name, never a secret value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidOutputName {
+    /// The name is empty.
+    #[error("an output name must not be empty")]
+    Empty,
+    /// `/etc/passwd`: an absolute path would be written outside the directory.
+    #[error("{0:?} is absolute; an output name is a path relative to the directory")]
+    Absolute(String),
+    /// `../x`, `a/../../x`: a `..` component leaves the directory (or the atomic set).
+    #[error(
+        "{0:?} has a `..` component, which leads out of the directory; use a plain relative path"
+    )]
+    ParentComponent(String),
+    /// `a//b`, `./a`, `a/`: an empty or `.` component.
+    #[error("{0:?} has an empty or `.` component; write it as `a/b`")]
+    EmptyComponent(String),
+    /// `..data`, `..x/y`: names starting with `..` are the directory's own (kubelet reserves
+    /// them for `..data` and the generations).
+    #[error(
+        "{0:?} starts with `..`, which kubelet reserves for the directory's own entries (`..data`)"
+    )]
+    Reserved(String),
+    /// A backslash or a NUL byte.
+    #[error("{0:?} holds a backslash or a NUL byte; use `/` between directories")]
+    Character(String),
+    /// Longer than 4096 bytes, or a component longer than 255.
+    #[error("an output name of {0} bytes is too long (at most 4096, and 255 per component)")]
+    TooLong(usize),
+}
+
+impl From<InvalidOutputName> for SyncError {
+    fn from(e: InvalidOutputName) -> SyncError {
+        SyncError::invalid("output name", e.to_string())
+    }
+}
 
 /// A directory sink.
 #[derive(Debug)]
@@ -83,8 +131,76 @@ impl DirectorySink {
         &self.root
     }
 
-    /// Writes `set` into a fresh timestamped directory.
+    /// Whether `name` may be an output name: a plain relative path inside the directory —
+    /// not empty, not absolute, no `..`, `.` or empty components, no backslash or NUL, not
+    /// starting with `..` (kubelet's rule: those names are the directory's own), at most 4096
+    /// bytes and 255 per component. The sink applies it to every name before writing anything.
+    pub fn check_name(name: &str) -> std::result::Result<(), InvalidOutputName> {
+        if name.is_empty() {
+            return Err(InvalidOutputName::Empty);
+        }
+        let owned = || name.to_string();
+        if name.len() > MAX_NAME_LEN {
+            return Err(InvalidOutputName::TooLong(name.len()));
+        }
+        if name.starts_with('/') {
+            return Err(InvalidOutputName::Absolute(owned()));
+        }
+        if name.contains(['\\', '\0']) {
+            return Err(InvalidOutputName::Character(owned()));
+        }
+        let components: Vec<&str> = name.split('/').collect();
+        if components.contains(&"..") {
+            return Err(InvalidOutputName::ParentComponent(owned()));
+        }
+        if components.iter().any(|c| c.is_empty() || *c == ".") {
+            return Err(InvalidOutputName::EmptyComponent(owned()));
+        }
+        if components[0].starts_with("..") {
+            return Err(InvalidOutputName::Reserved(owned()));
+        }
+        if components.iter().any(|c| c.len() > MAX_COMPONENT_LEN) {
+            return Err(InvalidOutputName::TooLong(name.len()));
+        }
+        Ok(())
+    }
+
+    /// Every name of `set` checked ([`DirectorySink::check_name`]).
+    fn check_set(set: &FileSet) -> Result<()> {
+        for name in set.files.keys() {
+            Self::check_name(name)?;
+        }
+        Ok(())
+    }
+
+    /// The generation `..data` points to, when it is one directly inside the directory (a
+    /// `..`-name of one component that is a real directory, as the sink makes them). Anything
+    /// else — missing, dangling, a planted link leading elsewhere — is no set of ours.
+    fn data_dir(&self) -> Option<PathBuf> {
+        let target = fs::read_link(self.root.join(DATA)).ok()?;
+        let target = target.to_str()?;
+        let generation = target.starts_with("..")
+            && target != ".."
+            && !target.contains(['/', '\\'])
+            && target != DATA
+            && target != DATA_TMP;
+        let dir = self.root.join(target);
+        let is_dir = fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_dir());
+        (generation && is_dir).then_some(dir)
+    }
+
+    /// Whether every visible name of `set` is the sink's own link through `..data`.
+    fn names_linked(&self, set: &FileSet) -> bool {
+        top_level(set).iter().all(|name| {
+            fs::read_link(self.root.join(name))
+                .is_ok_and(|target| target == Path::new(&format!("{DATA}/{name}")))
+        })
+    }
+
+    /// Writes `set` into a fresh timestamped directory. Refuses, before writing anything, a set
+    /// with a name that is not a plain relative path ([`DirectorySink::check_name`]).
     pub fn stage(&self, set: &FileSet) -> Result<Staged<'_>> {
+        Self::check_set(set)?;
         let now = time::OffsetDateTime::now_utc();
         let generation = format!(
             "..{:04}_{:02}_{:02}_{:02}_{:02}_{:02}.{:09}",
@@ -99,7 +215,6 @@ impl DirectorySink {
         let dir = self.root.join(&generation);
         self.step("creating the generation")?;
         fs::create_dir(&dir).map_err(|e| sink_error(&dir, e))?;
-        let mut top_level = BTreeSet::new();
         for (path, file) in &set.files {
             let target = dir.join(path);
             if let Some(parent) = target.parent() {
@@ -108,24 +223,30 @@ impl DirectorySink {
             }
             self.step("writing a file")?;
             write_file(&target, &file.contents, file.mode.unwrap_or(0o644))?;
-            if let Some(first) = path.split('/').next() {
-                top_level.insert(first.to_string());
-            }
         }
         Ok(Staged {
             sink: self,
             generation,
-            top_level,
+            top_level: top_level(set),
             hash: set.content_hash(),
         })
     }
 
     fn hash_from_disk(&self) -> Option<String> {
-        let data = self.root.join(DATA);
+        let data = self.data_dir()?;
         let mut set = FileSet::default();
         collect(&data, &data, &mut set).ok()?;
         Some(set.content_hash())
     }
+}
+
+/// The first component of every name: the names visible in the directory.
+fn top_level(set: &FileSet) -> BTreeSet<String> {
+    set.files
+        .keys()
+        .filter_map(|path| path.split('/').next())
+        .map(str::to_string)
+        .collect()
 }
 
 fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
@@ -154,9 +275,10 @@ fn collect(base: &Path, dir: &Path, set: &mut FileSet) -> std::io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
             collect(base, &path, set)?;
-        } else {
+        } else if kind.is_file() {
             let relative = path
                 .strip_prefix(base)
                 .unwrap_or(&path)
@@ -193,20 +315,36 @@ impl Staged<'_> {
                 let _ = fs::remove_file(link);
             }
         }
-        swapped?;
+        let planted = swapped?;
+        self.replace_planted(planted)?;
         self.clean_up()
     }
 
-    /// New names linked (recorded in `linked`), then the swap.
-    fn link_and_swap(&self, linked: &mut Vec<PathBuf>) -> Result<()> {
+    /// New names linked (recorded in `linked`), then the swap. Returns the visible names
+    /// something else planted (a file, a link leading elsewhere), with the sink's own link for
+    /// each; a directory the sink did not make at a visible name is refused before the swap.
+    fn link_and_swap(&self, linked: &mut Vec<PathBuf>) -> Result<Vec<(String, PathBuf)>> {
         let root = &self.sink.root;
         let tmp = root.join(DATA_TMP);
+        let mut planted = Vec::new();
         for name in &self.top_level {
             let visible = root.join(name);
-            if fs::symlink_metadata(&visible).is_err() {
-                self.sink.step("linking a visible name")?;
-                symlink(&format!("{DATA}/{name}"), &visible)?;
-                linked.push(visible);
+            let ours = format!("{DATA}/{name}");
+            match fs::symlink_metadata(&visible) {
+                Err(_) => {
+                    self.sink.step("linking a visible name")?;
+                    symlink(&ours, &visible)?;
+                    linked.push(visible);
+                }
+                Ok(_) if fs::read_link(&visible).is_ok_and(|t| t == Path::new(&ours)) => {}
+                Ok(meta) if meta.file_type().is_dir() => {
+                    return Err(sink_error(
+                        &visible,
+                        "a directory keyway did not create is in the way of a synced name; \
+                         move it away",
+                    ));
+                }
+                Ok(_) => planted.push((ours, visible)),
             }
         }
         self.sink.step("removing a stale ..data_tmp")?;
@@ -214,7 +352,22 @@ impl Staged<'_> {
         self.sink.step("linking ..data_tmp")?;
         symlink(&self.generation, &tmp)?;
         self.sink.step("swapping ..data")?;
-        fs::rename(&tmp, root.join(DATA)).map_err(|e| sink_error(&root.join(DATA), e))
+        fs::rename(&tmp, root.join(DATA)).map_err(|e| sink_error(&root.join(DATA), e))?;
+        Ok(planted)
+    }
+
+    /// After the swap: each planted visible name replaced by the sink's own link, atomically
+    /// (a rename over the entry replaces it, never writes through it). Should this fail, the
+    /// next apply finds the name not linked and writes again.
+    fn replace_planted(&self, planted: Vec<(String, PathBuf)>) -> Result<()> {
+        let tmp = self.sink.root.join(DATA_TMP);
+        for (ours, visible) in planted {
+            self.sink.step("replacing a planted name")?;
+            let _ = fs::remove_file(&tmp);
+            symlink(&ours, &tmp)?;
+            fs::rename(&tmp, &visible).map_err(|e| sink_error(&visible, e))?;
+        }
+        Ok(())
     }
 
     /// After the swap: names no longer synced and older generations go.
@@ -264,8 +417,17 @@ impl DirectorySink {
 
 #[async_trait::async_trait]
 impl SecretSink for DirectorySink {
+    /// Refuses a set with a name that is not a plain relative path before writing anything;
+    /// writes nothing for an empty set (an empty directory would let consumers start without
+    /// their secrets).
     async fn apply(&self, set: &FileSet) -> Result<Applied> {
-        if self.current_hash().as_deref() == Some(set.content_hash().as_str()) {
+        Self::check_set(set)?;
+        if set.files.is_empty() {
+            return Ok(Applied::Unchanged);
+        }
+        if self.current_hash().as_deref() == Some(set.content_hash().as_str())
+            && self.names_linked(set)
+        {
             return Ok(Applied::Unchanged);
         }
         self.stage(set)?.commit()?;
@@ -273,7 +435,10 @@ impl SecretSink for DirectorySink {
     }
 
     async fn current(&self) -> Result<FileSet> {
-        let data = self.root.join(DATA);
+        let Some(data) = self.data_dir() else {
+            // Nothing written yet, or `..data` is no generation of this directory.
+            return Ok(FileSet::default());
+        };
         let mut set = FileSet::default();
         match collect(&data, &data, &mut set) {
             Ok(()) => Ok(set),

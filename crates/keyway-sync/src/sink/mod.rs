@@ -12,9 +12,9 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::error::Result;
+use crate::error::{Result, SyncError};
 
-pub use directory::{DirectorySink, Staged};
+pub use directory::{DirectorySink, InvalidOutputName, Staged};
 #[cfg(feature = "kubernetes")]
 pub use kubernetes::{FIELD_MANAGER, KubernetesSecretSink, MANAGED_LABEL};
 pub use memory::MemorySink;
@@ -62,6 +62,11 @@ impl FileSet {
     pub fn bytes(&self) -> usize {
         self.files.values().map(|f| f.contents.len()).sum()
     }
+
+    /// Whether the set holds no file. An empty set is never published (see [`SecretSink`]).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
 }
 
 /// Whether `apply` wrote.
@@ -75,9 +80,15 @@ pub enum Applied {
 
 /// A destination for synced data. `apply` replaces the whole set atomically — a reader sees the
 /// old set or the new one, never a mix — and writes nothing when the content is the same.
+///
+/// **An empty set is never published**: a target with no keys (an empty `..data`, a Secret
+/// with `data: {}`) makes consumers start without their secrets instead of waiting for them.
+/// The [`crate::Syncer`] does not call `apply` until some object has data, [`Remap`] passes
+/// nothing on when no mapped path has data, and a sink given an empty set writes nothing and
+/// returns [`Applied::Unchanged`] ([`DirectorySink`] does; every sink should).
 #[async_trait::async_trait]
 pub trait SecretSink: Send + Sync + fmt::Debug {
-    /// Makes the sink hold exactly `set`.
+    /// Makes the sink hold exactly `set` (an empty `set`: nothing is written).
     async fn apply(&self, set: &FileSet) -> Result<Applied>;
 
     /// What the sink holds now (an empty set when nothing). The syncer reads it only when an
@@ -93,6 +104,9 @@ pub struct Remap<S> {
     inner: S,
     /// (synced path, name in `inner`) pairs.
     mapping: Vec<(String, String)>,
+    /// Why the mapping is refused: every apply and read fails with it, and `inner` is never
+    /// touched.
+    refused: Option<SyncError>,
 }
 
 impl<S: SecretSink> Remap<S> {
@@ -101,21 +115,36 @@ impl<S: SecretSink> Remap<S> {
         Remap {
             inner,
             mapping: mapping.into_iter().collect(),
+            refused: None,
         }
     }
 
+    /// The mapping of a SecretSync, checked against the SecretProviderClass's `spec` by
+    /// [`crate::SecretSyncSpec::mapping`] (target keys that are Secret keys, used once; source
+    /// paths the class writes). Errors name the field (`spec.secretObject.data[1].targetKey`).
+    pub fn try_for_secret_sync(
+        inner: S,
+        sync: &crate::SecretSync,
+        spec: &crate::SyncSpec,
+    ) -> Result<Self> {
+        Ok(Remap::new(inner, sync.spec.mapping(Some(spec))?))
+    }
+
     /// The mapping of a SecretSync: each `spec.secretObject.data` item's `sourcePath` to its
-    /// `targetKey`.
+    /// `targetKey`, checked by [`crate::SecretSyncSpec::mapping`] (without the
+    /// SecretProviderClass, so source paths are not matched to its objects). A mapping that
+    /// fails the check is refused: every apply and read returns that error (naming the field)
+    /// and the inner sink is never written. [`Remap::try_for_secret_sync`] reports it up front.
     #[cfg(feature = "kubernetes")]
     pub fn for_secret_sync(inner: S, sync: &crate::SecretSync) -> Self {
-        Remap::new(
-            inner,
-            sync.spec
-                .secret_object
-                .data
-                .iter()
-                .map(|d| (d.source_path.clone(), d.target_key.clone())),
-        )
+        match sync.spec.mapping(None) {
+            Ok(mapping) => Remap::new(inner, mapping),
+            Err(e) => Remap {
+                inner,
+                mapping: Vec::new(),
+                refused: Some(e),
+            },
+        }
     }
 
     /// The wrapped sink.
@@ -126,8 +155,13 @@ impl<S: SecretSink> Remap<S> {
 
 #[async_trait::async_trait]
 impl<S: SecretSink> SecretSink for Remap<S> {
+    /// The mapped set to the inner sink; nothing at all when no mapped path has data (an
+    /// empty set is never published).
     async fn apply(&self, set: &FileSet) -> Result<Applied> {
-        let files = self
+        if let Some(refused) = &self.refused {
+            return Err(refused.clone());
+        }
+        let files: BTreeMap<String, SyncedFile> = self
             .mapping
             .iter()
             .filter_map(|(path, target)| {
@@ -136,12 +170,18 @@ impl<S: SecretSink> SecretSink for Remap<S> {
                     .map(|file| (target.clone(), file.clone()))
             })
             .collect();
+        if files.is_empty() {
+            return Ok(Applied::Unchanged);
+        }
         self.inner.apply(&FileSet { files }).await
     }
 
     /// What the inner sink holds, under the synced paths (the first name of a path that holds
     /// something wins).
     async fn current(&self) -> Result<FileSet> {
+        if let Some(refused) = &self.refused {
+            return Err(refused.clone());
+        }
         let held = self.inner.current().await?;
         let mut files = BTreeMap::new();
         for (path, target) in &self.mapping {
