@@ -22,6 +22,7 @@
 pub mod apply;
 pub mod connected;
 mod error;
+mod go_json;
 pub mod k3s;
 pub mod migrate;
 pub mod plan;

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ClusterError, Result};
+use crate::go_json;
 use crate::plan::Step;
 use crate::render::{CLIENT_ID_ANNOTATION, DaprComponent};
 
@@ -59,8 +60,9 @@ struct Metadata {
     namespace: Option<String>,
 }
 
+/// An `AzureIdentity`'s spec. Read with [`go_json::from_value`]: AAD Pod Identity decodes it
+/// with Go's `encoding/json`, so `ClientID:` and `clientID:` are the same field.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct Identity {
     #[serde(rename = "type", default)]
     type_: i64,
@@ -70,11 +72,46 @@ struct Identity {
     client_id: String,
 }
 
+/// An `AzureIdentityBinding`'s spec, read the same way.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct Binding {
+    #[serde(rename = "azureIdentity", default)]
     azure_identity: String,
+    #[serde(default)]
     selector: String,
+}
+
+/// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}`,
+/// segments compared ignoring case as ARM does (`az identity show` prints `resourcegroups`).
+fn check_identity_id(field: &str, id: &str) -> Result<()> {
+    let segments: Vec<&str> = id.split('/').collect();
+    let fixed = [
+        (1, "subscriptions"),
+        (3, "resourcegroups"),
+        (5, "providers"),
+        (6, "microsoft.managedidentity"),
+        (7, "userassignedidentities"),
+    ];
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+    };
+    let shaped = segments.len() == 9
+        && segments[0].is_empty()
+        && fixed
+            .iter()
+            .all(|(i, word)| segments[*i].eq_ignore_ascii_case(word))
+        && [2, 4, 8].iter().all(|i| safe(segments[*i]));
+    if !shaped {
+        return Err(ClusterError::invalid(
+            field,
+            format!(
+                "{id:?} is not a user-assigned managed identity's resource id; give the output of `az identity show -g <group> -n <name> --query id -o tsv` (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Migration {
@@ -92,25 +129,63 @@ impl Migration {
                 continue;
             }
             let kind = value["kind"].as_str().unwrap_or_default().to_string();
-            let field = |what: &str| format!("document {} ({kind}) {what}", index + 1);
-            let metadata: Metadata = serde_yaml_ng::from_value(value["metadata"].clone())
-                .map_err(|e| ClusterError::invalid(field("metadata"), e.to_string()))?;
+            let document = index + 1;
+            let metadata: Metadata =
+                serde_yaml_ng::from_value(value["metadata"].clone()).map_err(|e| {
+                    ClusterError::invalid(
+                        format!("document {document} ({kind}) metadata"),
+                        e.to_string(),
+                    )
+                })?;
             let namespace = metadata
                 .namespace
                 .clone()
                 .unwrap_or_else(|| "default".into());
+            // `document 1 (AzureIdentity default/dapr-kv) spec.clientID`.
+            let field = |what: &str| {
+                format!(
+                    "document {document} ({kind} {namespace}/{}) {what}",
+                    metadata.name
+                )
+            };
             match kind.as_str() {
                 "AzureIdentity" => {
-                    let identity: Identity = serde_yaml_ng::from_value(value["spec"].clone())
-                        .map_err(|e| ClusterError::invalid(field("spec"), e.to_string()))?;
+                    let identity: Identity = go_json::from_value(&value["spec"], &field("spec"))?;
+                    // The fields a workload identity needs; AAD Pod Identity itself cannot use
+                    // a user-assigned identity without them either.
+                    if identity.type_ == 0 {
+                        if identity.client_id.trim().is_empty() {
+                            return Err(ClusterError::invalid(
+                                field("spec.clientID"),
+                                "is missing or empty: give the managed identity's client id (az identity show --query clientId -o tsv)",
+                            ));
+                        }
+                        if identity.resource_id.trim().is_empty() {
+                            return Err(ClusterError::invalid(
+                                field("spec.resourceID"),
+                                "is missing or empty: give the managed identity's resource id (az identity show --query id -o tsv)",
+                            ));
+                        }
+                        check_identity_id(&field("spec.resourceID"), &identity.resource_id)?;
+                    }
                     identities.insert(
                         (namespace, metadata.name.clone()),
                         (identity, metadata.name),
                     );
                 }
                 "AzureIdentityBinding" => {
-                    let binding: Binding = serde_yaml_ng::from_value(value["spec"].clone())
-                        .map_err(|e| ClusterError::invalid(field("spec"), e.to_string()))?;
+                    let binding: Binding = go_json::from_value(&value["spec"], &field("spec"))?;
+                    for (name, given) in [
+                        ("spec.azureIdentity", &binding.azure_identity),
+                        ("spec.selector", &binding.selector),
+                    ] {
+                        if given.trim().is_empty() {
+                            return Err(ClusterError::invalid(
+                                field(name),
+                                "is missing or empty: a binding names its AzureIdentity and the aadpodidbinding label value of its pods",
+                            ));
+                        }
+                    }
                     bindings.push((namespace, metadata.name, binding));
                 }
                 "Component"
@@ -206,7 +281,8 @@ impl Migration {
         let get = |name: &str| {
             settings
                 .iter()
-                .find(|(n, _)| n == name)
+                // Dapr matches metadata names ignoring case.
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
         let object = format!("Component/{namespace}/{}", metadata.name);

@@ -126,7 +126,159 @@ fn without_an_issuer_no_credentials_and_bad_input_is_named() {
     .unwrap_err();
     assert!(
         bad.to_string()
-            .starts_with("document 1 (AzureIdentity) spec"),
+            .starts_with("document 1 (AzureIdentity default/a) spec"),
         "{bad}"
+    );
+}
+
+/// The Dapr guide's AAD Pod Identity manifests and component, as the guide writes them.
+fn dapr_guide() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dapr-guide");
+    let read = |file: &str| std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+    format!(
+        "{}---\n{}",
+        read("azure-identity-config.yaml"),
+        read("component.yaml")
+    )
+}
+
+const GUIDE_CLIENT_ID: &str = "2c9d6e1f-7a8b-4c3d-9e0f-1a2b3c4d5e6f";
+
+#[test]
+fn the_dapr_guide_manifests_migrate_as_written() {
+    // AAD Pod Identity reads `ResourceID:`, `ClientID:`, `AzureIdentity:` and `Selector:` as
+    // Go's encoding/json does, ignoring case; so does the migration.
+    let migration = Migration::from_yaml(&dapr_guide(), Some("https://issuer.example/")).unwrap();
+    assert!(
+        migration.unconvertible.is_empty(),
+        "{:?}",
+        migration.unconvertible
+    );
+    let [account] = migration.service_accounts.as_slice() else {
+        panic!("{:?}", migration.service_accounts)
+    };
+    assert_eq!(
+        account.metadata.name.as_deref(),
+        Some("dapr-kv-selector-workload-identity")
+    );
+    assert_eq!(account.metadata.namespace.as_deref(), Some("default"));
+    assert_eq!(
+        account.metadata.annotations.as_ref().unwrap()[CLIENT_ID_ANNOTATION],
+        GUIDE_CLIENT_ID
+    );
+    assert_eq!(migration.pod_changes[0].selector, "dapr-kv-selector");
+    let [
+        Step::FederatedCredential {
+            identity_id,
+            subject,
+            ..
+        },
+    ] = migration.federated_credentials.as_slice()
+    else {
+        panic!("{:?}", migration.federated_credentials)
+    };
+    assert_eq!(
+        identity_id,
+        "/subscriptions/6f8a1d2e-3b4c-4d5e-8f90-a1b2c3d4e5f6/resourcegroups/dapr-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/dapr-kv-identity"
+    );
+    assert_eq!(
+        subject,
+        "system:serviceaccount:default:dapr-kv-selector-workload-identity"
+    );
+    let [component] = migration.dapr_components.as_slice() else {
+        panic!("{:?}", migration.dapr_components)
+    };
+    let settings: Vec<(&str, &str)> = component
+        .spec
+        .metadata
+        .iter()
+        .map(|m| (m.name.as_str(), m.value.as_str()))
+        .collect();
+    assert_eq!(
+        settings,
+        [
+            ("vaultName", "dapr-kv-vault"),
+            ("azureClientId", GUIDE_CLIENT_ID)
+        ]
+    );
+}
+
+#[test]
+fn an_empty_or_missing_client_id_is_an_error_naming_the_field() {
+    let guide = dapr_guide();
+    let line = format!("  ClientID: {GUIDE_CLIENT_ID}\n");
+    assert!(guide.contains(&line));
+    for replacement in [
+        "  ClientID: \"\"\n",
+        "  ClientID:\n",
+        "  ClientID: \"  \"\n",
+        "",
+    ] {
+        let yaml = guide.replace(&line, replacement);
+        let error = Migration::from_yaml(&yaml, Some("https://issuer.example/"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "document 1 (AzureIdentity default/dapr-kv-identity) spec.clientID: is missing or empty"
+            ),
+            "{replacement:?}: {error}"
+        );
+    }
+    let no_resource = guide.replace("  ResourceID: /subscriptions", "  Other: /subscriptions");
+    let error = Migration::from_yaml(&no_resource, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("spec.resourceID: is missing or empty"),
+        "{error}"
+    );
+    let not_an_id = guide.replace("/resourcegroups/dapr-rg/", "/resourcegroups/dapr rg/");
+    let error = Migration::from_yaml(&not_an_id, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("spec.resourceID: ")
+            && error.contains("not a user-assigned managed identity"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_binding_without_its_identity_or_selector_and_two_spellings_of_one_field_are_named() {
+    let guide = dapr_guide();
+    let error = Migration::from_yaml(&guide.replace("  Selector: dapr-kv-selector\n", ""), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(
+            "document 2 (AzureIdentityBinding default/dapr-kv-identity-identity-binding) spec.selector: is missing or empty"
+        ),
+        "{error}"
+    );
+    let error = Migration::from_yaml(
+        &guide.replace(
+            "  AzureIdentity: dapr-kv-identity\n",
+            "  AzureIdentity: \"\"\n",
+        ),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("spec.azureIdentity: is missing or empty"),
+        "{error}"
+    );
+    // Go would take whichever comes last; two different client ids are refused instead.
+    let twice = guide.replace(
+        &format!("  ClientID: {GUIDE_CLIENT_ID}\n"),
+        &format!(
+            "  ClientID: {GUIDE_CLIENT_ID}\n  clientID: 00000000-0000-0000-0000-000000000000\n"
+        ),
+    );
+    let error = Migration::from_yaml(&twice, None).unwrap_err().to_string();
+    assert!(
+        error.contains("spec.clientID: ClientID is given too"),
+        "{error}"
     );
 }
