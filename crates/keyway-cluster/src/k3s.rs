@@ -4,7 +4,8 @@
 //! The edit is line-preserving, not a re-serialisation: every other key, list item, comment,
 //! blank line, quoting style and line ending stays as it was; earlier values of the two flags
 //! are replaced (later duplicates removed); `kube-apiserver-arg` written as a block list, a flow
-//! list or a single string is handled; a second run changes nothing. K3s must be restarted
+//! list or a single string is handled, and so is K3s' append form `kube-apiserver-arg+` (edited
+//! in place, never joined by a second key); a second run changes nothing. K3s must be restarted
 //! (`systemctl restart k3s`) for the change to take effect.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/rancher/k3s/config.yaml";
 pub const DEFAULT_MAX_TOKEN_EXPIRATION: &str = "24h";
 
 const KEY: &str = "kube-apiserver-arg";
+/// K3s' append form of the key: its items are added to what earlier config files set.
+const APPEND_KEY: &str = "kube-apiserver-arg+";
 const ISSUER_FLAG: &str = "service-account-issuer";
 const EXPIRATION_FLAG: &str = "service-account-max-token-expiration";
 
@@ -372,13 +375,22 @@ pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Resul
     let keys: Vec<usize> = lines
         .iter()
         .enumerate()
-        .filter(|(_, l)| top_level_key(&l.text).is_some_and(|(k, _)| k == KEY))
+        .filter(|(_, l)| top_level_key(&l.text).is_some_and(|(k, _)| k == KEY || k == APPEND_KEY))
         .map(|(i, _)| i)
         .collect();
     if keys.len() > 1 {
+        let first = top_level_key(&lines[keys[0]].text).map(|(k, _)| k);
+        let second = top_level_key(&lines[keys[1]].text).map(|(k, _)| k);
         return Err(unsupported(
             keys[1],
-            "kube-apiserver-arg appears twice; merge the two into one list",
+            &if first == second {
+                format!(
+                    "{} appears twice; merge the two into one list",
+                    first.unwrap_or_default()
+                )
+            } else {
+                "kube-apiserver-arg and kube-apiserver-arg+ (K3s' append form) both set the API server's arguments; merge them into one list".to_string()
+            },
         ));
     }
     let wanted = settings.wanted();
@@ -499,7 +511,7 @@ pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Resul
                 // The key line's ending goes to the last new line (none when the file ended
                 // without a newline there); the others take the file's usual ending.
                 let original_ending = lines[at].ending.clone();
-                lines[at].text = format!("{KEY}:{trailer}");
+                lines[at].text = format!("{key_part}{trailer}");
                 lines[at].ending = dominant.clone();
                 let count = items.len();
                 for (offset, item) in items.into_iter().enumerate() {
@@ -549,7 +561,7 @@ fn verify(path: &str, before: &str, after: &str, settings: &IssuerSettings) -> R
             .map(|m| {
                 m.keys()
                     .filter_map(|k| k.as_str().map(str::to_string))
-                    .filter(|k| k != KEY)
+                    .filter(|k| k != KEY && k != APPEND_KEY)
                     .collect()
             })
             .unwrap_or_default()
@@ -747,14 +759,26 @@ pub fn configured_issuer(path: &str, text: &str) -> Result<Option<String>> {
         line: e.location().map_or(0, |l| l.line()),
         problem: format!("not YAML: {e}"),
     })?;
-    let args: Vec<String> = match &value[KEY] {
-        serde_yaml_ng::Value::String(s) => vec![s.clone()],
-        serde_yaml_ng::Value::Sequence(items) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
+    // As K3s reads the keys, in order: `kube-apiserver-arg` sets the list, `kube-apiserver-arg+`
+    // appends to it.
+    let mut args: Vec<String> = Vec::new();
+    for (key, item) in value.as_mapping().into_iter().flatten() {
+        let append = match key.as_str() {
+            Some(KEY) => false,
+            Some(APPEND_KEY) => true,
+            _ => continue,
+        };
+        if !append {
+            args.clear();
+        }
+        match item {
+            serde_yaml_ng::Value::String(s) => args.push(s.clone()),
+            serde_yaml_ng::Value::Sequence(items) => {
+                args.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)));
+            }
+            _ => {}
+        }
+    }
     Ok(args.iter().find_map(|a| {
         (flag_of(a) == ISSUER_FLAG)
             .then(|| a.split_once('=').map(|(_, v)| v.to_string()))

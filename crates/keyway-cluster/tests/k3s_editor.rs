@@ -270,3 +270,59 @@ proptest! {
         prop_assert!(after.contains(&expected));
     }
 }
+
+#[test]
+fn the_append_form_is_the_list_to_edit() {
+    use keyway_cluster::k3s::configured_issuer;
+    // K3s' `kube-apiserver-arg+:` appends to what earlier files set; it is edited in place and
+    // never joined by a plain `kube-apiserver-arg:` (which would replace those values).
+    let block = "kube-apiserver-arg+:\n  - v=2\n";
+    assert_eq!(
+        edit_lines(block),
+        format!(
+            "kube-apiserver-arg+:\n  - v=2\n  - service-account-issuer={ISSUER}\n  - service-account-max-token-expiration=24h\n"
+        )
+    );
+    let flow = "kube-apiserver-arg+: [\"v=2\", \"service-account-issuer=https://old.example/\"]\n";
+    assert_eq!(
+        edit_lines(flow),
+        format!(
+            "kube-apiserver-arg+: [\"v=2\", \"service-account-issuer={ISSUER}\", \"service-account-max-token-expiration=24h\"]\n"
+        )
+    );
+    let single = "kube-apiserver-arg+: v=2 # verbosity\n";
+    assert_eq!(
+        edit_lines(single),
+        format!(
+            "kube-apiserver-arg+: # verbosity\n  - v=2\n  - service-account-issuer={ISSUER}\n  - service-account-max-token-expiration=24h\n"
+        )
+    );
+    assert_eq!(
+        configured_issuer("config.yaml", &edit_lines(block))
+            .unwrap()
+            .as_deref(),
+        Some(ISSUER)
+    );
+    // Read as K3s reads it: the plain key sets the list, the append form adds to it.
+    assert_eq!(
+        configured_issuer(
+            "config.yaml",
+            "kube-apiserver-arg: [service-account-issuer=https://a.example/]\nkube-apiserver-arg+: [service-account-issuer=https://b.example/]\n"
+        )
+        .unwrap()
+        .as_deref(),
+        Some("https://a.example/")
+    );
+    // Both forms in one file: which list wins depends on their order; merge them first.
+    let both = "kube-apiserver-arg:\n  - v=2\nkube-apiserver-arg+:\n  - audit-log-maxage=30\n";
+    let ClusterError::Unsupported { line, problem, .. } =
+        ensure_issuer("config.yaml", both, &settings()).unwrap_err()
+    else {
+        panic!()
+    };
+    assert_eq!(line, 3);
+    assert!(
+        problem.contains("kube-apiserver-arg+ (K3s' append form)"),
+        "{problem}"
+    );
+}
