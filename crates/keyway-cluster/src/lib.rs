@@ -5,7 +5,8 @@
 //! edited line by line ([`k3s`]); the connected cluster's workload identity profile
 //! ([`connected`]); the readiness check that the issuer is the same everywhere
 //! ([`readiness`]); manifests rendered from typed values ([`render`]); and provisioning plans
-//! as data ([`plan`]); and the way off AAD Pod Identity ([`migrate`]).
+//! as data ([`plan`]); the way off AAD Pod Identity ([`migrate`]); and the checks of Key Vault
+//! and Kubernetes names they all use ([`names`]).
 //!
 //! ```
 //! use keyway_cluster::k3s::{IssuerSettings, ensure_issuer};
@@ -25,6 +26,7 @@ mod error;
 mod go_json;
 pub mod k3s;
 pub mod migrate;
+pub mod names;
 pub mod plan;
 pub mod readiness;
 pub mod render;

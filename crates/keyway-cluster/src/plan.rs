@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use crate::error::{ClusterError, Result};
+use crate::names;
 
 /// The audience of every workload identity federated credential.
 pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
@@ -226,11 +227,11 @@ impl Plan {
             ("--subscription", &request.subscription),
             ("--resource-group", &request.resource_group),
             ("--identity", &request.identity),
-            ("--namespace", &request.namespace),
-            ("--service-account", &request.service_account),
         ] {
             check_name(field, value)?;
         }
+        names::check_namespace("--namespace", &request.namespace)?;
+        names::check_object_name("--service-account", &request.service_account)?;
         check_issuer(&request.issuer)?;
         let identity = identity_id(
             &request.subscription,
@@ -259,12 +260,12 @@ impl Plan {
             ("--subscription", &request.subscription),
             ("--resource-group", &request.resource_group),
             ("--identity", &request.identity),
-            ("--keyvault", &request.keyvault),
-            ("--namespace", &request.namespace),
-            ("--service-account", &request.service_account),
         ] {
             check_name(field, value)?;
         }
+        names::check_keyvault_name("--keyvault", &request.keyvault)?;
+        names::check_namespace("--namespace", &request.namespace)?;
+        names::check_object_name("--service-account", &request.service_account)?;
         if let Some(group) = &request.keyvault_resource_group {
             check_name("--keyvault-resource-group", group)?;
         }

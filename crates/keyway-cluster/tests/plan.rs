@@ -161,6 +161,19 @@ fn bad_requests_name_the_flag() {
             .to_string()
             .starts_with("--identity")
     );
+    // Names Key Vault and Kubernetes would refuse, caught before any step is planned.
+    let mut vault = request();
+    vault.keyvault = "edge_vault".into();
+    let error = Plan::secret_sync(&vault).unwrap_err().to_string();
+    assert!(error.starts_with("--keyvault: \"edge_vault\""), "{error}");
+    let mut namespace = request();
+    namespace.namespace = "Azure_IoT".into();
+    let error = Plan::secret_sync(&namespace).unwrap_err().to_string();
+    assert!(error.starts_with("--namespace: \"Azure_IoT\""), "{error}");
+    let mut account = request();
+    account.service_account = "SSC_SA".into();
+    let error = Plan::secret_sync(&account).unwrap_err().to_string();
+    assert!(error.starts_with("--service-account: "), "{error}");
 }
 
 #[test]
