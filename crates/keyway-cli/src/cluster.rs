@@ -140,8 +140,9 @@ pub enum RenderCommand {
     SecretSync(RenderSecretSyncArgs),
     /// A Dapr Azure Key Vault secret store component using workload identity.
     DaprComponent(RenderDaprArgs),
-    /// The objects that sync certificates stored as hex/base64/PEM secrets into an OPC UA-style
-    /// trust list or issuer list Secret (.der/.crt/.crl keys).
+    /// The objects that sync certificates and CRLs stored as hex/base64/PEM secrets into the OPC
+    /// UA connector's trust list and issuer list Secrets (.der/.crt/.crl keys): SecretProviderClass
+    /// opc-ua-connector, SecretSyncs aio-opc-ua-broker-trust-list and aio-opc-ua-broker-issuer-list.
     TrustList(RenderTrustListArgs),
 }
 
@@ -187,20 +188,45 @@ impl SyncIdentityArgs {
 
 /// `keyway cluster render trust-list` arguments.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Each certificate or CRL is a Key Vault secret, given as named parts \
+name=NAME[,encoding=hex|base64|utf-8][,stem=STEM] (encoding hex by default: the value of \
+`az keyvault secret set --encoding hex --file x.der`) or as NAME[:encoding]. It lands as \
+STEM.der (STEM.crt for utf-8 PEM, STEM.crl for a CRL); STEM defaults to the secret's name. A \
+CRL must share its stem with an --issuer certificate, its CA: --issuer name=contoso-ca-der,stem=contoso-ca \
+--crl name=contoso-ca-crl,stem=contoso-ca gives contoso-ca.der and contoso-ca.crl. \
+One SecretProviderClass (opc-ua-connector) holds the objects of both lists, so give all of \
+them in one command: applying it replaces the class."
+)]
 pub struct RenderTrustListArgs {
     #[command(flatten)]
     sync: SyncIdentityArgs,
-    /// A certificate stored as a secret: NAME[:hex|base64|utf-8] (default hex); repeat.
-    #[arg(long = "cert", required = true)]
-    certs: Vec<String>,
-    /// A CRL stored as a secret: NAME[:hex|base64|utf-8]; repeat.
+    /// A certificate of a trusted peer, for the trust list; repeat.
+    #[arg(long = "trust")]
+    trust: Vec<String>,
+    /// A CA certificate, for the issuer list; repeat.
+    #[arg(long = "issuer")]
+    issuers: Vec<String>,
+    /// A CRL of an --issuer CA (same stem), for the issuer list; repeat.
     #[arg(long = "crl")]
     crls: Vec<String>,
-    /// Which list.
-    #[arg(long, default_value = "trust-list", value_parser = ["trust-list", "issuer-list"])]
+    /// The SecretProviderClass holding both lists' objects.
+    #[arg(long, default_value = keyway_cluster::render::OPC_UA_PROVIDER_CLASS)]
+    provider_class: String,
+    /// The trust list's SecretSync and Secret.
+    #[arg(long, default_value = "aio-opc-ua-broker-trust-list")]
+    trust_list_name: String,
+    /// The issuer list's SecretSync and Secret.
+    #[arg(long, default_value = "aio-opc-ua-broker-issuer-list")]
+    issuer_list_name: String,
+    /// Earlier form: certificates for the list named by --store (use --trust or --issuer).
+    #[arg(long = "cert", hide = true)]
+    certs: Vec<String>,
+    /// Earlier form: the list --cert goes to.
+    #[arg(long, hide = true, default_value = "trust-list", value_parser = ["trust-list", "issuer-list"])]
     store: String,
-    /// The Secret's name (default: the list's).
-    #[arg(long)]
+    /// Earlier form: the name of the --store list's SecretSync.
+    #[arg(long, hide = true)]
     secret_name: Option<String>,
 }
 
@@ -209,8 +235,11 @@ pub struct RenderTrustListArgs {
 pub struct RenderSecretSyncArgs {
     #[command(flatten)]
     sync: SyncIdentityArgs,
-    /// An object: NAME[:alias][:type][:encoding] (type secret|cert|key, encoding
-    /// utf-8|hex|base64); repeat for more.
+    /// An object, as named parts: name=NAME[,alias=FILE][,type=secret|cert|key][,encoding=utf-8|hex|base64]
+    /// (type secret by default; encoding is how a secret's value is stored), or a bare NAME.
+    /// The earlier positional form is read only with all four positions,
+    /// NAME:alias:type:encoding (empty ones take the default); fewer positions are refused
+    /// with the named form to write. Repeat for more objects.
     #[arg(long = "object", required = true)]
     objects: Vec<String>,
     /// The Secret's type.
@@ -224,9 +253,9 @@ pub struct RenderSecretSyncArgs {
 /// `keyway cluster render dapr-component` arguments.
 #[derive(Debug, Args)]
 pub struct RenderDaprArgs {
-    /// The vault's name.
-    #[arg(long)]
-    vault: String,
+    /// The vault's name (--vault is accepted too).
+    #[arg(long, alias = "vault")]
+    keyvault: String,
     /// The identity's client id.
     #[arg(long)]
     client_id: String,
@@ -438,30 +467,57 @@ fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
             .map_err(input)?
         }
         RenderCommand::TrustList(args) => {
-            use keyway_cluster::render::{CertificateStore, StoredCertificate, trust_list};
-            let mut items = Vec::new();
-            for cert in &args.certs {
-                items.push(StoredCertificate::parse(cert, false).map_err(input)?);
-            }
-            for crl in &args.crls {
-                items.push(StoredCertificate::parse(crl, true).map_err(input)?);
-            }
-            let store = if args.store == "issuer-list" {
+            use keyway_cluster::render::{
+                CertificateStore, StoredCertificate, TrustListRequest, trust_list,
+            };
+            let legacy_store = if args.store == "issuer-list" {
                 CertificateStore::IssuerList
             } else {
                 CertificateStore::TrustList
             };
-            let base = args
-                .sync
-                .request(Vec::new(), "Opaque".into(), args.secret_name);
-            trust_list(&base, &items, store)
-                .and_then(|m| m.to_yaml())
-                .map_err(input)?
+            let mut items = Vec::new();
+            for (flag, given, crl, store) in [
+                ("--trust", &args.trust, false, CertificateStore::TrustList),
+                (
+                    "--issuer",
+                    &args.issuers,
+                    false,
+                    CertificateStore::IssuerList,
+                ),
+                ("--cert", &args.certs, false, legacy_store),
+                ("--crl", &args.crls, true, CertificateStore::IssuerList),
+            ] {
+                for text in given {
+                    items.push(StoredCertificate::parse(flag, text, crl, store).map_err(input)?);
+                }
+            }
+            let (mut trust_list_name, mut issuer_list_name) =
+                (args.trust_list_name, args.issuer_list_name);
+            if let Some(name) = args.secret_name {
+                match legacy_store {
+                    CertificateStore::TrustList => trust_list_name = name,
+                    CertificateStore::IssuerList => issuer_list_name = name,
+                }
+            }
+            let sync = args.sync;
+            trust_list(&TrustListRequest {
+                keyvault: sync.keyvault,
+                tenant_id: sync.tenant_id,
+                client_id: sync.client_id,
+                namespace: sync.namespace,
+                service_account: sync.service_account,
+                items,
+                provider_class_name: Some(args.provider_class),
+                trust_list_name: Some(trust_list_name),
+                issuer_list_name: Some(issuer_list_name),
+            })
+            .and_then(|m| m.to_yaml())
+            .map_err(input)?
         }
         RenderCommand::DaprComponent(args) => DaprComponent::azure_keyvault(
             &args.name,
             args.namespace.as_deref(),
-            &args.vault,
+            &args.keyvault,
             &args.client_id,
             args.tenant_id.as_deref(),
             args.environment.as_deref(),

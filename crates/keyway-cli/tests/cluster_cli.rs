@@ -226,17 +226,23 @@ fn render_prints_manifests_that_load_back() {
         ["ServiceAccount", "SecretProviderClass", "SecretSync"],
         "{yaml}"
     );
-    let dapr = keyway(&[
-        "cluster",
-        "render",
-        "dapr-component",
-        "--vault",
-        "edge-vault",
-        "--client-id",
-        "c",
-    ]);
-    assert_eq!(dapr.status.code(), Some(0));
-    assert!(text(&dapr.stdout).contains("type: secretstores.azure.keyvault"));
+    // --keyvault as everywhere else; --vault, the earlier spelling, still works.
+    for flag in ["--keyvault", "--vault"] {
+        let dapr = keyway(&[
+            "cluster",
+            "render",
+            "dapr-component",
+            flag,
+            "edge-vault",
+            "--client-id",
+            "c",
+        ]);
+        assert_eq!(dapr.status.code(), Some(0), "{}", text(&dapr.stderr));
+        assert!(text(&dapr.stdout).contains("type: secretstores.azure.keyvault"));
+        assert!(text(&dapr.stdout).contains("value: edge-vault"));
+    }
+    let help = keyway(&["cluster", "render", "dapr-component", "--help"]);
+    assert!(text(&help.stdout).contains("--keyvault"));
     let bad = keyway(&[
         "cluster",
         "render",
@@ -250,13 +256,145 @@ fn render_prints_manifests_that_load_back() {
         "--namespace",
         "n",
         "--object",
-        "x::blob",
+        "name=x,type=blob",
     ]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         text(&bad.stderr).contains("\"blob\""),
         "{}",
         text(&bad.stderr)
+    );
+}
+
+/// `render secret-sync` with the identity flags of a valid request and these objects.
+fn render_objects(objects: &[&str]) -> Output {
+    let mut args = vec![
+        "cluster",
+        "render",
+        "secret-sync",
+        "--keyvault",
+        "edge-vault",
+        "--tenant-id",
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "--client-id",
+        "00000000-1111-2222-3333-444444444444",
+        "--namespace",
+        "azure-iot-operations",
+    ];
+    for object in objects {
+        args.extend(["--object", object]);
+    }
+    keyway(&args)
+}
+
+#[test]
+fn render_objects_by_named_parts_and_ambiguous_ones_refused() {
+    let named = render_objects(&["name=opcua-cert,type=cert,alias=server.der"]);
+    assert_eq!(named.status.code(), Some(0), "{}", text(&named.stderr));
+    let yaml = text(&named.stdout);
+    assert!(
+        yaml.contains("objectName: opcua-cert") && yaml.contains("objectType: cert"),
+        "{yaml}"
+    );
+    // `opcua-cert:cert` once rendered a secret with the alias `cert`.
+    let ambiguous = render_objects(&["opcua-cert:cert"]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    let stderr = text(&ambiguous.stderr);
+    assert!(
+        stderr.contains("ambiguous") && stderr.contains("--object name=opcua-cert,type=cert"),
+        "{stderr}"
+    );
+    assert!(ambiguous.stdout.is_empty());
+    let help = keyway(&["cluster", "render", "secret-sync", "--help"]);
+    assert!(
+        text(&help.stdout).contains("name=NAME[,alias=FILE]"),
+        "{}",
+        text(&help.stdout)
+    );
+}
+
+#[test]
+fn render_trust_list_defaults_to_the_opc_ua_connector() {
+    let out = keyway(&[
+        "cluster",
+        "render",
+        "trust-list",
+        "--keyvault",
+        "edge-vault",
+        "--tenant-id",
+        "t",
+        "--client-id",
+        "c",
+        "--namespace",
+        "azure-iot-operations",
+        "--trust",
+        "partner-server",
+        "--issuer",
+        "name=contoso-ca-der,stem=contoso-ca",
+        "--crl",
+        "name=contoso-ca-crl,stem=contoso-ca",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    let names: Vec<&str> = yaml
+        .lines()
+        .filter_map(|l| l.strip_prefix("  name: "))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "aio-ssc-sa",
+            "opc-ua-connector",
+            "aio-opc-ua-broker-trust-list",
+            "aio-opc-ua-broker-issuer-list"
+        ],
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("targetKey: contoso-ca.crl") && yaml.contains("targetKey: contoso-ca.der")
+    );
+    // The earlier form still works, with the new names.
+    let earlier = keyway(&[
+        "cluster",
+        "render",
+        "trust-list",
+        "--keyvault",
+        "edge-vault",
+        "--tenant-id",
+        "t",
+        "--client-id",
+        "c",
+        "--namespace",
+        "aio",
+        "--cert",
+        "ca",
+        "--store",
+        "issuer-list",
+    ]);
+    assert_eq!(earlier.status.code(), Some(0), "{}", text(&earlier.stderr));
+    assert!(text(&earlier.stdout).contains("name: aio-opc-ua-broker-issuer-list"));
+    let orphan = keyway(&[
+        "cluster",
+        "render",
+        "trust-list",
+        "--keyvault",
+        "edge-vault",
+        "--tenant-id",
+        "t",
+        "--client-id",
+        "c",
+        "--namespace",
+        "aio",
+        "--trust",
+        "a",
+        "--crl",
+        "a-crl",
+    ]);
+    assert_eq!(orphan.status.code(), Some(2));
+    assert!(
+        text(&orphan.stderr).contains("--crl"),
+        "{}",
+        text(&orphan.stderr)
     );
 }
 
@@ -292,6 +430,22 @@ fn plan_prints_a_script_the_requests_or_the_plan() {
     let refused = keyway(&bad);
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused.stderr).contains("--issuer"));
+    // Names that cannot exist are refused before anything is planned.
+    for (index, value, flag) in [
+        (10, "edge_vault", "--keyvault"),
+        (14, "Azure_IoT", "--namespace"),
+    ] {
+        let mut bad = base.to_vec();
+        bad[index] = value;
+        let refused = keyway(&bad);
+        assert_eq!(refused.status.code(), Some(2), "{value}");
+        assert!(
+            text(&refused.stderr).contains(&format!("{flag}: \"{value}\"")),
+            "{}",
+            text(&refused.stderr)
+        );
+        assert!(refused.stdout.is_empty());
+    }
 }
 
 #[test]
@@ -322,6 +476,100 @@ fn migrate_pod_identity_prints_manifests_and_what_is_left() {
         "{printed}"
     );
     assert!(printed.contains("kind: ServiceAccount"), "{printed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn migrate_pod_identity_reads_the_dapr_guide_as_written() {
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../keyway-cluster/tests/fixtures/dapr-guide"
+    );
+    let guide = format!(
+        "{}---\n{}",
+        std::fs::read_to_string(format!("{fixtures}/azure-identity-config.yaml")).unwrap(),
+        std::fs::read_to_string(format!("{fixtures}/component.yaml")).unwrap()
+    );
+    let dir = std::env::temp_dir().join(format!("keyway-migrate-guide-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("guide.yaml");
+    std::fs::write(&file, &guide).unwrap();
+    let path = file.to_str().unwrap();
+    let out = keyway(&[
+        "cluster",
+        "migrate-pod-identity",
+        path,
+        "--issuer",
+        "https://issuer.example/",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["service_accounts"][0]["metadata"]["annotations"]["azure.workload.identity/client-id"],
+        "2c9d6e1f-7a8b-4c3d-9e0f-1a2b3c4d5e6f"
+    );
+    assert!(
+        json["federated_credentials"][0]["identity_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/userAssignedIdentities/dapr-kv-identity"),
+        "{json}"
+    );
+    assert_eq!(
+        json["dapr_components"][0]["spec"]["metadata"][1]["name"],
+        "azureClientId"
+    );
+    assert_eq!(json["unconvertible"], serde_json::json!([]));
+
+    // An empty client id: exit 2 naming the field, and no plan at all.
+    std::fs::write(
+        &file,
+        guide.replace(
+            "ClientID: 2c9d6e1f-7a8b-4c3d-9e0f-1a2b3c4d5e6f",
+            "ClientID: \"\"",
+        ),
+    )
+    .unwrap();
+    let empty = keyway(&[
+        "cluster",
+        "migrate-pod-identity",
+        path,
+        "--issuer",
+        "https://issuer.example/",
+        "--json",
+    ]);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(
+        text(&empty.stderr).contains("spec.clientID: is missing or empty"),
+        "{}",
+        text(&empty.stderr)
+    );
+    assert!(empty.stdout.is_empty(), "{}", text(&empty.stdout));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn k3s_config_edits_the_append_form() {
+    let dir = std::env::temp_dir().join(format!("keyway-k3s-append-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("config.yaml");
+    std::fs::write(&file, "kube-apiserver-arg+:\n  - v=2\n").unwrap();
+    let out = keyway(&[
+        "cluster",
+        "k3s-config",
+        "--issuer",
+        "https://issuer.example/",
+        "--file",
+        file.to_str().unwrap(),
+        "--write",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        written,
+        "kube-apiserver-arg+:\n  - v=2\n  - service-account-issuer=https://issuer.example/\n  - service-account-max-token-expiration=24h\n"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -12,13 +12,15 @@ use keyway_sync::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ClusterError, Result};
+use crate::names;
 
 /// The workload identity annotation naming the identity's client id.
 pub const CLIENT_ID_ANNOTATION: &str = "azure.workload.identity/client-id";
 /// The workload identity annotation naming the tenant.
 pub const TENANT_ID_ANNOTATION: &str = "azure.workload.identity/tenant-id";
 
-/// One object to sync, as `NAME[:alias][:type][:encoding]` on the command line.
+/// One object to sync. On the command line ([`ObjectSpec::parse`]) as named parts,
+/// `name=opcua-cert,alias=server.der,type=secret,encoding=hex`, or a bare `NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectSpec {
@@ -34,35 +36,122 @@ pub struct ObjectSpec {
     pub object_encoding: Option<String>,
 }
 
+/// The object types the Azure provider knows.
+pub const OBJECT_TYPES: [&str; 3] = ["secret", "cert", "key"];
+/// The encodings a secret's value can be stored in (`az keyvault secret set --encoding`).
+pub const OBJECT_ENCODINGS: [&str; 3] = ["utf-8", "hex", "base64"];
+
+/// Splits `key=value,key=value` into its parts, each key one of `keys` and given once, no value
+/// empty. `flag` and `text` are for messages.
+fn named_parts<'a>(flag: &str, text: &'a str, keys: &[&str]) -> Result<BTreeMap<&'a str, &'a str>> {
+    let bad = |problem: String| ClusterError::invalid(flag, format!("{text:?}: {problem}"));
+    let mut parts = BTreeMap::new();
+    for part in text.split(',') {
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(bad(format!(
+                "{part:?} is not key=value (keys: {})",
+                keys.join(", ")
+            )));
+        };
+        if !keys.contains(&key) {
+            return Err(bad(format!(
+                "unknown part {key:?} (keys: {})",
+                keys.join(", ")
+            )));
+        }
+        if value.is_empty() {
+            return Err(bad(format!(
+                "{key}= is empty; leave the part out for its default"
+            )));
+        }
+        if parts.insert(key, value).is_some() {
+            return Err(bad(format!("{key}= is given twice")));
+        }
+    }
+    Ok(parts)
+}
+
 impl ObjectSpec {
-    /// Parses `NAME[:alias][:type][:encoding]` (empty parts take the default; type `secret`).
+    /// Parses an object as given on the command line:
+    ///
+    /// - named parts, `name=NAME[,alias=FILE][,type=secret|cert|key][,encoding=utf-8|hex|base64]`
+    ///   in any order (type `secret` by default);
+    /// - a bare `NAME` (no `=` or `:`), the secret of that name;
+    /// - the older positional form only with all four positions, `NAME:alias:type:encoding`
+    ///   (empty positions take the default), where nothing can be taken for something else.
+    ///   Fewer positions are refused with the named form to write: `opcua-cert:cert` once made
+    ///   `cert` the alias when a type was meant.
     pub fn parse(text: &str) -> Result<ObjectSpec> {
-        let parts: Vec<&str> = text.split(':').collect();
         let bad =
             |problem: String| ClusterError::invalid("--object", format!("{text:?}: {problem}"));
-        if parts.len() > 4 || parts[0].is_empty() {
-            return Err(bad("expected NAME[:alias][:type][:encoding]".into()));
+        let (name, alias, object_type, encoding) = if text.contains('=') {
+            let parts = named_parts("--object", text, &["name", "alias", "type", "encoding"])?;
+            let Some(name) = parts.get("name") else {
+                return Err(bad("name= is required (the Key Vault object's name)".into()));
+            };
+            (
+                *name,
+                parts.get("alias").copied(),
+                parts.get("type").copied(),
+                parts.get("encoding").copied(),
+            )
+        } else if text.contains(':') {
+            let positions: Vec<&str> = text.split(':').collect();
+            let [name, alias, object_type, encoding] = positions.as_slice() else {
+                let name = positions[0];
+                let mut readings: Vec<String> = positions[1..]
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        let key = if OBJECT_TYPES.contains(p) {
+                            "type"
+                        } else if OBJECT_ENCODINGS.contains(p) {
+                            "encoding"
+                        } else {
+                            "alias"
+                        };
+                        format!("{key}={p}")
+                    })
+                    .collect();
+                readings.insert(0, format!("name={name}"));
+                return Err(bad(format!(
+                    "ambiguous: write the parts by name, e.g. --object {} (keys: name, alias, type, encoding)",
+                    readings.join(",")
+                )));
+            };
+            fn given(position: &str) -> Option<&str> {
+                (!position.is_empty()).then_some(position)
+            }
+            (*name, given(alias), given(object_type), given(encoding))
+        } else {
+            (text, None, None, None)
+        };
+        if name.is_empty() {
+            return Err(bad("the object's name is empty".into()));
         }
-        let part = |i: usize| parts.get(i).copied().filter(|p| !p.is_empty());
-        let object_type = part(2).unwrap_or("secret").to_string();
-        if !["secret", "cert", "key"].contains(&object_type.as_str()) {
+        let object_type = object_type.unwrap_or("secret");
+        if !OBJECT_TYPES.contains(&object_type) {
             return Err(bad(format!(
                 "type {object_type:?} is not secret, cert or key"
             )));
         }
-        let object_encoding = part(3).map(str::to_string);
-        if let Some(encoding) = &object_encoding
-            && !["utf-8", "hex", "base64"].contains(&encoding.as_str())
+        if let Some(encoding) = encoding
+            && !OBJECT_ENCODINGS.contains(&encoding)
         {
             return Err(bad(format!(
                 "encoding {encoding:?} is not utf-8, hex or base64"
             )));
         }
+        if encoding.is_some() && object_type != "secret" {
+            return Err(bad(format!(
+                "encoding applies to type secret only; a {object_type} is read as Key Vault returns it"
+            )));
+        }
         Ok(ObjectSpec {
-            object_name: parts[0].to_string(),
-            object_alias: part(1).map(str::to_string),
-            object_type,
-            object_encoding,
+            object_name: name.to_string(),
+            object_alias: alias.map(str::to_string),
+            object_type: object_type.to_string(),
+            object_encoding: encoding.map(str::to_string),
         })
     }
 
@@ -139,6 +228,12 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
                 request.secret_type
             ),
         ));
+    }
+    names::check_keyvault_name("--keyvault", &request.keyvault)?;
+    names::check_namespace("--namespace", &request.namespace)?;
+    names::check_object_name("--service-account", &request.service_account)?;
+    if let Some(name) = &request.secret_name {
+        names::check_object_name("--secret-name", name)?;
     }
     let name = request
         .secret_name
@@ -223,22 +318,29 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
 impl SecretSyncManifests {
     /// The three objects as one multi-document YAML stream.
     pub fn to_yaml(&self) -> Result<String> {
-        let render = |v: serde_json::Value| {
-            serde_yaml_ng::to_string(&v).map_err(|e| ClusterError::invalid("render", e.to_string()))
-        };
-        let to_value = |v: serde_json::Result<serde_json::Value>| {
-            v.map_err(|e| ClusterError::invalid("render", e.to_string()))
-        };
-        let mut service_account = to_value(serde_json::to_value(&self.service_account))?;
-        service_account["apiVersion"] = "v1".into();
-        service_account["kind"] = "ServiceAccount".into();
         Ok([
-            render(service_account)?,
-            render(to_value(serde_json::to_value(&self.provider_class))?)?,
-            render(to_value(serde_json::to_value(&self.secret_sync))?)?,
+            service_account_yaml(&self.service_account)?,
+            yaml(&self.provider_class)?,
+            yaml(&self.secret_sync)?,
         ]
         .join("---\n"))
     }
+}
+
+/// An object as a YAML document.
+fn yaml<T: Serialize>(object: &T) -> Result<String> {
+    let value =
+        serde_json::to_value(object).map_err(|e| ClusterError::invalid("render", e.to_string()))?;
+    serde_yaml_ng::to_string(&value).map_err(|e| ClusterError::invalid("render", e.to_string()))
+}
+
+/// A ServiceAccount as a YAML document, with the `apiVersion` and `kind` k8s-openapi leaves out.
+fn service_account_yaml(account: &ServiceAccount) -> Result<String> {
+    let mut value = serde_json::to_value(account)
+        .map_err(|e| ClusterError::invalid("render", e.to_string()))?;
+    value["apiVersion"] = "v1".into();
+    value["kind"] = "ServiceAccount".into();
+    serde_yaml_ng::to_string(&value).map_err(|e| ClusterError::invalid("render", e.to_string()))
 }
 
 /// The Azure cloud a Dapr component targets.
@@ -304,8 +406,16 @@ impl DaprComponent {
         tenant_id: Option<&str>,
         environment: Option<&str>,
     ) -> Result<DaprComponent> {
-        if vault.is_empty() {
-            return Err(ClusterError::invalid("--vault", "is required"));
+        names::check_keyvault_name("--keyvault", vault)?;
+        names::check_object_name("--name", name)?;
+        if let Some(namespace) = namespace {
+            names::check_namespace("--namespace", namespace)?;
+        }
+        if client_id.trim().is_empty() {
+            return Err(ClusterError::invalid(
+                "--client-id",
+                "is empty: give the identity's client id",
+            ));
         }
         let mut metadata = vec![
             DaprSetting {
@@ -359,58 +469,97 @@ impl DaprComponent {
     }
 }
 
-/// Which OPC UA-style list certificates go to.
+/// The SecretProviderClass Azure IoT Operations' OPC UA connector tooling keeps its trust and
+/// issuer list objects in (`az iot ops connector opcua trust|issuer add`).
+pub const OPC_UA_PROVIDER_CLASS: &str = "opc-ua-connector";
+
+/// Which OPC UA list a certificate goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertificateStore {
-    /// Certificates of trusted peers (`trust-list`).
+    /// Certificates of trusted peers.
     TrustList,
-    /// Certificates of trusted issuers (CAs) and their CRLs (`issuer-list`).
+    /// Certificates of trusted issuers (CAs) and their CRLs.
     IssuerList,
 }
 
 impl CertificateStore {
-    /// The Secret's default name.
+    /// The SecretSync (and Secret) the OPC UA connector reads the list from:
+    /// `aio-opc-ua-broker-trust-list` or `aio-opc-ua-broker-issuer-list`.
     pub fn secret_name(self) -> &'static str {
         match self {
-            CertificateStore::TrustList => "trust-list",
-            CertificateStore::IssuerList => "issuer-list",
+            CertificateStore::TrustList => "aio-opc-ua-broker-trust-list",
+            CertificateStore::IssuerList => "aio-opc-ua-broker-issuer-list",
         }
     }
 }
 
-/// One certificate or CRL stored as a Key Vault secret, as `NAME[:encoding]` (`hex`, the
-/// default, `base64`, or `utf-8` for PEM text).
+/// One certificate or CRL stored as a Key Vault secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCertificate {
     /// The secret's name.
     pub name: String,
-    /// How the value is stored.
+    /// How the value is stored: `hex`, `base64`, or `utf-8` for PEM text.
     pub encoding: String,
     /// A CRL rather than a certificate.
     pub crl: bool,
+    /// The file name without its extension (default: the secret's name). A CRL takes its CA's
+    /// stem, so the connector pairs `ca.crl` with `ca.der`.
+    pub stem: String,
+    /// The list it goes to (CRLs: the issuer list).
+    pub store: CertificateStore,
 }
 
 impl StoredCertificate {
-    /// Parses `NAME[:encoding]`.
-    pub fn parse(text: &str, crl: bool) -> Result<StoredCertificate> {
-        let flag = if crl { "--crl" } else { "--cert" };
-        let (name, encoding) = text.split_once(':').unwrap_or((text, "hex"));
+    /// Parses a certificate (`crl` false) or CRL for `store`, as given to `flag`: named parts
+    /// `name=NAME[,encoding=hex|base64|utf-8][,stem=STEM]` (encoding hex by default), or
+    /// `NAME[:encoding]`.
+    pub fn parse(
+        flag: &str,
+        text: &str,
+        crl: bool,
+        store: CertificateStore,
+    ) -> Result<StoredCertificate> {
+        let bad = |problem: String| ClusterError::invalid(flag, format!("{text:?}: {problem}"));
+        let (name, encoding, stem) = if text.contains('=') {
+            let parts = named_parts(flag, text, &["name", "encoding", "stem"])?;
+            let Some(name) = parts.get("name") else {
+                return Err(bad("name= is required (the Key Vault secret's name)".into()));
+            };
+            (
+                *name,
+                parts.get("encoding").copied().unwrap_or("hex"),
+                parts.get("stem").copied(),
+            )
+        } else {
+            let (name, encoding) = text.split_once(':').unwrap_or((text, "hex"));
+            (name, encoding, None)
+        };
         if name.is_empty() {
-            return Err(ClusterError::invalid(
-                flag,
-                format!("{text:?}: expected NAME[:encoding]"),
+            return Err(bad(
+                "expected name=NAME[,encoding=E][,stem=S] or NAME[:encoding]".into(),
             ));
         }
-        if !["hex", "base64", "utf-8"].contains(&encoding) {
-            return Err(ClusterError::invalid(
-                flag,
-                format!("{text:?}: encoding {encoding:?} is not hex, base64 or utf-8"),
-            ));
+        if !OBJECT_ENCODINGS.contains(&encoding) {
+            return Err(bad(format!(
+                "encoding {encoding:?} is not hex, base64 or utf-8"
+            )));
+        }
+        let stem = stem.unwrap_or(name);
+        if stem.contains(['/', '\\']) || stem.starts_with('.') {
+            return Err(bad(format!(
+                "stem {stem:?} must be a plain file name without a leading dot"
+            )));
         }
         Ok(StoredCertificate {
             name: name.into(),
             encoding: encoding.into(),
             crl,
+            stem: stem.into(),
+            store: if crl {
+                CertificateStore::IssuerList
+            } else {
+                store
+            },
         })
     }
 
@@ -421,24 +570,102 @@ impl StoredCertificate {
             (false, "utf-8") => "crt",
             (false, _) => "der",
         };
-        format!("{}.{extension}", self.name)
+        format!("{}.{extension}", self.stem)
     }
 }
 
-/// The objects that sync certificates (and CRLs) stored as hex/base64/PEM secrets into one
-/// Secret holding a trust list or issuer list: one `.der`/`.crt`/`.crl` key per item.
-pub fn trust_list(
-    base: &SecretSyncRequest,
-    items: &[StoredCertificate],
-    store: CertificateStore,
-) -> Result<SecretSyncManifests> {
-    if items.is_empty() {
+/// What `render trust-list` needs: the vault and identity, the items of both lists, and the
+/// names (by default those of Azure IoT Operations' OPC UA connector).
+#[derive(Debug, Clone)]
+pub struct TrustListRequest {
+    /// The vault's name.
+    pub keyvault: String,
+    /// The Entra tenant.
+    pub tenant_id: String,
+    /// The identity's client id.
+    pub client_id: String,
+    /// The namespace of the objects.
+    pub namespace: String,
+    /// The service account the sync authenticates as.
+    pub service_account: String,
+    /// The certificates and CRLs, each with its list.
+    pub items: Vec<StoredCertificate>,
+    /// The SecretProviderClass (default [`OPC_UA_PROVIDER_CLASS`]).
+    pub provider_class_name: Option<String>,
+    /// The trust list's SecretSync and Secret (default `aio-opc-ua-broker-trust-list`).
+    pub trust_list_name: Option<String>,
+    /// The issuer list's SecretSync and Secret (default `aio-opc-ua-broker-issuer-list`).
+    pub issuer_list_name: Option<String>,
+}
+
+/// The objects of the OPC UA lists: one SecretProviderClass holding every item (as the
+/// connector's tooling keeps them, so applying it does not drop the other list's objects) and
+/// a SecretSync per list that has items.
+#[derive(Debug, Clone)]
+pub struct TrustListManifests {
+    /// The ServiceAccount, with the workload identity annotations.
+    pub service_account: ServiceAccount,
+    /// The SecretProviderClass.
+    pub provider_class: SecretProviderClass,
+    /// The trust list's and/or the issuer list's SecretSync.
+    pub secret_syncs: Vec<SecretSync>,
+}
+
+impl TrustListManifests {
+    /// All of them as one multi-document YAML stream.
+    pub fn to_yaml(&self) -> Result<String> {
+        let mut documents = vec![service_account_yaml(&self.service_account)?];
+        documents.push(yaml(&self.provider_class)?);
+        for sync in &self.secret_syncs {
+            documents.push(yaml(sync)?);
+        }
+        Ok(documents.join("---\n"))
+    }
+}
+
+/// The objects that sync certificates and CRLs stored as hex/base64/PEM secrets into the OPC UA
+/// trust list and issuer list Secrets: one `.der`/`.crt`/`.crl` key per item. Every CRL must
+/// share its file stem with a certificate of the issuer list (its CA).
+pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
+    if !request.items.iter().any(|i| !i.crl) {
         return Err(ClusterError::invalid(
-            "--cert",
-            "give at least one certificate",
+            "--trust",
+            "give at least one certificate (--trust or --issuer)",
         ));
     }
-    let objects = items
+    let mut files: Vec<(String, &StoredCertificate)> = Vec::new();
+    for item in &request.items {
+        let file = item.file_name();
+        if let Some((_, earlier)) = files.iter().find(|(f, _)| *f == file) {
+            return Err(ClusterError::invalid(
+                flag_of(item),
+                format!(
+                    "{:?} and {:?} would both be the file {file}; give one of them another stem= (a CRL takes its CA's stem, with the .crl extension)",
+                    earlier.name, item.name
+                ),
+            ));
+        }
+        files.push((file, item));
+    }
+    for crl in request.items.iter().filter(|i| i.crl) {
+        let paired = request
+            .items
+            .iter()
+            .any(|i| !i.crl && i.store == CertificateStore::IssuerList && i.stem == crl.stem);
+        if !paired {
+            return Err(ClusterError::invalid(
+                "--crl",
+                format!(
+                    "{:?} (file {}) has no issuer certificate with the stem {:?}: the connector pairs a CRL with its CA by file name; give the CA with --issuer and the CRL stem=<the CA's stem>",
+                    crl.name,
+                    crl.file_name(),
+                    crl.stem
+                ),
+            ));
+        }
+    }
+    let objects = request
+        .items
         .iter()
         .map(|item| ObjectSpec {
             object_name: item.name.clone(),
@@ -448,14 +675,75 @@ pub fn trust_list(
             object_encoding: (item.encoding != "utf-8").then(|| item.encoding.clone()),
         })
         .collect();
-    secret_sync(&SecretSyncRequest {
-        objects,
-        secret_type: "Opaque".into(),
-        secret_name: Some(
-            base.secret_name
-                .clone()
-                .unwrap_or_else(|| store.secret_name().to_string()),
+    let provider_class_name = request
+        .provider_class_name
+        .clone()
+        .unwrap_or_else(|| OPC_UA_PROVIDER_CLASS.to_string());
+    names::check_object_name("--provider-class", &provider_class_name)?;
+    let mut secret_syncs = Vec::new();
+    let mut service_account = None;
+    let mut provider_class = None;
+    for (store, name, flag) in [
+        (
+            CertificateStore::TrustList,
+            &request.trust_list_name,
+            "--trust-list-name",
         ),
-        ..base.clone()
+        (
+            CertificateStore::IssuerList,
+            &request.issuer_list_name,
+            "--issuer-list-name",
+        ),
+    ] {
+        let items: Vec<&StoredCertificate> =
+            request.items.iter().filter(|i| i.store == store).collect();
+        if items.is_empty() {
+            continue;
+        }
+        let name = name.clone().unwrap_or_else(|| store.secret_name().into());
+        names::check_object_name(flag, &name)?;
+        let mut manifests = secret_sync(&SecretSyncRequest {
+            keyvault: request.keyvault.clone(),
+            tenant_id: request.tenant_id.clone(),
+            client_id: request.client_id.clone(),
+            namespace: request.namespace.clone(),
+            service_account: request.service_account.clone(),
+            objects: Vec::clone(&objects),
+            secret_type: "Opaque".into(),
+            secret_name: Some(name),
+        })?;
+        // The shared class, and only this list's files in its Secret.
+        manifests.secret_sync.spec.secret_provider_class_name = provider_class_name.clone();
+        let files: Vec<String> = items.iter().map(|i| i.file_name()).collect();
+        manifests
+            .secret_sync
+            .spec
+            .secret_object
+            .data
+            .retain(|d| files.contains(&d.source_path));
+        manifests.provider_class.metadata.name = Some(provider_class_name.clone());
+        secret_syncs.push(manifests.secret_sync);
+        service_account = Some(manifests.service_account);
+        provider_class = Some(manifests.provider_class);
+    }
+    let (Some(service_account), Some(provider_class)) = (service_account, provider_class) else {
+        return Err(ClusterError::invalid(
+            "--trust",
+            "give at least one certificate (--trust or --issuer)",
+        ));
+    };
+    Ok(TrustListManifests {
+        service_account,
+        provider_class,
+        secret_syncs,
     })
+}
+
+/// The flag an item was given with, for messages.
+fn flag_of(item: &StoredCertificate) -> &'static str {
+    match (item.crl, item.store) {
+        (true, _) => "--crl",
+        (false, CertificateStore::TrustList) => "--trust",
+        (false, CertificateStore::IssuerList) => "--issuer",
+    }
 }

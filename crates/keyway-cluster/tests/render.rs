@@ -35,7 +35,7 @@ fn a_secret_sync_renders_and_loads_back() {
         &[
             "db-password",
             "opcua-cert:server.der:secret:hex",
-            "signing::key",
+            "name=signing,type=key",
         ],
         "Opaque",
     ))
@@ -72,7 +72,7 @@ fn a_secret_sync_renders_and_loads_back() {
 
 #[test]
 fn tls_takes_one_certificate_and_bad_input_is_named() {
-    let tls = secret_sync(&request(&["web-cert::cert"], "kubernetes.io/tls")).unwrap();
+    let tls = secret_sync(&request(&["name=web-cert,type=cert"], "kubernetes.io/tls")).unwrap();
     let keys: Vec<&str> = tls
         .secret_sync
         .spec
@@ -82,9 +82,13 @@ fn tls_takes_one_certificate_and_bad_input_is_named() {
         .map(|d| d.target_key.as_str())
         .collect();
     assert_eq!(keys, ["tls.crt", "tls.key"]);
-    let two = secret_sync(&request(&["a::cert", "b::cert"], "kubernetes.io/tls")).unwrap_err();
+    let two = secret_sync(&request(
+        &["name=a,type=cert", "name=b,type=cert"],
+        "kubernetes.io/tls",
+    ))
+    .unwrap_err();
     assert!(two.to_string().contains("exactly one certificate"), "{two}");
-    let bad = ObjectSpec::parse("x::blob").unwrap_err();
+    let bad = ObjectSpec::parse("name=x,type=blob").unwrap_err();
     assert!(
         bad.to_string()
             .contains("\"blob\" is not secret, cert or key"),
@@ -122,44 +126,242 @@ fn a_dapr_component_renders_and_loads_back() {
         ]
     );
     assert!(!yaml.contains("spnClientId"));
-    let bad = DaprComponent::azure_keyvault("x", None, "v", "c", None, Some("Mars")).unwrap_err();
+    let bad = DaprComponent::azure_keyvault("x", None, "edge-vault", "c", None, Some("Mars"))
+        .unwrap_err();
     assert!(bad.to_string().contains("\"Mars\""), "{bad}");
 }
 
 #[test]
-fn a_trust_list_gets_one_key_per_certificate() {
-    use keyway_cluster::render::{CertificateStore, StoredCertificate, trust_list};
-    let items = vec![
-        StoredCertificate::parse("contoso-ca", false).unwrap(),
-        StoredCertificate::parse("partner:utf-8", false).unwrap(),
-        StoredCertificate::parse("contoso-ca-crl:base64", true).unwrap(),
-    ];
-    let manifests = trust_list(
-        &request(&["unused"], "Opaque"),
-        &items,
-        CertificateStore::IssuerList,
-    )
-    .unwrap();
+fn object_parts_are_named_and_the_positional_form_only_when_unambiguous() {
+    let named =
+        ObjectSpec::parse("encoding=hex,name=opcua-cert,type=secret,alias=server.der").unwrap();
+    let positional = ObjectSpec::parse("opcua-cert:server.der:secret:hex").unwrap();
+    assert_eq!(named, positional);
+    assert_eq!(named.object_alias.as_deref(), Some("server.der"));
+    assert_eq!(named.object_encoding.as_deref(), Some("hex"));
+    let cert = ObjectSpec::parse("name=opcua-cert,type=cert").unwrap();
     assert_eq!(
-        manifests.secret_sync.metadata.name.as_deref(),
-        Some("issuer-list")
+        (cert.object_type.as_str(), cert.object_alias),
+        ("cert", None)
     );
-    let keys: Vec<&str> = manifests
-        .secret_sync
-        .spec
+    let bare = ObjectSpec::parse("db-password").unwrap();
+    assert_eq!(
+        (bare.object_name.as_str(), bare.object_type.as_str()),
+        ("db-password", "secret")
+    );
+    // Empty positions of the four-part form take the defaults.
+    let defaults = ObjectSpec::parse("signing::key:").unwrap();
+    assert_eq!(
+        (defaults.object_type.as_str(), defaults.object_alias),
+        ("key", None)
+    );
+
+    // `opcua-cert:cert` once made `cert` the alias: refused, with the named form to write.
+    let error = ObjectSpec::parse("opcua-cert:cert")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("--object: \"opcua-cert:cert\": ambiguous")
+            && error.contains("--object name=opcua-cert,type=cert"),
+        "{error}"
+    );
+    let error = ObjectSpec::parse("opcua-cert:server.der:hex")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("name=opcua-cert,alias=server.der,encoding=hex"),
+        "{error}"
+    );
+    for (bad, why) in [
+        ("name=x,kind=cert", "unknown part \"kind\""),
+        ("name=x,type=cert,type=key", "type= is given twice"),
+        ("name=x,alias=", "alias= is empty"),
+        ("alias=x", "name= is required"),
+        ("name=x,cert", "\"cert\" is not key=value"),
+        (
+            "name=x,type=cert,encoding=hex",
+            "encoding applies to type secret only",
+        ),
+        ("a:b:c:d:e", "ambiguous"),
+        (":a:secret:hex", "name is empty"),
+    ] {
+        let error = ObjectSpec::parse(bad).unwrap_err().to_string();
+        assert!(
+            error.starts_with("--object: ") && error.contains(why),
+            "{bad}: {error}"
+        );
+    }
+}
+
+#[test]
+fn names_azure_and_kubernetes_refuse_are_refused() {
+    let mut bad_vault = request(&["a"], "Opaque");
+    bad_vault.keyvault = "edge_vault".into();
+    let error = secret_sync(&bad_vault).unwrap_err().to_string();
+    assert!(error.starts_with("--keyvault: \"edge_vault\""), "{error}");
+    let mut bad_namespace = request(&["a"], "Opaque");
+    bad_namespace.namespace = "Azure_IoT".into();
+    let error = secret_sync(&bad_namespace).unwrap_err().to_string();
+    assert!(error.starts_with("--namespace: \"Azure_IoT\""), "{error}");
+    let error = DaprComponent::azure_keyvault("x", None, "edge_vault", "c", None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("--keyvault: "), "{error}");
+    let error = DaprComponent::azure_keyvault("x", None, "edge-vault", " ", None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("--client-id: "), "{error}");
+}
+
+fn trust_request(
+    items: Vec<keyway_cluster::render::StoredCertificate>,
+) -> keyway_cluster::render::TrustListRequest {
+    let base = request(&["unused"], "Opaque");
+    keyway_cluster::render::TrustListRequest {
+        keyvault: base.keyvault,
+        tenant_id: base.tenant_id,
+        client_id: base.client_id,
+        namespace: base.namespace,
+        service_account: base.service_account,
+        items,
+        provider_class_name: None,
+        trust_list_name: None,
+        issuer_list_name: None,
+    }
+}
+
+fn target_keys(sync: &SecretSync) -> Vec<&str> {
+    sync.spec
         .secret_object
         .data
         .iter()
         .map(|d| d.target_key.as_str())
+        .collect()
+}
+
+#[test]
+fn trust_lists_default_to_the_opc_ua_connector_names_and_a_crl_takes_its_ca_stem() {
+    use keyway_cluster::render::{CertificateStore, StoredCertificate, trust_list};
+    let trust = CertificateStore::TrustList;
+    let issuer = CertificateStore::IssuerList;
+    let items = vec![
+        StoredCertificate::parse("--trust", "partner-server", false, trust).unwrap(),
+        StoredCertificate::parse(
+            "--trust",
+            "name=peer-pem,encoding=utf-8,stem=peer",
+            false,
+            trust,
+        )
+        .unwrap(),
+        StoredCertificate::parse(
+            "--issuer",
+            "name=contoso-ca-der,stem=contoso-ca",
+            false,
+            issuer,
+        )
+        .unwrap(),
+        StoredCertificate::parse(
+            "--crl",
+            "name=contoso-ca-crl,encoding=base64,stem=contoso-ca",
+            true,
+            issuer,
+        )
+        .unwrap(),
+    ];
+    let manifests = trust_list(&trust_request(items.clone())).unwrap();
+    assert_eq!(
+        manifests.provider_class.metadata.name.as_deref(),
+        Some("opc-ua-connector")
+    );
+    let [trust_sync, issuer_sync] = manifests.secret_syncs.as_slice() else {
+        panic!("{:?}", manifests.secret_syncs)
+    };
+    assert_eq!(
+        trust_sync.metadata.name.as_deref(),
+        Some("aio-opc-ua-broker-trust-list")
+    );
+    assert_eq!(
+        issuer_sync.metadata.name.as_deref(),
+        Some("aio-opc-ua-broker-issuer-list")
+    );
+    for sync in [trust_sync, issuer_sync] {
+        assert_eq!(sync.spec.secret_provider_class_name, "opc-ua-connector");
+    }
+    assert_eq!(target_keys(trust_sync), ["partner-server.der", "peer.crt"]);
+    assert_eq!(
+        target_keys(issuer_sync),
+        ["contoso-ca.der", "contoso-ca.crl"]
+    );
+    // One class holds every object, so applying it keeps both lists whole.
+    let spec = SyncSpec::from_provider_class(&manifests.provider_class).unwrap();
+    let outputs: Vec<&str> = spec.objects.iter().map(|o| o.output_name()).collect();
+    assert_eq!(
+        outputs,
+        [
+            "partner-server.der",
+            "peer.crt",
+            "contoso-ca.der",
+            "contoso-ca.crl"
+        ]
+    );
+    let yaml = manifests.to_yaml().unwrap();
+    let kinds: Vec<String> = documents(&yaml)
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
-        keys,
-        ["contoso-ca.der", "partner.crt", "contoso-ca-crl.crl"]
+        kinds,
+        [
+            "ServiceAccount",
+            "SecretProviderClass",
+            "SecretSync",
+            "SecretSync"
+        ]
     );
-    let spec = SyncSpec::from_provider_class(&manifests.provider_class).unwrap();
-    assert_eq!(spec.objects.len(), 3);
-    let yaml = manifests.to_yaml().unwrap();
     assert!(yaml.contains("objectEncoding: hex"), "{yaml}");
-    let bad = StoredCertificate::parse("x:gzip", false).unwrap_err();
-    assert!(bad.to_string().starts_with("--cert"), "{bad}");
+
+    // Only the lists that have items get a SecretSync.
+    let only_trust = trust_list(&trust_request(items[..1].to_vec())).unwrap();
+    assert_eq!(only_trust.secret_syncs.len(), 1);
+
+    // A CRL without its CA, and two items that would be one file, are refused.
+    let error = trust_list(&trust_request(vec![
+        items[2].clone(),
+        StoredCertificate::parse("--crl", "contoso-ca-crl", true, issuer).unwrap(),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with(
+            "--crl: \"contoso-ca-crl\" (file contoso-ca-crl.crl) has no issuer certificate"
+        ),
+        "{error}"
+    );
+    let error = trust_list(&trust_request(vec![
+        items[0].clone(),
+        StoredCertificate::parse("--trust", "name=other,stem=partner-server", false, trust)
+            .unwrap(),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("--trust: ") && error.contains("partner-server.der"),
+        "{error}"
+    );
+    let error = trust_list(&trust_request(vec![])).unwrap_err().to_string();
+    assert!(error.contains("at least one certificate"), "{error}");
+    for (bad, why) in [
+        ("x:gzip", "\"gzip\""),
+        ("name=x,stem=../x", "stem"),
+        ("name=x,file=y", "unknown part"),
+        ("stem=x", "name= is required"),
+    ] {
+        let error = StoredCertificate::parse("--trust", bad, false, trust)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("--trust: ") && error.contains(why),
+            "{bad}: {error}"
+        );
+    }
 }
