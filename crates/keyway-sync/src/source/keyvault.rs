@@ -20,6 +20,7 @@ use tokio::sync::{Mutex, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, SyncError};
+use crate::source::paging::{NextLink, PageGuard};
 use crate::source::vault_error::{VaultOperation, source_error};
 use crate::source::{CallCounts, KeyValue, SecretProperties, SecretSource, SecretValue};
 
@@ -190,7 +191,9 @@ impl KeyVaultSource {
     ) -> Result<Vec<P>>
     where
         P: azure_core::http::pager::Page + serde::de::DeserializeOwned + Send + 'static,
+        P: NextLink,
     {
+        let mut guard = PageGuard::new(&self.vault_url)?;
         let mut pages = pager
             .map_err(|e| source_error(object, operation, e))?
             .into_pages();
@@ -204,10 +207,12 @@ impl KeyVaultSource {
             drop(permit);
             let Some(page) = page else { break };
             counter.fetch_add(1, Ordering::Relaxed);
-            all.push(
-                page.into_model()
-                    .map_err(|e| source_error(object, operation, e))?,
-            );
+            let page = page
+                .into_model()
+                .map_err(|e| source_error(object, operation, e))?;
+            // Checked before the pager follows the link on the next turn.
+            guard.accept(object, &page)?;
+            all.push(page);
         }
         Ok(all)
     }

@@ -3,6 +3,7 @@
 
 mod keyvault;
 mod memory;
+mod paging;
 mod shared;
 mod upload;
 mod vault_error;
@@ -17,6 +18,7 @@ use crate::error::Result;
 
 pub use keyvault::{KeyVaultSource, KeyVaultSourceOptions, RequestBudget};
 pub use memory::MemorySource;
+pub use paging::MAX_PAGES;
 pub use shared::SharedSource;
 pub use upload::{FILE_ENCODING_TAG, MAX_SECRET_VALUE_BYTES, SecretUpload, check_secret_name};
 pub use vault_error::{VaultOperation, describe_body};
