@@ -8,20 +8,7 @@ use keyway_sync::{KeyVaultSource, KeyVaultSourceOptions};
 
 use crate::error::CliError;
 
-/// Whether a URL points at this machine (the emulators), where a vault cannot prove it is
-/// `*.vault.azure.net`.
-pub fn is_loopback(url: &str) -> bool {
-    use azure_core::http::Url;
-    match Url::parse(url)
-        .ok()
-        .and_then(|u| u.host().map(|h| h.to_owned()))
-    {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
+pub use keyway_identity::is_loopback;
 
 /// Set to `1` to let a Kubernetes client use plain http to an API server on this machine.
 pub const ALLOW_INSECURE_LOOPBACK: &str = "KEYWAY_ALLOW_INSECURE_LOOPBACK";

@@ -106,10 +106,7 @@ impl FederatedCredential {
             fix: "use a URL such as https://login.microsoftonline.com".into(),
         })?;
         if endpoint.scheme() != "https" {
-            let loopback = matches!(
-                endpoint.host_str(),
-                Some("localhost" | "127.0.0.1" | "[::1]")
-            );
+            let loopback = crate::http::is_loopback(endpoint.as_str());
             if !(loopback && options.allow_insecure_loopback) {
                 return Err(IdentityError::Insecure {
                     url: endpoint_text,

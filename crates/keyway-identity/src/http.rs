@@ -50,3 +50,26 @@ pub fn client_options() -> Result<azure_core::http::ClientOptions> {
         ..Default::default()
     })
 }
+
+/// Whether `url` names this machine (`localhost`, `127.0.0.0/8`, `[::1]`): the one place that
+/// decides where plain http, or a vault that cannot prove its domain (an emulator), may be
+/// allowed on an explicit opt-in.
+///
+/// ```
+/// assert!(keyway_identity::is_loopback("https://127.0.0.1:4443"));
+/// assert!(keyway_identity::is_loopback("http://localhost/"));
+/// assert!(!keyway_identity::is_loopback("https://myvault.vault.azure.net"));
+/// ```
+pub fn is_loopback(url: &str) -> bool {
+    let Some(host) = azure_core::http::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+    else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}

@@ -47,7 +47,7 @@ pub use fic::{
     Difference, FederatedIdentityCredential, MatchReport, Mismatch, TOKEN_EXCHANGE_AUDIENCE,
     subject_for,
 };
-pub use http::{client_options, https_client};
+pub use http::{client_options, https_client, is_loopback};
 pub use oidc::{IssuerDiscovery, Jwk, Jwks, OpenIdConfiguration, kubernetes_kid};
 #[cfg(feature = "kube")]
 pub use token_request::TokenRequest;

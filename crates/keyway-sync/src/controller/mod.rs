@@ -64,7 +64,9 @@ pub struct ControllerOptions {
     pub authority_host: Option<String>,
     /// Transport and retry for Entra and Key Vault.
     pub client_options: ClientOptions,
-    /// Verify the vault challenge's resource (off only for loopback vaults such as the emulator).
+    /// Verify the vault challenge's resource. `false` turns verification off for vaults on a
+    /// loopback address only (an emulator, which cannot be `*.vault.azure.net`); every other
+    /// vault is always verified.
     pub verify_challenge_resource: bool,
     /// Vault name → URL, for private endpoints and emulators; others use the cloud's suffix.
     pub vault_urls: BTreeMap<String, String>,
