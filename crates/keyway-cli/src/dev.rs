@@ -356,13 +356,14 @@ fn environment_text(env: &DevEnvironment, json: bool) -> Result<String, CliError
         let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
         let path = |p: &Path| quote(&p.display().to_string());
         format!(
-            "export AZURE_AUTHORITY_HOST={}\nexport AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_FEDERATED_TOKEN_FILE={}\nexport KEYWAY_VAULT_URL={}\nexport KEYWAY_ARM_ENDPOINT={}\nexport SSL_CERT_FILE={}\nexport KUBECONFIG={}\n# issuer: {}\n# to upload secrets, use the Secrets Officer identity:\n#   AZURE_CLIENT_ID={} AZURE_FEDERATED_TOKEN_FILE={}\n",
+            "export AZURE_AUTHORITY_HOST={}\nexport AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_FEDERATED_TOKEN_FILE={}\nexport KEYWAY_VAULT_URL={}\nexport KEYWAY_ARM_ENDPOINT={}\nexport SSL_CERT_FILE={}\nexport REQUESTS_CA_BUNDLE={}\nexport KUBECONFIG={}\n# issuer: {}\n# to upload secrets, use the Secrets Officer identity:\n#   AZURE_CLIENT_ID={} AZURE_FEDERATED_TOKEN_FILE={}\n",
             quote(&env.authority_host),
             quote(&env.tenant_id),
             quote(&env.client_id),
             path(&env.federated_token_file),
             quote(&env.vault_url),
             quote(&env.arm_endpoint),
+            path(&env.ca_file),
             path(&env.ca_file),
             path(&env.kubeconfig),
             env.issuer,
