@@ -324,7 +324,7 @@ async fn custom_resources_status_generation_and_garbage_collection() {
             "group": "secret-sync.x-k8s.io",
             "names": {"kind": "SecretSync", "plural": "secretsyncs"},
             "scope": "Namespaced",
-            "versions": [{"name": "v1alpha1", "served": true, "storage": true, "subresources": {"status": {}}, "schema": {"openAPIV3Schema": {"type": "object"}}}]
+            "versions": [{"name": "v1alpha1", "served": true, "storage": true, "subresources": {"status": {}}, "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
         }
     });
     assert_eq!(

@@ -12,14 +12,23 @@
 //!
 //! Server-side apply and updates track field ownership per manager (see `apply.rs`). `kubectl`
 //! works for the basics: bodies it sends as protobuf get 415 and it falls back to JSON; the
-//! OpenAPI v3 documents tell it validation happens on the server. Not emulated
-//! (docs/emulator.md): list items owned by key, schemas and admission.
+//! OpenAPI v3 documents tell it validation happens on the server.
+//!
+//! CustomResourceDefinitions are checked as the real server checks them (`schema.rs`:
+//! structural schemas), and custom resources are defaulted, pruned and validated against their
+//! version's schema (`validation.rs`), with the server's 422 wording; unknown fields are
+//! reported as `Warning`s, or refused with `fieldValidation=Strict`. Every served version of a
+//! CRD reads and writes the same objects (stored in the storage version). Not emulated
+//! (docs/emulator.md): list items owned by key, CEL rules, admission.
 
 mod apply;
+mod field;
 mod openapi;
 mod resources;
+mod schema;
 mod status;
 mod store;
+mod validation;
 mod watch;
 
 use std::sync::{Arc, Mutex};
@@ -272,6 +281,7 @@ fn store_error(t: &ResourceType, name: &str, e: StoreError) -> Response {
             Some("namespaces"),
             None,
         ),
+        StoreError::Fields(errors) => status::invalid(&t.kind, &t.group, name, &errors),
         StoreError::Invalid(message) => status::failure(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid",
@@ -282,12 +292,80 @@ fn store_error(t: &ResourceType, name: &str, e: StoreError) -> Response {
     }
 }
 
+/// `fieldValidation` for a write of `object`: unknown fields (those pruning would drop) refused
+/// with `Strict` (the server's strict decoding error: 400 for a body, 422 naming `patch` for a
+/// patched object), reported as warnings with `Warn` (the default), dropped silently with
+/// `Ignore`.
+fn field_validation(
+    t: &ResourceType,
+    object: &Value,
+    directive: Option<&str>,
+    patched: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), Response> {
+    let Some(schema) = &t.schema else {
+        return Ok(());
+    };
+    let unknown = validation::prepare(schema, &mut object.clone());
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let named: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field {}", field::quote(f)))
+        .collect();
+    match directive.unwrap_or("Warn") {
+        "Strict" if patched => Err(status::invalid(
+            "",
+            "",
+            "",
+            &[field::FieldError::invalid(
+                "patch",
+                Value::String(object.to_string()),
+                format!("strict decoding error: {}", named.join(", ")),
+            )],
+        )),
+        "Strict" => Err(status::bad_request(&format!(
+            "{kind} in version {version} cannot be handled as a {kind}: strict decoding error: {}",
+            named.join(", "),
+            kind = t.kind,
+            version = field::quote(&t.version),
+        ))),
+        "Ignore" => Ok(()),
+        _ => {
+            warnings.extend(named);
+            Ok(())
+        }
+    }
+}
+
 async fn handle(
+    state: State<(Arc<Shared>, Arc<KubeState>)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut warnings = Vec::new();
+    let mut response = respond(state, method, uri, headers, body, &mut warnings).await;
+    for warning in warnings {
+        // As the server sends them: `299 - "<text>"`.
+        if let Ok(value) =
+            axum::http::HeaderValue::from_str(&format!("299 - {}", field::quote(&warning)))
+        {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
+}
+
+async fn respond(
     State((shared, state)): State<(Arc<Shared>, Arc<KubeState>)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+    warnings: &mut Vec<String>,
 ) -> Response {
     let user = headers
         .get(header::AUTHORIZATION)
@@ -338,6 +416,12 @@ async fn handle(
     let mut store = state.store();
     let target = parse(uri.path(), &store);
     let watching = param("watch").is_some_and(|w| w == "true" || w == "1");
+    if let Target::Object { t, .. } = &target
+        && let Some(deprecation) = &t.deprecation
+    {
+        warnings.push(deprecation.clone());
+    }
+    let directive = param("fieldValidation");
     state.record_access(&user, &method, &target, watching);
     // A server-side apply that creates is authorised as create as well, like the real server.
     if method == Method::PATCH
@@ -368,6 +452,10 @@ async fn handle(
                     Some(_) => {}
                     None => groups.push((t.group.clone(), vec![t.version.clone()])),
                 }
+            }
+            // The preferred (first) version is the highest by Kubernetes' version priority.
+            for (_, versions) in &mut groups {
+                versions.sort_by_key(|v| std::cmp::Reverse(ResourceType::priority(v)));
             }
             let groups: Vec<Value> = groups
                 .into_iter()
@@ -427,7 +515,7 @@ async fn handle(
                 return status::bad_request("unknown subresource");
             }
             match store.get(&t, namespace.as_deref().unwrap_or_default(), &name) {
-                Ok(object) => Json(object.clone()).into_response(),
+                Ok(object) => Json(object).into_response(),
                 Err(e) => store_error(&t, &name, e),
             }
         }
@@ -437,6 +525,9 @@ async fn handle(
                 Err(e) => return status::bad_request(&format!("the body is not JSON: {e}")),
             };
             let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            if let Err(refused) = field_validation(&t, &object, directive, false, warnings) {
+                return refused;
+            }
             match store.create(&t, namespace.as_deref().unwrap_or_default(), object, Some(&updater)) {
                 Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
                 Err(e) => store_error(&t, &name, e),
@@ -457,6 +548,9 @@ async fn handle(
                 Err(e) => return status::bad_request(&format!("the body is not JSON: {e}")),
             };
             let status_only = sub.as_deref() == Some("status");
+            if let Err(refused) = field_validation(&t, &object, directive, false, warnings) {
+                return refused;
+            }
             match store.replace(&t, namespace.as_deref().unwrap_or_default(), &name, object, status_only, Some(&updater)) {
                 Ok(replaced) => Json(replaced).into_response(),
                 Err(e) => store_error(&t, &name, e),
@@ -465,7 +559,7 @@ async fn handle(
         (Target::Object { t, namespace, name: Some(name), sub }, &Method::PATCH) => {
             let namespace = namespace.unwrap_or_default();
             let status_only = sub.as_deref() == Some("status");
-            let current = store.get(&t, &namespace, &name).cloned();
+            let current = store.get(&t, &namespace, &name);
             let patched = match (content_type.split(';').next().unwrap_or_default(), current) {
                 ("application/apply-patch+yaml", current) => {
                     let applied: Value = match serde_yaml_ng::from_slice(&body) {
@@ -490,6 +584,9 @@ async fn handle(
                             );
                         }
                     };
+                    if let Err(refused) = field_validation(&t, &merged, directive, true, warnings) {
+                        return refused;
+                    }
                     if current.is_err() {
                         return match store.create(&t, &namespace, merged, None) {
                             Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
@@ -523,7 +620,12 @@ async fn handle(
             };
             let (patched, updater) = match patched {
                 Patched::Applied(object) => (object, None),
-                Patched::Updated(object) => (object, Some(updater.as_str())),
+                Patched::Updated(object) => {
+                    if let Err(refused) = field_validation(&t, &object, directive, true, warnings) {
+                        return refused;
+                    }
+                    (object, Some(updater.as_str()))
+                }
             };
             match store.replace(&t, &namespace, &name, patched, status_only, updater) {
                 Ok(replaced) => Json(replaced).into_response(),

@@ -1,13 +1,23 @@
 //! The resource types the stand-in serves: the built-in ones keyway needs, and those custom
 //! resource definitions add.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
-/// One served resource type.
+/// One served resource type (one version of it: a CRD's versions are separate types sharing
+/// their objects).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ResourceType {
     pub group: String,
     pub version: String,
+    /// The version objects are stored in (the CRD's `storage: true` one; `version` for
+    /// built-ins).
+    pub storage_version: String,
+    /// This version's `openAPIV3Schema` (custom resources only).
+    pub schema: Option<Arc<Value>>,
+    /// The warning every request to a deprecated version gets.
+    pub deprecation: Option<String>,
     pub plural: String,
     pub kind: String,
     pub namespaced: bool,
@@ -29,6 +39,9 @@ impl ResourceType {
         ResourceType {
             group: group.into(),
             version: version.into(),
+            storage_version: version.into(),
+            schema: None,
+            deprecation: None,
             plural: plural.into(),
             kind: kind.into(),
             namespaced,
@@ -46,9 +59,33 @@ impl ResourceType {
         }
     }
 
-    /// The key objects of this type are stored under.
+    /// The key objects of this type are stored under: group and plural, the same for every
+    /// version (objects are stored once, in the storage version).
     pub fn key(&self) -> String {
-        format!("{}/{}", self.api_version(), self.plural)
+        format!("{}/{}", self.group, self.plural)
+    }
+
+    /// Whether this is `plural` in `group`.
+    pub fn is(&self, group: &str, plural: &str) -> bool {
+        self.group == group && self.plural == plural
+    }
+
+    /// The `apiVersion` objects are stored with.
+    pub fn storage_api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.storage_version.clone()
+        } else {
+            format!("{}/{}", self.group, self.storage_version)
+        }
+    }
+
+    /// A stored object as this version serves it (conversion strategy `None`: only the
+    /// `apiVersion` changes).
+    pub fn present(&self, mut object: Value) -> Value {
+        if object.is_object() {
+            object["apiVersion"] = json!(self.api_version());
+        }
+        object
     }
 
     /// The type a CustomResourceDefinition object defines, for each served version.
@@ -67,24 +104,65 @@ impl ResourceType {
                     .collect()
             })
             .unwrap_or_default();
-        spec["versions"]
-            .as_array()
-            .map(|versions| {
-                versions
-                    .iter()
-                    .filter(|v| v["served"].as_bool().unwrap_or(true))
-                    .map(|v| ResourceType {
-                        group: group.into(),
-                        version: v["name"].as_str().unwrap_or_default().into(),
-                        plural: plural.into(),
-                        kind: kind.into(),
-                        namespaced,
-                        status: v["subresources"]["status"].is_object(),
-                        short_names: short_names.clone(),
-                    })
-                    .collect()
-            })
+        let versions = spec["versions"].as_array().cloned().unwrap_or_default();
+        let storage_version = versions
+            .iter()
+            .find(|v| v["storage"].as_bool() == Some(true))
+            .and_then(|v| v["name"].as_str())
             .unwrap_or_default()
+            .to_string();
+        versions
+            .iter()
+            .filter(|v| v["served"].as_bool().unwrap_or(true))
+            .map(|v| ResourceType {
+                group: group.into(),
+                version: v["name"].as_str().unwrap_or_default().into(),
+                storage_version: storage_version.clone(),
+                schema: v["schema"]["openAPIV3Schema"]
+                    .is_object()
+                    .then(|| Arc::new(v["schema"]["openAPIV3Schema"].clone())),
+                deprecation: (v["deprecated"].as_bool() == Some(true)).then(|| {
+                    v["deprecationWarning"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| {
+                            format!(
+                                "{group}/{} {kind} is deprecated",
+                                v["name"].as_str().unwrap_or_default()
+                            )
+                        })
+                }),
+                plural: plural.into(),
+                kind: kind.into(),
+                namespaced,
+                status: v["subresources"]["status"].is_object(),
+                short_names: short_names.clone(),
+            })
+            .collect()
+    }
+
+    /// Kubernetes' version priority: GA before beta before alpha, higher numbers first, then
+    /// anything else by name (`v1` > `v1beta2` > `v1beta1` > `v1alpha1` > `foo`).
+    pub fn priority(version: &str) -> impl Ord + use<> {
+        let parsed = version.strip_prefix('v').and_then(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let major: u64 = digits.parse().ok()?;
+            match &rest[digits.len()..] {
+                "" => Some((3u8, major, 0u64)),
+                tail => {
+                    let (level, n) = if let Some(n) = tail.strip_prefix("beta") {
+                        (2u8, n)
+                    } else {
+                        (1u8, tail.strip_prefix("alpha")?)
+                    };
+                    Some((level, major, n.parse().ok()?))
+                }
+            }
+        });
+        match parsed {
+            Some((level, major, minor)) => (level, major, minor, std::cmp::Reverse(String::new())),
+            None => (0, 0, 0, std::cmp::Reverse(version.to_string())),
+        }
     }
 
     /// The entry of an `APIResourceList`.

@@ -78,3 +78,40 @@ pub(crate) fn unauthorized() -> Response {
         None,
     )
 }
+
+/// 422 `Invalid`, as the server refuses an object its validation rejects:
+/// `Kind.group "name" is invalid: <errors>`, one `cause` per field error.
+pub(crate) fn invalid(
+    kind: &str,
+    group: &str,
+    name: &str,
+    errors: &[super::field::FieldError],
+) -> Response {
+    let qualified = if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    };
+    let causes: Vec<serde_json::Value> = errors
+        .iter()
+        .map(|e| json!({"reason": e.kind.reason(), "message": e.body(), "field": e.field}))
+        .collect();
+    let mut details = serde_json::Map::new();
+    details.insert("name".into(), json!(name));
+    if !group.is_empty() {
+        details.insert("group".into(), json!(group));
+    }
+    details.insert("kind".into(), json!(kind));
+    details.insert("causes".into(), json!(causes));
+    let body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("{qualified} \"{name}\" is invalid: {}", super::field::aggregate(errors)),
+        "reason": "Invalid",
+        "details": details,
+        "code": 422,
+    });
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+}

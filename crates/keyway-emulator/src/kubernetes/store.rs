@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::apply;
+use super::field::FieldError;
 use super::resources::{ResourceType, builtins};
+use super::{schema, validation};
 
 /// Where an object lives.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,6 +73,8 @@ pub(crate) enum StoreError {
     AlreadyExists,
     Conflict,
     Invalid(String),
+    /// Refused by the schema (or, for a CustomResourceDefinition, by the rules for schemas).
+    Fields(Vec<FieldError>),
 }
 
 /// One change, as watchers see it.
@@ -202,9 +206,11 @@ impl Store {
         }
     }
 
-    pub fn get(&self, t: &ResourceType, namespace: &str, name: &str) -> Result<&Value, StoreError> {
+    /// An object, as `t`'s version serves it.
+    pub fn get(&self, t: &ResourceType, namespace: &str, name: &str) -> Result<Value, StoreError> {
         self.objects
             .get(&Self::key(t, namespace, name))
+            .map(|object| t.present(object.clone()))
             .ok_or(StoreError::NotFound)
     }
 
@@ -223,7 +229,7 @@ impl Store {
                     && namespace.is_none_or(|ns| k.namespace == ns)
                     && selector.matches(v)
             })
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| t.present(v.clone()))
             .collect()
     }
 
@@ -264,8 +270,9 @@ impl Store {
         if self.objects.contains_key(&key) {
             return Err(StoreError::AlreadyExists);
         }
+        self.admit(t, &mut object, None)?;
         let rv = self.next_version();
-        object["apiVersion"] = json!(t.api_version());
+        object["apiVersion"] = json!(t.storage_api_version());
         object["kind"] = json!(t.kind);
         let metadata = &mut object["metadata"];
         metadata["name"] = json!(name);
@@ -285,7 +292,29 @@ impl Store {
         self.define(t, &mut object);
         self.record("ADDED", &key, &object);
         self.objects.insert(key, object.clone());
-        Ok(object)
+        Ok(t.present(object))
+    }
+
+    /// What the server does with a body before storing it: a CustomResourceDefinition is
+    /// defaulted and checked (structural schemas); a custom resource is defaulted, pruned and
+    /// validated against its version's schema (`old`: the stored object, on update).
+    fn admit(
+        &self,
+        t: &ResourceType,
+        object: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        if t.is("apiextensions.k8s.io", "customresourcedefinitions") {
+            schema::default_crd(object);
+            let errors = schema::check_crd(object);
+            if !errors.is_empty() {
+                return Err(StoreError::Fields(errors));
+            }
+        }
+        if let Some(schema) = &t.schema {
+            validation::admit(schema, object, old).map_err(StoreError::Fields)?;
+        }
+        Ok(())
     }
 
     /// Replaces an object. A `resourceVersion` in the body must be the current one (optimistic
@@ -320,6 +349,12 @@ impl Store {
             // The main resource cannot change the status.
             object["status"] = current["status"].clone();
         }
+        if object["status"].is_null()
+            && let Some(map) = object.as_object_mut()
+        {
+            map.remove("status");
+        }
+        self.admit(t, &mut object, Some(&current))?;
         // The server owns these.
         for field in [
             "uid",
@@ -352,28 +387,27 @@ impl Store {
         }
         self.define(t, &mut object);
         if object == current {
-            return Ok(current);
+            return Ok(t.present(current));
         }
         object["metadata"]["resourceVersion"] = json!(self.next_version());
         self.record("MODIFIED", &key, &object);
         self.objects.insert(key, object.clone());
-        Ok(object)
+        Ok(t.present(object))
     }
 
     /// Serves the types a CustomResourceDefinition defines and marks it accepted and
     /// established, as the real server's controllers do moments after it is written.
     fn define(&mut self, t: &ResourceType, crd: &mut Value) {
-        if t.key() != "apiextensions.k8s.io/v1/customresourcedefinitions" {
+        if !t.is("apiextensions.k8s.io", "customresourcedefinitions") {
             return;
         }
-        for defined in ResourceType::from_crd(crd) {
-            self.types.retain(|x| {
-                !(x.group == defined.group
-                    && x.version == defined.version
-                    && x.plural == defined.plural)
-            });
-            self.types.push(defined);
+        let defined = ResourceType::from_crd(crd);
+        // Every served version, each with its schema; versions no longer served go.
+        if let Some(first) = defined.first() {
+            let (group, plural) = (first.group.clone(), first.plural.clone());
+            self.types.retain(|x| !x.is(&group, &plural));
         }
+        self.types.extend(defined);
         let since = crd["metadata"]["creationTimestamp"].clone();
         let condition = |kind: &str, reason: &str| json!({"type": kind, "status": "True", "reason": reason, "message": "", "lastTransitionTime": since});
         let stored: Vec<Value> = crd["spec"]["versions"]
@@ -411,7 +445,32 @@ impl Store {
                 .unwrap_or_default()
                 .to_string(),
         ];
-        if t.key() == "v1/namespaces" {
+        if t.is("apiextensions.k8s.io", "customresourcedefinitions") {
+            // The resources it defined are no longer served, and their objects go with it.
+            let group = removed["spec"]["group"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let plural = removed["spec"]["names"]["plural"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            self.types.retain(|x| !x.is(&group, &plural));
+            let resource = format!("{group}/{plural}");
+            let contents: Vec<ObjectKey> = self
+                .objects
+                .keys()
+                .filter(|k| k.resource == resource)
+                .cloned()
+                .collect();
+            for key in contents {
+                if let Some(gone) = self.objects.remove(&key) {
+                    self.resource_version += 1;
+                    self.record("DELETED", &key, &gone);
+                }
+            }
+        }
+        if t.is("", "namespaces") {
             // Everything in a deleted namespace goes with it.
             let contents: Vec<ObjectKey> = self
                 .objects
@@ -459,7 +518,7 @@ impl Store {
                 }
             }
         }
-        Ok(removed)
+        Ok(t.present(removed))
     }
 }
 
@@ -475,7 +534,7 @@ fn check_shape(t: &ResourceType, object: &Value) -> Result<(), StoreError> {
         return invalid("the body");
     }
     let mut fields = vec!["metadata"];
-    if t.key() == "v1/secrets" {
+    if t.is("", "secrets") {
         fields.extend(["data", "stringData"]);
     }
     for field in fields {
@@ -490,7 +549,7 @@ fn check_shape(t: &ResourceType, object: &Value) -> Result<(), StoreError> {
 /// name, as the real server does.
 fn fold_string_data(t: &ResourceType, object: &mut Value) {
     use base64::Engine as _;
-    if t.key() != "v1/secrets" {
+    if !t.is("", "secrets") {
         return;
     }
     let Some(Value::Object(strings)) = object.as_object_mut().and_then(|o| o.remove("stringData"))

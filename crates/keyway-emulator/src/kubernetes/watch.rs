@@ -83,7 +83,7 @@ pub(crate) fn watch(
                     events
                         .iter()
                         .filter(|e| relevant(e))
-                        .map(|e| line(e.kind, &e.object)),
+                        .map(|e| line(e.kind, &t.present(e.object.clone()))),
                 );
             }
             None => {
@@ -96,6 +96,8 @@ pub(crate) fn watch(
     let (sender, receiver) = mpsc::unbounded::<Result<String, Infallible>>();
     let bookmark_kind = t.kind.clone();
     let bookmark_api = t.api_version();
+    // Events carry objects as stored; each is served in the watched version.
+    let served = t.clone();
     tokio::spawn(async move {
         for l in initial {
             if sender.unbounded_send(Ok(l)).is_err() {
@@ -121,7 +123,7 @@ pub(crate) fn watch(
                 received = live.recv() => match received {
                     Ok(event) => {
                         last = last.max(event.resource_version);
-                        if relevant(&event) && sender.unbounded_send(Ok(line(event.kind, &event.object))).is_err() {
+                        if relevant(&event) && sender.unbounded_send(Ok(line(event.kind, &served.present(event.object.clone())))).is_err() {
                             return;
                         }
                     }
