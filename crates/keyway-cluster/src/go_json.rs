@@ -62,6 +62,8 @@ pub(crate) fn from_value<T: DeserializeOwned>(
             }
             serde_yaml_ng::Value::Mapping(folded)
         }
+        // No spec at all reads as an empty one, as in Go; the caller says what is missing.
+        serde_yaml_ng::Value::Null => serde_yaml_ng::Value::Mapping(Default::default()),
         other => other.clone(),
     };
     serde_yaml_ng::from_value(value).map_err(|e| ClusterError::invalid(path, e.to_string()))
@@ -161,6 +163,15 @@ mod tests {
             spec("{clientid: c, SELECTOR: s, other: 1}").unwrap(),
             expected
         );
+        // Null reads as empty, as in Go.
+        assert_eq!(
+            spec("~").unwrap(),
+            Spec {
+                client_id: String::new(),
+                selector: String::new()
+            }
+        );
+        assert_eq!(spec("{clientID: ~, selector: s}").unwrap().client_id, "");
         // The Kelvin sign folds to k, as in Go.
         assert_eq!(fold("\u{212a}ey"), fold("KEY"));
         // The same value twice is one value; two different values are refused, naming both.

@@ -221,6 +221,17 @@ impl Migration {
                 continue;
             }
             let service_account = format!("{}-workload-identity", binding.selector);
+            // A label value may hold capitals and `_`; a ServiceAccount's name may not.
+            if crate::names::check_object_name("name", &service_account).is_err() {
+                migration.unconvertible.push(Unconvertible {
+                    object,
+                    reason: format!(
+                        "selector {:?} does not make a ServiceAccount name ({service_account:?}: lower-case letters, digits, - and . only); create a ServiceAccount under a valid name with the annotation {CLIENT_ID_ANNOTATION}: {}, and federate it by hand",
+                        binding.selector, identity.client_id
+                    ),
+                });
+                continue;
+            }
             let taken = migration
                 .pod_changes
                 .iter()

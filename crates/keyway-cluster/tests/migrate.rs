@@ -282,3 +282,31 @@ fn a_binding_without_its_identity_or_selector_and_two_spellings_of_one_field_are
         "{error}"
     );
 }
+
+#[test]
+fn no_spec_and_a_selector_that_makes_no_service_account_name() {
+    let error = Migration::from_yaml("kind: AzureIdentity\nmetadata: {name: bare}\n", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("document 1 (AzureIdentity default/bare) spec.clientID: is missing"),
+        "{error}"
+    );
+    // Label values may hold capitals and `_`; ServiceAccount names may not.
+    let migration = Migration::from_yaml(
+        &dapr_guide().replace("Selector: dapr-kv-selector", "Selector: Dapr_KV"),
+        Some("https://issuer.example/"),
+    )
+    .unwrap();
+    assert!(migration.service_accounts.is_empty());
+    assert!(migration.federated_credentials.is_empty());
+    let [item] = migration.unconvertible.as_slice() else {
+        panic!("{:?}", migration.unconvertible)
+    };
+    assert!(
+        item.reason
+            .contains("selector \"Dapr_KV\" does not make a ServiceAccount name"),
+        "{}",
+        item.reason
+    );
+}
