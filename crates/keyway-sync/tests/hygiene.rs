@@ -9,7 +9,8 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use keyway_emulator::{Service, ServiceAccountToken};
 use keyway_identity::{FederatedCredential, FederatedCredentialOptions, StaticAssertion};
@@ -19,7 +20,7 @@ use keyway_sync::{
     Syncer,
 };
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, PostParams};
 use support::{Fixture, eventually, fixture, spawn};
 
 /// Every log line of the process, at TRACE, from every crate.
@@ -135,8 +136,36 @@ async fn no_secret_or_token_reaches_logs_debug_errors_events_status_or_metrics()
     // only our own renderings are checked below.
     assert!(secret.data.is_some());
 
-    // 2. A directory sync with a failing object: reports, errors, Debug of every part.
-    let credential = emulator.workload_credential(&app, ns, "sync").unwrap();
+    // 2. A directory sync with a failing object: reports, errors, Debug of every part. The
+    // assertion is the cluster's own service-account token (TokenRequest), whose issuer the
+    // fixture made Entra trust — on a real cluster the emulated issuer's tokens are refused.
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec!["api://AzureADTokenExchange".into()],
+            expiration_seconds: Some(3600),
+            bound_object_ref: None,
+        },
+        ..Default::default()
+    };
+    let service_account_token = accounts
+        .create_token_request("sync", &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let credential = FederatedCredential::new(
+        &tenant,
+        &app.client_id,
+        &emulator.authority_host(),
+        Arc::new(StaticAssertion::new(service_account_token.clone())),
+        FederatedCredentialOptions {
+            client_options: emulator.client_options().unwrap(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let token = credential
         .token(&["https://vault.azure.net/.default"])
         .await
@@ -226,6 +255,10 @@ async fn no_secret_or_token_reaches_logs_debug_errors_events_status_or_metrics()
     }
     planted.push(("the Entra access token".into(), access_token));
     planted.push(("a service-account token".into(), assertion));
+    planted.push((
+        "the cluster's service-account token".into(),
+        service_account_token,
+    ));
     if !cluster.is_real() {
         planted.push((
             "the Kubernetes bearer token".into(),
