@@ -18,7 +18,7 @@ use crate::assertion::{AssertionSource, ProjectedTokenFile};
 use crate::claims::AssertionClaims;
 use crate::config::{WorkloadIdentityConfig, check_authority, check_guid, check_tenant};
 use crate::diagnostics::entra_error;
-use crate::error::{IdentityError, Result, root_cause};
+use crate::error::{IdentityError, Result};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -256,16 +256,9 @@ impl FederatedCredential {
                 }),
             )
             .await
-            .map_err(|e| {
-                let (said, cause) = (e.to_string(), root_cause(&e));
-                IdentityError::Remote {
-                    url: self.endpoint.to_string(),
-                    reason: if cause == said {
-                        said
-                    } else {
-                        format!("{said} ({cause})")
-                    },
-                }
+            .map_err(|e| IdentityError::Remote {
+                url: self.endpoint.to_string(),
+                reason: format!("unreachable: {}", crate::error::transport_failure(&e)),
             })?;
         let status = u16::from(response.status());
         let now = OffsetDateTime::now_utc();

@@ -161,3 +161,24 @@ pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// Why a request never got an answer, on one line, with the fix where it is known: the
+/// innermost cause (a refused connection, a DNS failure, a reset, a TLS verification error)
+/// rather than the transport's "error sending request" or the SDK's "will no longer be retried".
+pub fn transport_failure(error: &(dyn std::error::Error + 'static)) -> String {
+    let cause = root_cause(error);
+    let lower = cause.to_ascii_lowercase();
+    let hint = if lower.contains("unknownissuer") || lower.contains("certificate verify failed") {
+        "; the server's certificate is not signed by a CA this machine trusts: set SSL_CERT_FILE \
+         to a PEM file holding its CA (keyway dev prints one)"
+    } else if lower.contains("notvalidforname") || lower.contains("certificate is not valid for") {
+        "; the server's certificate does not name this host: check the URL"
+    } else if lower.contains("dns") || lower.contains("lookup address") {
+        "; the host name does not resolve: check the name, or the DNS of this machine"
+    } else if lower.contains("connection refused") {
+        "; nothing listens there: check the URL and port, and that the service runs"
+    } else {
+        ""
+    };
+    format!("{cause}{hint}")
+}

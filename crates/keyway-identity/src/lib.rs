@@ -42,7 +42,7 @@ pub use claims::{AssertionClaims, Audience};
 pub use config::{DEFAULT_AUTHORITY_HOST, WorkloadIdentityConfig};
 pub use credential::{FederatedCredential, FederatedCredentialOptions};
 pub use diagnostics::{entra_error, hint};
-pub use error::{EntraError, IdentityError, Result, root_cause};
+pub use error::{EntraError, IdentityError, Result, root_cause, transport_failure};
 pub use fic::{
     Difference, FederatedIdentityCredential, MatchReport, Mismatch, TOKEN_EXCHANGE_AUDIENCE,
     subject_for,

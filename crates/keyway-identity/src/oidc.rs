@@ -337,11 +337,12 @@ async fn get_json<T: DeserializeOwned>(client: &reqwest::Client, url: &str) -> R
         url: url.into(),
         reason,
     };
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| remote(format!("unreachable: {e}")))?;
+    let response = client.get(url).send().await.map_err(|e| {
+        remote(format!(
+            "unreachable: {}",
+            crate::error::transport_failure(&e)
+        ))
+    })?;
     if !response.status().is_success() {
         return Err(remote(format!("HTTP {}", response.status())));
     }

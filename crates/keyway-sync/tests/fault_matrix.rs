@@ -382,7 +382,7 @@ fault_tests! {
     }, clear_faults, "429");
     entra_unreachable: entra("entra-reset", |w| {
         w.emulator.faults().drop_next(Service::Entra, None, 1_000_000);
-    }, clear_faults, "no longer be retried (");
+    }, clear_faults, "token: unreachable: stream error");
     aadsts70021_no_matching_federated_credential: entra("aadsts70021", |w| {
         let mut moved = FederatedIdentityCredential::for_service_account(&w.emulator.issuer_url(), "default", "sync");
         moved.subject = "system:serviceaccount:default:someone-else".into();

@@ -195,7 +195,7 @@ impl KeyVaultSource {
     {
         let mut guard = PageGuard::new(&self.vault_url)?;
         let mut pages = pager
-            .map_err(|e| source_error(object, operation, e))?
+            .map_err(|e| source_error(&self.vault_url, object, operation, e))?
             .into_pages();
         let mut all = Vec::new();
         loop {
@@ -203,13 +203,13 @@ impl KeyVaultSource {
             let page = pages
                 .try_next()
                 .await
-                .map_err(|e| source_error(object, operation, e))?;
+                .map_err(|e| source_error(&self.vault_url, object, operation, e))?;
             drop(permit);
             let Some(page) = page else { break };
             counter.fetch_add(1, Ordering::Relaxed);
             let page = page
                 .into_model()
-                .map_err(|e| source_error(object, operation, e))?;
+                .map_err(|e| source_error(&self.vault_url, object, operation, e))?;
             // Checked before the pager follows the link on the next turn.
             guard.accept(object, &page)?;
             all.push(page);
@@ -329,9 +329,9 @@ impl SecretSource for KeyVaultSource {
             .client
             .get_secret(name, Some(options))
             .await
-            .map_err(|e| source_error(name, VaultOperation::ReadSecret, e))?
+            .map_err(|e| source_error(&self.vault_url, name, VaultOperation::ReadSecret, e))?
             .into_model()
-            .map_err(|e| source_error(name, VaultOperation::ReadSecret, e))?;
+            .map_err(|e| source_error(&self.vault_url, name, VaultOperation::ReadSecret, e))?;
         let version = secret.resource_id().ok().and_then(|id| id.version);
         let value = Zeroizing::new(secret.value.clone().unwrap_or_default());
         Ok(SecretValue {
@@ -391,9 +391,9 @@ impl SecretSource for KeyVaultSource {
             .keys
             .get_key(name, Some(options))
             .await
-            .map_err(|e| source_error(name, VaultOperation::ReadKeys, e))?
+            .map_err(|e| source_error(&self.vault_url, name, VaultOperation::ReadKeys, e))?
             .into_model()
-            .map_err(|e| source_error(name, VaultOperation::ReadKeys, e))?;
+            .map_err(|e| source_error(&self.vault_url, name, VaultOperation::ReadKeys, e))?;
         let unsupported = |what: String| SyncError::Convert {
             object: name.to_string(),
             reason: format!(

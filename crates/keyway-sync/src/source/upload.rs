@@ -127,7 +127,8 @@ impl SecretUpload {
             )])),
             ..Default::default()
         };
-        let fail = |e| source_error(&self.name, VaultOperation::WriteSecret, e);
+        let vault = client.endpoint().to_string();
+        let fail = |e| source_error(&vault, &self.name, VaultOperation::WriteSecret, e);
         let body = parameters.try_into().map_err(fail)?;
         let secret = client
             .set_secret(&self.name, body, None)

@@ -49,11 +49,13 @@ pub fn describe_body(body: &[u8]) -> Option<String> {
     })
 }
 
-/// Maps an SDK error of `operation` on `object` (a secret or key name, `*` for a listing) to a
+/// Maps an SDK error of `operation` on `object` (a secret or key name, `*` for a listing) at
+/// `vault` (its URL, named when it could not be reached) to a
 /// [`SyncError::Source`]: the failure kind, Key Vault's code and message rather than the SDK's
 /// dump, the innermost cause of a transport or credential failure, and for a 403 the role that
 /// would allow it.
 pub fn source_error(
+    vault: &str,
     object: &str,
     operation: VaultOperation,
     error: azure_core::Error,
@@ -84,14 +86,18 @@ pub fn source_error(
         (Some(429), _, _) => SourceFailure::Throttled,
         (Some(401), _, _) | (_, _, ErrorKind::Credential) => SourceFailure::Unauthenticated,
         (Some(s), _, _) if s >= 500 => SourceFailure::Unavailable,
-        (None, _, ErrorKind::Io) => SourceFailure::Unavailable,
+        (None, _, ErrorKind::Io | ErrorKind::Connection) => SourceFailure::Unavailable,
         _ => SourceFailure::Other,
     };
     // A credential or transport failure's own text ("will not be retried") says nothing: the
     // error under it names the cause (Entra's AADSTS code and its fix, a missing token file, a
     // reset, a refused connection). An HTTP answer is best told by Key Vault's own words.
     let mut text = match error.kind() {
-        ErrorKind::Credential | ErrorKind::Io => keyway_identity::root_cause(&error),
+        ErrorKind::Credential => keyway_identity::root_cause(&error),
+        ErrorKind::Io | ErrorKind::Connection => format!(
+            "{vault} unreachable: {}",
+            keyway_identity::transport_failure(&error)
+        ),
         _ => body
             .as_deref()
             .and_then(describe_body)
