@@ -364,3 +364,72 @@ async fn every_served_version_reads_and_writes_the_same_objects() {
     );
     cluster.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_deprecated_version_warns_with_its_deprecation_warning() {
+    let cluster = cluster("crd-deprecated").await;
+    let path = format!(
+        "/apis/secrets-store.csi.x-k8s.io/v1alpha1/namespaces/{}/secretproviderclasses",
+        cluster.namespace()
+    );
+    let warnings = |path: String| {
+        let client = cluster.client();
+        async move {
+            let request = http::Request::get(path).body(Vec::new()).unwrap();
+            let response = client.send(request.map(Into::into)).await.unwrap();
+            assert!(response.status().is_success(), "{}", response.status());
+            response
+                .headers()
+                .get_all("warning")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        warnings(path.clone()).await,
+        [
+            r#"299 - "secrets-store.csi.x-k8s.io/v1alpha1 is deprecated. Use secrets-store.csi.x-k8s.io/v1 instead.""#
+        ]
+    );
+    assert!(warnings(path.replace("v1alpha1", "v1")).await.is_empty());
+    cluster.cleanup().await;
+}
+
+#[tokio::test]
+async fn unknown_fields_are_reported_in_warnings() {
+    let cluster = cluster("crd-warn").await;
+    let body = serde_json::to_vec(&secret_sync("warned", |b| {
+        b["spec"]["unknownField"] = json!(1);
+        b["spec"]["secretObject"]["data"][0]["extra"] = json!(true);
+    }))
+    .unwrap();
+    let request = http::Request::post(format!(
+        "/apis/secret-sync.x-k8s.io/v1alpha1/namespaces/{}/secretsyncs",
+        cluster.namespace()
+    ))
+    .header("content-type", "application/json")
+    .body(body)
+    .unwrap();
+    let response = cluster
+        .client()
+        .send(request.map(Into::into))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let mut warnings: Vec<String> = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        [
+            r#"299 - "unknown field \"spec.secretObject.data[0].extra\"""#,
+            r#"299 - "unknown field \"spec.unknownField\"""#,
+        ]
+    );
+    cluster.cleanup().await;
+}
