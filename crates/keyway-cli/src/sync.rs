@@ -237,6 +237,16 @@ impl SyncView {
             })
     }
 
+    /// Every object failed with no previous data to keep: the syncer published nothing.
+    fn nothing_to_publish(&self) -> bool {
+        let r = &self.0;
+        !r.written
+            && !r.objects.is_empty()
+            && r.objects
+                .iter()
+                .all(|o| o.outcome == Outcome::Failed && !o.kept_previous)
+    }
+
     /// 0 all synced, 1 some objects failed, 3 the vault or identity unreachable.
     pub fn exit_code(&self) -> ExitCode {
         if self.0.all_synced() {
@@ -312,6 +322,12 @@ impl Report for SyncView {
         }
         if let Some(e) = &self.0.sink_error {
             let _ = writeln!(out, "the directory could not be written: {e}");
+        } else if self.nothing_to_publish() {
+            let _ = writeln!(
+                out,
+                "nothing published: no object could be read yet, and an empty set is never \
+                 published (the target is left as it was)"
+            );
         }
         let _ = writeln!(out, "{}", self.summary());
         out

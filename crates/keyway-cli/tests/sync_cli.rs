@@ -286,6 +286,7 @@ async fn exit_codes_for_bad_manifests_failed_objects_and_an_unreachable_vault() 
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     assert!(entries.is_empty(), "published from nothing: {entries:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing published"));
 
     // The vault down for good: exit 3.
     s.emulator()
