@@ -179,7 +179,7 @@ enum Target {
         version: String,
     },
     Object {
-        t: ResourceType,
+        t: Box<ResourceType>,
         namespace: Option<String>,
         name: Option<String>,
         sub: Option<String>,
@@ -217,7 +217,7 @@ fn parse(path: &str, store: &Store) -> Target {
             .filter(|t| t.namespaced)
     {
         return Target::Object {
-            t,
+            t: Box::new(t),
             namespace: Some((*namespace).into()),
             name: tail.first().map(|s| s.to_string()),
             sub: tail.get(1).map(|s| s.to_string()),
@@ -225,7 +225,7 @@ fn parse(path: &str, store: &Store) -> Target {
     }
     match store.resource(group, version, rest[0]) {
         Some(t) => Target::Object {
-            t,
+            t: Box::new(t),
             namespace: None,
             name: rest.get(1).map(|s| s.to_string()),
             sub: rest.get(2).map(|s| s.to_string()),
@@ -302,20 +302,18 @@ fn field_validation(
     directive: Option<&str>,
     patched: bool,
     warnings: &mut Vec<String>,
-) -> Result<(), Response> {
-    let Some(schema) = &t.schema else {
-        return Ok(());
-    };
+) -> Option<Response> {
+    let schema = t.schema.as_ref()?;
     let unknown = validation::prepare(schema, &mut object.clone());
     if unknown.is_empty() {
-        return Ok(());
+        return None;
     }
     let named: Vec<String> = unknown
         .iter()
         .map(|f| format!("unknown field {}", field::quote(f)))
         .collect();
     match directive.unwrap_or("Warn") {
-        "Strict" if patched => Err(status::invalid(
+        "Strict" if patched => Some(status::invalid(
             "",
             "",
             "",
@@ -325,16 +323,16 @@ fn field_validation(
                 format!("strict decoding error: {}", named.join(", ")),
             )],
         )),
-        "Strict" => Err(status::bad_request(&format!(
+        "Strict" => Some(status::bad_request(&format!(
             "{kind} in version {version} cannot be handled as a {kind}: strict decoding error: {}",
             named.join(", "),
             kind = t.kind,
             version = field::quote(&t.version),
         ))),
-        "Ignore" => Ok(()),
+        "Ignore" => None,
         _ => {
             warnings.extend(named);
-            Ok(())
+            None
         }
     }
 }
@@ -499,7 +497,7 @@ async fn respond(
                     bookmarks: param("allowWatchBookmarks") == Some("true"),
                     timeout: Duration::from_secs(param("timeoutSeconds").and_then(|v| v.parse().ok()).unwrap_or(1800).min(3600)),
                 };
-                return watch::watch(&store, t, namespace, selector, options);
+                return watch::watch(&store, *t, namespace, selector, options);
             }
             let items = store.list(&t, namespace.as_deref(), &selector);
             Json(json!({
@@ -525,7 +523,7 @@ async fn respond(
                 Err(e) => return status::bad_request(&format!("the body is not JSON: {e}")),
             };
             let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            if let Err(refused) = field_validation(&t, &object, directive, false, warnings) {
+            if let Some(refused) = field_validation(&t, &object, directive, false, warnings) {
                 return refused;
             }
             match store.create(&t, namespace.as_deref().unwrap_or_default(), object, Some(&updater)) {
@@ -548,7 +546,7 @@ async fn respond(
                 Err(e) => return status::bad_request(&format!("the body is not JSON: {e}")),
             };
             let status_only = sub.as_deref() == Some("status");
-            if let Err(refused) = field_validation(&t, &object, directive, false, warnings) {
+            if let Some(refused) = field_validation(&t, &object, directive, false, warnings) {
                 return refused;
             }
             match store.replace(&t, namespace.as_deref().unwrap_or_default(), &name, object, status_only, Some(&updater)) {
@@ -584,7 +582,7 @@ async fn respond(
                             );
                         }
                     };
-                    if let Err(refused) = field_validation(&t, &merged, directive, true, warnings) {
+                    if let Some(refused) = field_validation(&t, &merged, directive, true, warnings) {
                         return refused;
                     }
                     if current.is_err() {
@@ -621,7 +619,7 @@ async fn respond(
             let (patched, updater) = match patched {
                 Patched::Applied(object) => (object, None),
                 Patched::Updated(object) => {
-                    if let Err(refused) = field_validation(&t, &object, directive, true, warnings) {
+                    if let Some(refused) = field_validation(&t, &object, directive, true, warnings) {
                         return refused;
                     }
                     (object, Some(updater.as_str()))
