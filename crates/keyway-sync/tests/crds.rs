@@ -53,7 +53,9 @@ fn committed_copies_equal_the_embedded_crds() {
 #[test]
 fn the_crds_are_upstream_serving_the_upstream_versions() {
     let crds = keyway_sync::crds();
-    let summary: Vec<(String, Vec<(String, bool, bool)>)> = crds
+    /// A version: name, served, storage.
+    type Version = (String, bool, bool);
+    let summary: Vec<(String, Vec<Version>)> = crds
         .iter()
         .map(|c| {
             (
