@@ -3,11 +3,15 @@
 //! Secret types it writes (never a service-account token), one SecretSync owner per Secret,
 //! TokenRequests only for `api://AzureADTokenExchange` and 10 min to 1 h, no deletes.
 //!
-//! Everywhere: the manifests load as the Kubernetes types with no unknown field, target the
-//! service account deploy/controller runs as, and the chart renders exactly them.
+//! Everywhere: the manifests load as the Kubernetes types with no unknown field and target the
+//! service account deploy/controller runs as; and real Helm (support/helm.rs) renders exactly
+//! them from the chart — for that namespace's account in another namespace, with the Secret
+//! types a release narrows them to, and none when they are disabled.
 //! On a real API server (`KEYWAY_TEST_KUBECONFIG`; the stand-in has no admission control): the
 //! chart's policies, applied for a controller account in the test namespace, deny what they
 //! must (with their messages) and allow what keyway's own sink and TokenRequest send.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +31,8 @@ use keyway_sync::{
 use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, ResourceExt};
-use serde::Deserialize;
+use serde_json::Value;
+use support::helm::{Helm, assert_same_objects, documents, documents_in, key, repo};
 
 /// The Secret types keyway's controller may write (issue 20: the library's allow-list).
 const ALLOWED_TYPES: [&str; 5] = [
@@ -38,162 +43,44 @@ const ALLOWED_TYPES: [&str; 5] = [
     "kubernetes.io/ssh-auth",
 ];
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn yaml_documents(text: &str) -> Vec<serde_yaml_ng::Value> {
-    serde_yaml_ng::Deserializer::from_str(text)
-        .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
-        .filter(|d| !d.is_null())
-        .collect()
-}
-
 /// Every document of deploy/admission/*.yaml, by file name order.
-fn plain_documents() -> Vec<serde_yaml_ng::Value> {
-    let dir = repo().join("deploy/admission");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 4, "deploy/admission holds the policies");
-    files
-        .iter()
-        .flat_map(|f| yaml_documents(&std::fs::read_to_string(f).unwrap()))
-        .collect()
-}
-
-fn key(doc: &serde_yaml_ng::Value) -> (String, String) {
-    (
-        doc["kind"].as_str().unwrap_or_default().to_string(),
-        doc["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    )
+fn plain_documents() -> Vec<Value> {
+    let docs = documents_in("deploy/admission");
+    assert!(
+        docs.len() >= 8,
+        "deploy/admission holds the policies and their bindings"
+    );
+    docs
 }
 
 /// `doc` as `T`, and `T` written back is `doc` again: a misspelt or unknown field (which the
 /// API server would drop or refuse) fails here.
-fn typed<T>(doc: &serde_yaml_ng::Value) -> T
+fn typed<T>(doc: &Value) -> T
 where
     T: serde::de::DeserializeOwned + serde::Serialize,
 {
-    let value: T = serde_yaml_ng::from_value(doc.clone())
+    let value: T = serde_json::from_value(doc.clone())
         .unwrap_or_else(|e| panic!("{:?} does not load: {e}", key(doc)));
     let back = serde_json::to_value(&value).unwrap();
-    let original = serde_json::to_value(doc).unwrap();
-    assert_eq!(back, original, "{:?} has fields the type lacks", key(doc));
+    assert_eq!(&back, doc, "{:?} has fields the type lacks", key(doc));
     value
 }
 
-fn lookup<'a>(values: &'a serde_yaml_ng::Value, path: &str) -> &'a serde_yaml_ng::Value {
-    path.split('.').fold(values, |node, k| &node[k])
+fn is_admission_policy(doc: &Value) -> bool {
+    doc["apiVersion"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("admissionregistration.k8s.io/"))
 }
 
-fn truthy(value: &serde_yaml_ng::Value) -> bool {
-    match value {
-        serde_yaml_ng::Value::Null => false,
-        serde_yaml_ng::Value::Bool(b) => *b,
-        serde_yaml_ng::Value::String(s) => !s.is_empty(),
-        serde_yaml_ng::Value::Sequence(s) => !s.is_empty(),
-        serde_yaml_ng::Value::Mapping(m) => !m.is_empty(),
-        _ => true,
-    }
+/// The chart's admission policies and bindings for a release in `namespace` with `set`.
+fn rendered_policies(helm: &Helm, namespace: &str, set: &[&str]) -> Vec<Value> {
+    helm.render(namespace, set)
+        .into_iter()
+        .filter(is_admission_policy)
+        .collect()
 }
 
-/// Renders templates/admission-policies.yaml as `helm template` would for a release in
-/// `namespace` with `values` — for the few actions that template uses, and no others: an
-/// action this renderer does not know fails the test (there is no helm on the CI machine).
-fn render_chart(namespace: &str, values: &serde_yaml_ng::Value) -> String {
-    let chart = repo().join("deploy/helm/keyway");
-    let template =
-        std::fs::read_to_string(chart.join("templates/admission-policies.yaml")).unwrap();
-    let helpers = std::fs::read_to_string(chart.join("templates/_helpers.tpl")).unwrap();
-    let name_start = helpers.find("{{- define \"keyway.name\" -}}").unwrap();
-    let name = helpers[name_start..]
-        .split_once("-}}")
-        .unwrap()
-        .1
-        .split_once("{{-")
-        .unwrap()
-        .0
-        .trim()
-        .to_string();
-
-    let mut out = String::new();
-    let mut active: Vec<bool> = Vec::new();
-    let mut rest = template.as_str();
-    let mut trim_next = false;
-    loop {
-        let (mut text, action) = match rest.find("{{") {
-            Some(i) => (&rest[..i], Some(&rest[i + 2..])),
-            None => (rest, None),
-        };
-        if trim_next {
-            text = text.trim_start();
-        }
-        let Some(action) = action else {
-            if active.iter().all(|a| *a) {
-                out.push_str(text);
-            }
-            break;
-        };
-        let action = match action.strip_prefix("- ") {
-            Some(a) => {
-                text = text.trim_end();
-                a
-            }
-            None => action,
-        };
-        if active.iter().all(|a| *a) {
-            out.push_str(text);
-        }
-        let end = action.find("}}").expect("an action without }}");
-        let (mut body, after) = (&action[..end], &action[end + 2..]);
-        trim_next = body.ends_with(" -");
-        if trim_next {
-            body = &body[..body.len() - 2];
-        }
-        rest = after;
-        let body = body.trim();
-        let emit = active.iter().all(|a| *a);
-        let value = if let Some(path) = body.strip_prefix("if .Values.") {
-            active.push(truthy(lookup(values, path)));
-            None
-        } else if body == "end" {
-            active.pop().expect("{{ end }} without {{ if }}");
-            None
-        } else if body == "include \"keyway.name\" ." {
-            Some(name.clone())
-        } else if body == ".Release.Namespace" {
-            Some(namespace.to_string())
-        } else if let Some(path) = body
-            .strip_prefix(".Values.")
-            .and_then(|b| b.strip_suffix(" | toJson | squote"))
-        {
-            let json = serde_json::to_string(lookup(values, path)).unwrap();
-            assert!(!json.contains('\''), "squote of {json}");
-            Some(format!("'{json}'"))
-        } else {
-            panic!("the test renders only the actions it knows; {{{{ {body} }}}} is new")
-        };
-        if let (Some(value), true) = (value, emit) {
-            out.push_str(&value);
-        }
-    }
-    assert!(active.is_empty(), "an {{{{ if }}}} without {{{{ end }}}}");
-    out
-}
-
-fn chart_values() -> serde_yaml_ng::Value {
-    let path = repo().join("deploy/helm/keyway/values.yaml");
-    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn load_policies(docs: &[serde_yaml_ng::Value]) -> Vec<ValidatingAdmissionPolicy> {
+fn load_policies(docs: &[Value]) -> Vec<ValidatingAdmissionPolicy> {
     docs.iter()
         .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
         .map(typed)
@@ -246,7 +133,7 @@ fn allowed_types(policies: &[ValidatingAdmissionPolicy]) -> Vec<String> {
 }
 
 #[test]
-fn the_policies_load_cover_the_controllers_requests_and_the_chart_renders_them() {
+fn the_policies_load_and_cover_the_controllers_requests() {
     let docs = plain_documents();
     let policies = load_policies(&docs);
     let bindings: Vec<ValidatingAdmissionPolicyBinding> = docs
@@ -258,10 +145,10 @@ fn the_policies_load_cover_the_controllers_requests_and_the_chart_renders_them()
 
     // The account deploy/controller runs the controller as is the one every policy matches.
     let rbac = std::fs::read_to_string(repo().join("deploy/controller/rbac.yaml")).unwrap();
-    let account: ServiceAccount = yaml_documents(&rbac)
-        .iter()
+    let account: ServiceAccount = documents(&rbac)
+        .into_iter()
         .find(|d| d["kind"] == "ServiceAccount")
-        .map(|d| serde_yaml_ng::from_value(d.clone()).unwrap())
+        .map(|d| serde_json::from_value(d).unwrap())
         .unwrap();
     let username = format!(
         "system:serviceaccount:{}:{}",
@@ -319,36 +206,67 @@ fn the_policies_load_cover_the_controllers_requests_and_the_chart_renders_them()
     assert!(token_rules.contains("expirationSeconds <= 3600"));
     let deletes = policy_for(&policies, "DELETE", "secrets");
     assert_eq!(expressions(deletes[0]), ["request.operation != 'DELETE'"]);
+}
 
-    // The chart, for a release in keyway-system with its default values, is these manifests.
-    let values = chart_values();
-    assert_eq!(values["admissionPolicies"]["enabled"], true);
-    let rendered = yaml_documents(&render_chart("keyway-system", &values));
-    let by_key = |docs: &[serde_yaml_ng::Value]| -> BTreeMap<(String, String), serde_json::Value> {
-        docs.iter()
-            .map(|d| (key(d), serde_json::to_value(d).unwrap()))
-            .collect()
+#[test]
+fn helm_renders_the_policies_for_the_releases_account_and_values() {
+    let Some(helm) = Helm::find("helm template") else {
+        return;
     };
-    let (rendered_by_key, plain_by_key) = (by_key(&rendered), by_key(&docs));
-    assert_eq!(rendered.len(), docs.len());
-    for (key, plain) in &plain_by_key {
-        assert_eq!(rendered_by_key.get(key), Some(plain), "the chart's {key:?}");
-    }
+    // A release in keyway-system with the default values: exactly deploy/admission.
+    let plain = plain_documents();
+    let rendered = rendered_policies(&helm, "keyway-system", &[]);
+    assert_same_objects("default values", &rendered, &plain);
+    assert_eq!(allowed_types(&load_policies(&rendered)), ALLOWED_TYPES);
 
-    // In another namespace it matches that namespace's account; narrower types render; off is off.
-    let mut narrower = values.clone();
-    narrower["admissionPolicies"]["allowedSecretTypes"] =
-        serde_yaml_ng::from_str("[Opaque]").unwrap();
-    let elsewhere = load_policies(&yaml_documents(&render_chart("tenant-a", &narrower)));
-    assert_eq!(allowed_types(&elsewhere), ["Opaque"]);
-    assert!(elsewhere.iter().all(|p| {
-        p.spec.as_ref().unwrap().match_conditions.as_ref().unwrap()[0]
-            .expression
-            .ends_with("'system:serviceaccount:tenant-a:keyway-controller'")
-    }));
-    let mut off = values.clone();
-    off["admissionPolicies"]["enabled"] = serde_yaml_ng::Value::Bool(false);
-    assert!(yaml_documents(&render_chart("keyway-system", &off)).is_empty());
+    // In another namespace, with narrower Secret types: the same policies for that namespace's
+    // controller account, allowing only those types.
+    let account = |ns: &str| format!("'system:serviceaccount:{ns}:keyway-controller'");
+    let expected: Vec<Value> = plain
+        .iter()
+        .map(|doc| {
+            let mut doc = doc.clone();
+            // (pointer_mut: indexing a missing field mutably would add it as null.)
+            for condition in doc
+                .pointer_mut("/spec/matchConditions")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let expression = condition["expression"].as_str().unwrap();
+                assert!(expression.contains(&account("keyway-system")));
+                condition["expression"] = expression
+                    .replace(&account("keyway-system"), &account("tenant-a"))
+                    .into();
+            }
+            for variable in doc
+                .pointer_mut("/spec/variables")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if variable["name"] == "allowedTypes" {
+                    variable["expression"] = r#"["Opaque"]"#.into();
+                }
+            }
+            doc
+        })
+        .collect();
+    let elsewhere = rendered_policies(
+        &helm,
+        "tenant-a",
+        &["admissionPolicies.allowedSecretTypes={Opaque}"],
+    );
+    assert_same_objects(
+        "--namespace tenant-a, allowedSecretTypes={Opaque}",
+        &elsewhere,
+        &expected,
+    );
+    assert_eq!(allowed_types(&load_policies(&elsewhere)), ["Opaque"]);
+
+    // Disabled: none at all (the controller's objects are tests/deploy.rs's).
+    let off = rendered_policies(&helm, "keyway-system", &["admissionPolicies.enabled=false"]);
+    assert!(off.is_empty(), "{off:?}");
 }
 
 /// Runs kubectl on `kubeconfig`, optionally as `user`, with `stdin`.
@@ -475,6 +393,10 @@ async fn a_real_api_server_enforces_the_policies_on_the_controllers_requests() {
         cluster.cleanup().await;
         return;
     }
+    let Some(helm) = Helm::find("admission on a real API server") else {
+        cluster.cleanup().await;
+        return;
+    };
     let (admin, ns) = (cluster.client(), cluster.namespace().to_string());
     cluster
         .install_crds_from(&repo().join("deploy/crds"))
@@ -497,7 +419,7 @@ async fn a_real_api_server_enforces_the_policies_on_the_controllers_requests() {
     // controller account `<ns>:keyway-controller`. Names get the namespace appended, since
     // policies are cluster objects and other runs may share the cluster.
     let controller = format!("system:serviceaccount:{ns}:keyway-controller");
-    let mut docs = yaml_documents(&render_chart(&ns, &chart_values()));
+    let mut docs = rendered_policies(&helm, &ns, &[]);
     for doc in &mut docs {
         let name = format!("{}-{ns}", doc["metadata"]["name"].as_str().unwrap());
         doc["metadata"]["name"] = name.into();
@@ -549,10 +471,10 @@ async fn a_real_api_server_enforces_the_policies_on_the_controllers_requests() {
     // The controller account with the controller's rules here, and `delete` on Secrets besides
     // — a wider grant than the chart's, so that the policy, not RBAC, is what refuses deletes.
     let rbac = std::fs::read_to_string(repo().join("deploy/controller/rbac.yaml")).unwrap();
-    let cluster_role: ClusterRole = yaml_documents(&rbac)
-        .iter()
+    let cluster_role: ClusterRole = documents(&rbac)
+        .into_iter()
         .find(|d| d["kind"] == "ClusterRole")
-        .map(|d| serde_yaml_ng::from_value(d.clone()).unwrap())
+        .map(|d| serde_json::from_value(d).unwrap())
         .unwrap();
     let mut rules = cluster_role.rules.unwrap();
     rules.push(PolicyRule {

@@ -2,6 +2,8 @@
 //! with the CRDs, an identity, a vault, a SecretProviderClass and a SecretSync, and polling.
 #![allow(dead_code)]
 
+pub mod helm;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
