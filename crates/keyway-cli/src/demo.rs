@@ -365,13 +365,10 @@ async fn kubernetes_secret(
     let spec = SyncSpec::from_provider_class(spc)
         .and_then(|s| s.with_vault_url(vault_url))
         .map_err(|e| CliError::Input(e.to_string()))?;
-    let report = Syncer::new(
-        spec,
-        Arc::new(source),
-        Arc::new(keyway_sync::Remap::for_secret_sync(sink, secret_sync)),
-    )
-    .run_once()
-    .await;
+    let sink = keyway_sync::Remap::for_secret_sync(sink, secret_sync, &spec)?;
+    let report = Syncer::new(spec, Arc::new(source), Arc::new(sink))
+        .run_once()
+        .await;
     if !report.all_synced() {
         return Err(demo_error(format!(
             "{} object(s) failed to sync into Kubernetes",

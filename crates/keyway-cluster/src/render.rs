@@ -288,7 +288,8 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
             .iter()
             .map(|o| SecretObjectData {
                 source_path: o.output_name().to_string(),
-                target_key: o.output_name().to_string(),
+                // A Secret key has no '/': `name/0` of a version history becomes `name-0`.
+                target_key: o.output_name().replace('/', "-"),
             })
             .collect()
     };
@@ -308,6 +309,11 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
         },
     );
     secret_sync.metadata.namespace = Some(request.namespace.clone());
+    // The controller's mapping rule, so what is rendered is what will sync.
+    secret_sync
+        .spec
+        .mapping(Some(&spec))
+        .map_err(|e| ClusterError::invalid("--object", e.to_string()))?;
     Ok(SecretSyncManifests {
         service_account,
         provider_class,

@@ -23,11 +23,13 @@ pub use model::crds;
 pub use model::objects::{KeyVaultObject, ObjectFormat, ObjectType, parse_objects};
 pub use model::secret_provider_class::{SecretProviderClass, SecretProviderClassSpec};
 pub use model::secret_sync::{
-    SecretObject, SecretObjectData, SecretSync, SecretSyncSpec, SecretSyncStatus,
+    MAX_SECRET_KEY_LEN, SecretObject, SecretObjectData, SecretSync, SecretSyncSpec,
+    SecretSyncStatus, validate_secret_key,
 };
 pub use model::spec::{Cloud, SyncSpec};
 pub use sink::{
-    Applied, DirectorySink, FileSet, MemorySink, Remap, SecretSink, Staged, SyncedFile,
+    Applied, DirectorySink, FileSet, InvalidOutputName, MemorySink, Remap, SecretSink, Staged,
+    SyncedFile,
 };
 #[cfg(feature = "kubernetes")]
 pub use sink::{FIELD_MANAGER, KubernetesSecretSink, MANAGED_LABEL};

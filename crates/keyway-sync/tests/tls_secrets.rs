@@ -190,11 +190,9 @@ impl Setup {
         objects: Vec<KeyVaultObject>,
     ) -> keyway_sync::SyncReport {
         let sink = KubernetesSecretSink::for_secret_sync(self.cluster.client(), created).unwrap();
-        let syncer = Syncer::new(
-            SyncSpec::new(self.vault.url(), objects).unwrap(),
-            self.source.clone(),
-            Arc::new(Remap::for_secret_sync(sink, created)),
-        );
+        let spec = SyncSpec::new(self.vault.url(), objects).unwrap();
+        let sink = Remap::for_secret_sync(sink, created, &spec).unwrap();
+        let syncer = Syncer::new(spec, self.source.clone(), Arc::new(sink));
         syncer.run_once().await
     }
 

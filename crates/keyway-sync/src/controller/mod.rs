@@ -415,13 +415,20 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
             .as_deref()
             .unwrap_or_default()
     );
+    // The mapping is checked against the class before any syncer exists: a bad target key
+    // never reaches the Secret.
+    let sink = match Remap::for_secret_sync(sink, sync, &spec) {
+        Ok(sink) => Arc::new(sink),
+        Err(e) => {
+            return (
+                fail(Reason::UserInputValidationFailed, e.to_string()),
+                options.poll_interval,
+            );
+        }
+    };
     let source_key = (spec.vault_url.clone(), key.clone());
     let (syncer, replaced) = context.registry.syncer(sync, source_key, &fingerprint, || {
-        Syncer::new(
-            spec.clone(),
-            source.clone() as Arc<SharedSource>,
-            Arc::new(Remap::for_secret_sync(sink, sync)),
-        )
+        Syncer::new(spec.clone(), source.clone() as Arc<SharedSource>, sink)
     });
     if replaced {
         // A changed spec or a forced sync reads the vault afresh, not this cycle's answers.

@@ -12,7 +12,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::error::{Result, SyncError};
+use crate::error::Result;
 
 pub use directory::{DirectorySink, InvalidOutputName, Staged};
 #[cfg(feature = "kubernetes")]
@@ -104,9 +104,6 @@ pub struct Remap<S> {
     inner: S,
     /// (synced path, name in `inner`) pairs.
     mapping: Vec<(String, String)>,
-    /// Why the mapping is refused: every apply and read fails with it, and `inner` is never
-    /// touched.
-    refused: Option<SyncError>,
 }
 
 impl<S: SecretSink> Remap<S> {
@@ -115,36 +112,19 @@ impl<S: SecretSink> Remap<S> {
         Remap {
             inner,
             mapping: mapping.into_iter().collect(),
-            refused: None,
         }
     }
 
     /// The mapping of a SecretSync, checked against the SecretProviderClass's `spec` by
     /// [`crate::SecretSyncSpec::mapping`] (target keys that are Secret keys, used once; source
-    /// paths the class writes). Errors name the field (`spec.secretObject.data[1].targetKey`).
-    pub fn try_for_secret_sync(
+    /// paths the class writes) before anything is written. Errors name the field
+    /// (`spec.secretObject.data[1].targetKey`).
+    pub fn for_secret_sync(
         inner: S,
         sync: &crate::SecretSync,
         spec: &crate::SyncSpec,
     ) -> Result<Self> {
         Ok(Remap::new(inner, sync.spec.mapping(Some(spec))?))
-    }
-
-    /// The mapping of a SecretSync: each `spec.secretObject.data` item's `sourcePath` to its
-    /// `targetKey`, checked by [`crate::SecretSyncSpec::mapping`] (without the
-    /// SecretProviderClass, so source paths are not matched to its objects). A mapping that
-    /// fails the check is refused: every apply and read returns that error (naming the field)
-    /// and the inner sink is never written. [`Remap::try_for_secret_sync`] reports it up front.
-    #[cfg(feature = "kubernetes")]
-    pub fn for_secret_sync(inner: S, sync: &crate::SecretSync) -> Self {
-        match sync.spec.mapping(None) {
-            Ok(mapping) => Remap::new(inner, mapping),
-            Err(e) => Remap {
-                inner,
-                mapping: Vec::new(),
-                refused: Some(e),
-            },
-        }
     }
 
     /// The wrapped sink.
@@ -158,9 +138,6 @@ impl<S: SecretSink> SecretSink for Remap<S> {
     /// The mapped set to the inner sink; nothing at all when no mapped path has data (an
     /// empty set is never published).
     async fn apply(&self, set: &FileSet) -> Result<Applied> {
-        if let Some(refused) = &self.refused {
-            return Err(refused.clone());
-        }
         let files: BTreeMap<String, SyncedFile> = self
             .mapping
             .iter()
@@ -179,9 +156,6 @@ impl<S: SecretSink> SecretSink for Remap<S> {
     /// What the inner sink holds, under the synced paths (the first name of a path that holds
     /// something wins).
     async fn current(&self) -> Result<FileSet> {
-        if let Some(refused) = &self.refused {
-            return Err(refused.clone());
-        }
         let held = self.inner.current().await?;
         let mut files = BTreeMap::new();
         for (path, target) in &self.mapping {
