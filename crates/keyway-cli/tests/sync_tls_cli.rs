@@ -1,0 +1,218 @@
+//! `keyway sync --to-kubernetes` with a `kubernetes.io/tls` SecretSync, as an operator runs it
+//! (Kubernetes: the stand-in, or the real cluster `KEYWAY_TEST_KUBECONFIG` names): the Secret
+//! holds the chain (leaf first) in `tls.crt` and the leaf's PKCS#8 key in `tls.key`, checked by
+//! parsing them; an object without a key writes nothing and says which SecretSync item is at
+//! fault; a tls SecretSync without `tls.key` is a usage error.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Secret;
+use keyway_cert::testing::{KeyKind, TestPki};
+use keyway_cert::{Bundle, ContentType, ParseOptions, PrivateKey};
+use keyway_emulator::testing::TestCluster;
+use keyway_emulator::{Identity, Role, ServiceAccountToken};
+
+struct Setup {
+    cluster: TestCluster,
+    tenant: String,
+    reader: Identity,
+    vault: keyway_emulator::Vault,
+    dir: PathBuf,
+}
+
+async fn setup(test: &str) -> Setup {
+    let cluster = TestCluster::start(test).await.unwrap();
+    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    cluster.install_crds_from(&crds).await.unwrap();
+    let emulator = cluster.emulator();
+    let tenant = emulator.add_tenant(None);
+    let reader = emulator
+        .add_workload_identity(&tenant, "reader", "default", "reader")
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, "tls-cli-vault").await.unwrap();
+    vault.grant(&reader, Role::SecretsUser);
+    let dir = std::env::temp_dir().join(format!("keyway-tls-cli-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    emulator.write_ca(&dir.join("ca.pem")).unwrap();
+    let token = emulator.mint_service_account_token(&ServiceAccountToken::new("default", "reader"));
+    std::fs::write(dir.join("reader.jwt"), token).unwrap();
+    cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+    Setup {
+        cluster,
+        tenant,
+        reader,
+        vault,
+        dir,
+    }
+}
+
+impl Setup {
+    /// `keyway sync --to-kubernetes` for the SecretProviderClass syncing `object` and a tls
+    /// SecretSync `name` mapping `data` (sourcePath, targetKey).
+    fn sync(&self, name: &str, object: &str, data: &[(&str, &str)]) -> Output {
+        let spc = format!(
+            "apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {{name: {name}}}\nspec:\n  provider: azure\n  parameters:\n    keyvaultName: tls-cli-vault\n    objects: |\n      array:\n        - |\n          objectName: {object}\n          objectType: secret\n"
+        );
+        let items: String = data
+            .iter()
+            .map(|(source, target)| {
+                format!("      - {{sourcePath: {source}, targetKey: {target}}}\n")
+            })
+            .collect();
+        let ss = format!(
+            "apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {{name: {name}}}\nspec:\n  serviceAccountName: reader\n  secretProviderClassName: {name}\n  secretObject:\n    type: kubernetes.io/tls\n    data:\n{items}"
+        );
+        let (spc_file, ss_file) = (
+            self.dir.join(format!("{name}-spc.yaml")),
+            self.dir.join(format!("{name}-ss.yaml")),
+        );
+        std::fs::write(&spc_file, spc).unwrap();
+        std::fs::write(&ss_file, ss).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_keyway"))
+            .args(["sync", "--provider-class"])
+            .arg(&spc_file)
+            .arg("--secret-sync")
+            .arg(&ss_file)
+            .args(["--to-kubernetes", "--namespace", self.cluster.namespace()])
+            .env("AZURE_CLIENT_ID", &self.reader.client_id)
+            .env("AZURE_TENANT_ID", &self.tenant)
+            .env("AZURE_FEDERATED_TOKEN_FILE", self.dir.join("reader.jwt"))
+            .env(
+                "AZURE_AUTHORITY_HOST",
+                self.cluster.emulator().authority_host(),
+            )
+            .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
+            .env("KEYWAY_VAULT_URL", self.vault.url())
+            .env("KUBECONFIG", self.dir.join("kubeconfig"))
+            .output()
+            .unwrap()
+    }
+
+    async fn secret(&self, name: &str) -> Option<Secret> {
+        kube::Api::<Secret>::namespaced(self.cluster.client(), self.cluster.namespace())
+            .get_opt(name)
+            .await
+            .unwrap()
+    }
+}
+
+fn shown(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The DER inside a single PEM block, and its label.
+fn pem_block(text: &[u8]) -> (String, Vec<u8>) {
+    let text = std::str::from_utf8(text).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let label = lines[0]
+        .strip_prefix("-----BEGIN ")
+        .and_then(|l| l.strip_suffix("-----"))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        lines.last().copied(),
+        Some(format!("-----END {label}-----").as_str()),
+        "one block"
+    );
+    let body: String = lines[1..lines.len() - 1].concat();
+    (
+        label,
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap(),
+    )
+}
+
+/// `tls.crt`: only certificates, leaf (`leaf_cn`) first, each issued by the next; `tls.key`:
+/// one PKCS#8 key, the leaf's.
+fn assert_tls_secret(secret: &Secret, leaf_cn: &str, what: &str) {
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"), "{what}");
+    let data = secret.data.as_ref().unwrap();
+    let crt = Bundle::parse(
+        &data["tls.crt"].0,
+        ParseOptions {
+            content_type: Some(ContentType::Pem),
+            password: None,
+        },
+    )
+    .unwrap();
+    assert!(crt.private_keys().is_empty(), "{what}: a key in tls.crt");
+    let certs = crt.certificates();
+    assert_eq!(certs.len(), 3, "{what}");
+    assert!(certs[0].details().subject.contains(leaf_cn), "{what}");
+    for pair in certs.windows(2) {
+        assert!(pair[1].is_issuer_of(&pair[0]), "{what}: chain order");
+    }
+    let (label, der) = pem_block(&data["tls.key"].0);
+    assert_eq!(label, "PRIVATE KEY", "{what}: PKCS#8");
+    let key = PrivateKey::from_pkcs8_der(&der).unwrap();
+    assert_eq!(key.matches(&certs[0]), Some(true), "{what}: the leaf's key");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_to_kubernetes_splits_tls_secrets_and_refuses_keyless_objects() {
+    let s = setup("tls").await;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let pki = TestPki::generate(KeyKind::EcP256, &["cli.local"]);
+
+    // A Key Vault certificate (its backing secret, a base64 PFX).
+    s.vault
+        .import_certificate("web-cert", &b64(&pki.pkcs12("")), "application/x-pkcs12")
+        .unwrap();
+    let out = s.sync(
+        "web",
+        "web-cert",
+        &[("web-cert", "tls.crt"), ("web-cert", "tls.key")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_tls_secret(&s.secret("web").await.unwrap(), "cli.local", "certificate");
+
+    // A PEM secret with the key after the chain.
+    let pem = [pki.chain_pem(false), pki.leaf.key_pem().to_string()].concat();
+    s.vault.set_secret("pem-bundle", &pem).unwrap();
+    let out = s.sync(
+        "pem",
+        "pem-bundle",
+        &[("pem-bundle", "tls.crt"), ("pem-bundle", "tls.key")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_tls_secret(&s.secret("pem").await.unwrap(), "cli.local", "PEM");
+
+    // A chain without its key: nothing written, the item and the object named.
+    s.vault
+        .set_secret("chain-only", &pki.chain_pem(false))
+        .unwrap();
+    let out = s.sync(
+        "nokey",
+        "chain-only",
+        &[("chain-only", "tls.crt"), ("chain-only", "tls.key")],
+    );
+    let text = shown(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("spec.secretObject.data[1].sourcePath")
+            && text.contains("\"chain-only\"")
+            && text.contains("no private key"),
+        "{text}"
+    );
+    assert!(s.secret("nokey").await.is_none(), "a Secret was written");
+
+    // A tls SecretSync without tls.key: a usage error before anything is read.
+    let out = s.sync("half", "chain-only", &[("chain-only", "tls.crt")]);
+    let text = shown(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("spec.secretObject.data") && text.contains("tls.key"),
+        "{text}"
+    );
+    assert!(s.secret("half").await.is_none());
+    let _ = std::fs::remove_dir_all(&s.dir);
+    s.cluster.cleanup().await;
+}
