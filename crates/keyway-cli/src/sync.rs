@@ -56,9 +56,16 @@ pub struct SyncArgs {
     json: bool,
 }
 
-fn load<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, CliError> {
+/// The one document of kind `K` in the file at `path` (which may hold several, as `cluster
+/// render` prints them).
+fn load<K>(path: &std::path::Path) -> Result<K, CliError>
+where
+    K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned,
+{
     let text = input::read(&path.display().to_string())?;
-    serde_yaml_ng::from_slice(&text)
+    let text = std::str::from_utf8(&text)
+        .map_err(|e| CliError::Input(format!("{}: not UTF-8 text ({e})", path.display())))?;
+    keyway_sync::model::documents::pick(text)
         .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
 }
 
@@ -85,6 +92,10 @@ fn mapping(
 
 /// Runs `keyway sync`.
 pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
+    // SIGINT or SIGTERM stops at once, even mid-cycle: a cycle writes its set in one atomic
+    // step at its end, so an interrupted one leaves the previous set as it was.
+    let stop = crate::signal::shutdown();
+    tokio::pin!(stop);
     let spc: SecretProviderClass = load(&args.provider_class)?;
     let mut spec = SyncSpec::from_provider_class(&spc)
         .map_err(|e| CliError::Input(format!("{}: {e}", args.provider_class.display())))?;
@@ -98,6 +109,10 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
         .as_ref()
         .map(|ss| mapping(ss, &spec, args.to_dir.is_some()))
         .transpose()?;
+    if let Some(mapping) = &mapping {
+        // What the SecretSync does not map is neither fetched nor reported.
+        spec = spec.restricted_to(mapping.iter().map(|(source, _)| source.as_str()));
+    }
     let sink: Arc<dyn SecretSink> = match (&args.to_dir, mapping) {
         (Some(dir), mapping) => {
             let directory = DirectorySink::new(dir).map_err(|e| CliError::Input(e.to_string()))?;
@@ -128,14 +143,18 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
     }
 
     let Some(interval) = args.interval else {
-        let report = SyncView(syncer.run_once().await);
+        let report = tokio::select! {
+            report = syncer.run_once() => SyncView(report),
+            _ = &mut stop => return Ok(interrupted()),
+        };
         report::print(&report, args.json);
         return Ok(report.exit_code());
     };
-    let stop = crate::signal::shutdown();
-    tokio::pin!(stop);
     loop {
-        let report = SyncView(syncer.run_once().await);
+        let report = tokio::select! {
+            report = syncer.run_once() => SyncView(report),
+            _ = &mut stop => return Ok(interrupted()),
+        };
         if args.json {
             println!("{}", serde_json::to_string(&report).unwrap_or_default());
         } else {
@@ -146,6 +165,12 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
             _ = tokio::time::sleep(interval) => {}
         }
     }
+}
+
+/// Says that a cycle was interrupted; exit 130, as shells report SIGINT.
+fn interrupted() -> ExitCode {
+    eprintln!("interrupted: this cycle wrote nothing; the previous set is as it was");
+    ExitCode::from(130)
 }
 
 /// The Secret sink for --to-kubernetes: a SecretSync's Secret (the SecretSync is created in the
@@ -174,10 +199,18 @@ async fn kubernetes_sink(
         .map_err(CliError::remote)?;
     let in_cluster = match existing {
         Some(found) => found,
-        None => api
-            .create(&kube::api::PostParams::default(), &secret_sync)
-            .await
-            .map_err(CliError::remote)?,
+        None => {
+            let created = api
+                .create(&kube::api::PostParams::default(), &secret_sync)
+                .await
+                .map_err(CliError::remote)?;
+            eprintln!(
+                "created SecretSync {namespace}/{} in the cluster: it owns the Secret (deleting it \
+                 deletes the Secret), and a SecretSync controller there will keep it in sync too",
+                created.name_any()
+            );
+            created
+        }
     };
     let sink = keyway_sync::KubernetesSecretSink::for_secret_sync(client, &in_cluster)
         .map_err(|e| CliError::Input(e.to_string()))?;
@@ -247,10 +280,33 @@ impl SyncView {
                 .all(|o| o.outcome == Outcome::Failed && !o.kept_previous)
     }
 
-    /// 0 all synced, 1 some objects failed, 3 the vault or identity unreachable.
+    /// Every object failed because the local credential cannot be used (a missing token
+    /// file): input, as everywhere else.
+    fn credential_unusable(&self) -> bool {
+        !self.0.objects.is_empty()
+            && self
+                .0
+                .objects
+                .iter()
+                .all(|o| o.failure == Some(SourceFailure::Credential))
+    }
+
+    /// Certificates synced with error findings (expired, not yet valid, a broken chain).
+    fn invalid_certificates(&self) -> bool {
+        self.0.objects.iter().any(|o| {
+            o.findings
+                .iter()
+                .any(|f| f.severity == keyway_cert::Severity::Error)
+        })
+    }
+
+    /// 0 all synced and valid, 1 some objects failed or a synced certificate is invalid, 2 the
+    /// local credential is unusable, 3 the vault or identity unreachable.
     pub fn exit_code(&self) -> ExitCode {
-        if self.0.all_synced() {
+        if self.0.all_synced() && !self.invalid_certificates() {
             ExitCode::SUCCESS
+        } else if self.credential_unusable() {
+            ExitCode::from(2)
         } else if self.unreachable() {
             ExitCode::from(3)
         } else {
@@ -298,13 +354,17 @@ impl Report for SyncView {
             if o.kept_previous {
                 detail.push_str(" (previous data kept)");
             }
-            let warnings = o
+            let findings: Vec<String> = o
                 .findings
                 .iter()
                 .filter(|f| f.severity != keyway_cert::Severity::Info)
-                .count();
-            if warnings > 0 {
-                let _ = write!(detail, "{} certificate finding(s)", warnings);
+                .map(|f| format!("{} {}", f.severity, f.code))
+                .collect();
+            if !findings.is_empty() {
+                if !detail.is_empty() {
+                    detail.push_str("; ");
+                }
+                let _ = write!(detail, "findings: {}", findings.join(", "));
             }
             let _ = writeln!(
                 out,
@@ -328,6 +388,19 @@ impl Report for SyncView {
                 "nothing published: no object could be read yet, and an empty set is never \
                  published (the target is left as it was)"
             );
+        }
+        for o in &self.0.objects {
+            for f in o
+                .findings
+                .iter()
+                .filter(|f| f.severity == keyway_cert::Severity::Error)
+            {
+                let _ = writeln!(
+                    out,
+                    "{}: {} {}: {}",
+                    o.output, f.severity, f.code, f.message
+                );
+            }
         }
         let _ = writeln!(out, "{}", self.summary());
         out

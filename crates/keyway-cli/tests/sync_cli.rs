@@ -540,3 +540,242 @@ async fn a_symlink_planted_in_the_target_directory_is_not_written_through() {
         std::path::Path::new("..data/ca.crt")
     );
 }
+
+/// `keyway sync` as people use it: a file as `cluster render` prints it (several documents,
+/// picked by kind), only what the SecretSync maps is read, an expired certificate is named and
+/// fails the run, a second run of the same content says "unchanged", wrong kinds and empty
+/// object lists say what was expected, and a missing token file is input (exit 2).
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_reads_what_is_mapped_names_findings_and_says_what_it_expected() {
+    use keyway_cert::testing::{CertSpec, Issued};
+    let s = setup("behaviour").await;
+    let expired = Issued::self_signed(&CertSpec {
+        not_before: time::OffsetDateTime::now_utc() - time::Duration::days(30),
+        not_after: time::OffsetDateTime::now_utc() - time::Duration::days(1),
+        ..CertSpec::default()
+    });
+    std::fs::write(s.dir.join("old.pem"), expired.pem()).unwrap();
+    let set = s.keyway(
+        &s.officer,
+        "officer",
+        &[
+            "secret",
+            "set",
+            "--name",
+            "old-cert",
+            "--file",
+            s.dir.join("old.pem").to_str().unwrap(),
+            "--content-type",
+            "application/x-pem-file",
+        ],
+    );
+    assert_eq!(
+        set.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+
+    let manifests = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader}\n---\n\
+        apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: app}\n\
+        spec:\n  provider: azure\n  parameters:\n    keyvaultName: cli-vault\n    objects: |\n      array:\n\
+        \x20       - |\n          objectName: old-cert\n          objectType: secret\n\
+        \x20       - |\n          objectName: not-in-the-vault\n          objectType: secret\n---\n\
+        apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {name: app}\n\
+        spec:\n  serviceAccountName: reader\n  secretProviderClassName: app\n  secretObject:\n\
+        \x20   type: Opaque\n    data:\n      - {sourcePath: old-cert, targetKey: cert.pem}\n";
+    let file = s.dir.join("rendered.yaml");
+    std::fs::write(&file, manifests).unwrap();
+    let target = s.dir.join("out");
+    let sync = |provider_class: &std::path::Path| {
+        s.keyway(
+            &s.reader,
+            "reader",
+            &[
+                "sync",
+                "--provider-class",
+                provider_class.to_str().unwrap(),
+                "--secret-sync",
+                file.to_str().unwrap(),
+                "--to-dir",
+                target.to_str().unwrap(),
+            ],
+        )
+    };
+    let first = sync(&file);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "an expired certificate is invalid: {stdout}"
+    );
+    assert!(
+        stdout.contains("error expired"),
+        "the finding is named: {stdout}"
+    );
+    assert!(
+        !stdout.contains("not-in-the-vault"),
+        "unmapped objects are not read: {stdout}"
+    );
+    assert!(stdout.contains("1 updated"), "{stdout}");
+    assert_eq!(
+        std::fs::read(target.join("cert.pem")).unwrap(),
+        expired.pem().as_bytes()
+    );
+    let second = sync(&file);
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        stdout.contains("0 updated, 1 unchanged"),
+        "a second process finds the same content unchanged: {stdout}"
+    );
+
+    // A file without the kind asked for says what it expected and what it found.
+    let only_sync = s.dir.join("only-sync.yaml");
+    std::fs::write(&only_sync, manifests.split("---\n").nth(2).unwrap()).unwrap();
+    let wrong = sync(&only_sync);
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no SecretProviderClass here (found: SecretSync)"),
+        "{stderr}"
+    );
+
+    // An object list that names nothing is a mistake, not a sync of nothing.
+    let empty = s.dir.join("empty.yaml");
+    std::fs::write(
+        &empty,
+        SPC.split("    objects:").next().unwrap().to_string() + "    objects: |\n      array: []\n",
+    )
+    .unwrap();
+    let out = s.keyway(
+        &s.reader,
+        "reader",
+        &[
+            "sync",
+            "--provider-class",
+            empty.to_str().unwrap(),
+            "--to-dir",
+            target.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("spec.parameters.objects: names no object"),
+        "{stderr}"
+    );
+
+    // A missing token file is input, as in `identity check`.
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args([
+            "sync",
+            "--provider-class",
+            file.to_str().unwrap(),
+            "--to-dir",
+        ])
+        .arg(s.dir.join("elsewhere"))
+        .env("AZURE_CLIENT_ID", &s.reader.client_id)
+        .env("AZURE_TENANT_ID", &s.tenant)
+        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("no-such.jwt"))
+        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
+        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
+        .env("KEYWAY_VAULT_URL", &s.vault_url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// SIGINT in the middle of a cycle (the vault is slow) stops the process at once, and the set
+/// synced before is left as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_during_a_cycle_stops_at_once_and_keeps_the_previous_set() {
+    let s = setup("sigint").await;
+    std::fs::write(s.dir.join("v.txt"), "first").unwrap();
+    let set = s.keyway(
+        &s.officer,
+        "officer",
+        &[
+            "secret",
+            "set",
+            "--name",
+            "server-cert",
+            "--file",
+            s.dir.join("v.txt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(set.status.code(), Some(0));
+    let spc = s.dir.join("spc.yaml");
+    std::fs::write(
+        &spc,
+        SPC.split("        - |\n          objectName: server-cert\n          objectAlias")
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let target = s.dir.join("out");
+    let args = [
+        "sync",
+        "--provider-class",
+        spc.to_str().unwrap(),
+        "--to-dir",
+        target.to_str().unwrap(),
+    ];
+    assert_eq!(s.keyway(&s.reader, "reader", &args).status.code(), Some(0));
+
+    // The cycle starts with the vault's challenge (answered at once), then the token
+    // exchange, which is held back: the process is mid-cycle once the challenge is counted.
+    let challenged_before = s
+        .emulator()
+        .counters()
+        .count(keyway_emulator::Service::KeyVault, "GetSecrets");
+    s.emulator().faults().set_latency(
+        keyway_emulator::Service::Entra,
+        Some("Token"),
+        std::time::Duration::from_secs(600),
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args(args)
+        .env("AZURE_CLIENT_ID", &s.reader.client_id)
+        .env("AZURE_TENANT_ID", &s.tenant)
+        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("reader.jwt"))
+        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
+        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
+        .env("KEYWAY_VAULT_URL", &s.vault_url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the cycle is under way.
+    for _ in 0..1200 {
+        if s.emulator()
+            .counters()
+            .count(keyway_emulator::Service::KeyVault, "GetSecrets")
+            > challenged_before
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    s.emulator().faults().clear();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert_eq!(std::fs::read(target.join("server-cert")).unwrap(), b"first");
+}

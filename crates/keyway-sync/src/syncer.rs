@@ -503,6 +503,13 @@ impl Syncer {
                 Err(e) => (false, Some(e.to_string())),
             },
         };
+        if sink_error.is_none() && !written {
+            // The sink already held exactly this set (a restarted process, another `keyway
+            // sync` of the same vault): what was fetched changed nothing at the target.
+            for r in reports.iter_mut().filter(|r| r.outcome == Outcome::Updated) {
+                r.outcome = Outcome::Unchanged;
+            }
+        }
         if sink_error.is_none() {
             for (output, synced) in updates {
                 state.synced.insert(output, synced);

@@ -426,6 +426,14 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
             );
         }
     };
+    // What the SecretSync does not map is neither fetched nor reported.
+    let spec = spec.restricted_to(
+        sync.spec
+            .secret_object
+            .data
+            .iter()
+            .map(|d| d.source_path.as_str()),
+    );
     let source_key = (spec.vault_url.clone(), key.clone());
     let (syncer, replaced) = context.registry.syncer(sync, source_key, &fingerprint, || {
         Syncer::new(spec.clone(), source.clone() as Arc<SharedSource>, sink)

@@ -1,6 +1,7 @@
 //! The manifests keyway reads (SecretProviderClass, SecretSync) and the validated spec built
 //! from them.
 
+pub mod documents;
 pub mod objects;
 pub mod secret_provider_class;
 pub mod secret_sync;

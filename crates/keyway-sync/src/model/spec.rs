@@ -171,6 +171,14 @@ impl SyncSpec {
                 .unwrap_or_default(),
             "spec.parameters.objects",
         )?;
+        if objects.is_empty() {
+            // The provider mounts nothing and says nothing; a sync of nothing is a mistake.
+            return Err(SyncError::invalid(
+                "spec.parameters.objects",
+                "names no object: give `array:` items such as `- |` + `objectName: NAME` + \
+                 `objectType: secret`",
+            ));
+        }
         Ok(SyncSpec {
             vault_url: format!(
                 "https://{}.{}",
@@ -183,6 +191,26 @@ impl SyncSpec {
             cloud,
             objects,
         })
+    }
+
+    /// Only the objects whose outputs one of `source_paths` names (a SecretSync's mapping):
+    /// what nothing maps is neither fetched nor reported. An object with version history is
+    /// kept when any of its `output/i` paths is named.
+    pub fn restricted_to<'a>(&self, source_paths: impl IntoIterator<Item = &'a str>) -> SyncSpec {
+        let paths: Vec<&str> = source_paths.into_iter().collect();
+        let named = |o: &KeyVaultObject| {
+            let output = o.output_name();
+            paths.iter().any(|p| {
+                *p == output
+                    || (o.version_history.is_some()
+                        && p.strip_prefix(output)
+                            .is_some_and(|rest| rest.starts_with('/')))
+            })
+        };
+        SyncSpec {
+            objects: self.objects.iter().filter(|o| named(o)).cloned().collect(),
+            ..self.clone()
+        }
     }
 
     /// Every path the spec writes, in spec order: each object's output name, and for an object
