@@ -583,3 +583,54 @@ async fn a_controller_restarted_during_an_outage_keeps_the_secret() {
     restarted.stop().await;
     cluster.cleanup().await;
 }
+
+/// The Secret is compared with what the cluster holds, not with what the controller last
+/// wrote: a Secret someone deleted is recreated, and data someone edited is restored, without
+/// a change of the SecretSync (docs/controller.md promises both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_or_edited_secret_is_restored() {
+    let Fixture {
+        cluster, options, ..
+    } = fixture("restore").await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let running = spawn(Controller::new(client.clone(), options), None);
+    let password = || async {
+        let secret = secrets.get_opt("app").await.ok()??;
+        Some(secret.data?.get("password")?.0.clone())
+    };
+    eventually("the first sync", || async {
+        (password().await? == b"first").then_some(())
+    })
+    .await;
+
+    secrets
+        .delete("app", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the deleted Secret recreated", || async {
+        (password().await? == b"first").then_some(())
+    })
+    .await;
+
+    secrets
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"password": "dGFtcGVyZWQ="}})),
+        )
+        .await
+        .unwrap();
+    eventually("the edited data restored", || async {
+        (password().await? == b"first").then_some(())
+    })
+    .await;
+    let restored = secrets.get("app").await.unwrap();
+    assert_eq!(
+        restored.data.unwrap().len(),
+        1,
+        "only the mapped key, as before"
+    );
+    running.stop().await;
+    cluster.cleanup().await;
+}

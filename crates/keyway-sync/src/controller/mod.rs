@@ -3,8 +3,9 @@
 //! kube-runtime.
 //!
 //! A SecretSync is reconciled when it is created or its spec (or `forceSynchronization`)
-//! changes, when the SecretProviderClass it names changes, when its Secret changes, and once per
-//! poll interval. Every SecretSync reading one vault with one identity shares a
+//! changes, when the SecretProviderClass it names changes, when its Secret changes or is deleted
+//! (the Secret is compared with what the cluster holds, so it is recreated, and edited data
+//! restored), and once per poll interval. Every SecretSync reading one vault with one identity shares a
 //! [`SharedSource`] — one listing per cycle and one read per changed secret — and every source
 //! of a vault shares one [`RequestBudget`]; all SecretSyncs of a vault are requeued to the
 //! vault's cycle, so a poll costs ⌈N/25⌉ list calls plus one GET per changed secret. Credentials
@@ -103,6 +104,21 @@ struct Context {
     options: ControllerOptions,
     registry: Registry,
     recorder: Recorder,
+    /// Per watched scope (a namespace, or `None` for all): the watch-fed copy of the Secrets
+    /// keyway manages, which the sinks compare with instead of a GET per reconcile.
+    secrets: std::sync::Mutex<Vec<(Option<String>, reflector::Store<Secret>)>>,
+}
+
+impl Context {
+    /// The Secret cache whose scope holds `namespace`.
+    fn secret_cache(&self, namespace: &str) -> Option<reflector::Store<Secret>> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(scope, _)| scope.as_deref().is_none_or(|s| s == namespace))
+            .map(|(_, store)| store.clone())
+    }
 }
 
 /// The SecretSync controller. Clones share state.
@@ -136,6 +152,7 @@ impl Controller {
                 registry: Registry::new(&options),
                 options,
                 recorder,
+                secrets: std::sync::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -239,11 +256,26 @@ impl Controller {
                         }
                     }
                 };
-                let controller = runtime
-                    .owns(
+                // The Secrets keyway manages, watched once: the watch both triggers the owning
+                // SecretSync (a deleted or edited Secret is reconciled) and feeds the cache the
+                // sinks compare with.
+                let (secret_cache, secret_writer) = reflector::store();
+                context
+                    .secrets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((namespace.clone(), secret_cache));
+                let secret_events = reflector::reflector(
+                    secret_writer,
+                    watcher::watcher(
                         secrets,
                         watcher::Config::default().labels(crate::sink::MANAGED_LABEL),
-                    )
+                    ),
+                )
+                .default_backoff()
+                .touched_objects();
+                let controller = runtime
+                    .owns_stream(secret_events)
                     .watches(classes, watcher::Config::default(), move |class| {
                         // A changed SecretProviderClass resyncs every SecretSync naming it.
                         let namespace = class.namespace();
@@ -369,7 +401,10 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
         );
     };
     let sink = match KubernetesSecretSink::for_secret_sync(context.client.clone(), sync) {
-        Ok(sink) => sink,
+        Ok(sink) => match context.secret_cache(&namespace) {
+            Some(cache) => sink.with_cache(cache),
+            None => sink,
+        },
         Err(e) => {
             let text = e.to_string();
             let reason = if text.starts_with("spec.secretObject.labels") {

@@ -9,7 +9,6 @@
 //! write through this sink, so the rule lives here once.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
@@ -44,7 +43,9 @@ pub struct KubernetesSecretSink {
     /// The SecretSync's `spec.secretObject.data`, to name the item at fault in errors.
     items: Vec<SecretObjectData>,
     adopt: bool,
-    last_hash: Mutex<Option<String>>,
+    /// The controller's watch-fed copy of the Secrets it manages: read instead of a GET.
+    #[cfg(feature = "controller")]
+    cache: Option<kube::runtime::reflector::Store<Secret>>,
 }
 
 impl std::fmt::Debug for KubernetesSecretSink {
@@ -69,7 +70,8 @@ impl KubernetesSecretSink {
             owner: None,
             items: Vec::new(),
             adopt: false,
-            last_hash: Mutex::new(None),
+            #[cfg(feature = "controller")]
+            cache: None,
         }
     }
 
@@ -117,6 +119,44 @@ impl KubernetesSecretSink {
         sink.owner = Some(owner);
         sink.items = object.data.clone();
         Ok(sink)
+    }
+
+    /// Read the Secret from `cache` (a reflector store fed by a watch of the Secrets keyway
+    /// manages) instead of GETting it: a quiet reconcile makes no API-server read, and a deleted
+    /// or edited Secret is seen by the next one.
+    #[cfg(feature = "controller")]
+    pub fn with_cache(mut self, cache: kube::runtime::reflector::Store<Secret>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The Secret as the cluster holds it now (from the watch cache when there is one).
+    async fn live(&self) -> Result<Option<Secret>> {
+        #[cfg(feature = "controller")]
+        if let Some(cache) = &self.cache {
+            // The first listing must have arrived: an empty cache is not "no Secret".
+            cache
+                .wait_until_ready()
+                .await
+                .map_err(|e| self.failure(format!("the Secret watch stopped: {e}")))?;
+            let key = kube::runtime::reflector::ObjectRef::new(&self.name).within(&self.namespace);
+            return Ok(cache.get(&key).map(|secret| (*secret).clone()));
+        }
+        self.api
+            .get_opt(&self.name)
+            .await
+            .map_err(|e| self.failure(e.to_string()))
+    }
+
+    /// Whether `existing` holds exactly `set` as a Secret of this sink's type.
+    fn holds(&self, existing: &Secret, set: &FileSet) -> bool {
+        let data = existing.data.as_ref();
+        existing.type_.as_deref().unwrap_or("Opaque") == self.secret_type
+            && data.map_or(0, |d| d.len()) == set.files.len()
+            && set.files.iter().all(|(key, file)| {
+                data.and_then(|d| d.get(key))
+                    .is_some_and(|value| value.0 == *file.contents)
+            })
     }
 
     /// Take over an existing Secret keyway does not manage (off by default).
@@ -274,27 +314,14 @@ impl SecretSink for KubernetesSecretSink {
         } else {
             set
         };
+        // Compared with what the cluster holds, not with what this process last wrote: a
+        // Secret someone deleted is recreated, one whose data someone edited is restored.
         let hash = set.content_hash();
-        if self
-            .last_hash
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_deref()
-            == Some(hash.as_str())
-        {
-            return Ok(Applied::Unchanged);
-        }
-        let existing = self
-            .api
-            .get_opt(&self.name)
-            .await
-            .map_err(|e| self.failure(e.to_string()))?;
-        if let Some(existing) = &existing {
-            if !self.is_ours(existing) && !self.adopt {
+        if let Some(existing) = self.live().await? {
+            if !self.is_ours(&existing) && !self.adopt {
                 return Err(self.failure("it exists and keyway does not manage it (no secrets-store.sync.x-k8s.io label or another owner); delete it or allow adoption"));
             }
-            if existing.annotations().get(HASH_ANNOTATION) == Some(&hash) {
-                *self.last_hash.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
+            if self.holds(&existing, set) {
                 return Ok(Applied::Unchanged);
             }
         }
@@ -325,7 +352,6 @@ impl SecretSink for KubernetesSecretSink {
             )
             .await
             .map_err(|e| self.failure(e.to_string()))?;
-        *self.last_hash.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
         Ok(Applied::Written)
     }
 
@@ -333,12 +359,7 @@ impl SecretSink for KubernetesSecretSink {
     /// of ours). Of a `kubernetes.io/tls` Secret, both keys read as the key followed by the
     /// chain, so that whichever object they are read back for splits into the same two values.
     async fn current(&self) -> Result<FileSet> {
-        let existing = self
-            .api
-            .get_opt(&self.name)
-            .await
-            .map_err(|e| self.failure(e.to_string()))?;
-        let Some(existing) = existing else {
+        let Some(existing) = self.live().await? else {
             return Ok(FileSet::default());
         };
         if !self.is_ours(&existing) && !self.adopt {
