@@ -381,7 +381,7 @@ impl Report for SyncView {
             );
         }
         if let Some(e) = &self.0.sink_error {
-            let _ = writeln!(out, "the directory could not be written: {e}");
+            let _ = writeln!(out, "the target could not be written: {e}");
         } else if self.nothing_to_publish() {
             let _ = writeln!(
                 out,

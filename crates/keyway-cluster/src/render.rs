@@ -273,6 +273,18 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
                 "kubernetes.io/tls takes exactly one certificate object (its chain goes to tls.crt, its key to tls.key)",
             ));
         };
+        if object.object_type != "secret" {
+            // `cert` gives the leaf alone and `key` the public key: neither holds the private
+            // key a tls Secret needs, so the controller would refuse every sync.
+            return Err(ClusterError::invalid(
+                "--object",
+                format!(
+                    "type={} cannot fill a kubernetes.io/tls Secret (no private key); use \
+                     type=secret: a Key Vault certificate's secret holds the key and the chain",
+                    object.object_type
+                ),
+            ));
+        }
         vec![
             SecretObjectData {
                 source_path: object.output().to_string(),

@@ -72,7 +72,7 @@ fn a_secret_sync_renders_and_loads_back() {
 
 #[test]
 fn tls_takes_one_certificate_and_bad_input_is_named() {
-    let tls = secret_sync(&request(&["name=web-cert,type=cert"], "kubernetes.io/tls")).unwrap();
+    let tls = secret_sync(&request(&["name=web-cert"], "kubernetes.io/tls")).unwrap();
     let keys: Vec<&str> = tls
         .secret_sync
         .spec
@@ -378,4 +378,18 @@ fn rendered_target_keys_are_secret_keys() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("objectAlias") || e.contains(".."), "{e}");
+}
+
+/// A tls Secret needs a private key: only a secret object (a certificate's secret, a PEM or
+/// PFX) has one, so `type=cert` or `type=key` is refused instead of rendering a SecretSync the
+/// controller would refuse on every sync.
+#[test]
+fn tls_secrets_take_a_secret_object_only() {
+    for object in ["name=server,type=cert", "name=server,type=key"] {
+        let e = secret_sync(&request(&[object], "kubernetes.io/tls"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no private key") && e.contains("type=secret"), "{e}");
+    }
+    secret_sync(&request(&["name=server"], "kubernetes.io/tls")).unwrap();
 }
