@@ -128,8 +128,12 @@ pub struct PlanOutputArgs {
     /// (AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE); idempotent.
     #[arg(long, conflicts_with = "output")]
     apply: bool,
-    /// The Azure Resource Manager endpoint for --apply.
-    #[arg(long, default_value = "https://management.azure.com")]
+    /// The Azure Resource Manager endpoint for --apply (`keyway dev` exports its own).
+    #[arg(
+        long,
+        env = "KEYWAY_ARM_ENDPOINT",
+        default_value = "https://management.azure.com"
+    )]
     arm_endpoint: String,
 }
 

@@ -110,6 +110,9 @@ fn parse_fault(flag: &str, spec: &str) -> Result<FaultRequest, String> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DevIds {
     tenant_id: String,
+    /// The subscription the identities are registered under in the ARM stand-in.
+    #[serde(default = "fresh_uuid")]
+    subscription_id: String,
     reader: IdPair,
     officer: IdPair,
 }
@@ -118,6 +121,10 @@ struct DevIds {
 struct IdPair {
     client_id: String,
     object_id: String,
+}
+
+fn fresh_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl IdPair {
@@ -141,6 +148,9 @@ struct DevEnvironment {
     issuer: String,
     kubeconfig: PathBuf,
     arm_endpoint: String,
+    arm_subscription: String,
+    arm_resource_group: String,
+    identity_name: String,
     officer: Officer,
 }
 
@@ -151,6 +161,8 @@ struct Officer {
 }
 
 const VAULT_NAME: &str = "keyway-dev";
+/// The resource group of the identities in the ARM stand-in.
+const RESOURCE_GROUP: &str = "keyway-dev";
 /// Seeded into an empty vault, so examples have something to read.
 const EXAMPLE_SECRET: &str = "example-secret";
 const NAMESPACE: &str = "default";
@@ -202,6 +214,10 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CliError> {
         .map_err(CliError::remote)?;
     vault.grant(&reader, Role::SecretsUser);
     vault.grant(&officer, Role::SecretsOfficer);
+    // Both identities as ARM sees them, so `cluster plan --apply` can be tried here.
+    for identity in [&reader, &officer] {
+        emulator.add_arm_identity(&ids.subscription_id, RESOURCE_GROUP, identity);
+    }
     if vault.secret_names().is_empty() {
         vault
             .set_secret(EXAMPLE_SECRET, "hello from keyway dev")
@@ -231,6 +247,9 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, CliError> {
         issuer: emulator.issuer_url(),
         kubeconfig,
         arm_endpoint: emulator.arm_url(),
+        arm_subscription: ids.subscription_id.clone(),
+        arm_resource_group: RESOURCE_GROUP.to_string(),
+        identity_name: reader.name.clone(),
         officer: Officer {
             client_id: officer.client_id.clone(),
             federated_token_file: officer_token.clone(),
@@ -271,6 +290,7 @@ fn load_or_create_ids(dir: &Path) -> Result<DevIds, CliError> {
     }
     let ids = DevIds {
         tenant_id: uuid::Uuid::new_v4().to_string(),
+        subscription_id: fresh_uuid(),
         reader: IdPair::fresh(),
         officer: IdPair::fresh(),
     };
@@ -356,7 +376,7 @@ fn environment_text(env: &DevEnvironment, json: bool) -> Result<String, CliError
         let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
         let path = |p: &Path| quote(&p.display().to_string());
         format!(
-            "export AZURE_AUTHORITY_HOST={}\nexport AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_FEDERATED_TOKEN_FILE={}\nexport KEYWAY_VAULT_URL={}\nexport KEYWAY_ARM_ENDPOINT={}\nexport SSL_CERT_FILE={}\nexport REQUESTS_CA_BUNDLE={}\nexport KUBECONFIG={}\n# issuer: {}\n# to upload secrets, use the Secrets Officer identity:\n#   AZURE_CLIENT_ID={} AZURE_FEDERATED_TOKEN_FILE={}\n",
+            "export AZURE_AUTHORITY_HOST={}\nexport AZURE_TENANT_ID={}\nexport AZURE_CLIENT_ID={}\nexport AZURE_FEDERATED_TOKEN_FILE={}\nexport KEYWAY_VAULT_URL={}\nexport KEYWAY_ARM_ENDPOINT={}\nexport SSL_CERT_FILE={}\nexport REQUESTS_CA_BUNDLE={}\nexport KUBECONFIG={}\n# issuer: {}\n# to upload secrets, use the Secrets Officer identity:\n#   AZURE_CLIENT_ID={} AZURE_FEDERATED_TOKEN_FILE={}\n# ARM (cluster plan --apply): --subscription {} --resource-group {} --identity {} --keyvault {}\n",
             quote(&env.authority_host),
             quote(&env.tenant_id),
             quote(&env.client_id),
@@ -369,6 +389,10 @@ fn environment_text(env: &DevEnvironment, json: bool) -> Result<String, CliError
             env.issuer,
             env.officer.client_id,
             env.officer.federated_token_file.display(),
+            env.arm_subscription,
+            env.arm_resource_group,
+            env.identity_name,
+            VAULT_NAME,
         )
     })
 }

@@ -226,6 +226,53 @@ async fn dev_writes_its_environment_when_ready_and_guards_its_state() {
         "{stderr}"
     );
     assert!(!stderr.contains("\\r\\n"), "{stderr}");
+
+    // A provisioning plan applies through the ARM stand-in, with what dev prints.
+    let plan = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args([
+            "cluster",
+            "plan",
+            "secretsync",
+            "--apply",
+            "--namespace",
+            "aio",
+        ])
+        .args(["--issuer", "https://oidc.example/cluster-1/"])
+        .args(["--subscription", env["arm_subscription"].as_str().unwrap()])
+        .args([
+            "--resource-group",
+            env["arm_resource_group"].as_str().unwrap(),
+        ])
+        .args(["--identity", env["identity_name"].as_str().unwrap()])
+        .args(["--keyvault", "keyway-dev"])
+        .env("KEYWAY_ARM_ENDPOINT", env["arm_endpoint"].as_str().unwrap())
+        .env(
+            "AZURE_AUTHORITY_HOST",
+            env["authority_host"].as_str().unwrap(),
+        )
+        .env("AZURE_TENANT_ID", env["tenant_id"].as_str().unwrap())
+        .env(
+            "AZURE_CLIENT_ID",
+            env["officer"]["client_id"].as_str().unwrap(),
+        )
+        .env(
+            "AZURE_FEDERATED_TOKEN_FILE",
+            env["officer"]["federated_token_file"].as_str().unwrap(),
+        )
+        .env("SSL_CERT_FILE", env["ca_file"].as_str().unwrap())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(
+        stdout.contains("Created: federate system:serviceaccount:aio:aio-ssc-sa"),
+        "{stdout}"
+    );
     stop(child);
 
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
