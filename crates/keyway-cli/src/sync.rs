@@ -377,7 +377,7 @@ impl Report for SyncView {
         if self.0.listing_fallback {
             let _ = writeln!(
                 out,
-                "listing is forbidden: every object was read (grant Key Vault Secrets User or Reader)"
+                "listing is forbidden: every object was read one by one (Key Vault Reader lists secrets and keys, Key Vault Secrets User secrets only)"
             );
         }
         if let Some(e) = &self.0.sink_error {
