@@ -77,6 +77,9 @@ pub struct ControllerOptions {
     pub reporter: String,
     /// Reconciles running at once (bounds memory and the bursts the API server sees).
     pub max_concurrent_reconciles: u16,
+    /// The Secret types SecretSyncs may write: at most
+    /// [`crate::model::secret_sync::ALLOWED_SECRET_TYPES`] (the default), narrower to allow less.
+    pub allowed_secret_types: Vec<String>,
 }
 
 impl Default for ControllerOptions {
@@ -94,6 +97,10 @@ impl Default for ControllerOptions {
             controller_name: "keyway".into(),
             reporter: "keyway-controller".into(),
             max_concurrent_reconciles: 16,
+            allowed_secret_types: crate::model::secret_sync::ALLOWED_SECRET_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
         }
     }
 }
@@ -400,6 +407,17 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
             options.poll_interval,
         );
     };
+    let allowed: Vec<&str> = options
+        .allowed_secret_types
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if let Err(e) = sync.spec.secret_object.check_type(&allowed) {
+        return (
+            fail(Reason::UserInputValidationFailed, e.to_string()),
+            options.poll_interval,
+        );
+    }
     let sink = match KubernetesSecretSink::for_secret_sync(context.client.clone(), sync) {
         Ok(sink) => match context.secret_cache(&namespace) {
             Some(cache) => sink.with_cache(cache),

@@ -69,6 +69,62 @@ pub struct SecretObjectData {
     pub target_key: String,
 }
 
+/// The Secret types a SecretSync may write unless narrowed: data Secrets only. A type the API
+/// server fills itself (`kubernetes.io/service-account-token`: a non-expiring token for any
+/// service account named in an annotation) or that bootstraps nodes is never written, so the
+/// right to create SecretSyncs is not the right to mint credentials.
+pub const ALLOWED_SECRET_TYPES: [&str; 5] = [
+    "Opaque",
+    "kubernetes.io/tls",
+    "kubernetes.io/dockerconfigjson",
+    "kubernetes.io/basic-auth",
+    "kubernetes.io/ssh-auth",
+];
+
+/// Annotations the API server acts on for some Secret types (a service-account token is filled
+/// for the account they name): refused on any Secret a SecretSync writes.
+pub const RESERVED_SECRET_ANNOTATIONS: [&str; 2] = [
+    "kubernetes.io/service-account.name",
+    "kubernetes.io/service-account.uid",
+];
+
+impl SecretObject {
+    /// Checks the Secret's type against `allowed` (at most [`ALLOWED_SECRET_TYPES`]; pass a
+    /// narrower list to allow less) and refuses the annotations the API server reserves, naming
+    /// the field — before anything is written.
+    pub fn check_type(&self, allowed: &[&str]) -> Result<()> {
+        let permitted = |t: &str| allowed.contains(&t) && ALLOWED_SECRET_TYPES.contains(&t);
+        if !permitted(&self.type_) {
+            let list: Vec<&str> = allowed
+                .iter()
+                .copied()
+                .filter(|t| ALLOWED_SECRET_TYPES.contains(t))
+                .collect();
+            return Err(SyncError::invalid(
+                "spec.secretObject.type",
+                format!(
+                    "{:?} is not a type this controller writes; allowed: {}",
+                    self.type_,
+                    list.join(", ")
+                ),
+            ));
+        }
+        if let Some(key) = self
+            .annotations
+            .iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .find(|k| RESERVED_SECRET_ANNOTATIONS.contains(&k.as_str()))
+        {
+            return Err(SyncError::invalid(
+                "spec.secretObject.annotations",
+                format!("{key:?} is reserved: the API server acts on it (service-account tokens)"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The longest key a Kubernetes Secret's `data` accepts.
 pub const MAX_SECRET_KEY_LEN: usize = 253;
 

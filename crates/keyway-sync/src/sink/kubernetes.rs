@@ -87,6 +87,7 @@ impl KubernetesSecretSink {
         })?;
         let name = secret_sync.name_any();
         let object = &secret_sync.spec.secret_object;
+        object.check_type(&crate::model::secret_sync::ALLOWED_SECRET_TYPES)?;
         for (field, map) in [
             ("labels", &object.labels),
             ("annotations", &object.annotations),
