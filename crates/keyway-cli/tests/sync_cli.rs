@@ -388,6 +388,37 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
         secret["metadata"]["labels"]["secrets-store.sync.x-k8s.io"],
         ""
     );
+
+    // Without --secret-sync the Secret is named after the SecretProviderClass (`app` too):
+    // the SecretSync owns it, so it is not taken over and keeps its ownerReference.
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args([
+            "sync",
+            "--provider-class",
+            s.dir.join("spc.yaml").to_str().unwrap(),
+        ])
+        .args(["--to-kubernetes", "--namespace", &namespace])
+        .env("AZURE_CLIENT_ID", &s.reader.client_id)
+        .env("AZURE_TENANT_ID", &s.tenant)
+        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("reader.jwt"))
+        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
+        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
+        .env("KEYWAY_VAULT_URL", &s.vault_url)
+        .env("KUBECONFIG", s.dir.join("kubeconfig"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("another owner"), "{stdout}");
+    let kept =
+        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(s.cluster.client(), &namespace)
+            .get("app")
+            .await
+            .unwrap();
+    assert_eq!(
+        kept.metadata.owner_references.unwrap()[0].kind,
+        "SecretSync"
+    );
 }
 
 /// A SecretSync mapping `server.pem` to `key`, as YAML.

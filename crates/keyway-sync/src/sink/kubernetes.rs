@@ -166,16 +166,19 @@ impl KubernetesSecretSink {
         self
     }
 
-    /// Whether keyway manages `existing` for this owner: the managed label, and (when the sink
-    /// has an owner) its ownerReference.
+    /// Whether keyway manages `existing` for this owner: the managed label, and its
+    /// ownerReference when the sink has an owner — or, for a sink without one (`keyway sync
+    /// --to-kubernetes` without a SecretSync), no owner at all: a Secret a SecretSync owns is
+    /// that SecretSync's, not taken over (which would drop its ownerReference).
     fn is_ours(&self, existing: &Secret) -> bool {
         existing.labels().contains_key(MANAGED_LABEL)
-            && self.owner.as_ref().is_none_or(|owner| {
-                existing
+            && match &self.owner {
+                Some(owner) => existing
                     .owner_references()
                     .iter()
-                    .any(|r| r.uid == owner.uid)
-            })
+                    .any(|r| r.uid == owner.uid),
+                None => existing.owner_references().is_empty(),
+            }
     }
 
     fn failure(&self, reason: impl Into<String>) -> SyncError {
