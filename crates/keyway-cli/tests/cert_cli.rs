@@ -323,3 +323,74 @@ fn pkcs12_password_comes_from_the_environment() {
     );
     assert_eq!(json(&out)["private_keys"], 1);
 }
+
+/// Another local user pre-creates the name the temporary key file used to have
+/// (`.tls.key.keyway-tmp`): as a link to a file they want overwritten, or as their own 0666
+/// file. Neither receives the key, and the key lands owner-only.
+#[cfg(unix)]
+#[test]
+fn convert_never_writes_the_key_into_what_is_planted_at_the_temporary_name() {
+    use std::os::unix::fs::{PermissionsExt as _, symlink};
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    for plant_link in [true, false] {
+        let dir = scratch(if plant_link {
+            "planted-link"
+        } else {
+            "planted-file"
+        });
+        let tls_dir = dir.join("tls");
+        std::fs::create_dir_all(&tls_dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "someone else's file").unwrap();
+        let planted = tls_dir.join(".tls.key.keyway-tmp");
+        if plant_link {
+            symlink(&victim, &planted).unwrap();
+        } else {
+            std::fs::write(&planted, "planted").unwrap();
+            std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
+        let out = keyway(
+            &[
+                "cert",
+                "convert",
+                &fixture("leaf-rsa.pfx.hex"),
+                "--file-encoding-tag",
+                "hex",
+                "--to",
+                "tls",
+                "--out",
+                tls_dir.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "someone else's file"
+        );
+        if plant_link {
+            assert_eq!(std::fs::read_link(&planted).unwrap(), victim);
+        } else {
+            assert_eq!(std::fs::read_to_string(&planted).unwrap(), "planted");
+            assert_eq!(mode(&planted), 0o666);
+        }
+        let key = tls_dir.join("tls.key");
+        assert!(
+            std::fs::symlink_metadata(&key)
+                .unwrap()
+                .file_type()
+                .is_file()
+        );
+        assert_eq!(mode(&key), 0o600, "link planted: {plant_link}");
+        assert_eq!(
+            std::fs::read(&key).unwrap(),
+            std::fs::read(fixture("leaf-rsa.key")).unwrap()
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

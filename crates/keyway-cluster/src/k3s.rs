@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{ClusterError, Result};
+use crate::safe_file;
 
 /// Where K3s reads its configuration.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/rancher/k3s/config.yaml";
@@ -304,39 +305,71 @@ impl K3sEdit {
             .to_string()
     }
 
-    /// Writes the new text to `path` atomically (a temporary file renamed over it), keeping
-    /// the old file as `<path>.keyway.bak`. Returns the backup's path when there was a file.
+    /// Writes the new text to `path` atomically, keeping the old file as `<path>.keyway.bak`
+    /// (owner-only: it holds the join token too). Returns the backup's path when there was a
+    /// file.
+    ///
+    /// Both the new config and the backup are written through fresh temporary files under
+    /// random names, created exclusively without following links ([`crate::safe_file`]), and
+    /// renamed into place: a link someone planted at either name is replaced, never written
+    /// through. The config keeps its permissions. A symbolic link as the config is refused
+    /// with where it points, since replacing it would leave the real config unchanged: edit
+    /// the target itself.
     pub fn write(&self, path: &Path) -> Result<Option<PathBuf>> {
         let io = |e: std::io::Error| ClusterError::Io {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
-        let backup = if path.exists() {
-            let backup = PathBuf::from(format!("{}.keyway.bak", path.display()));
-            std::fs::copy(path, &backup).map_err(io)?;
-            Some(backup)
-        } else {
-            None
+        if let Some(target) = safe_file::link_target(path).map_err(io)? {
+            let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| {
+                path.parent()
+                    .map_or_else(|| target.clone(), |dir| dir.join(&target))
+            });
+            return Err(ClusterError::Io {
+                path: path.display().to_string(),
+                reason: format!(
+                    "is a symbolic link to {} ({}); keyway does not write through links \
+                     (replacing the link would leave the real config unchanged): edit {} itself",
+                    target.display(),
+                    resolved.display(),
+                    resolved.display()
+                ),
+            });
+        }
+        // Read what is there now without following a link swapped in since the check.
+        let current = match safe_file::open_no_follow(path) {
+            Ok(mut file) => {
+                use std::io::Read as _;
+                let metadata = file.metadata().map_err(io)?;
+                let mut old = Vec::new();
+                file.read_to_end(&mut old).map_err(io)?;
+                Some((old, metadata.permissions()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(e)),
         };
-        let temporary = PathBuf::from(format!("{}.keyway.tmp", path.display()));
+        let backup = match &current {
+            Some((old, _)) => {
+                let backup = PathBuf::from(format!("{}.keyway.bak", path.display()));
+                safe_file::write_atomic(&backup, old, 0o600).map_err(|e| ClusterError::Io {
+                    path: backup.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Some(backup)
+            }
+            None => None,
+        };
+        // Owner-only from the first byte: the config can hold the cluster token.
+        let mut temporary = safe_file::TempFile::beside(path, 0o600).map_err(io)?;
         {
             use std::io::Write as _;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            // Owner-only from the first byte: the config can hold the cluster token.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt as _;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&temporary).map_err(io)?;
-            file.write_all(self.after.as_bytes()).map_err(io)?;
-            file.sync_all().map_err(io)?;
+            temporary.write_all(self.after.as_bytes()).map_err(io)?;
         }
-        if let Ok(metadata) = std::fs::metadata(path) {
-            std::fs::set_permissions(&temporary, metadata.permissions()).map_err(io)?;
+        if let Some((_, permissions)) = current {
+            // Through the handle: nothing at the temporary's path is followed.
+            temporary.file().set_permissions(permissions).map_err(io)?;
         }
-        std::fs::rename(&temporary, path).map_err(io)?;
+        temporary.persist(path).map_err(io)?;
         Ok(backup)
     }
 }

@@ -6,7 +6,8 @@
 //! ([`connected`]); the readiness check that the issuer is the same everywhere
 //! ([`readiness`]); manifests rendered from typed values ([`render`]); and provisioning plans
 //! as data ([`plan`]); the way off AAD Pod Identity ([`migrate`]); and the checks of Key Vault
-//! and Kubernetes names they all use ([`names`]).
+//! and Kubernetes names they all use ([`names`]); and files written where other users may have
+//! planted links or files first ([`safe_file`]).
 //!
 //! ```
 //! use keyway_cluster::k3s::{IssuerSettings, ensure_issuer};
@@ -30,6 +31,7 @@ pub mod names;
 pub mod plan;
 pub mod readiness;
 pub mod render;
+pub mod safe_file;
 
 pub use error::{ClusterError, Result};
 

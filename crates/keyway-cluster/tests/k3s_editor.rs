@@ -326,3 +326,105 @@ fn the_append_form_is_the_list_to_edit() {
         "{problem}"
     );
 }
+
+/// A fresh directory for one file-system test.
+#[cfg(unix)]
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("keyway-k3s-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[cfg(unix)]
+const CONFIG: &str = "token: K10secret::server:join\nwrite-kubeconfig-mode: \"0600\"\n";
+
+/// Another user, able to write to the config's directory, plants a link at the temporary name
+/// the editor used to write through (`config.yaml.keyway.tmp`) and one at the backup's name:
+/// the whole config, join token included, must not land in the link's target.
+#[cfg(unix)]
+#[test]
+fn planted_links_at_the_temporary_and_backup_names_are_not_followed() {
+    use std::os::unix::fs::{PermissionsExt as _, symlink};
+    let dir = scratch("planted");
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "someone else's file").unwrap();
+    let temporary = dir.join("config.yaml.keyway.tmp");
+    let backup = dir.join("config.yaml.keyway.bak");
+    symlink(&victim, &temporary).unwrap();
+    symlink(&victim, &backup).unwrap();
+
+    let edit = ensure_issuer("config.yaml", CONFIG, &settings()).unwrap();
+    let written = edit.write(&config).unwrap();
+
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "someone else's file"
+    );
+    assert_eq!(std::fs::read_link(&temporary).unwrap(), victim);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), edit.after());
+    let metadata = std::fs::symlink_metadata(&config).unwrap();
+    assert!(metadata.file_type().is_file());
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o640, "mode kept");
+    // The backup replaced the link with a regular, owner-only file holding the old text.
+    assert_eq!(written.as_deref(), Some(backup.as_path()));
+    let metadata = std::fs::symlink_metadata(&backup).unwrap();
+    assert!(metadata.file_type().is_file());
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), CONFIG);
+    // Nothing else left behind.
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "config.yaml",
+            "config.yaml.keyway.bak",
+            "config.yaml.keyway.tmp",
+            "victim"
+        ]
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A symbolic link as the config is refused, naming the link and where it points: replacing the
+/// link left the real config unchanged (K3s kept its old settings while keyway said "written").
+#[cfg(unix)]
+#[test]
+fn a_symlinked_config_is_refused_with_the_link_and_its_target() {
+    let dir = scratch("linked");
+    let real = dir.join("real.yaml");
+    std::fs::write(&real, CONFIG).unwrap();
+    let config = dir.join("config.yaml");
+    std::os::unix::fs::symlink("real.yaml", &config).unwrap();
+
+    let edit = ensure_issuer("config.yaml", CONFIG, &settings()).unwrap();
+    let error = edit.write(&config).unwrap_err();
+    let ClusterError::Io { path, reason } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(path, &config.display().to_string());
+    assert!(reason.contains("symbolic link to real.yaml"), "{reason}");
+    assert!(reason.contains(&real.display().to_string()), "{reason}");
+
+    assert_eq!(
+        std::fs::read_link(&config).unwrap().to_str(),
+        Some("real.yaml")
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), CONFIG);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        2,
+        "no backup, no temporary"
+    );
+    // Editing the target itself works.
+    edit.write(&real).unwrap();
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), edit.after());
+    let _ = std::fs::remove_dir_all(dir);
+}
