@@ -81,13 +81,34 @@ pub struct InputArgs {
     /// The secret's file-encoding tag, as the az CLI sets it.
     #[arg(long, value_name = "VALUE")]
     file_encoding_tag: Option<String>,
-    /// PKCS#12 password (Key Vault's is empty). Prefer the environment variable.
-    #[arg(long, env = "KEYWAY_PKCS12_PASSWORD", hide_env_values = true, value_parser = parse_password)]
-    password: Option<Password>,
+    /// Read the PKCS#12 password from the first line of this file. Without it or
+    /// --password-stdin the password is KEYWAY_PKCS12_PASSWORD, else empty (Key Vault's is).
+    #[arg(long, value_name = "PATH", conflicts_with = "password_stdin")]
+    password_file: Option<PathBuf>,
+    /// Read the PKCS#12 password from the first line of standard input (the value must then
+    /// come from a file).
+    #[arg(long)]
+    password_stdin: bool,
+    /// Refused: a password on the command line is visible to every user in the process list.
+    #[arg(long, hide = true, value_name = "PASSWORD", value_parser = refuse_password)]
+    password: Option<RefusedPassword>,
+}
+
+/// The environment variable holding the PKCS#12 password.
+const PASSWORD_ENV: &str = "KEYWAY_PKCS12_PASSWORD";
+
+/// The longest password file or standard input read for a password.
+const PASSWORD_MAX_BYTES: u64 = 64 * 1024;
+
+/// The value given to the removed `--password`, dropped unread.
+#[derive(Debug, Clone)]
+struct RefusedPassword;
+
+fn refuse_password(_: &str) -> Result<RefusedPassword, std::convert::Infallible> {
+    Ok(RefusedPassword)
 }
 
 /// A PKCS#12 password: zeroed on drop, redacted in `Debug`.
-#[derive(Clone)]
 struct Password(Zeroizing<String>);
 
 impl std::fmt::Debug for Password {
@@ -96,8 +117,64 @@ impl std::fmt::Debug for Password {
     }
 }
 
-fn parse_password(s: &str) -> Result<Password, std::convert::Infallible> {
-    Ok(Password(Zeroizing::new(s.to_owned())))
+impl InputArgs {
+    /// The password from --password-file, --password-stdin or the environment, in that order.
+    fn password(&self) -> Result<Option<Password>, CliError> {
+        if self.password.is_some() {
+            return Err(CliError::Input(format!(
+                "--password is not accepted: a password on the command line is visible to every \
+                 user in the process list; set {PASSWORD_ENV}, or use --password-file PATH or \
+                 --password-stdin"
+            )));
+        }
+        if let Some(path) = &self.password_file {
+            let shown = path.display().to_string();
+            let file = std::fs::File::open(path).map_err(|e| CliError::io(&shown, e))?;
+            return first_line(file, &shown).map(Some);
+        }
+        if self.password_stdin {
+            if self.path == "-" {
+                return Err(CliError::Input(
+                    "--password-stdin: standard input cannot carry both the password and the \
+                     value; give the value as a file, or use --password-file"
+                        .into(),
+                ));
+            }
+            return first_line(std::io::stdin().lock(), "<stdin>").map(Some);
+        }
+        match std::env::var(PASSWORD_ENV) {
+            Ok(value) => Ok(Some(Password(Zeroizing::new(value)))),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(CliError::Input(format!("{PASSWORD_ENV} is not UTF-8 text")))
+            }
+        }
+    }
+}
+
+/// The first line of `source` (without its line ending) as a password; `shown` names it.
+fn first_line(source: impl std::io::Read, shown: &str) -> Result<Password, CliError> {
+    use std::io::Read as _;
+    let mut bytes = Zeroizing::new(Vec::new());
+    source
+        .take(PASSWORD_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::io(shown, e))?;
+    if bytes.len() as u64 > PASSWORD_MAX_BYTES {
+        return Err(CliError::Input(format!(
+            "{shown}: longer than {PASSWORD_MAX_BYTES} bytes; a PKCS#12 password is its first line"
+        )));
+    }
+    let mut line: &[u8] = &bytes;
+    if let Some(end) = line.iter().position(|&b| b == b'\n') {
+        line = &line[..end];
+    }
+    if let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    let text = std::str::from_utf8(line)
+        .map_err(|_| CliError::Input(format!("{shown}: the password is not UTF-8 text")))?;
+    Ok(Password(Zeroizing::new(text.to_owned())))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -171,6 +248,7 @@ pub fn run(command: CertCommand) -> Result<ExitCode, CliError> {
 }
 
 fn load(args: &InputArgs) -> Result<(Decoded, Bundle), CliError> {
+    let password = args.password()?;
     let raw = input::read(&args.path)?;
     let decoded = decode_value(
         &raw,
@@ -183,7 +261,7 @@ fn load(args: &InputArgs) -> Result<(Decoded, Bundle), CliError> {
         decoded.bytes(),
         ParseOptions {
             content_type: args.content_type,
-            password: args.password.as_ref().map(|p| p.0.as_str()),
+            password: password.as_ref().map(|p| p.0.as_str()),
         },
     )?;
     Ok((decoded, bundle))

@@ -394,3 +394,70 @@ fn convert_never_writes_the_key_into_what_is_planted_at_the_temporary_name() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// The password never has to be on the command line (where every user sees it in the process
+/// list): a file or standard input carries it; `--password` is refused without echoing it.
+#[test]
+fn pkcs12_password_comes_from_a_file_or_standard_input_never_the_command_line() {
+    let pfx = fixture("leaf-ec-password.pfx");
+    let base = ["cert", "inspect", pfx.as_str(), "--json"];
+    let ok = |out: &Output| {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json(out)["private_keys"], 1);
+    };
+
+    let dir = scratch("password-file");
+    let file = dir.join("password");
+    std::fs::write(&file, "keyway-test\n").unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--password-file", file.to_str().unwrap()]);
+    ok(&keyway(&args, None));
+    std::fs::write(&file, "keyway-test\r\nsecond line ignored\n").unwrap();
+    ok(&keyway(&args, None));
+    std::fs::write(&file, "wrong\n").unwrap();
+    let out = keyway(&args, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong password"));
+    let _ = std::fs::remove_dir_all(dir);
+
+    let mut args = base.to_vec();
+    args.push("--password-stdin");
+    ok(&keyway(&args, Some(b"keyway-test\n")));
+    ok(&keyway(&args, Some(b"keyway-test")));
+
+    // Standard input cannot carry both.
+    let out = keyway(
+        &["cert", "inspect", "-", "--password-stdin"],
+        Some(b"keyway-test\n"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-file"));
+
+    let out = keyway(
+        &[
+            "cert",
+            "inspect",
+            pfx.as_str(),
+            "--password",
+            "hunter2-secret",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("process list"), "{stderr}");
+    for alternative in [
+        "KEYWAY_PKCS12_PASSWORD",
+        "--password-file",
+        "--password-stdin",
+    ] {
+        assert!(stderr.contains(alternative), "{stderr}");
+    }
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+}
