@@ -115,7 +115,17 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
     }
     let sink: Arc<dyn SecretSink> = match (&args.to_dir, mapping) {
         (Some(dir), mapping) => {
-            let directory = DirectorySink::new(dir).map_err(|e| CliError::Input(e.to_string()))?;
+            // On a host, the secrets are the owner's alone (files 0600 in 0700 directories),
+            // where the CSI driver writes 0644 into a volume only its pod sees. An object's
+            // filePermission still sets its file's mode; if one lets others read, the
+            // directories let them through (0755).
+            let others_read = spec
+                .objects
+                .iter()
+                .any(|o| o.file_permission.is_some_and(|m| m & 0o044 != 0));
+            let directory = DirectorySink::new(dir)
+                .map_err(|e| CliError::Input(e.to_string()))?
+                .with_modes(0o600, if others_read { 0o755 } else { 0o700 });
             match mapping {
                 Some(mapping) => Arc::new(Remap::new(directory, mapping)),
                 None => Arc::new(directory),

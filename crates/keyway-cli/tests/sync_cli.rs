@@ -810,3 +810,90 @@ async fn sigint_during_a_cycle_stops_at_once_and_keeps_the_previous_set() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
     assert_eq!(std::fs::read(target.join("server-cert")).unwrap(), b"first");
 }
+
+/// On a host, synced files are the owner's alone (0600 in 0700 directories, whatever the
+/// umask), unless the SecretProviderClass sets filePermission; a second run with the same
+/// content writes nothing (the modes read back match).
+#[tokio::test(flavor = "multi_thread")]
+async fn synced_files_are_private_unless_file_permission_says_otherwise() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = setup("modes").await;
+    std::fs::write(s.dir.join("v.txt"), "value").unwrap();
+    for name in ["private-one", "shared-one"] {
+        let set = s.keyway(
+            &s.officer,
+            "officer",
+            &[
+                "secret",
+                "set",
+                "--name",
+                name,
+                "--file",
+                s.dir.join("v.txt").to_str().unwrap(),
+            ],
+        );
+        assert_eq!(set.status.code(), Some(0));
+    }
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let spc = |objects: &str| {
+        format!(
+            "apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {{name: app}}\nspec:\n  provider: azure\n  parameters:\n    keyvaultName: cli-vault\n    objects: |\n      array:\n{objects}"
+        )
+    };
+    let private = s.dir.join("private.yaml");
+    std::fs::write(
+        &private,
+        spc("        - |\n          objectName: private-one\n          objectType: secret\n"),
+    )
+    .unwrap();
+    let target = s.dir.join("private-out");
+    let args = |spc: &std::path::Path, target: &std::path::Path| {
+        vec![
+            "sync".to_string(),
+            "--provider-class".into(),
+            spc.display().to_string(),
+            "--to-dir".into(),
+            target.display().to_string(),
+        ]
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        s.keyway(&s.reader, "reader", &a)
+    };
+    let out = run(args(&private, &target));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&target.join("private-one")), 0o600);
+    assert_eq!(
+        mode(&target.join("..data")),
+        0o700,
+        "the generation directory"
+    );
+    let again = run(args(&private, &target));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("nothing written"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+
+    let shared = s.dir.join("shared.yaml");
+    std::fs::write(
+        &shared,
+        spc("        - |\n          objectName: shared-one\n          objectType: secret\n          filePermission: \"0644\"\n"),
+    )
+    .unwrap();
+    let target = s.dir.join("shared-out");
+    let out = run(args(&shared, &target));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&target.join("shared-one")), 0o644);
+    assert_eq!(mode(&target.join("..data")), 0o755);
+}

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::{Result, SyncError};
-use crate::sink::{Applied, FileSet, SecretSink};
+use crate::sink::{Applied, FileSet, SecretSink, SyncedFile};
 
 const DATA: &str = "..data";
 const DATA_TMP: &str = "..data_tmp";
@@ -67,6 +67,10 @@ impl From<InvalidOutputName> for SyncError {
 #[derive(Debug)]
 pub struct DirectorySink {
     root: PathBuf,
+    /// The mode of a file whose object sets no `filePermission`.
+    file_mode: u32,
+    /// The mode of the directories the sink creates (each generation, subdirectories).
+    dir_mode: u32,
     hash: Mutex<Option<String>>,
     /// Tests: the write step (counted from 0) that fails, as a crash there would.
     #[cfg(test)]
@@ -97,6 +101,8 @@ impl DirectorySink {
         fs::create_dir_all(&root).map_err(|e| sink_error(&root, e))?;
         Ok(DirectorySink {
             root,
+            file_mode: 0o644,
+            dir_mode: 0o755,
             hash: Mutex::new(None),
             #[cfg(test)]
             fail_at_step: Mutex::new(None),
@@ -124,6 +130,52 @@ impl DirectorySink {
     #[inline(always)]
     fn step(&self, _what: &str) -> Result<()> {
         Ok(())
+    }
+
+    /// Sets the default file mode (for objects without `filePermission`) and the mode of the
+    /// directories the sink creates. The defaults, 0644 and 0755, are the CSI driver's (a pod
+    /// volume only its pod sees); on a host shared with other users, `keyway sync` uses 0600
+    /// and 0700 so the secrets are the owner's alone.
+    pub fn with_modes(mut self, file_mode: u32, dir_mode: u32) -> DirectorySink {
+        self.file_mode = file_mode & 0o7777;
+        self.dir_mode = dir_mode & 0o7777;
+        self
+    }
+
+    /// `set` with every file's mode made explicit (the default where it has none), as it will
+    /// be on disk — so what is read back hashes the same.
+    fn resolved(&self, set: &FileSet) -> FileSet {
+        FileSet {
+            files: set
+                .files
+                .iter()
+                .map(|(path, file)| {
+                    (
+                        path.clone(),
+                        SyncedFile {
+                            contents: file.contents.clone(),
+                            mode: Some(file.mode.unwrap_or(self.file_mode)),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Creates `dir` (not its parents) with the sink's directory mode, exactly.
+    fn create_dir(&self, dir: &Path) -> Result<()> {
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            builder.mode(self.dir_mode);
+            builder.create(dir).map_err(|e| sink_error(dir, e))?;
+            // The umask may have narrowed it.
+            fs::set_permissions(dir, fs::Permissions::from_mode(self.dir_mode))
+                .map_err(|e| sink_error(dir, e))
+        }
+        #[cfg(not(unix))]
+        builder.create(dir).map_err(|e| sink_error(dir, e))
     }
 
     /// The directory.
@@ -214,15 +266,22 @@ impl DirectorySink {
         );
         let dir = self.root.join(&generation);
         self.step("creating the generation")?;
-        fs::create_dir(&dir).map_err(|e| sink_error(&dir, e))?;
+        self.create_dir(&dir)?;
+        let set = &self.resolved(set);
         for (path, file) in &set.files {
             let target = dir.join(path);
-            if let Some(parent) = target.parent() {
-                self.step("creating a parent directory")?;
-                fs::create_dir_all(parent).map_err(|e| sink_error(parent, e))?;
+            // Subdirectories (a version history's `name/0`), each with the sink's mode.
+            let mut parent = dir.clone();
+            let components: Vec<&str> = path.split('/').collect();
+            for component in &components[..components.len() - 1] {
+                parent.push(component);
+                if !parent.is_dir() {
+                    self.step("creating a parent directory")?;
+                    self.create_dir(&parent)?;
+                }
             }
             self.step("writing a file")?;
-            write_file(&target, &file.contents, file.mode.unwrap_or(0o644))?;
+            write_file(&target, &file.contents, file.mode.unwrap_or(self.file_mode))?;
         }
         Ok(Staged {
             sink: self,
@@ -293,9 +352,9 @@ fn collect(base: &Path, dir: &Path, set: &mut FileSet) -> std::io::Result<()> {
             let mode = None;
             set.files.insert(
                 relative,
-                crate::sink::SyncedFile {
+                SyncedFile {
                     contents: zeroize::Zeroizing::new(fs::read(&path)?),
-                    mode: mode.filter(|m| *m != 0o644),
+                    mode,
                 },
             );
         }
@@ -425,7 +484,7 @@ impl SecretSink for DirectorySink {
         if set.files.is_empty() {
             return Ok(Applied::Unchanged);
         }
-        if self.current_hash().as_deref() == Some(set.content_hash().as_str())
+        if self.current_hash().as_deref() == Some(self.resolved(set).content_hash().as_str())
             && self.names_linked(set)
         {
             return Ok(Applied::Unchanged);
@@ -441,7 +500,13 @@ impl SecretSink for DirectorySink {
         };
         let mut set = FileSet::default();
         match collect(&data, &data, &mut set) {
-            Ok(()) => Ok(set),
+            Ok(()) => {
+                // The default mode reads back as none, as it was given.
+                for file in set.files.values_mut() {
+                    file.mode = file.mode.filter(|m| *m != self.file_mode);
+                }
+                Ok(set)
+            }
             // Nothing written yet, or a dangling `..data`: nothing to keep.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileSet::default()),
             Err(e) => Err(sink_error(&data, e)),
@@ -616,7 +681,8 @@ mod tests {
             );
             step += 1;
         }
-        assert!(step >= 14, "only {step} steps were exercised");
+        // The generation, its one subdirectory, four files, the links, the swap and the cleanup.
+        assert!(step >= 12, "only {step} steps were exercised");
         fs::remove_dir_all(&root).unwrap();
     }
 }
