@@ -208,10 +208,21 @@ async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
         format!("{MANAGED_LABEL}/x"),
         "y".to_string(),
     )]));
-    let reserved = syncs
-        .create(&PostParams::default(), &reserved)
-        .await
-        .unwrap();
+    // The upstream CRD's own rule refuses such a SecretSync on a real API server; the sink
+    // refuses it too, for a stand-in or a cluster without that rule (built in memory, as the
+    // API server would have returned it).
+    reserved.metadata.namespace = Some(ns.to_string());
+    reserved.metadata.uid = Some("00000000-0000-0000-0000-000000000001".into());
+    if cluster.is_real() {
+        let refused = syncs
+            .create(&PostParams::default(), &reserved)
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("secrets-store.sync.x-k8s.io"),
+            "{refused}"
+        );
+    }
     let err = KubernetesSecretSink::for_secret_sync(kube, &reserved).unwrap_err();
     assert!(
         err.to_string().starts_with("spec.secretObject.labels"),
