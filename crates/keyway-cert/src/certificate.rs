@@ -172,6 +172,15 @@ impl Certificate {
         }
     }
 
+    /// The raw subject key identifier and authority key identifier (its `keyIdentifier`), as
+    /// Go's `x509.Certificate.SubjectKeyId` / `AuthorityKeyId` hold them.
+    pub(crate) fn key_identifiers(&self) -> (Option<&[u8]>, Option<&[u8]>) {
+        (
+            self.names.subject_key_id.as_deref(),
+            self.names.authority_key_id.as_deref(),
+        )
+    }
+
     /// Self-signed as far as names and key ids tell (the signature is checked by validation).
     pub fn is_self_signed(&self) -> bool {
         self.details.self_issued

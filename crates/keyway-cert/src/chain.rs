@@ -109,6 +109,51 @@ impl ChainOrder {
     }
 }
 
+/// The order the Secrets Store CSI Azure provider writes certificates in (its
+/// `fetchCertChains`): each certificate's parent is the first other certificate, in stored
+/// order, whose subject key id equals its authority key id (names are never compared); the
+/// leaf is the first certificate that is nobody's parent. When the walk from that leaf through
+/// the parents covers every certificate exactly once, the order is leaf → root; otherwise (no
+/// key identifiers, unrelated or duplicate certificates, a cycle, no leaf) the stored order
+/// is kept.
+///
+/// The provider fails the mount where there is no leaf (a key-only PKCS#12, a cycle); this
+/// keeps the stored order instead.
+pub fn provider_order(certificates: &[Certificate]) -> Vec<usize> {
+    let n = certificates.len();
+    let stored: Vec<usize> = (0..n).collect();
+    let mut parent = vec![None; n];
+    let mut is_parent = vec![false; n];
+    for i in 0..n {
+        let (_, aki) = certificates[i].key_identifiers();
+        for j in (0..n).filter(|&j| j != i) {
+            let (ski, _) = certificates[j].key_identifiers();
+            if aki.is_none() && ski.is_none() {
+                continue;
+            }
+            // Go compares string(nil) == string([]byte{}): absent and empty are equal.
+            if aki.unwrap_or_default() == ski.unwrap_or_default() {
+                parent[i] = Some(j);
+                is_parent[j] = true;
+                break;
+            }
+        }
+    }
+    let Some(leaf) = (0..n).find(|&i| !is_parent[i]) else {
+        return stored;
+    };
+    let mut path = Vec::with_capacity(n);
+    let mut node = Some(leaf);
+    while let Some(i) = node {
+        path.push(i);
+        if path.len() > n {
+            return stored;
+        }
+        node = parent[i];
+    }
+    if path.len() == n { path } else { stored }
+}
+
 fn same(certificates: &[Certificate], i: usize, j: usize) -> bool {
     certificates[i].der() == certificates[j].der()
 }

@@ -46,7 +46,7 @@ pub struct ReadmeDoctests;
 
 pub use bundle::{Bundle, ContentType, ParseOptions};
 pub use certificate::{Certificate, CertificateDetails, SubjectAltName};
-pub use chain::ChainOrder;
+pub use chain::{ChainOrder, provider_order};
 pub use crl::{Crl, CrlDetails};
 pub use encoding::{
     DecodeOptions, Decoded, Encoding, EncodingSource, decode_as, decode_value, encode_for_upload,

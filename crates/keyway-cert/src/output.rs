@@ -149,6 +149,24 @@ impl Bundle {
         out
     }
 
+    /// Byte for byte what the Secrets Store CSI Azure provider writes for a Key Vault
+    /// certificate's PKCS#12 backing secret (`decodePKCS12`): every private key re-encoded as
+    /// Go's `x509.MarshalPKCS8PrivateKey` does (a plain PKCS#8 `PRIVATE KEY`, attributes and
+    /// bag attributes dropped), then every certificate in [`crate::provider_order`] (leaf →
+    /// root only when the key identifiers link them all, else as stored). Each block as Go's
+    /// `pem.EncodeToMemory`: 64-character lines, LF, no headers, no blank lines.
+    pub fn to_provider_pem(&self) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(String::new());
+        for key in self.private_keys() {
+            out.push_str(&key.to_provider_pem());
+        }
+        let certs = self.certificates();
+        for i in crate::chain::provider_order(certs) {
+            out.push_str(&certs[i].to_pem());
+        }
+        out
+    }
+
     /// Every certificate, in chain order, as PEM blocks.
     pub fn chain_pem(&self) -> String {
         let certs = self.certificates();

@@ -167,6 +167,24 @@ impl PrivateKey {
         ))
     }
 
+    /// The PKCS#8 DER the Secrets Store CSI Azure provider writes for this key: Go's
+    /// `x509.MarshalPKCS8PrivateKey` of the parsed key. RSA: version 0, rsaEncryption with
+    /// NULL parameters, the PKCS#1 key. EC (P-256/384/521): version 0, id-ecPublicKey with the
+    /// named curve, an inner SEC1 key of version 1 with the scalar padded to the curve size,
+    /// no `[0]` parameters and the `[1]` public point. No attributes, no public key field.
+    /// Other algorithms (which the provider cannot read from a PKCS#12) stay as stored.
+    pub fn provider_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
+        go_pkcs8(&self.pkcs8).unwrap_or_else(|| self.pkcs8.clone())
+    }
+
+    /// [`Self::provider_pkcs8_der`] as a `PRIVATE KEY` PEM block, wiped on drop.
+    pub fn to_provider_pem(&self) -> Zeroizing<String> {
+        Zeroizing::new(pem::encode_config(
+            &pem::Pem::new("PRIVATE KEY", self.provider_pkcs8_der().to_vec()),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        ))
+    }
+
     /// The key's algorithm and size.
     pub fn algorithm(&self) -> &KeyAlgorithm {
         &self.algorithm
@@ -234,6 +252,51 @@ fn ec_public_from_pkcs8(curve_oid: &str, pkcs8: &[u8]) -> Option<Vec<u8>> {
     };
     let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8).ok()?;
     Some(pair.public_key().as_ref().to_vec())
+}
+
+/// Go's `MarshalPKCS8PrivateKey(ParsePKCS8PrivateKey(der))` for RSA and NIST EC keys.
+fn go_pkcs8(der: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let info = pkcs8::PrivateKeyInfoRef::from_der(der).ok()?;
+    let inner = info.private_key.as_bytes();
+    match info.algorithm.oid.to_string().as_str() {
+        RSA_ENCRYPTION => {
+            let key = pkcs1::RsaPrivateKeyRef::from_der(inner).ok()?;
+            let pkcs1 = Zeroizing::new(key.to_der().ok()?);
+            Some(Zeroizing::new(
+                wrap_pkcs8(RSA_ENCRYPTION, Some(Null), &pkcs1).ok()?,
+            ))
+        }
+        EC_PUBLIC_KEY => {
+            let curve: ObjectIdentifier = info.algorithm.parameters?.decode_as().ok()?;
+            let curve_oid = curve.to_string();
+            let size = match curve_name(&curve_oid)? {
+                "P-256" => 32,
+                "P-384" => 48,
+                "P-521" => 66,
+                _ => return None,
+            };
+            let sec1 = sec1::EcPrivateKey::from_der(inner).ok()?;
+            let scalar = Zeroizing::new(strip_zeros(sec1.private_key));
+            if scalar.len() > size {
+                return None;
+            }
+            let mut padded = Zeroizing::new(vec![0u8; size]);
+            padded[size - scalar.len()..].copy_from_slice(&scalar);
+            // Go derives the public point from the scalar, ignoring a stored one.
+            let public = ec_public_from_pkcs8(&curve_oid, der)
+                .or_else(|| sec1.public_key.map(<[u8]>::to_vec))?;
+            let canonical = sec1::EcPrivateKey {
+                private_key: &padded,
+                parameters: None,
+                public_key: Some(&public),
+            };
+            let canonical = Zeroizing::new(canonical.to_der().ok()?);
+            Some(Zeroizing::new(
+                wrap_pkcs8(EC_PUBLIC_KEY, Some(curve), &canonical).ok()?,
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn wrap_pkcs8<P>(algorithm: &str, parameters: Option<P>, private_key: &[u8]) -> der::Result<Vec<u8>>

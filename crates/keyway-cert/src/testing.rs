@@ -262,6 +262,32 @@ pub fn pkcs12(key_of: &Issued, certs: &[&Issued], password: &str) -> Vec<u8> {
     store.writer(password).write().expect("PKCS#12 serialises")
 }
 
+/// A PKCS#12 file the way Key Vault exports a certificate (3DES key and certificate
+/// encryption, HMAC-SHA1 MAC, the only ciphers Go's `x/crypto/pkcs12` reads), from raw DER:
+/// the PKCS#8 key exactly as given (attributes and all) and the certificates in the order given.
+pub fn legacy_pkcs12_from_der(key_pkcs8: &[u8], certs: &[&[u8]], password: &str) -> Vec<u8> {
+    use p12_keystore::{
+        Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKey,
+        PrivateKeyChain,
+    };
+    let chain: Vec<Certificate> = certs
+        .iter()
+        .map(|der| Certificate::from_der(der).expect("certificate DER parses"))
+        .collect();
+    let key = PrivateKey::from_der(key_pkcs8).expect("a PKCS#8 PrivateKeyInfo");
+    let mut store = KeyStore::new();
+    store.add_entry(
+        "keyway",
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(b"keyway-key-1".to_vec(), key, chain)),
+    );
+    store
+        .writer(password)
+        .encryption_algorithm(EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc)
+        .mac_algorithm(MacAlgorithm::HmacSha1)
+        .write()
+        .expect("PKCS#12 serialises")
+}
+
 fn params(spec: &CertSpec) -> CertificateParams {
     let mut params = CertificateParams::default();
     params

@@ -69,6 +69,10 @@ pub enum FindingCode {
     CrlExpired,
     /// A PEM block was skipped.
     IgnoredBlock,
+    /// A secret is stored encoded (its `file-encoding` tag says hex or base64) and is written
+    /// as stored because the object sets no `objectEncoding` (as the Secrets Store CSI Azure
+    /// provider does); set `objectEncoding` to write the decoded bytes.
+    StoredEncoded,
 }
 
 impl FindingCode {
@@ -91,6 +95,7 @@ impl FindingCode {
             FindingCode::NoCertificate => "no_certificate",
             FindingCode::CrlExpired => "crl_expired",
             FindingCode::IgnoredBlock => "ignored_block",
+            FindingCode::StoredEncoded => "stored_encoded",
         }
     }
 }
