@@ -3,8 +3,8 @@
 //! decoding, conversion and validation.
 
 use keyway_cert::{
-    Bundle, ContentType, DecodeOptions, Encoding, Finding, ParseOptions, ValidationOptions,
-    decode_value,
+    Bundle, ContentType, DecodeOptions, Encoding, Finding, FindingCode, ParseOptions, Severity,
+    ValidationOptions, decode_value,
 };
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -42,7 +42,16 @@ fn content_type(value: &SecretValue) -> Option<ContentType> {
         .and_then(|c| c.parse().ok())
 }
 
+/// The content types the provider tells apart for a certificate's backing secret, matched
+/// exactly (case-sensitive), as its `getSecret` does.
+const PEM_FILE: &str = "application/x-pem-file";
+const PKCS12: &str = "application/x-pkcs12";
+
 /// Converts a fetched value for `object`. `now` judges certificate validity.
+///
+/// The bytes are the Secrets Store CSI Azure provider's (its `getSecret` and
+/// `getContentBytes`); where the provider would fail the whole mount, this fails the object
+/// with an error naming the field. Findings are keyway's own and never change the bytes.
 pub fn convert(
     object: &KeyVaultObject,
     value: &SecretValue,
@@ -53,51 +62,133 @@ pub fn convert(
         reason,
     };
     let raw = value.value.as_bytes();
-    let backs_certificate = value.properties.kid.is_some();
+    // As the provider: an empty key id is no key id.
+    let backs_certificate = value
+        .properties
+        .kid
+        .as_deref()
+        .is_some_and(|k| !k.is_empty());
     let validation = ValidationOptions::at(now);
     match object.object_type {
         ObjectType::Secret if backs_certificate => {
-            let ct = content_type(value).unwrap_or(ContentType::Pkcs12);
-            if ct == ContentType::Pem {
-                let bundle =
-                    Bundle::parse(raw, ParseOptions::default()).map_err(|e| fail(e.to_string()))?;
-                return Ok(Converted {
-                    contents: Zeroizing::new(raw.to_vec()),
-                    findings: bundle.validate(&validation).findings,
-                });
-            }
-            let pfx =
-                decode_value(raw, explicit(Encoding::Base64)).map_err(|e| fail(e.to_string()))?;
-            let bundle = Bundle::parse(pfx.bytes(), pkcs12()).map_err(|e| fail(e.to_string()))?;
-            let findings = bundle.validate(&validation).findings;
-            let contents = match (object.format, object.encoding) {
-                (Some(ObjectFormat::Pfx), Some(Encoding::Base64)) => {
-                    Zeroizing::new(pfx.bytes().to_vec())
+            let content_type = value.properties.content_type.as_deref();
+            let pfx_format = object.format == Some(ObjectFormat::Pfx);
+            let decoding = object.encoding.filter(|e| *e != Encoding::Utf8);
+            match content_type {
+                Some(PEM_FILE) => {
+                    if let Some(encoding) = decoding {
+                        return Err(fail(format!(
+                            "objectEncoding {encoding} cannot decode a certificate's PEM backing \
+                             secret (the Secrets Store CSI Azure provider fails the mount here); \
+                             remove objectEncoding"
+                        )));
+                    }
+                    // Verbatim, as the provider writes it: no reordering, no re-encoding.
+                    let findings = Bundle::parse(raw, ParseOptions::default())
+                        .map(|b| chain_findings(&b, &validation, false))
+                        .unwrap_or_default();
+                    Ok(Converted {
+                        contents: Zeroizing::new(raw.to_vec()),
+                        findings,
+                    })
                 }
-                (Some(ObjectFormat::Pfx), _) => Zeroizing::new(raw.to_vec()),
-                _ => Zeroizing::new(bundle.to_pem_bundle().as_bytes().to_vec()),
-            };
-            Ok(Converted { contents, findings })
+                Some(PKCS12) => {
+                    if pfx_format {
+                        let contents = match decoding {
+                            None => Zeroizing::new(raw.to_vec()),
+                            Some(Encoding::Base64) => Zeroizing::new(
+                                decode_value(raw, explicit(Encoding::Base64))
+                                    .map_err(|e| fail(e.to_string()))?
+                                    .bytes()
+                                    .to_vec(),
+                            ),
+                            Some(other) => {
+                                return Err(fail(format!(
+                                    "objectEncoding {other} cannot decode the base64 text of a \
+                                     PFX (the provider fails the mount here); use objectEncoding \
+                                     base64 for the DER bytes, or none for the base64 text"
+                                )));
+                            }
+                        };
+                        let findings = pkcs12_bundle(raw)
+                            .map(|b| b.validate(&validation).findings)
+                            .unwrap_or_default();
+                        return Ok(Converted { contents, findings });
+                    }
+                    if let Some(encoding) = decoding {
+                        return Err(fail(format!(
+                            "objectEncoding {encoding} cannot decode the PEM made from a \
+                             certificate (the provider fails the mount here); remove \
+                             objectEncoding, or set objectFormat pfx with objectEncoding base64 \
+                             for the PFX bytes"
+                        )));
+                    }
+                    let bundle = pkcs12_bundle(raw).map_err(fail)?;
+                    Ok(Converted {
+                        contents: Zeroizing::new(bundle.to_provider_pem().as_bytes().to_vec()),
+                        findings: chain_findings(&bundle, &validation, true),
+                    })
+                }
+                other => Err(fail(format!(
+                    "failed to get certificate: unknown content type {:?} (a certificate's \
+                     backing secret is {PEM_FILE} or {PKCS12})",
+                    other.unwrap_or_default()
+                ))),
+            }
         }
         ObjectType::Secret => {
-            let decoded = decode_value(raw, plain_decoding(object, value))
-                .map_err(|e| fail(e.to_string()))?;
-            let findings = match content_type(value) {
-                Some(ct) => {
-                    let password_free = ParseOptions {
-                        content_type: Some(ct),
-                        password: None,
-                    };
-                    let bundle = Bundle::parse(decoded.bytes(), password_free)
-                        .map_err(|e| fail(format!("the content type says {ct}, but {e}")))?;
-                    bundle.validate(&validation).findings
-                }
-                None => Vec::new(),
+            // As the provider: the value as stored, decoded only by objectEncoding.
+            let contents = match object.encoding {
+                None | Some(Encoding::Utf8) => Zeroizing::new(raw.to_vec()),
+                Some(encoding) => Zeroizing::new(
+                    decode_value(raw, explicit(encoding))
+                        .map_err(|e| fail(format!("objectEncoding {encoding}: {e}")))?
+                        .bytes()
+                        .to_vec(),
+                ),
             };
-            Ok(Converted {
-                contents: Zeroizing::new(decoded.bytes().to_vec()),
-                findings,
-            })
+            let mut findings = Vec::new();
+            let tag = value.properties.tags.get(FILE_ENCODING_TAG);
+            let stored = tag
+                .filter(|_| object.encoding.is_none())
+                .and_then(|t| t.parse::<Encoding>().ok())
+                .filter(|e| matches!(e, Encoding::Hex | Encoding::Base64));
+            if let Some(stored) = stored {
+                findings.push(Finding {
+                    severity: Severity::Info,
+                    code: FindingCode::StoredEncoded,
+                    message: format!(
+                        "stored with file-encoding {stored}; written as stored (as the provider \
+                         does); set objectEncoding: {stored} to write the decoded bytes"
+                    ),
+                    certificate: None,
+                });
+            }
+            // Certificate findings for certificate content types; they never change the bytes.
+            if let Some(ct) = content_type(value) {
+                let decoded = decode_value(
+                    &contents,
+                    DecodeOptions {
+                        encoding: None,
+                        file_encoding_tag: if object.encoding.is_none() {
+                            tag.map(String::as_str)
+                        } else {
+                            Some("utf-8")
+                        },
+                    },
+                );
+                let password_free = ParseOptions {
+                    content_type: Some(ct),
+                    password: None,
+                };
+                if let Some(bundle) = decoded
+                    .ok()
+                    .and_then(|d| Bundle::parse(d.bytes(), password_free).ok())
+                {
+                    findings.extend(bundle.validate(&validation).findings);
+                }
+            }
+            Ok(Converted { contents, findings })
         }
         ObjectType::Cert | ObjectType::Key => {
             // Key objects are normally read through the keys API (see the syncer); this path
@@ -118,6 +209,50 @@ pub fn convert(
     }
 }
 
+/// Validation findings, with what is said about certificate order matching what is written:
+/// the provider's order ([`keyway_cert::provider_order`]) when `reorders`, else the stored
+/// order (a PEM certificate secret is written verbatim).
+fn chain_findings(bundle: &Bundle, validation: &ValidationOptions, reorders: bool) -> Vec<Finding> {
+    let mut findings = bundle.validate(validation).findings;
+    findings.retain(|f| f.code != FindingCode::ChainReordered);
+    let certs = bundle.certificates();
+    let written: Vec<usize> = if reorders {
+        keyway_cert::provider_order(certs)
+    } else {
+        (0..certs.len()).collect()
+    };
+    let moved = |order: &[usize]| order.iter().enumerate().any(|(pos, &i)| pos != i);
+    if moved(&written) {
+        let order: Vec<String> = written.iter().map(usize::to_string).collect();
+        findings.push(Finding {
+            severity: Severity::Info,
+            code: FindingCode::ChainReordered,
+            message: format!(
+                "the certificates were not in leaf → root order; written in the order {}, as \
+                 the provider writes them",
+                order.join(" → ")
+            ),
+            certificate: None,
+        });
+    } else if bundle.chain().reordered() {
+        let why = if reorders {
+            "their key identifiers (authority = subject key id) do not link them all, so they \
+             are written in stored order, as the provider writes them"
+        } else {
+            "a PEM certificate secret is written verbatim, as the provider writes it"
+        };
+        findings.push(Finding {
+            severity: Severity::Warning,
+            code: FindingCode::ChainIncomplete,
+            message: format!(
+                "the certificates are not in leaf → root order and {why}; store them leaf first"
+            ),
+            certificate: None,
+        });
+    }
+    findings
+}
+
 fn explicit(encoding: Encoding) -> DecodeOptions<'static> {
     DecodeOptions {
         encoding: Some(encoding),
@@ -125,31 +260,17 @@ fn explicit(encoding: Encoding) -> DecodeOptions<'static> {
     }
 }
 
-fn pkcs12() -> ParseOptions<'static> {
-    ParseOptions {
-        content_type: Some(ContentType::Pkcs12),
-        password: None,
-    }
-}
-
-/// A plain secret decodes by `objectEncoding`, else its `file-encoding` tag, else — for
-/// certificate content types, whose bytes cannot be stored raw — by sniffing, else as text.
-fn plain_decoding<'a>(object: &KeyVaultObject, value: &'a SecretValue) -> DecodeOptions<'a> {
-    if let Some(encoding) = object.encoding {
-        return explicit(encoding);
-    }
-    if let Some(tag) = value.properties.tags.get(FILE_ENCODING_TAG) {
-        return DecodeOptions {
-            encoding: None,
-            file_encoding_tag: Some(tag),
-        };
-    }
-    match content_type(value) {
-        Some(ContentType::PkixCert | ContentType::PkixCrl | ContentType::Pkcs12) => {
-            DecodeOptions::default()
-        }
-        _ => explicit(Encoding::Utf8),
-    }
+/// A certificate's PKCS#12 backing secret: base64 text of a PFX with the empty password.
+fn pkcs12_bundle(raw: &[u8]) -> std::result::Result<Bundle, String> {
+    let pfx = decode_value(raw, explicit(Encoding::Base64)).map_err(|e| e.to_string())?;
+    Bundle::parse(
+        pfx.bytes(),
+        ParseOptions {
+            content_type: Some(ContentType::Pkcs12),
+            password: None,
+        },
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// The certificate a `cert` or `key` object reads: a certificate's backing secret (PEM or

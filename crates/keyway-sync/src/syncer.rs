@@ -198,7 +198,7 @@ impl Syncer {
         self.spec
             .objects
             .iter()
-            .any(|o| o.version_history.is_some() && o.output_name() == output)
+            .any(|o| o.history().is_some() && o.output_name() == output)
     }
 
     /// A syncer.
@@ -232,8 +232,7 @@ impl Syncer {
 
         // 1. One listing per kind (secrets; keys, for key objects), when some object of that
         //    kind follows the newest version.
-        let follows_newest =
-            |o: &&KeyVaultObject| o.version.is_none() && o.version_history.is_none();
+        let follows_newest = |o: &&KeyVaultObject| o.version.is_none() && o.history().is_none();
         let wants = |kind: ObjectType| {
             self.spec
                 .objects
@@ -259,7 +258,7 @@ impl Syncer {
             } else {
                 &secrets
             };
-            if object.object_type == ObjectType::Key && object.version_history.is_some() {
+            if object.object_type == ObjectType::Key && object.history().is_some() {
                 let e = SyncError::invalid(
                     format!("objects[{}].objectVersionHistory", object.name),
                     "is not supported for objectType key yet",
@@ -267,14 +266,32 @@ impl Syncer {
                 reports.push(failed(object, &output, &e, &state));
                 continue;
             }
-            if let Some(n) = object.version_history {
+            if let Some(n) = object.history() {
                 match self.source.versions(&object.name).await {
                     Ok(versions) => {
-                        let enabled: Vec<&SecretProperties> = versions
-                            .iter()
-                            .filter(|v| v.enabled)
-                            .take(n as usize)
-                            .collect();
+                        // Newest first, disabled versions skipped; from the pinned version
+                        // when there is one, the older ones following. N files, where the
+                        // provider writes N+1 (an off-by-one in its loop; see the docs).
+                        let enabled = versions.iter().filter(|v| v.enabled);
+                        let enabled: Vec<&SecretProperties> = match &object.version {
+                            None => enabled.take(n as usize).collect(),
+                            Some(pinned) => enabled
+                                .skip_while(|v| v.version.as_deref() != Some(pinned.as_str()))
+                                .take(n as usize)
+                                .collect(),
+                        };
+                        if enabled.is_empty() && object.version.is_some() {
+                            let e = SyncError::Source {
+                                object: object.name.clone(),
+                                failure: SourceFailure::NotFound,
+                                status: None,
+                                message: "the pinned objectVersion is not among the enabled \
+                                          versions, so there is no history to start from"
+                                    .into(),
+                            };
+                            reports.push(failed(object, &output, &e, &state));
+                            continue;
+                        }
                         for (i, v) in enabled.iter().enumerate() {
                             let path = format!("{output}/{i}");
                             let same = state.synced.get(&path).is_some_and(|s| {
@@ -655,7 +672,7 @@ fn failed(object: &KeyVaultObject, output: &str, error: &SyncError, state: &Stat
         SyncError::Source { failure, .. } => Some(*failure),
         _ => None,
     };
-    let history = object.version_history.is_some();
+    let history = object.history().is_some();
     let kept_previous = state.synced.keys().any(|k| owned_by(k, output, history));
     ObjectReport {
         error: Some(error.to_string()),

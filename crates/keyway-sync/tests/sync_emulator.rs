@@ -206,12 +206,29 @@ array:
     );
 
     assert_eq!(w.read("db-password"), b"s3cret");
+    // Without objectEncoding the value is written as stored, as the provider writes it; the
+    // file-encoding tag only earns a finding saying how to get the decoded bytes.
     assert_eq!(
         w.read("chain-pem"),
-        chain.as_bytes(),
-        "hex with the file-encoding tag decodes to the PEM"
+        hex(chain.as_bytes()).as_bytes(),
+        "hex with the file-encoding tag but no objectEncoding is written as stored"
     );
-    assert_eq!(w.read("leaf-der"), pki.leaf.der());
+    assert_eq!(w.read("leaf-der"), hex(pki.leaf.der()).as_bytes());
+    for output in ["chain-pem", "leaf-der"] {
+        let findings = &report
+            .objects
+            .iter()
+            .find(|o| o.output == output)
+            .unwrap()
+            .findings;
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.code == keyway_cert::FindingCode::StoredEncoded
+                    && f.message.contains("set objectEncoding: hex")),
+            "{output}: {findings:?}"
+        );
+    }
     assert_eq!(w.read("blob"), [0u8, 1, 2, 3]);
     assert_eq!(w.read("blob-text"), b"AAECAw==");
     let bundle = w.read("tls-cert");

@@ -41,7 +41,9 @@ pub struct KeyVaultObject {
     pub alias: Option<String>,
     /// `objectVersion`: a pinned version; `None` for the newest.
     pub version: Option<String>,
-    /// `objectVersionHistory`: the N newest enabled versions, at `<name>/0` … `<name>/N-1`.
+    /// `objectVersionHistory`: the N newest enabled versions (from the pinned `version` when
+    /// there is one, older ones following), at `<name>/0` … `<name>/N-1`. A history of 1 or
+    /// less is a single file `<name>`, as the provider writes it; see [`Self::history`].
     pub version_history: Option<u32>,
     /// `objectType`.
     pub object_type: ObjectType,
@@ -66,6 +68,12 @@ impl KeyVaultObject {
             encoding: None,
             file_permission: None,
         }
+    }
+
+    /// The number of versions written as a history (`<name>/i`), when more than one: a
+    /// history of 1 or less is a single file `<name>`, as the provider writes it.
+    pub fn history(&self) -> Option<u32> {
+        self.version_history.filter(|&n| n > 1)
     }
 
     /// The output name: the alias, else the object name.
@@ -163,17 +171,21 @@ fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
     let field = |name: &str| format!("{path}.{name}");
     let name = text(&raw.object_name)
         .ok_or_else(|| SyncError::invalid(field("objectName"), "is required"))?;
-    let object_type = match text(&raw.object_type)
-        .map(|t| t.to_ascii_lowercase())
-        .as_deref()
-    {
+    // Case-sensitive, as the provider's fetch is: `Secret` fails its mount.
+    let object_type = match text(&raw.object_type).as_deref() {
         Some("secret") => ObjectType::Secret,
         Some("key") => ObjectType::Key,
         Some("cert") => ObjectType::Cert,
         Some(other) => {
+            let hint = match other.to_ascii_lowercase().as_str() {
+                lower @ ("secret" | "key" | "cert") => {
+                    format!(" (types are lowercase, as the provider reads them: write {lower})")
+                }
+                _ => String::new(),
+            };
             return Err(SyncError::invalid(
                 field("objectType"),
-                format!("{other:?} is not one of secret, key, cert"),
+                format!("{other:?} is not one of secret, key, cert{hint}"),
             ));
         }
         None => {
@@ -206,13 +218,16 @@ fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
     let encoding = match text(&raw.object_encoding) {
         None => None,
         Some(given) => match given.to_ascii_lowercase().as_str() {
-            "utf-8" | "utf8" => Some(Encoding::Utf8),
+            "utf-8" => Some(Encoding::Utf8),
             "hex" => Some(Encoding::Hex),
             "base64" => Some(Encoding::Base64),
             _ => {
                 return Err(SyncError::invalid(
                     field("objectEncoding"),
-                    format!("{given:?} is not one of utf-8, hex, base64"),
+                    format!(
+                        "{given:?} is not one of utf-8, hex, base64 (any letter case; \
+                         the provider refuses other spellings such as utf8)"
+                    ),
                 ));
             }
         },
@@ -236,29 +251,36 @@ fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
             format!("must be a plain relative path without `..`: {e}"),
         ));
     }
+    // The provider refuses `..` anywhere in the file name, also inside a component (`a..b`).
+    if output.contains("..") {
+        return Err(SyncError::invalid(
+            field(output_field),
+            format!(
+                "must be a plain relative path without `..`: {output:?} contains `..`, which \
+                 the Secrets Store CSI Azure provider refuses anywhere in a file name"
+            ),
+        ));
+    }
     let version = text(&raw.object_version).filter(|v| !v.eq_ignore_ascii_case("latest"));
+    // As the provider: 1 or less (0, negative) is a single file `<name>`; more is a history
+    // at `<name>/0` …, starting at the pinned objectVersion when there is one.
     let version_history = match text(&raw.object_version_history) {
         None => None,
-        Some(n) => match n.parse::<u32>() {
-            Ok(0) => None,
-            Ok(n) => Some(n),
+        Some(n) => match n.parse::<i32>() {
+            Ok(n) if n <= 1 => None,
+            Ok(n) => Some(n.unsigned_abs()),
             Err(_) => {
                 return Err(SyncError::invalid(
                     field("objectVersionHistory"),
-                    format!("{n:?} is not a non-negative integer"),
+                    format!("{n:?} is not an integer (a 32-bit count of versions)"),
                 ));
             }
         },
     };
-    if version_history.is_some() && version.is_some() {
-        return Err(SyncError::invalid(
-            field("objectVersionHistory"),
-            "cannot be combined with a pinned objectVersion",
-        ));
-    }
     let file_permission = match text(&raw.file_permission) {
         None => None,
-        Some(p) => match u32::from_str_radix(p.trim_start_matches("0o"), 8) {
+        // Octal digits as Go's strconv.ParseInt(s, 8, 32) reads them: `0644`, `644`; no `0o`.
+        Some(p) => match u32::from_str_radix(&p, 8) {
             Ok(mode) if mode <= 0o777 => Some(mode),
             _ => {
                 return Err(SyncError::invalid(
@@ -308,9 +330,17 @@ mod tests {
             .unwrap_err()
             .to_string()
         };
-        assert_eq!(
-            err("objectName: a\nobjectType: secret\nobjectEncoding: hexx"),
-            "spec.parameters.objects[0].objectEncoding: \"hexx\" is not one of utf-8, hex, base64"
+        assert!(
+            err("objectName: a\nobjectType: secret\nobjectEncoding: hexx").starts_with(
+                "spec.parameters.objects[0].objectEncoding: \"hexx\" is not one of utf-8, hex, base64"
+            )
+        );
+        assert!(
+            err("objectName: a\nobjectType: secret\nobjectEncoding: utf8").contains("such as utf8")
+        );
+        assert!(
+            err("objectName: a\nobjectType: secret\nobjectAlias: a..b")
+                .starts_with("spec.parameters.objects[0].objectAlias: must be a plain")
         );
         assert!(
             err("objectType: secret")

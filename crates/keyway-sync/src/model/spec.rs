@@ -202,7 +202,7 @@ impl SyncSpec {
             let output = o.output_name();
             paths.iter().any(|p| {
                 *p == output
-                    || (o.version_history.is_some()
+                    || (o.history().is_some()
                         && p.strip_prefix(output)
                             .is_some_and(|rest| rest.starts_with('/')))
             })
@@ -219,7 +219,7 @@ impl SyncSpec {
     pub fn outputs(&self) -> Vec<String> {
         self.objects
             .iter()
-            .flat_map(|o| match o.version_history {
+            .flat_map(|o| match o.history() {
                 Some(n) => (0..n).map(|i| format!("{}/{i}", o.output_name())).collect(),
                 None => vec![o.output_name().to_string()],
             })

@@ -78,6 +78,30 @@ impl MemorySource {
         }
     }
 
+    /// Enables or disables one version of `name`.
+    pub fn set_version_enabled(&self, name: &str, version: &str, enabled: bool) {
+        let mut secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((p, _)) = secrets.get_mut(&name.to_ascii_lowercase()).and_then(|v| {
+            v.iter_mut()
+                .find(|(p, _)| p.version.as_deref() == Some(version))
+        }) {
+            p.enabled = enabled;
+        }
+    }
+
+    /// Marks the newest version of `name` as a Key Vault certificate's backing secret: `kid`
+    /// set (the certificate's key id) and `managed`, as Key Vault returns such secrets.
+    pub fn set_kid(&self, name: &str, kid: &str) {
+        let mut secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((p, _)) = secrets
+            .get_mut(&name.to_ascii_lowercase())
+            .and_then(|v| v.last_mut())
+        {
+            p.kid = Some(kid.to_string());
+            p.managed = true;
+        }
+    }
+
     /// Sets key `name`'s public half.
     pub fn set_key(&self, name: &str, public_key: keyway_cert::PublicKeyComponents) {
         let now = OffsetDateTime::now_utc();
