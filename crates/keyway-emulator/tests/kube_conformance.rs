@@ -428,3 +428,183 @@ async fn deleting_a_namespace_deletes_its_contents() {
         .unwrap_err();
     assert_eq!(api_status(err).0, 404, "no creation in a deleted namespace");
 }
+
+/// A Secret applied by `manager` with `body` merged into its top level (name `name`).
+async fn apply_secret(
+    secrets: &Api<Secret>,
+    name: &str,
+    manager: &str,
+    force: bool,
+    body: serde_json::Value,
+) -> Result<Secret, kube::Error> {
+    let mut object = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}});
+    json_patch::merge(&mut object, &body);
+    let params = PatchParams::apply(manager);
+    let params = if force { params.force() } else { params };
+    secrets.patch(name, &params, &Patch::Apply(object)).await
+}
+
+/// A Secret's data as text, key by key (absent data is empty).
+fn data_of(secret: &Secret) -> BTreeMap<String, String> {
+    secret
+        .data
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect()
+}
+
+/// What each manager owns (`fieldsV1`), by manager.
+fn owners(secret: &Secret) -> BTreeMap<String, serde_json::Value> {
+    secret
+        .metadata
+        .managed_fields
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            (
+                m.manager.unwrap_or_default(),
+                m.fields_v1.map(|f| f.0).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn text(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn applying_keys_over_an_applied_empty_map_keeps_them() {
+    let c = cluster("emptymap").await;
+    let secrets = c.secrets();
+    // One manager: `data: {}`, then `data: {a}` — the key is kept (the stand-in used to drop
+    // all of data, because `data` itself was no longer applied).
+    let empty = apply_secret(&secrets, "one", "m", false, json!({"data": {}}))
+        .await
+        .unwrap();
+    assert!(data_of(&empty).is_empty());
+    assert!(empty.data.is_none(), "an empty data map is not stored");
+    assert_eq!(owners(&empty)["m"], json!({"f:data": {}}));
+    let filled = apply_secret(&secrets, "one", "m", false, json!({"data": {"a": "MQ=="}}))
+        .await
+        .unwrap();
+    assert_eq!(data_of(&filled), text(&[("a", "1")]));
+    assert_eq!(owners(&filled)["m"], json!({"f:data": {"f:a": {}}}));
+    assert_eq!(
+        data_of(&secrets.get("one").await.unwrap()),
+        text(&[("a", "1")])
+    );
+    // ...and back to `data: {}`: the key goes, the manager owns the empty map again.
+    let emptied = apply_secret(&secrets, "one", "m", false, json!({"data": {}}))
+        .await
+        .unwrap();
+    assert!(emptied.data.is_none());
+    assert_eq!(owners(&emptied)["m"], json!({"f:data": {}}));
+
+    // The same for labels (a granular map in metadata).
+    apply_secret(
+        &secrets,
+        "labelled",
+        "m",
+        false,
+        json!({"metadata": {"labels": {}}, "data": {"k": "MQ=="}}),
+    )
+    .await
+    .unwrap();
+    let labelled = apply_secret(
+        &secrets,
+        "labelled",
+        "m",
+        false,
+        json!({"metadata": {"labels": {"x": "y"}}, "data": {"k": "MQ=="}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(labelled.labels()["x"], "y");
+    assert_eq!(data_of(&labelled), text(&[("k", "1")]));
+    c.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_applied_empty_map_is_owned_as_a_whole_by_its_manager() {
+    let c = cluster("emptymap2").await;
+    let secrets = c.secrets();
+    // m1 owns the (unstored) empty data: m2 adding a key, or applying `data: {}` itself,
+    // conflicts on `.data`, as on the real server.
+    apply_secret(
+        &secrets,
+        "two",
+        "m1",
+        false,
+        json!({"metadata": {"labels": {}}, "data": {}}),
+    )
+    .await
+    .unwrap();
+    for body in [
+        json!({"data": {"a": "MQ=="}}),
+        json!({"data": {}}),
+        json!({"metadata": {"labels": {"x": "y"}}}),
+    ] {
+        let err = apply_secret(&secrets, "two", "m2", false, body.clone())
+            .await
+            .unwrap_err();
+        let kube::Error::Api(status) = err else {
+            panic!("expected a conflict for {body}")
+        };
+        assert_eq!(status.code, 409, "{body}: {}", status.message);
+        assert!(status.message.contains("\"m1\""), "{}", status.message);
+    }
+    // Forced, the key is written and m1 loses the map.
+    let forced = apply_secret(&secrets, "two", "m2", true, json!({"data": {"a": "MQ=="}}))
+        .await
+        .unwrap();
+    assert_eq!(data_of(&forced), text(&[("a", "1")]));
+    assert_eq!(owners(&forced)["m2"], json!({"f:data": {"f:a": {}}}));
+    assert!(
+        owners(&forced)
+            .get("m1")
+            .is_none_or(|f| f.get("f:data").is_none()),
+        "{:?}",
+        owners(&forced)
+    );
+    // m1 now adds b beside m2's a (no conflict: data is not empty), then stops applying b.
+    let both = apply_secret(&secrets, "two", "m1", false, json!({"data": {"b": "Mg=="}}))
+        .await
+        .unwrap();
+    assert_eq!(data_of(&both), text(&[("a", "1"), ("b", "2")]));
+    let back = apply_secret(&secrets, "two", "m1", false, json!({"data": {}}))
+        .await
+        .unwrap();
+    assert_eq!(data_of(&back), text(&[("a", "1")]));
+    assert_eq!(owners(&back)["m1"], json!({"f:data": {}}));
+    assert_eq!(owners(&back)["m2"], json!({"f:data": {"f:a": {}}}));
+
+    // stringData is owned as stringData: keys a manager stops applying stay in data.
+    apply_secret(
+        &secrets,
+        "strings",
+        "m",
+        false,
+        json!({"stringData": {"a": "1"}}),
+    )
+    .await
+    .unwrap();
+    let strings = apply_secret(
+        &secrets,
+        "strings",
+        "m",
+        false,
+        json!({"stringData": {"b": "2"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(data_of(&strings), text(&[("a", "1"), ("b", "2")]));
+    assert_eq!(owners(&strings)["m"], json!({"f:stringData": {"f:b": {}}}));
+    c.cleanup().await;
+}

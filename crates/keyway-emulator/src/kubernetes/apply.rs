@@ -6,6 +6,11 @@
 //! the fields it changed, which leave their other owners — so applying over a field `kubectl
 //! create` set conflicts, as on the real server. Lists are owned as a whole (the real server can
 //! own list items by key).
+//!
+//! An applied empty map (`data: {}`) is owned as a whole, as the real server records it
+//! (`f:data: {}`); the store does not keep it, so another manager adding keys to it (or applying
+//! `data: {}` too) conflicts on `.data`, and the manager's own later `data: {a: ..}` keeps `data`
+//! (owned through `data.a`) instead of pruning the map with its new key.
 
 use std::collections::BTreeSet;
 
@@ -117,6 +122,17 @@ fn remove(value: &mut Value, path: &Path) {
     }
 }
 
+/// Whether `path` is strictly below `ancestor`.
+fn is_below(path: &Path, ancestor: &Path) -> bool {
+    path.len() > ancestor.len() && path.starts_with(ancestor)
+}
+
+/// An absent field or an empty map (which the real server does not store for a built-in
+/// type's optional map, such as a Secret's `data` or an object's `labels`).
+fn is_empty_map(value: &Value) -> bool {
+    value.is_null() || value.as_object().is_some_and(Map::is_empty)
+}
+
 /// One conflict: the other manager and the field, as `.data.x`.
 pub(crate) type Conflict = (String, String);
 
@@ -139,12 +155,18 @@ pub(crate) fn apply(
 
     let mut conflicts = Vec::new();
     for entry in entries.iter().filter(|e| !is(e, manager, "Apply")) {
-        for path in from_fields_v1(&entry["fieldsV1"]).intersection(&applied_paths) {
-            if at(base, path) != at(applied, path) {
-                conflicts.push((
-                    entry["manager"].as_str().unwrap_or_default().to_string(),
-                    format!(".{}", path.join(".")),
-                ));
+        let owner = entry["manager"].as_str().unwrap_or_default();
+        for path in from_fields_v1(&entry["fieldsV1"]) {
+            let changed = if applied_paths.contains(&path) {
+                at(base, &path) != at(applied, &path)
+            } else {
+                // Another manager owns an empty (or absent) map as a whole: applying keys
+                // into it changes that field, which the real server reports as a conflict
+                // on the map itself (`.data`), not on the new key.
+                is_empty_map(at(base, &path)) && applied_paths.iter().any(|p| is_below(p, &path))
+            };
+            if changed {
+                conflicts.push((owner.to_string(), format!(".{}", path.join("."))));
             }
         }
     }
@@ -152,11 +174,15 @@ pub(crate) fn apply(
         return Err(conflicts);
     }
 
-    // Forced: the applied fields leave their other owners.
+    // Forced: the applied fields, and the fields they conflicted on, leave their other owners.
     let mut others_own = BTreeSet::new();
     for entry in entries.iter_mut().filter(|e| !is(e, manager, "Apply")) {
+        let owner = entry["manager"].as_str().unwrap_or_default().to_string();
         let mut owned = from_fields_v1(&entry["fieldsV1"]);
-        owned.retain(|p| !applied_paths.contains(p));
+        owned.retain(|p| {
+            !applied_paths.contains(p)
+                && !conflicts.contains(&(owner.clone(), format!(".{}", p.join("."))))
+        });
         entry["fieldsV1"] = to_fields_v1(&owned);
         others_own.extend(owned);
     }
@@ -168,10 +194,15 @@ pub(crate) fn apply(
 
     let mut object = base.clone();
     json_patch::merge(&mut object, applied);
-    for dropped in previously
-        .difference(&applied_paths)
-        .filter(|p| !others_own.contains(*p))
-    {
+    // A field the manager stopped applying goes unless someone still owns it or a field
+    // below it: `data: {}` applied earlier and `data: {a: ..}` now leaves `data` owned
+    // through `data.a`, so `data` stays (the real server adds owned items back after pruning).
+    let still_owned: BTreeSet<&Path> = others_own.iter().chain(&applied_paths).collect();
+    for dropped in previously.difference(&applied_paths).filter(|p| {
+        !still_owned
+            .iter()
+            .any(|owned| *owned == *p || is_below(owned, p))
+    }) {
         remove(&mut object, dropped);
     }
     entries.retain(|e| !is(e, manager, "Apply") && !from_fields_v1(&e["fieldsV1"]).is_empty());

@@ -286,6 +286,7 @@ impl Store {
             object["metadata"]["generation"] = json!(1);
         }
         fold_string_data(t, &mut object);
+        drop_empty_maps(t, &mut object);
         if let Some(manager) = manager {
             apply::update(None, &mut object, manager, &t.api_version(), &now());
         }
@@ -374,6 +375,7 @@ impl Store {
                 json!(if changed { generation + 1 } else { generation });
         }
         fold_string_data(t, &mut object);
+        drop_empty_maps(t, &mut object);
         object["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
         strip_nulls(&mut object["metadata"]);
         if let Some(manager) = manager {
@@ -562,6 +564,24 @@ fn fold_string_data(t: &ResourceType, object: &mut Value) {
             other => other.to_string(),
         };
         object["data"][key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
+/// A built-in type's optional maps are not stored when empty (`omitempty`): the real server
+/// answers an object written with `data: {}` or `labels: {}` without the field, so an apply of
+/// `data: {}` over it adds the field (which matters for apply conflicts, see `apply.rs`).
+fn drop_empty_maps(t: &ResourceType, object: &mut Value) {
+    let empty = |v: &Value| v.as_object().is_some_and(serde_json::Map::is_empty);
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        metadata.retain(|k, v| !((k == "labels" || k == "annotations") && empty(v)));
+    }
+    let fields: &[&str] = if t.is("", "secrets") {
+        &["data", "stringData"]
+    } else {
+        &[]
+    };
+    if let Some(map) = object.as_object_mut() {
+        map.retain(|k, v| !(fields.contains(&k.as_str()) && empty(v)));
     }
 }
 
