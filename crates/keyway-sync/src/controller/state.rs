@@ -213,24 +213,35 @@ impl Registry {
             live.contains(uid) || namespace.is_some_and(|ns| ns != entry.namespace)
         });
         self.metrics.set_managed(maps.syncers.len());
-        Self::sweep(&mut maps);
+        self.sweep(&mut maps);
     }
 
     /// Drops the sources and credentials no syncer uses any more; a dropped source forgets
-    /// the values it read at once.
-    fn sweep(maps: &mut Maps) {
+    /// the values it read at once, and the metrics let go of both (their counts so far stay
+    /// in the totals), so a deleted SecretSync's cached token leaves memory.
+    fn sweep(&self, maps: &mut Maps) {
         let used: std::collections::HashSet<(String, CredentialKey)> =
             maps.syncers.values().map(|e| e.source.clone()).collect();
+        let mut retired_sources = Vec::new();
         maps.sources.retain(|key, source| {
             let keep = used.contains(key);
             if !keep {
                 source.forget_values();
+                retired_sources.push(source.clone());
             }
             keep
         });
         let identities: std::collections::HashSet<&CredentialKey> =
             used.iter().map(|(_, identity)| identity).collect();
-        maps.credentials.retain(|key, _| identities.contains(key));
+        let mut retired_credentials = Vec::new();
+        maps.credentials.retain(|key, credential| {
+            let keep = identities.contains(key);
+            if !keep {
+                retired_credentials.push(credential.clone());
+            }
+            keep
+        });
+        self.metrics.retire(&retired_sources, &retired_credentials);
     }
 
     /// Drops a deleted SecretSync's syncer.
@@ -239,7 +250,7 @@ impl Registry {
         let mut maps = self.maps();
         maps.syncers.remove(&uid);
         self.metrics.set_managed(maps.syncers.len());
-        Self::sweep(&mut maps);
+        self.sweep(&mut maps);
     }
 }
 
@@ -259,10 +270,21 @@ pub struct ControllerMetrics {
     /// The shared sources (their Key Vault calls) and credentials (their token exchanges).
     sources: Mutex<Vec<Arc<SharedSource>>>,
     credentials: Mutex<Vec<Arc<FederatedCredential>>>,
+    /// What retired sources and credentials had counted when the registry dropped them
+    /// (counters never go down).
+    retired: Mutex<Retired>,
     /// SecretSyncs managed.
     managed: AtomicU64,
     /// Objects that failed because the vault throttled.
     throttled: AtomicU64,
+}
+
+/// The final counts of sources and credentials no SecretSync uses any more.
+#[derive(Default)]
+struct Retired {
+    calls: CallCounts,
+    outcomes: std::collections::BTreeMap<(&'static str, u16), u64>,
+    exchanges: u64,
 }
 
 impl std::fmt::Debug for ControllerMetrics {
@@ -318,6 +340,41 @@ impl ControllerMetrics {
         lock(&self.credentials).push(credential);
     }
 
+    /// Stops tracking sources and credentials the registry dropped, keeping their counts in
+    /// the totals: the metrics must not keep a deleted SecretSync's token (or its source's
+    /// cache) alive.
+    fn retire(&self, sources: &[Arc<SharedSource>], credentials: &[Arc<FederatedCredential>]) {
+        if sources.is_empty() && credentials.is_empty() {
+            return;
+        }
+        let mut retired = lock(&self.retired);
+        lock(&self.sources).retain(|tracked| {
+            if !sources.iter().any(|s| Arc::ptr_eq(s, tracked)) {
+                return true;
+            }
+            let calls = tracked.calls();
+            retired.calls.list += calls.list;
+            retired.calls.versions += calls.versions;
+            retired.calls.get += calls.get;
+            for (operation, status, count) in tracked.outcomes() {
+                *retired.outcomes.entry((operation, status)).or_default() += count;
+            }
+            false
+        });
+        lock(&self.credentials).retain(|tracked| {
+            if !credentials.iter().any(|c| Arc::ptr_eq(c, tracked)) {
+                return true;
+            }
+            retired.exchanges += tracked.exchanges();
+            false
+        });
+    }
+
+    /// How many sources and credentials the metrics still hold: those of live SecretSyncs.
+    pub fn tracked(&self) -> (usize, usize) {
+        (lock(&self.sources).len(), lock(&self.credentials).len())
+    }
+
     /// Reconciles so far, by outcome (condition reason).
     pub fn reconciles(&self) -> Vec<(&'static str, u64)> {
         let mut all: Vec<(&'static str, u64)> = lock(&self.reconciles)
@@ -330,10 +387,11 @@ impl ControllerMetrics {
 
     /// Key Vault requests so far (list pages, version pages, value reads), all vaults.
     pub fn vault_calls(&self) -> CallCounts {
+        let retired = lock(&self.retired).calls;
         lock(&self.sources)
             .iter()
             .map(|s| s.calls())
-            .fold(CallCounts::default(), |a, b| CallCounts {
+            .fold(retired, |a, b| CallCounts {
                 list: a.list + b.list,
                 versions: a.versions + b.versions,
                 get: a.get + b.get,
@@ -342,7 +400,7 @@ impl ControllerMetrics {
 
     /// Key Vault operations by operation and HTTP status (shared answers counted once).
     pub fn vault_outcomes(&self) -> Vec<(&'static str, u16, u64)> {
-        let mut all: std::collections::BTreeMap<(&'static str, u16), u64> = Default::default();
+        let mut all = lock(&self.retired).outcomes.clone();
         for source in lock(&self.sources).iter() {
             for (operation, status, count) in source.outcomes() {
                 *all.entry((operation, status)).or_default() += count;
@@ -353,7 +411,12 @@ impl ControllerMetrics {
 
     /// Token exchanges at Entra ID so far, all identities.
     pub fn token_exchanges(&self) -> u64 {
-        lock(&self.credentials).iter().map(|c| c.exchanges()).sum()
+        let retired = lock(&self.retired).exchanges;
+        retired
+            + lock(&self.credentials)
+                .iter()
+                .map(|c| c.exchanges())
+                .sum::<u64>()
     }
 
     /// The Prometheus text exposition of every metric.
@@ -449,5 +512,54 @@ impl ControllerMetrics {
             samples,
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_retired_credential_and_source_leave_the_metrics() {
+        let registry = Registry::new(&ControllerOptions::default());
+        // Never contacted: the registry only builds the credential and the source.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let key = CredentialKey {
+            namespace: "team".into(),
+            service_account: "sync".into(),
+            client_id: "00000000-0000-0000-0000-000000000001".into(),
+            tenant_id: "00000000-0000-0000-0000-000000000002".into(),
+            authority_host: "https://login.microsoftonline.com".into(),
+        };
+        let vault = "https://team.vault.azure.net";
+        let (source, _) = registry
+            .source(&client, &key, &key.authority_host, vault)
+            .unwrap();
+        let credential = registry.maps().credentials[&key].clone();
+        assert_eq!(registry.metrics.tracked(), (1, 1));
+
+        // No SecretSync uses them any more (the last one was deleted): the registry and the
+        // metrics let go, so the cached token goes with the last user.
+        registry.retain(None, &std::collections::HashSet::new());
+        assert_eq!(registry.metrics.tracked(), (0, 0));
+        assert_eq!(
+            Arc::strong_count(&source),
+            1,
+            "only this test holds the source"
+        );
+        drop(source);
+        assert_eq!(
+            Arc::strong_count(&credential),
+            1,
+            "only this test holds the credential (and its token)"
+        );
+        // The counters keep what the retired ones counted.
+        assert!(
+            registry
+                .metrics
+                .render()
+                .contains("keyway_token_exchanges_total 0")
+        );
     }
 }
