@@ -7,10 +7,16 @@
 //! relative path inside it ([`DirectorySink::check_name`]), `..data` is followed only to a
 //! generation directly inside it, and a visible name something else planted is replaced by the
 //! sink's own link, never written through.
+//!
+//! What the directory holds is read back without trusting it: only regular files, each opened
+//! without following a link and without waiting on a FIFO, at most
+//! [`DirectorySink::MAX_FILE_BYTES`] each and [`DirectorySink::MAX_SET_BYTES`] in all. Cleanup
+//! removes only what the sink created: generations of its own naming pattern and top-level links
+//! into `..data/`; a user's `..mybackup/`, own symlinks, files and directories stay.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -23,6 +29,26 @@ const DATA_TMP: &str = "..data_tmp";
 const MAX_NAME_LEN: usize = 4096;
 /// The longest component of an output name (`maxFileNameLength`).
 const MAX_COMPONENT_LEN: usize = 255;
+/// What every entry read back counts against [`DirectorySink::MAX_SET_BYTES`] besides its
+/// contents and name, so that countless empty files are bounded too.
+const ENTRY_OVERHEAD: u64 = 256;
+/// A generation's name after `..`, `0` standing for a digit: `YYYY_MM_DD_HH_MM_SS.NNNNNNNNN`.
+const GENERATION_PATTERN: &[u8] = b"0000_00_00_00_00_00.000000000";
+
+/// Whether `name` is of the sink's generation pattern, `..YYYY_MM_DD_HH_MM_SS.NNNNNNNNN` (as
+/// kubelet names them): the only `..` directories the sink reads as a set or removes.
+fn is_generation(name: &str) -> bool {
+    name.strip_prefix("..").is_some_and(|rest| {
+        rest.len() == GENERATION_PATTERN.len()
+            && rest.bytes().zip(GENERATION_PATTERN).all(|(b, p)| {
+                if *p == b'0' {
+                    b.is_ascii_digit()
+                } else {
+                    b == *p
+                }
+            })
+    })
+}
 
 /// Why [`DirectorySink`] refuses an output name: it is not a plain relative path inside the
 /// directory. Each variant carries the name (a file name, never a secret value).
@@ -95,6 +121,16 @@ fn sink_error(target: &Path, e: impl std::fmt::Display) -> SyncError {
 }
 
 impl DirectorySink {
+    /// The largest file read back from what the directory holds (and written): 1 MiB. A Key
+    /// Vault value is at most 25 KiB; a PKCS#12 certificate converted to PEM is larger than its
+    /// value, and 1 MiB leaves room for any of them many times over. A larger file in the held
+    /// set is an error naming it, never read.
+    pub const MAX_FILE_BYTES: u64 = 1 << 20;
+    /// The most read back from what the directory holds (and written) in all: 64 MiB, counting
+    /// each file's contents and name plus 256 bytes per entry (so countless empty files are
+    /// bounded too). Over it, reading back is an error.
+    pub const MAX_SET_BYTES: u64 = 64 << 20;
+
     /// A sink writing under `root` (created if missing).
     pub fn new(root: impl Into<PathBuf>) -> Result<DirectorySink> {
         let root = root.into();
@@ -217,25 +253,39 @@ impl DirectorySink {
         Ok(())
     }
 
-    /// Every name of `set` checked ([`DirectorySink::check_name`]).
-    fn check_set(set: &FileSet) -> Result<()> {
-        for name in set.files.keys() {
+    /// Every name of `set` checked ([`DirectorySink::check_name`]), and its size within what
+    /// the sink reads back ([`DirectorySink::MAX_FILE_BYTES`], [`DirectorySink::MAX_SET_BYTES`]):
+    /// a set the sink could not read back is not written.
+    fn check_set(&self, set: &FileSet) -> Result<()> {
+        let mut total = 0u64;
+        for (name, file) in &set.files {
             Self::check_name(name)?;
+            let len = file.contents.len() as u64;
+            if len > Self::MAX_FILE_BYTES {
+                return Err(sink_error(
+                    &self.root.join(name),
+                    format!("{len} bytes is over the 1 MiB a synced file may have"),
+                ));
+            }
+            total += len + name.len() as u64 + ENTRY_OVERHEAD;
+        }
+        if total > Self::MAX_SET_BYTES {
+            return Err(sink_error(
+                &self.root,
+                "the set is over the 64 MiB the directory sink writes and reads back in all",
+            ));
         }
         Ok(())
     }
 
-    /// The generation `..data` points to, when it is one directly inside the directory (a
-    /// `..`-name of one component that is a real directory, as the sink makes them). Anything
-    /// else — missing, dangling, a planted link leading elsewhere — is no set of ours.
+    /// The generation `..data` points to, when it is one directly inside the directory (a name
+    /// of the sink's generation pattern that is a real directory, as the sink makes them).
+    /// Anything else — missing, dangling, a planted link leading elsewhere, a FIFO — is no set
+    /// of ours.
     fn data_dir(&self) -> Option<PathBuf> {
         let target = fs::read_link(self.root.join(DATA)).ok()?;
         let target = target.to_str()?;
-        let generation = target.starts_with("..")
-            && target != ".."
-            && !target.contains(['/', '\\'])
-            && target != DATA
-            && target != DATA_TMP;
+        let generation = is_generation(target);
         let dir = self.root.join(target);
         let is_dir = fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_dir());
         (generation && is_dir).then_some(dir)
@@ -252,7 +302,7 @@ impl DirectorySink {
     /// Writes `set` into a fresh timestamped directory. Refuses, before writing anything, a set
     /// with a name that is not a plain relative path ([`DirectorySink::check_name`]).
     pub fn stage(&self, set: &FileSet) -> Result<Staged<'_>> {
-        Self::check_set(set)?;
+        self.check_set(set)?;
         let now = time::OffsetDateTime::now_utc();
         let generation = format!(
             "..{:04}_{:02}_{:02}_{:02}_{:02}_{:02}.{:09}",
@@ -293,9 +343,7 @@ impl DirectorySink {
 
     fn hash_from_disk(&self) -> Option<String> {
         let data = self.data_dir()?;
-        let mut set = FileSet::default();
-        collect(&data, &data, &mut set).ok()?;
-        Some(set.content_hash())
+        collect(&data).ok().map(|set| set.content_hash())
     }
 }
 
@@ -330,36 +378,118 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-fn collect(base: &Path, dir: &Path, set: &mut FileSet) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            collect(base, &path, set)?;
-        } else if kind.is_file() {
+/// An error reading back `path`, naming it.
+fn at(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+fn over(path: &Path, what: String) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "{}: {what}; keyway never writes that, so it is not a file of the set keyway wrote — \
+             remove it",
+            path.display()
+        ),
+    )
+}
+
+/// Reads `path` if it is a regular file, with its mode: opened without following a link
+/// (`O_NOFOLLOW`) and without waiting on a FIFO (`O_NONBLOCK`), its type checked on the opened
+/// file, at most [`DirectorySink::MAX_FILE_BYTES`] read. `None` for anything else — a link, a
+/// FIFO, a device, a socket — which is no file of the sink's (the listing said it was a regular
+/// file, but the entry may have been swapped since).
+fn read_regular(path: &Path) -> std::io::Result<Option<(Vec<u8>, Option<u32>)>> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(_) if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(at(path, e)),
+    };
+    let meta = file.metadata().map_err(|e| at(path, e))?;
+    if !meta.file_type().is_file() {
+        return Ok(None);
+    }
+    let limit = DirectorySink::MAX_FILE_BYTES;
+    let too_big = |len: u64| {
+        over(
+            path,
+            format!("{len} bytes, over the 1 MiB a synced file may have"),
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_big(meta.len()));
+    }
+    let mut contents = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut contents)
+        .map_err(|e| at(path, e))?;
+    if contents.len() as u64 > limit {
+        // It grew while being read.
+        return Err(too_big(contents.len() as u64));
+    }
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        Some(meta.permissions().mode() & 0o777)
+    };
+    #[cfg(not(unix))]
+    let mode = None;
+    Ok(Some((contents, mode)))
+}
+
+/// The set held in the generation `base`: its regular files, read with [`read_regular`], in
+/// directories listed without following links, within [`DirectorySink::MAX_SET_BYTES`].
+/// Iterative, so a planted tree of any depth cannot exhaust the stack.
+fn collect(base: &Path) -> std::io::Result<FileSet> {
+    let mut set = FileSet::default();
+    let mut used = 0u64;
+    let mut pending = vec![base.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).map_err(|e| at(&dir, e))? {
+            let entry = entry.map_err(|e| at(&dir, e))?;
+            let path = entry.path();
+            // The entry itself, never what a link leads to.
+            let kind = entry.file_type().map_err(|e| at(&path, e))?;
             let relative = path
                 .strip_prefix(base)
                 .unwrap_or(&path)
                 .to_string_lossy()
                 .replace('\\', "/");
-            #[cfg(unix)]
-            let mode = {
-                use std::os::unix::fs::PermissionsExt;
-                Some(entry.metadata()?.permissions().mode() & 0o777)
-            };
-            #[cfg(not(unix))]
-            let mode = None;
-            set.files.insert(
-                relative,
-                SyncedFile {
-                    contents: zeroize::Zeroizing::new(fs::read(&path)?),
-                    mode,
-                },
-            );
+            let charge = relative.len() as u64 + ENTRY_OVERHEAD;
+            if kind.is_dir() {
+                used += charge;
+                pending.push(path.clone());
+            } else if kind.is_file() {
+                let Some((contents, mode)) = read_regular(&path)? else {
+                    continue;
+                };
+                used += charge + contents.len() as u64;
+                set.files.insert(
+                    relative,
+                    SyncedFile {
+                        contents: zeroize::Zeroizing::new(contents),
+                        mode,
+                    },
+                );
+            }
+            if used > DirectorySink::MAX_SET_BYTES {
+                return Err(over(
+                    &path,
+                    "the set read back is over the 64 MiB the directory sink reads in all".into(),
+                ));
+            }
         }
     }
-    Ok(())
+    Ok(set)
 }
 
 impl Staged<'_> {
@@ -429,7 +559,10 @@ impl Staged<'_> {
         Ok(())
     }
 
-    /// After the swap: names no longer synced and older generations go.
+    /// After the swap: the sink's own links to names no longer synced and its own older
+    /// generations go — nothing else. A generation is a real directory of the sink's naming
+    /// pattern ([`is_generation`]); an own link is a top-level link into `..data/`. A user's
+    /// `..mybackup/`, a link leading elsewhere, a regular file or a directory stays.
     fn clean_up(self) -> Result<()> {
         let root = &self.sink.root;
         for entry in fs::read_dir(root)
@@ -437,13 +570,20 @@ impl Staged<'_> {
             .flatten()
         {
             let name = entry.file_name().to_string_lossy().to_string();
-            let is_link = entry.file_type().map(|t| t.is_symlink()).unwrap_or(false);
-            if name.starts_with("..") {
-                if name != DATA && name != self.generation && !is_link {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && is_generation(&name) {
+                if name != self.generation {
                     self.sink.step("removing an old generation")?;
                     let _ = fs::remove_dir_all(entry.path());
                 }
-            } else if is_link && !self.top_level.contains(&name) {
+            } else if kind.is_symlink()
+                && !name.starts_with("..")
+                && !self.top_level.contains(&name)
+                && fs::read_link(entry.path())
+                    .is_ok_and(|t| t.to_str().is_some_and(|t| t.starts_with("..data/")))
+            {
                 self.sink.step("unlinking a name no longer synced")?;
                 let _ = fs::remove_file(entry.path());
             }
@@ -480,7 +620,7 @@ impl SecretSink for DirectorySink {
     /// writes nothing for an empty set (an empty directory would let consumers start without
     /// their secrets).
     async fn apply(&self, set: &FileSet) -> Result<Applied> {
-        Self::check_set(set)?;
+        self.check_set(set)?;
         if set.files.is_empty() {
             return Ok(Applied::Unchanged);
         }
@@ -498,9 +638,8 @@ impl SecretSink for DirectorySink {
             // Nothing written yet, or `..data` is no generation of this directory.
             return Ok(FileSet::default());
         };
-        let mut set = FileSet::default();
-        match collect(&data, &data, &mut set) {
-            Ok(()) => {
+        match collect(&data) {
+            Ok(mut set) => {
                 // The default mode reads back as none, as it was given.
                 for file in set.files.values_mut() {
                     file.mode = file.mode.filter(|m| *m != self.file_mode);
@@ -582,6 +721,38 @@ mod tests {
             Applied::Unchanged
         );
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The race the listing cannot close: an entry listed as a regular file, swapped for a FIFO
+    /// or a link to `/dev/zero` before it is opened. `read_regular` opens without following a
+    /// link and without waiting on a FIFO, and checks the opened file: both are skipped at once.
+    #[test]
+    fn read_regular_never_follows_a_link_nor_waits_on_a_fifo() {
+        let dir = std::env::temp_dir().join(format!("keyway-dirsink-read-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.join("fifo"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::os::unix::fs::symlink("/dev/zero", dir.join("zero")).unwrap();
+        fs::write(dir.join("file"), "x").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let read = dir.clone();
+        std::thread::spawn(move || {
+            let outcome = ["fifo", "zero", "file"]
+                .map(|name| read_regular(&read.join(name)).map(|r| r.map(|(c, _)| c)));
+            let _ = tx.send(outcome.map(|r| r.unwrap()));
+        });
+        // A guard against a read that never ends, not a measurement.
+        let [fifo, zero, file] = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("read_regular hung");
+        assert_eq!(fifo, None, "a FIFO is no file of the sink's");
+        assert_eq!(zero, None, "a link is never followed");
+        assert_eq!(file, Some(b"x".to_vec()));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     /// What a reader sees: every name it can read through the visible links, with contents.
