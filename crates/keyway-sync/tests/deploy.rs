@@ -46,7 +46,10 @@ fn the_deployment_and_least_privilege_rbac_load() {
     let role: ClusterRole = of_kind("rbac.yaml", "ClusterRole");
     let rules = role.rules.unwrap();
     // No get: the controller compares with its watch-fed cache of the Secrets it manages.
-    assert_eq!(verbs(&rules, "secrets"), ["list", "watch", "create", "patch"]);
+    assert_eq!(
+        verbs(&rules, "secrets"),
+        ["list", "watch", "create", "patch"]
+    );
     assert_eq!(verbs(&rules, "serviceaccounts/token"), ["create"]);
     assert_eq!(verbs(&rules, "secretsyncs/status"), ["patch"]);
     assert_eq!(
