@@ -51,10 +51,12 @@ const OBJECTS: &str = r#"array:
   - |
     objectName: opcua-chain-pem
     objectType: secret
+    objectEncoding: hex
   - |
     objectName: opcua-server-der
     objectAlias: opcua-server.der
     objectType: secret
+    objectEncoding: hex
   - |
     objectName: opcua-server-der
     objectAlias: opcua-server.crt

@@ -149,7 +149,16 @@ async fn upload_like_az_then_sync_into_a_directory() {
         String::from_utf8_lossy(&denied.stderr)
     );
 
-    std::fs::write(s.dir.join("spc.yaml"), SPC).unwrap();
+    // The value is stored as az stores it (hex text, tag file-encoding: hex): objectEncoding
+    // hex writes the DER, as the provider does.
+    std::fs::write(
+        s.dir.join("spc.yaml"),
+        SPC.replace(
+            "objectType: secret\n",
+            "objectType: secret\n          objectEncoding: hex\n",
+        ),
+    )
+    .unwrap();
     let target = s.dir.join("out");
     let spc_path = s.dir.join("spc.yaml");
     let args = [
@@ -173,7 +182,7 @@ async fn upload_like_az_then_sync_into_a_directory() {
     assert_eq!(
         std::fs::read(target.join("server-cert")).unwrap(),
         der,
-        "hex-stored DER decoded by its file-encoding tag"
+        "hex-stored DER decoded by objectEncoding hex (as the provider decodes it)"
     );
     assert!(
         std::fs::read_to_string(target.join("server.pem"))
