@@ -110,8 +110,13 @@ pub fn convert(
                                 )));
                             }
                         };
+                        // The PFX is written as it is: nothing is reordered.
                         let findings = pkcs12_bundle(raw)
-                            .map(|b| b.validate(&validation).findings)
+                            .map(|b| {
+                                let mut f = b.validate(&validation).findings;
+                                f.retain(|f| f.code != FindingCode::ChainReordered);
+                                f
+                            })
                             .unwrap_or_default();
                         return Ok(Converted { contents, findings });
                     }
