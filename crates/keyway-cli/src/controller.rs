@@ -98,6 +98,44 @@ async fn serve(addr: SocketAddr, router: axum::Router) -> Result<(), CliError> {
     Ok(())
 }
 
+/// How long `/readyz` reuses the API server's last answer: a storm of probes (many replicas,
+/// a misconfigured period, anyone who can reach the port) costs the API server at most one
+/// request per this interval.
+const READY_FOR: Duration = Duration::from_secs(5);
+
+/// `/readyz`: ready while the API server answers (a leader can reconcile, a standby can take
+/// over), asked at most once per [`READY_FOR`]; concurrent probes wait for the one request in
+/// flight instead of sending their own.
+struct Readiness {
+    client: kube::Client,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+impl Readiness {
+    fn new(client: kube::Client) -> Readiness {
+        Readiness {
+            client,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether the API server answered (within 2 s) at the last check, checking again when
+    /// that answer is older than [`READY_FOR`].
+    async fn check(&self) -> bool {
+        let mut last = self.last.lock().await;
+        if let Some((at, ready)) = *last
+            && at.elapsed() < READY_FOR
+        {
+            return ready;
+        }
+        let answered =
+            tokio::time::timeout(Duration::from_secs(2), self.client.apiserver_version()).await;
+        let ready = matches!(answered, Ok(Ok(_)));
+        *last = Some((std::time::Instant::now(), ready));
+        ready
+    }
+}
+
 /// Runs the controller until SIGINT or SIGTERM.
 pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
     use axum::routing::get;
@@ -133,7 +171,7 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
         ..ControllerOptions::default()
     };
     let controller = Controller::new(client.clone(), options);
-    let ready_client = client.clone();
+    let readiness = Arc::new(Readiness::new(client.clone()));
     let metrics = controller.metrics();
     serve(
         parse_addr("metrics-addr", &args.metrics_addr)?,
@@ -158,21 +196,15 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
             .route(
                 "/readyz",
                 get(move || {
-                    // Ready while the API server answers: a leader can reconcile, a standby
-                    // can take over.
-                    let client = ready_client.clone();
+                    let readiness = readiness.clone();
                     async move {
-                        let answered = tokio::time::timeout(
-                            Duration::from_secs(2),
-                            client.apiserver_version(),
-                        )
-                        .await;
-                        match answered {
-                            Ok(Ok(_)) => (axum::http::StatusCode::OK, "ok"),
-                            _ => (
+                        if readiness.check().await {
+                            (axum::http::StatusCode::OK, "ok")
+                        } else {
+                            (
                                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                                 "the Kubernetes API server does not answer",
-                            ),
+                            )
                         }
                     }
                 }),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
-use keyway_emulator::Role;
 use keyway_emulator::testing::TestCluster;
+use keyway_emulator::{Role, Service};
 use keyway_sync::{
     SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
     SecretSyncSpec,
@@ -159,6 +159,28 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
             .status();
         assert_eq!(status.as_u16(), 200, "/{path}");
     }
+    // A probe storm is not API-server load: /readyz reuses its answer for a few seconds, so
+    // twenty probes (ten at once) add at most one version request, not twenty.
+    let asked = || emulator.counters().count(Service::Kubernetes, "discovery");
+    let before = asked();
+    for _ in 0..10 {
+        let status = http
+            .get(format!("http://127.0.0.1:{health_port}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 200);
+    }
+    let storm = (0..10).map(|_| {
+        http.get(format!("http://127.0.0.1:{health_port}/readyz"))
+            .send()
+    });
+    for answer in futures::future::join_all(storm).await {
+        assert_eq!(answer.unwrap().status().as_u16(), 200);
+    }
+    let during = asked() - before;
+    assert!(during <= 1, "{during} API-server requests for 20 probes");
     let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
     let holder = leases
         .get("keyway-controller")
