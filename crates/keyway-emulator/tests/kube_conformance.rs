@@ -438,7 +438,17 @@ async fn apply_secret(
     body: serde_json::Value,
 ) -> Result<Secret, kube::Error> {
     let mut object = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}});
-    json_patch::merge(&mut object, &body);
+    // Set, not merged: a null in `body` is sent as null.
+    for (key, value) in body.as_object().cloned().unwrap_or_default() {
+        match value {
+            serde_json::Value::Object(fields) if key == "metadata" => {
+                for (field, value) in fields {
+                    object["metadata"][field] = value;
+                }
+            }
+            value => object[key] = value,
+        }
+    }
     let params = PatchParams::apply(manager);
     let params = if force { params.force() } else { params };
     secrets.patch(name, &params, &Patch::Apply(object)).await
@@ -606,5 +616,37 @@ async fn an_applied_empty_map_is_owned_as_a_whole_by_its_manager() {
     .unwrap();
     assert_eq!(data_of(&strings), text(&[("a", "1"), ("b", "2")]));
     assert_eq!(owners(&strings)["m"], json!({"f:stringData": {"f:b": {}}}));
+    c.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_applied_null_claims_a_map_without_clearing_what_others_own() {
+    let c = cluster("applynull").await;
+    let secrets = c.secrets();
+    // Another manager's `data: null` leaves m1's keys (the stand-in used to merge-delete data).
+    apply_secret(
+        &secrets,
+        "shared",
+        "m1",
+        false,
+        json!({"data": {"a": "MQ=="}}),
+    )
+    .await
+    .unwrap();
+    let nulled = apply_secret(&secrets, "shared", "m2", false, json!({"data": null}))
+        .await
+        .unwrap();
+    assert_eq!(data_of(&nulled), text(&[("a", "1")]));
+    assert_eq!(owners(&nulled)["m2"], json!({"f:data": {}}));
+    assert_eq!(owners(&nulled)["m1"], json!({"f:data": {"f:a": {}}}));
+    // The same manager going from `data: {a}` to `data: null` drops a: it stopped applying it.
+    apply_secret(&secrets, "own", "m", false, json!({"data": {"a": "MQ=="}}))
+        .await
+        .unwrap();
+    let own = apply_secret(&secrets, "own", "m", false, json!({"data": null}))
+        .await
+        .unwrap();
+    assert!(own.data.is_none(), "{:?}", data_of(&own));
+    assert_eq!(owners(&own)["m"], json!({"f:data": {}}));
     c.cleanup().await;
 }

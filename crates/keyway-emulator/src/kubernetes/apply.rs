@@ -122,6 +122,14 @@ fn remove(value: &mut Value, path: &Path) {
     }
 }
 
+/// Removes null members at every depth (a merge patch would delete those fields).
+fn drop_nulls(value: &mut Value) {
+    if let Some(map) = value.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+        map.values_mut().for_each(drop_nulls);
+    }
+}
+
 /// Whether `path` is strictly below `ancestor`.
 fn is_below(path: &Path, ancestor: &Path) -> bool {
     path.len() > ancestor.len() && path.starts_with(ancestor)
@@ -192,8 +200,13 @@ pub(crate) fn apply(
         .map(|e| from_fields_v1(&e["fieldsV1"]))
         .unwrap_or_default();
 
+    // An applied null claims the field without setting it: the real server neither removes
+    // what others own there nor what this manager still applies (what this manager stopped
+    // applying is pruned below).
     let mut object = base.clone();
-    json_patch::merge(&mut object, applied);
+    let mut values = applied.clone();
+    drop_nulls(&mut values);
+    json_patch::merge(&mut object, &values);
     // A field the manager stopped applying goes unless someone still owns it or a field
     // below it: `data: {}` applied earlier and `data: {a: ..}` now leaves `data` owned
     // through `data.a`, so `data` stays (the real server adds owned items back after pruning).
