@@ -1,5 +1,5 @@
-//! The CLI's one error type and its exit codes: 1 checked and found invalid, 2 usage or input
-//! errors, 3 remote or service failures.
+//! The CLI's one error type and its exit codes: 1 checked and found invalid, or refused by the
+//! service that answered; 2 usage or input errors; 3 remote services unreachable or failing.
 
 use std::process::ExitCode;
 
@@ -15,6 +15,9 @@ pub enum CliError {
     /// A service (the emulator, Entra ID, Key Vault, Kubernetes) failed or is unreachable.
     #[error("{0}")]
     Remote(String),
+    /// A service answered and refused what was asked (no permission, no such object).
+    #[error("{0}")]
+    Refused(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -26,7 +29,8 @@ pub enum CliError {
 }
 
 /// Library errors by kind, in this one place: a bad field, file or local credential is input
-/// (exit 2); a service that refused, failed or could not be reached is remote (exit 3).
+/// (exit 2); a service that answered and refused is a refusal (exit 1); a service that failed
+/// or could not be reached is remote (exit 3).
 impl From<keyway_sync::SyncError> for CliError {
     fn from(error: keyway_sync::SyncError) -> CliError {
         use keyway_sync::{SourceFailure, SyncError};
@@ -35,9 +39,14 @@ impl From<keyway_sync::SyncError> for CliError {
                 failure: SourceFailure::Credential,
                 ..
             } => CliError::Input(with_loopback_hint(error.to_string())),
-            SyncError::Source { .. } | SyncError::Sink { .. } => {
-                CliError::Remote(error.to_string())
-            }
+            // Nothing answered, or the service was overloaded: unreachable.
+            SyncError::Source {
+                failure: SourceFailure::Unavailable | SourceFailure::Throttled,
+                ..
+            } => CliError::Remote(error.to_string()),
+            // The service answered and refused (403, 404, a disabled secret, Entra's AADSTS).
+            SyncError::Source { .. } => CliError::Refused(error.to_string()),
+            SyncError::Sink { .. } => CliError::Remote(error.to_string()),
             _ => CliError::Input(error.to_string()),
         }
     }
@@ -45,7 +54,9 @@ impl From<keyway_sync::SyncError> for CliError {
 
 impl From<keyway_identity::IdentityError> for CliError {
     fn from(error: keyway_identity::IdentityError) -> CliError {
-        if error.is_remote() {
+        if matches!(error, keyway_identity::IdentityError::Entra(_)) {
+            CliError::Refused(error.to_string())
+        } else if error.is_remote() {
             CliError::Remote(error.to_string())
         } else {
             CliError::Input(with_loopback_hint(error.to_string()))
@@ -71,6 +82,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Input(_) | CliError::Cert(_) | CliError::Io { .. } => ExitCode::from(2),
+            CliError::Refused(_) => ExitCode::from(1),
             CliError::Remote(_) => ExitCode::from(3),
         }
     }

@@ -448,7 +448,7 @@ impl Report for CheckReport {
             if m.matches() {
                 let _ = writeln!(
                     out,
-                    "{}fic       the expected credential matches the token",
+                    "{}fic       the token matches the issuer and subject you expect (Entra's own record is checked by the exchange)",
                     mark(true)
                 );
             }

@@ -202,28 +202,46 @@ async fn kubernetes_sink(
         )));
     };
     secret_sync.metadata.namespace = Some(namespace.to_string());
+    // Everything about the file is checked before anything is created in the cluster.
+    secret_sync
+        .spec
+        .secret_object
+        .check_type(&keyway_sync::model::secret_sync::ALLOWED_SECRET_TYPES)?;
+    keyway_sync::require_crds(&client).await?;
     let api: kube::Api<SecretSync> = kube::Api::namespaced(client.clone(), namespace);
     let existing = api
         .get_opt(&secret_sync.name_any())
         .await
         .map_err(CliError::remote)?;
-    let in_cluster = match existing {
-        Some(found) => found,
+    let mut owner = match existing {
+        Some(found) => {
+            if found.spec != secret_sync.spec {
+                eprintln!(
+                    "the SecretSync {namespace}/{} in the cluster differs from the file: this sync \
+                     writes what the file says; a controller in the cluster writes what the \
+                     cluster's says (kubectl apply the file to make them one)",
+                    found.name_any()
+                );
+            }
+            found
+        }
         None => {
             let created = api
                 .create(&kube::api::PostParams::default(), &secret_sync)
                 .await
                 .map_err(CliError::remote)?;
             eprintln!(
-                "created SecretSync {namespace}/{} in the cluster: it owns the Secret (deleting it \
-                 deletes the Secret), and a SecretSync controller there will keep it in sync too",
+                "created SecretSync {namespace}/{} in the cluster so that it owns the Secret \
+                 (deleting it deletes the Secret); a SecretSync controller there would sync it \
+                 too, as its serviceAccountName, once the SecretProviderClass is there as well",
                 created.name_any()
             );
             created
         }
     };
-    let sink = keyway_sync::KubernetesSecretSink::for_secret_sync(client, &in_cluster)
-        .map_err(|e| CliError::Input(e.to_string()))?;
+    // This sync writes what the file says, owned by the SecretSync in the cluster.
+    owner.spec = secret_sync.spec.clone();
+    let sink = keyway_sync::KubernetesSecretSink::for_secret_sync(client, &owner)?;
     Ok(match mapping {
         Some(mapping) => Arc::new(Remap::new(sink, mapping)),
         None => Arc::new(sink),

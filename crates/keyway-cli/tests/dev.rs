@@ -220,7 +220,11 @@ async fn dev_writes_its_environment_when_ready_and_guards_its_state() {
     assert_eq!(bad.status.code(), Some(2));
     let denied = set("greeting");
     let stderr = String::from_utf8_lossy(&denied.stderr);
-    assert_eq!(denied.status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        denied.status.code(),
+        Some(1),
+        "a refusal, not unreachable: {stderr}"
+    );
     assert!(
         stderr.contains("ForbiddenByRbac") && stderr.contains("Key Vault Secrets Officer"),
         "{stderr}"

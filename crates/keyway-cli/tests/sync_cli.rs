@@ -127,7 +127,7 @@ async fn upload_like_az_then_sync_into_a_directory() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // The reader may not upload.
+    // The reader may not upload: Key Vault answers and refuses (exit 1, not "unreachable").
     let denied = s.keyway(
         &s.reader,
         "reader",
@@ -144,7 +144,7 @@ async fn upload_like_az_then_sync_into_a_directory() {
     );
     assert_eq!(
         denied.status.code(),
-        Some(3),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&denied.stderr)
     );
@@ -418,7 +418,7 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_ne!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("another owner"), "{stdout}");
+    assert!(stdout.contains("it belongs to SecretSync app"), "{stdout}");
     let kept =
         kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(s.cluster.client(), &namespace)
             .get("app")

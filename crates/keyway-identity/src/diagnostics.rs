@@ -144,7 +144,7 @@ pub fn hint(aadsts: u32, claims: Option<&AssertionClaims>, now: OffsetDateTime) 
         700016 => "the client id is not an application or managed identity in this tenant: check the client id (AZURE_CLIENT_ID, or a SecretProviderClass's clientID: the identity's client id, not its object or principal id) and the tenant id (AZURE_TENANT_ID or tenantID).".into(),
         90002 => "the tenant does not exist in this cloud: check the tenant id (AZURE_TENANT_ID, or a SecretProviderClass's tenantID), and the authority (AZURE_AUTHORITY_HOST, or cloudName) for sovereign clouds.".into(),
         70011 | 1002012 => "the scope must be one resource followed by /.default, e.g. https://vault.azure.net/.default.".into(),
-        700027 => "the assertion's signature does not verify with the issuer's published keys: republish the JWKS after rotating the service-account signing key (azwi jwks --public-keys sa.pub).".into(),
+        700027 => "the assertion's signature does not verify with the issuer's published keys: republish the JWKS after rotating the service-account signing key (keyway identity jwks --public-key sa.pub, or azwi jwks --public-keys sa.pub).".into(),
         50027 => "the assertion is not a valid JWT: check that the token file holds the projected service-account token and nothing else.".into(),
         _ => return None,
     };

@@ -172,7 +172,10 @@ async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
     let err = keyway_sync::SecretSink::apply(&sink, &set)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("does not manage it"), "{err}");
+    assert!(
+        err.to_string().contains("keyway never takes over a Secret"),
+        "{err}"
+    );
     let adopted = KubernetesSecretSink::for_secret_sync(kube.clone(), &taken)
         .unwrap()
         .adopt(true);

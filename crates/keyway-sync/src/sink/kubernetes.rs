@@ -181,6 +181,33 @@ impl KubernetesSecretSink {
             }
     }
 
+    /// Why `existing` is not this sink's to write, and what to do.
+    fn not_ours(&self, existing: &Secret) -> String {
+        let secret = format!("{}/{}", self.namespace, self.name);
+        if !existing.labels().contains_key(MANAGED_LABEL) {
+            return format!(
+                "it exists and keyway did not write it (no {MANAGED_LABEL} label); keyway never \
+                 takes over a Secret: delete it (kubectl delete secret -n {} {}) or write another \
+                 name",
+                self.namespace, self.name
+            );
+        }
+        match (&self.owner, existing.owner_references().first()) {
+            (Some(_), None) => format!(
+                "keyway wrote it without an owner (keyway sync --to-kubernetes without \
+                 --secret-sync); this SecretSync does not take it over: delete it (kubectl delete \
+                 secret -n {} {}) and sync again",
+                self.namespace, self.name
+            ),
+            (_, Some(other)) => format!(
+                "it belongs to {} {}; it is not taken over: sync into another name, or delete {secret} \
+                 if that owner is gone",
+                other.kind, other.name
+            ),
+            (None, None) => format!("{secret} is not keyway's"),
+        }
+    }
+
     fn failure(&self, reason: impl Into<String>) -> SyncError {
         SyncError::Sink {
             target: format!("Secret {}/{}", self.namespace, self.name),
@@ -323,7 +350,7 @@ impl SecretSink for KubernetesSecretSink {
         let hash = set.content_hash();
         if let Some(existing) = self.live().await? {
             if !self.is_ours(&existing) && !self.adopt {
-                return Err(self.failure("it exists and keyway does not manage it (no secrets-store.sync.x-k8s.io label or another owner); delete it or allow adoption"));
+                return Err(self.failure(self.not_ours(&existing)));
             }
             if self.holds(&existing, set) {
                 return Ok(Applied::Unchanged);
