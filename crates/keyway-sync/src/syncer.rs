@@ -126,6 +126,18 @@ impl ChangeKey {
 struct Synced {
     key: ChangeKey,
     file: SyncedFile,
+    /// What validation found when it was fetched, reported again while it stays unchanged.
+    findings: Vec<keyway_cert::Finding>,
+}
+
+impl State {
+    /// The findings last reported for `path`.
+    fn findings(&self, path: &str) -> Vec<keyway_cert::Finding> {
+        self.synced
+            .get(path)
+            .map(|s| s.findings.clone())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -194,6 +206,16 @@ pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
 impl Syncer {
     /// Whether `output` is an object's output with version history (`output/<i>` entries).
+    /// What the sink held when this syncer first asked (read once; `None` when unreadable).
+    async fn held<'s>(&self, state: &'s mut State) -> Option<&'s FileSet> {
+        if state.held.is_none()
+            && let Ok(held) = self.sink.current().await
+        {
+            state.held = Some(held);
+        }
+        state.held.as_ref()
+    }
+
     fn has_history(&self, output: &str) -> bool {
         self.spec
             .objects
@@ -298,12 +320,10 @@ impl Syncer {
                                 s.key.version.is_some() && s.key.version == v.version
                             });
                             if same {
-                                reports.push(report(
-                                    object,
-                                    &path,
-                                    Outcome::Unchanged,
-                                    v.version.clone(),
-                                ));
+                                let mut r =
+                                    report(object, &path, Outcome::Unchanged, v.version.clone());
+                                r.findings = state.findings(&path);
+                                reports.push(r);
                             } else {
                                 fetch.push(Want {
                                     object,
@@ -323,12 +343,9 @@ impl Syncer {
                     .get(&output)
                     .is_some_and(|s| s.key.version.as_deref() == Some(pinned.as_str()));
                 if same {
-                    reports.push(report(
-                        object,
-                        &output,
-                        Outcome::Unchanged,
-                        Some(pinned.clone()),
-                    ));
+                    let mut r = report(object, &output, Outcome::Unchanged, Some(pinned.clone()));
+                    r.findings = state.findings(&output);
+                    reports.push(r);
                 } else {
                     fetch.push(Want {
                         object,
@@ -375,7 +392,9 @@ impl Syncer {
                         .synced
                         .get(&output)
                         .and_then(|s| s.key.version.clone());
-                    reports.push(report(object, &output, Outcome::Unchanged, version));
+                    let mut r = report(object, &output, Outcome::Unchanged, version);
+                    r.findings = state.findings(&output);
+                    reports.push(r);
                 }
                 _ => fetch.push(Want {
                     object,
@@ -436,10 +455,16 @@ impl Syncer {
                         contents: converted.contents,
                         mode: want.object.file_permission,
                     };
-                    let unchanged = state
-                        .synced
-                        .get(&want.output)
-                        .is_some_and(|s| s.file == file);
+                    let unchanged = match state.synced.get(&want.output) {
+                        Some(synced) => synced.file == file,
+                        // Not fetched by this syncer before (a new process, a restart): the
+                        // same bytes as the sink holds are no update.
+                        None => self.held(&mut *state).await.is_some_and(|held| {
+                            held.files
+                                .get(&want.output)
+                                .is_some_and(|h| h.contents == file.contents && h.mode == file.mode)
+                        }),
+                    };
                     let mut r = report(
                         want.object,
                         &want.output,
@@ -450,13 +475,14 @@ impl Syncer {
                         },
                         properties.version.clone(),
                     );
-                    r.findings = converted.findings;
+                    r.findings = converted.findings.clone();
                     reports.push(r);
                     updates.push((
                         want.output.clone(),
                         Synced {
                             key: ChangeKey::of(&properties, fetched_at),
                             file,
+                            findings: converted.findings,
                         },
                     ));
                 }

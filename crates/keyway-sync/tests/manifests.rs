@@ -74,11 +74,28 @@ spec:
     usePodIdentity: "true"
     useVMManagedIdentity: "true"
     objects: |
-      array: []
+      array:
+        - |
+          objectName: a
+          objectType: secret
 "#;
     let spc: SecretProviderClass = serde_yaml_ng::from_str(yaml).unwrap();
     let err = SyncSpec::from_provider_class(&spc).unwrap_err().to_string();
     assert!(err.contains("at most one of"), "{err}");
+    // An object list that names nothing is refused, naming the field.
+    let mut empty = spc.clone();
+    empty.spec.parameters.remove("usePodIdentity");
+    empty
+        .spec
+        .parameters
+        .insert("objects".into(), "array: []\n".into());
+    let err = SyncSpec::from_provider_class(&empty)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("spec.parameters.objects: names no object"),
+        "{err}"
+    );
     let mut ok = spc.clone();
     ok.spec.parameters.remove("usePodIdentity");
     ok.spec

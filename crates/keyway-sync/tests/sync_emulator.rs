@@ -514,3 +514,48 @@ async fn a_plain_http_vault_is_refused() {
         "{error}"
     );
 }
+
+/// A new process (a fresh syncer over the same directory) reports as unchanged what the
+/// directory already holds byte for byte, and as updated only what rotated; an object that stays
+/// unchanged within one process keeps reporting its findings.
+#[tokio::test]
+async fn a_fresh_syncer_reports_only_what_changed_and_findings_persist() {
+    use keyway_cert::testing::{CertSpec, Issued};
+    let w = world("fresh").await;
+    let soon = Issued::self_signed(&CertSpec {
+        not_after: time::OffsetDateTime::now_utc() + time::Duration::days(10),
+        ..CertSpec::default()
+    });
+    w.put("cert", &soon.pem(), Some("application/x-pem-file"), &[]);
+    w.put("password", "one", None, &[]);
+    let objects = || {
+        vec![
+            KeyVaultObject::secret("cert"),
+            KeyVaultObject::secret("password"),
+        ]
+    };
+    let first = w.syncer(objects()).run_once().await;
+    assert!(first.all_synced(), "{first:?}");
+
+    w.put("password", "two", None, &[]);
+    let syncer = w.syncer(objects());
+    let fresh = syncer.run_once().await;
+    let outcome = |r: &keyway_sync::SyncReport, name: &str| {
+        r.objects.iter().find(|o| o.output == name).unwrap().outcome
+    };
+    assert_eq!(outcome(&fresh, "cert"), Outcome::Unchanged, "{fresh:?}");
+    assert_eq!(outcome(&fresh, "password"), Outcome::Updated, "{fresh:?}");
+
+    // The next cycle of the same process does not fetch the certificate again, and still
+    // reports that it expires soon.
+    let again = syncer.run_once().await;
+    let cert = again.objects.iter().find(|o| o.output == "cert").unwrap();
+    assert_eq!(cert.outcome, Outcome::Unchanged);
+    assert!(
+        cert.findings
+            .iter()
+            .any(|f| f.code == keyway_cert::FindingCode::ExpiresSoon),
+        "{:?}",
+        cert.findings
+    );
+}
