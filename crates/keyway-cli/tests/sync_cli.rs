@@ -428,6 +428,38 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
         kept.metadata.owner_references.unwrap()[0].kind,
         "SecretSync"
     );
+
+    // A type the API server fills itself is refused before anything is created in the cluster.
+    std::fs::write(
+        s.dir.join("token.yaml"),
+        "apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {name: token}\nspec:\n  serviceAccountName: reader\n  secretProviderClassName: app\n  secretObject:\n    type: kubernetes.io/service-account-token\n    data:\n      - {sourcePath: server.pem, targetKey: token}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args([
+            "sync",
+            "--provider-class",
+            s.dir.join("spc.yaml").to_str().unwrap(),
+        ])
+        .args(["--secret-sync", s.dir.join("token.yaml").to_str().unwrap()])
+        .args(["--to-kubernetes", "--namespace", &namespace])
+        .env("AZURE_CLIENT_ID", &s.reader.client_id)
+        .env("AZURE_TENANT_ID", &s.tenant)
+        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("reader.jwt"))
+        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
+        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
+        .env("KEYWAY_VAULT_URL", &s.vault_url)
+        .env("KUBECONFIG", s.dir.join("kubeconfig"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("spec.secretObject.type"), "{stderr}");
+    let syncs = kube::Api::<keyway_sync::SecretSync>::namespaced(s.cluster.client(), &namespace);
+    assert!(
+        syncs.get_opt("token").await.unwrap().is_none(),
+        "nothing is created before the file is checked"
+    );
 }
 
 /// A SecretSync mapping `server.pem` to `key`, as YAML.
