@@ -389,7 +389,10 @@ fn tls_secrets_take_a_secret_object_only() {
         let e = secret_sync(&request(&[object], "kubernetes.io/tls"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("no private key") && e.contains("type=secret"), "{e}");
+        assert!(
+            e.contains("no private key") && e.contains("type=secret"),
+            "{e}"
+        );
     }
     secret_sync(&request(&["name=server"], "kubernetes.io/tls")).unwrap();
 }
