@@ -459,7 +459,7 @@ impl Syncer {
                         Some(synced) => synced.file == file,
                         // Not fetched by this syncer before (a new process, a restart): the
                         // same bytes as the sink holds are no update.
-                        None => self.held(&mut *state).await.is_some_and(|held| {
+                        None => self.held(&mut state).await.is_some_and(|held| {
                             held.files
                                 .get(&want.output)
                                 .is_some_and(|h| h.contents == file.contents && h.mode == file.mode)
