@@ -468,8 +468,9 @@ async fn a_real_api_server_enforces_the_policies_on_the_controllers_requests() {
         );
     }
 
-    // The controller account with the controller's rules here, and `delete` on Secrets besides
-    // — a wider grant than the chart's, so that the policy, not RBAC, is what refuses deletes.
+    // The controller account with the controller's rules here, and `delete` and `get` on
+    // Secrets besides — a wider grant than the chart's, so that the policy, not RBAC, is what
+    // refuses deletes, and kubectl (which reads an object before it patches) can ask.
     let rbac = std::fs::read_to_string(repo().join("deploy/controller/rbac.yaml")).unwrap();
     let cluster_role: ClusterRole = documents(&rbac)
         .into_iter()
@@ -480,7 +481,7 @@ async fn a_real_api_server_enforces_the_policies_on_the_controllers_requests() {
     rules.push(PolicyRule {
         api_groups: Some(vec![String::new()]),
         resources: Some(vec!["secrets".into()]),
-        verbs: vec!["delete".into()],
+        verbs: vec!["delete".into(), "get".into()],
         ..Default::default()
     });
     let mut role = Role::default();
