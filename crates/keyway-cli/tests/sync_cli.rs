@@ -54,19 +54,60 @@ impl Setup {
     }
 
     fn keyway(&self, identity: &Identity, sa: &str, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_keyway"))
+        self.command(identity, &self.dir.join(format!("{sa}.jwt")))
             .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Uploads a new leaf certificate's DER as `server-cert`, as az does with `--encoding hex`
+    /// (by the officer), and returns the DER.
+    fn upload_server_der(&self) -> Vec<u8> {
+        let der =
+            keyway_cert::testing::TestPki::generate(keyway_cert::testing::KeyKind::EcP256, &["a"])
+                .leaf
+                .der()
+                .to_vec();
+        let file = self.dir.join("server.der");
+        std::fs::write(&file, &der).unwrap();
+        let out = self.keyway(
+            &self.officer,
+            "officer",
+            &[
+                "secret",
+                "set",
+                "--name",
+                "server-cert",
+                "--file",
+                file.to_str().unwrap(),
+                "--encoding",
+                "hex",
+                "--content-type",
+                "application/pkix-cert",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        der
+    }
+
+    /// `keyway` as `identity` with the token file `token`, the emulators' CA and vault, and the
+    /// cluster's kubeconfig when one was written.
+    fn command(&self, identity: &Identity, token: &std::path::Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyway"));
+        command
             .env("AZURE_CLIENT_ID", &identity.client_id)
             .env("AZURE_TENANT_ID", &self.tenant)
-            .env(
-                "AZURE_FEDERATED_TOKEN_FILE",
-                self.dir.join(format!("{sa}.jwt")),
-            )
+            .env("AZURE_FEDERATED_TOKEN_FILE", token)
             .env("AZURE_AUTHORITY_HOST", self.emulator().authority_host())
             .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
             .env("KEYWAY_VAULT_URL", &self.vault_url)
-            .output()
-            .unwrap()
+            .env("KUBECONFIG", self.dir.join("kubeconfig"));
+        command
     }
 }
 
@@ -98,34 +139,7 @@ spec:
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_like_az_then_sync_into_a_directory() {
     let s = setup("flow").await;
-    let der =
-        keyway_cert::testing::TestPki::generate(keyway_cert::testing::KeyKind::EcP256, &["a"])
-            .leaf
-            .der()
-            .to_vec();
-    std::fs::write(s.dir.join("server.der"), &der).unwrap();
-    let out = s.keyway(
-        &s.officer,
-        "officer",
-        &[
-            "secret",
-            "set",
-            "--name",
-            "server-cert",
-            "--file",
-            s.dir.join("server.der").to_str().unwrap(),
-            "--encoding",
-            "hex",
-            "--content-type",
-            "application/pkix-cert",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let der = s.upload_server_der();
 
     // The reader may not upload: Key Vault answers and refuses (exit 1, not "unreachable").
     let denied = s.keyway(
@@ -355,7 +369,8 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
         "apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {name: app}\nspec:\n  serviceAccountName: reader\n  secretProviderClassName: app\n  secretObject:\n    type: Opaque\n    data:\n      - {sourcePath: server.pem, targetKey: ca.crt}\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+    let out = s
+        .command(&s.reader, &s.dir.join("reader.jwt"))
         .args([
             "sync",
             "--provider-class",
@@ -366,13 +381,6 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
             "--namespace",
             &namespace,
         ])
-        .env("AZURE_CLIENT_ID", &s.reader.client_id)
-        .env("AZURE_TENANT_ID", &s.tenant)
-        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("reader.jwt"))
-        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
-        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
-        .env("KEYWAY_VAULT_URL", &s.vault_url)
-        .env("KUBECONFIG", s.dir.join("kubeconfig"))
         .output()
         .unwrap();
     assert_eq!(
@@ -400,20 +408,14 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
 
     // Without --secret-sync the Secret is named after the SecretProviderClass (`app` too):
     // the SecretSync owns it, so it is not taken over and keeps its ownerReference.
-    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+    let out = s
+        .command(&s.reader, &s.dir.join("reader.jwt"))
         .args([
             "sync",
             "--provider-class",
             s.dir.join("spc.yaml").to_str().unwrap(),
         ])
         .args(["--to-kubernetes", "--namespace", &namespace])
-        .env("AZURE_CLIENT_ID", &s.reader.client_id)
-        .env("AZURE_TENANT_ID", &s.tenant)
-        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("reader.jwt"))
-        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
-        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
-        .env("KEYWAY_VAULT_URL", &s.vault_url)
-        .env("KUBECONFIG", s.dir.join("kubeconfig"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -435,7 +437,8 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
         "apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {name: token}\nspec:\n  serviceAccountName: reader\n  secretProviderClassName: app\n  secretObject:\n    type: kubernetes.io/service-account-token\n    data:\n      - {sourcePath: server.pem, targetKey: token}\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+    let out = s
+        .command(&s.reader, &s.dir.join("reader.jwt"))
         .args([
             "sync",
             "--provider-class",
@@ -443,13 +446,6 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
         ])
         .args(["--secret-sync", s.dir.join("token.yaml").to_str().unwrap()])
         .args(["--to-kubernetes", "--namespace", &namespace])
-        .env("AZURE_CLIENT_ID", &s.reader.client_id)
-        .env("AZURE_TENANT_ID", &s.tenant)
-        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("reader.jwt"))
-        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
-        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
-        .env("KEYWAY_VAULT_URL", &s.vault_url)
-        .env("KUBECONFIG", s.dir.join("kubeconfig"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -538,29 +534,7 @@ async fn target_keys_that_escape_the_directory_are_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_symlink_planted_in_the_target_directory_is_not_written_through() {
     let s = setup("planted").await;
-    let der =
-        keyway_cert::testing::TestPki::generate(keyway_cert::testing::KeyKind::EcP256, &["a"])
-            .leaf
-            .der()
-            .to_vec();
-    std::fs::write(s.dir.join("server.der"), &der).unwrap();
-    let out = s.keyway(
-        &s.officer,
-        "officer",
-        &[
-            "secret",
-            "set",
-            "--name",
-            "server-cert",
-            "--file",
-            s.dir.join("server.der").to_str().unwrap(),
-            "--encoding",
-            "hex",
-            "--content-type",
-            "application/pkix-cert",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0));
+    s.upload_server_der();
     std::fs::write(s.dir.join("spc.yaml"), SPC).unwrap();
     std::fs::write(s.dir.join("ss.yaml"), secret_sync_to("ca.crt")).unwrap();
     let outside = s.dir.join("outside");
@@ -738,7 +712,8 @@ async fn sync_reads_what_is_mapped_names_findings_and_says_what_it_expected() {
     );
 
     // A missing token file is input, as in `identity check`.
-    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+    let out = s
+        .command(&s.reader, &s.dir.join("no-such.jwt"))
         .args([
             "sync",
             "--provider-class",
@@ -746,12 +721,6 @@ async fn sync_reads_what_is_mapped_names_findings_and_says_what_it_expected() {
             "--to-dir",
         ])
         .arg(s.dir.join("elsewhere"))
-        .env("AZURE_CLIENT_ID", &s.reader.client_id)
-        .env("AZURE_TENANT_ID", &s.tenant)
-        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("no-such.jwt"))
-        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
-        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
-        .env("KEYWAY_VAULT_URL", &s.vault_url)
         .output()
         .unwrap();
     assert_eq!(
@@ -810,14 +779,9 @@ async fn sigint_during_a_cycle_stops_at_once_and_keeps_the_previous_set() {
         Some("Token"),
         std::time::Duration::from_secs(600),
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_keyway"))
+    let child = s
+        .command(&s.reader, &s.dir.join("reader.jwt"))
         .args(args)
-        .env("AZURE_CLIENT_ID", &s.reader.client_id)
-        .env("AZURE_TENANT_ID", &s.tenant)
-        .env("AZURE_FEDERATED_TOKEN_FILE", s.dir.join("reader.jwt"))
-        .env("AZURE_AUTHORITY_HOST", s.emulator().authority_host())
-        .env("SSL_CERT_FILE", s.dir.join("ca.pem"))
-        .env("KEYWAY_VAULT_URL", &s.vault_url)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
