@@ -60,6 +60,24 @@ impl Setup {
             .unwrap()
     }
 
+    /// `keyway sync --provider-class SPC [--secret-sync SS] --to-dir TARGET` as the reader.
+    fn sync_to_dir(
+        &self,
+        provider_class: &std::path::Path,
+        secret_sync: Option<&std::path::Path>,
+        target: &std::path::Path,
+    ) -> Output {
+        let mut command = self.command(&self.reader, &self.dir.join("reader.jwt"));
+        command
+            .arg("sync")
+            .arg("--provider-class")
+            .arg(provider_class);
+        if let Some(secret_sync) = secret_sync {
+            command.arg("--secret-sync").arg(secret_sync);
+        }
+        command.arg("--to-dir").arg(target).output().unwrap()
+    }
+
     /// Uploads a new leaf certificate's DER as `server-cert`, as az does with `--encoding hex`
     /// (by the officer), and returns the DER.
     fn upload_server_der(&self) -> Vec<u8> {
@@ -211,18 +229,10 @@ async fn upload_like_az_then_sync_into_a_directory() {
     )
     .unwrap();
     let mapped = s.dir.join("mapped");
-    let out = s.keyway(
-        &s.reader,
-        "reader",
-        &[
-            "sync",
-            "--provider-class",
-            s.dir.join("spc.yaml").to_str().unwrap(),
-            "--secret-sync",
-            s.dir.join("ss.yaml").to_str().unwrap(),
-            "--to-dir",
-            mapped.to_str().unwrap(),
-        ],
+    let out = s.sync_to_dir(
+        &s.dir.join("spc.yaml"),
+        Some(&s.dir.join("ss.yaml")),
+        &mapped,
     );
     assert_eq!(
         out.status.code(),
@@ -246,18 +256,10 @@ async fn upload_like_az_then_sync_into_a_directory() {
             .replace("server.pem", "nope"),
     )
     .unwrap();
-    let out = s.keyway(
-        &s.reader,
-        "reader",
-        &[
-            "sync",
-            "--provider-class",
-            s.dir.join("spc.yaml").to_str().unwrap(),
-            "--secret-sync",
-            s.dir.join("bad.yaml").to_str().unwrap(),
-            "--to-dir",
-            mapped.to_str().unwrap(),
-        ],
+    let out = s.sync_to_dir(
+        &s.dir.join("spc.yaml"),
+        Some(&s.dir.join("bad.yaml")),
+        &mapped,
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.secretObject.data[0].sourcePath"));
@@ -272,33 +274,13 @@ async fn exit_codes_for_bad_manifests_failed_objects_and_an_unreachable_vault() 
     )
     .unwrap();
     let target = s.dir.join("out");
-    let out = s.keyway(
-        &s.reader,
-        "reader",
-        &[
-            "sync",
-            "--provider-class",
-            s.dir.join("bad.yaml").to_str().unwrap(),
-            "--to-dir",
-            target.to_str().unwrap(),
-        ],
-    );
+    let out = s.sync_to_dir(&s.dir.join("bad.yaml"), None, &target);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("spec.parameters.objects[1].objectType"));
 
     // Objects missing from the vault: exit 1, and the report says which.
     std::fs::write(s.dir.join("spc.yaml"), SPC).unwrap();
-    let out = s.keyway(
-        &s.reader,
-        "reader",
-        &[
-            "sync",
-            "--provider-class",
-            s.dir.join("spc.yaml").to_str().unwrap(),
-            "--to-dir",
-            target.to_str().unwrap(),
-        ],
-    );
+    let out = s.sync_to_dir(&s.dir.join("spc.yaml"), None, &target);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
     // A first run where every object failed publishes nothing: no empty `..data` set that
@@ -315,17 +297,7 @@ async fn exit_codes_for_bad_manifests_failed_objects_and_an_unreachable_vault() 
     s.emulator()
         .faults()
         .fail_next(keyway_emulator::Service::KeyVault, None, 503, 1000);
-    let out = s.keyway(
-        &s.reader,
-        "reader",
-        &[
-            "sync",
-            "--provider-class",
-            s.dir.join("spc.yaml").to_str().unwrap(),
-            "--to-dir",
-            target.to_str().unwrap(),
-        ],
-    );
+    let out = s.sync_to_dir(&s.dir.join("spc.yaml"), None, &target);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -504,18 +476,10 @@ async fn target_keys_that_escape_the_directory_are_refused() {
         "",
     ] {
         std::fs::write(s.dir.join("ss.yaml"), secret_sync_to(key)).unwrap();
-        let out = s.keyway(
-            &s.reader,
-            "reader",
-            &[
-                "sync",
-                "--provider-class",
-                s.dir.join("spc.yaml").to_str().unwrap(),
-                "--secret-sync",
-                s.dir.join("ss.yaml").to_str().unwrap(),
-                "--to-dir",
-                target.to_str().unwrap(),
-            ],
+        let out = s.sync_to_dir(
+            &s.dir.join("spc.yaml"),
+            Some(&s.dir.join("ss.yaml")),
+            &target,
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{key:?}: {stderr}");
@@ -547,18 +511,10 @@ async fn a_symlink_planted_in_the_target_directory_is_not_written_through() {
     std::os::unix::fs::symlink(outside.join("fake-data"), target.join("..data")).unwrap();
     let before = tree(&outside);
 
-    let out = s.keyway(
-        &s.reader,
-        "reader",
-        &[
-            "sync",
-            "--provider-class",
-            s.dir.join("spc.yaml").to_str().unwrap(),
-            "--secret-sync",
-            s.dir.join("ss.yaml").to_str().unwrap(),
-            "--to-dir",
-            target.to_str().unwrap(),
-        ],
+    let out = s.sync_to_dir(
+        &s.dir.join("spc.yaml"),
+        Some(&s.dir.join("ss.yaml")),
+        &target,
     );
     assert_eq!(
         out.status.code(),
@@ -633,21 +589,8 @@ async fn sync_reads_what_is_mapped_names_findings_and_says_what_it_expected() {
     let file = s.dir.join("rendered.yaml");
     std::fs::write(&file, manifests).unwrap();
     let target = s.dir.join("out");
-    let sync = |provider_class: &std::path::Path| {
-        s.keyway(
-            &s.reader,
-            "reader",
-            &[
-                "sync",
-                "--provider-class",
-                provider_class.to_str().unwrap(),
-                "--secret-sync",
-                file.to_str().unwrap(),
-                "--to-dir",
-                target.to_str().unwrap(),
-            ],
-        )
-    };
+    let sync =
+        |provider_class: &std::path::Path| s.sync_to_dir(&provider_class, Some(&file), &target);
     let first = sync(&file);
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert_eq!(
@@ -693,17 +636,7 @@ async fn sync_reads_what_is_mapped_names_findings_and_says_what_it_expected() {
         SPC.split("    objects:").next().unwrap().to_string() + "    objects: |\n      array: []\n",
     )
     .unwrap();
-    let out = s.keyway(
-        &s.reader,
-        "reader",
-        &[
-            "sync",
-            "--provider-class",
-            empty.to_str().unwrap(),
-            "--to-dir",
-            target.to_str().unwrap(),
-        ],
-    );
+    let out = s.sync_to_dir(&empty, None, &target);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
