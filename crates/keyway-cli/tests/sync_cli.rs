@@ -590,7 +590,7 @@ async fn sync_reads_what_is_mapped_names_findings_and_says_what_it_expected() {
     std::fs::write(&file, manifests).unwrap();
     let target = s.dir.join("out");
     let sync =
-        |provider_class: &std::path::Path| s.sync_to_dir(&provider_class, Some(&file), &target);
+        |provider_class: &std::path::Path| s.sync_to_dir(provider_class, Some(&file), &target);
     let first = sync(&file);
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert_eq!(
