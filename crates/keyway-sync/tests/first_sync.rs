@@ -9,14 +9,14 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use keyway_emulator::Role;
 use keyway_emulator::testing::TestCluster;
-use keyway_identity::{FederatedCredential, FederatedCredentialOptions, TokenRequest};
 use keyway_sync::{
-    DirectorySink, KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, KubernetesSecretSink,
-    MemorySink, MemorySource, Outcome, Remap, SecretObject, SecretObjectData, SecretSync,
-    SecretSyncSpec, SyncSpec, Syncer,
+    DirectorySink, KeyVaultObject, KubernetesSecretSink, MemorySink, MemorySource, Outcome, Remap,
+    SecretObject, SecretObjectData, SecretSync, SecretSyncSpec, SyncSpec, Syncer,
 };
 use kube::Api;
 use kube::api::PostParams;
+
+mod support;
 
 struct Dir(PathBuf);
 
@@ -172,27 +172,13 @@ async fn a_missing_service_account_creates_no_empty_secret() {
         )
         .await
         .unwrap();
-    let credential = FederatedCredential::new(
+    let source = support::vault::federated_source(
+        &cluster,
         &tenant,
         &app.client_id,
-        &emulator.authority_host(),
-        Arc::new(TokenRequest::new(kube.clone(), ns, "no-such-account")),
-        FederatedCredentialOptions {
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let source = KeyVaultSource::new(
-        vault.url(),
-        credential,
-        KeyVaultSourceOptions {
-            client_options: emulator.client_options().unwrap(),
-            verify_challenge_resource: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+        "no-such-account",
+        &vault,
+    );
     let sink = KubernetesSecretSink::for_secret_sync(kube.clone(), &created).unwrap();
     let spec = SyncSpec::new(vault.url(), vec![KeyVaultObject::secret("db-password")]).unwrap();
     let syncer = Syncer::new(

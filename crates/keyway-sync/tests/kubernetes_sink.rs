@@ -9,13 +9,14 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use keyway_emulator::Role;
 use keyway_emulator::testing::TestCluster;
-use keyway_identity::{FederatedCredential, FederatedCredentialOptions, TokenRequest};
 use keyway_sync::{
-    KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, KubernetesSecretSink, MANAGED_LABEL,
-    Outcome, Remap, SecretObject, SecretObjectData, SecretSync, SecretSyncSpec, SyncSpec, Syncer,
+    KeyVaultObject, KubernetesSecretSink, MANAGED_LABEL, Outcome, Remap, SecretObject,
+    SecretObjectData, SecretSync, SecretSyncSpec, SyncSpec, Syncer,
 };
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
+
+mod support;
 
 /// The cluster (stand-in, or `KEYWAY_TEST_KUBECONFIG`'s) with the CRDs from deploy/crds.
 async fn cluster(test: &str) -> TestCluster {
@@ -72,27 +73,8 @@ async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
     vault.set_secret("db-password", "s3cret").unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
-    let credential = FederatedCredential::new(
-        &tenant,
-        &app.client_id,
-        &emulator.authority_host(),
-        Arc::new(TokenRequest::new(kube.clone(), ns, "sync")),
-        FederatedCredentialOptions {
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let source = KeyVaultSource::new(
-        vault.url(),
-        credential,
-        KeyVaultSourceOptions {
-            client_options: emulator.client_options().unwrap(),
-            verify_challenge_resource: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let source =
+        support::vault::federated_source(&cluster, &tenant, &app.client_id, "sync", &vault);
     let sink = KubernetesSecretSink::for_secret_sync(kube.clone(), &created).unwrap();
     let mapping = BTreeMap::from([("db-password".to_string(), "password".to_string())]);
     let syncer = Syncer::new(

@@ -12,6 +12,8 @@ use keyway_sync::{
     Outcome, SourceFailure, SyncSpec, Syncer, parse_objects,
 };
 
+mod support;
+
 struct World {
     emulator: Emulator,
     vault: Vault,
@@ -32,16 +34,7 @@ async fn world(test: &str) -> World {
     let credential = emulator
         .workload_credential(&app, "default", "sync")
         .unwrap();
-    let source = KeyVaultSource::new(
-        vault.url(),
-        credential,
-        KeyVaultSourceOptions {
-            client_options: emulator.client_options().unwrap(),
-            verify_challenge_resource: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let source = support::vault::source(&emulator, &vault, credential);
     let dir = std::env::temp_dir().join(format!("keyway-sync-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     World {

@@ -14,12 +14,11 @@ use keyway_cert::testing::{KeyKind, TestPki};
 use keyway_cert::{Bundle, ContentType, Encoding, ParseOptions, PrivateKey};
 use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Role, SecretSpec};
-use keyway_identity::{FederatedCredential, FederatedCredentialOptions, TokenRequest};
 use keyway_sync::controller::Controller;
 use keyway_sync::{
-    KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, KubernetesSecretSink, ObjectFormat,
-    ObjectType, Remap, SecretObject, SecretObjectData, SecretProviderClass,
-    SecretProviderClassSpec, SecretSync, SecretSyncSpec, SyncSpec, Syncer,
+    KeyVaultObject, KeyVaultSource, KubernetesSecretSink, ObjectFormat, ObjectType, Remap,
+    SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
+    SecretSyncSpec, SyncSpec, Syncer,
 };
 use kube::Api;
 use kube::api::PostParams;
@@ -130,7 +129,7 @@ async fn setup(test: &str) -> Setup {
     let cluster = TestCluster::start(test).await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
     cluster.install_crds_from(&crds).await.unwrap();
-    let (emulator, kube, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let emulator = cluster.emulator();
     let tenant = emulator.add_tenant(None);
     let app = cluster
         .add_workload_identity(&tenant, "sync", "sync")
@@ -138,27 +137,8 @@ async fn setup(test: &str) -> Setup {
         .unwrap();
     let vault = emulator.add_vault(&tenant, "tls-vault").await.unwrap();
     vault.grant(&app, Role::SecretsUser);
-    let credential = FederatedCredential::new(
-        &tenant,
-        &app.client_id,
-        &emulator.authority_host(),
-        Arc::new(TokenRequest::new(kube.clone(), ns, "sync")),
-        FederatedCredentialOptions {
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let source = KeyVaultSource::new(
-        vault.url(),
-        credential,
-        KeyVaultSourceOptions {
-            client_options: emulator.client_options().unwrap(),
-            verify_challenge_resource: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let source =
+        support::vault::federated_source(&cluster, &tenant, &app.client_id, "sync", &vault);
     Setup {
         cluster,
         vault,

@@ -8,6 +8,8 @@ use keyway_emulator::{Emulator, Role};
 use keyway_sync::source::SecretUpload;
 use keyway_sync::{KeyVaultSource, KeyVaultSourceOptions, SecretSource, SourceFailure, SyncError};
 
+mod support;
+
 #[tokio::test]
 async fn an_unreachable_vault_names_the_host_and_the_cause() {
     let emulator = Emulator::start().await.unwrap();
@@ -81,16 +83,7 @@ async fn a_refusal_carries_key_vault_s_words_and_the_missing_role() {
     // the file-encoding tag is set.
     vault.grant(&app, Role::SecretsOfficer);
     upload.send(&client).await.unwrap();
-    let source = KeyVaultSource::new(
-        vault.url(),
-        credential,
-        KeyVaultSourceOptions {
-            client_options: emulator.client_options().unwrap(),
-            verify_challenge_resource: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let source = support::vault::source(&emulator, &vault, credential);
     let stored = source.get("greeting", None).await.unwrap();
     assert_eq!(stored.value.as_bytes(), b"a\nb");
     assert_eq!(

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod helm;
+pub mod vault;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
