@@ -426,84 +426,45 @@ fn nested(s: &Value, path: &str, skip_any_of: bool, errors: &mut Vec<FieldError>
             ));
         }
     }
-    let forbidden: [(&str, bool, &str); 12] = [
-        (
-            "type",
-            s.get("type").is_some(),
-            "must be empty to be structural",
-        ),
-        (
-            "additionalProperties",
-            s.get("additionalProperties").is_some(),
-            "must be undefined to be structural",
-        ),
-        (
-            "default",
-            s.get("default").is_some(),
-            "must be undefined to be structural",
-        ),
-        (
-            "title",
-            s.get("title").is_some(),
-            "must be empty to be structural",
-        ),
-        (
-            "description",
-            s.get("description").is_some(),
-            "must be empty to be structural",
-        ),
-        (
-            "nullable",
-            flag(s, "nullable"),
-            "must be false to be structural",
-        ),
-        (
-            "x-kubernetes-preserve-unknown-fields",
-            flag(s, "x-kubernetes-preserve-unknown-fields"),
-            "must be false to be structural",
-        ),
-        (
-            "x-kubernetes-embedded-resource",
-            flag(s, "x-kubernetes-embedded-resource"),
-            "must be false to be structural",
-        ),
-        (
-            "x-kubernetes-int-or-string",
-            flag(s, "x-kubernetes-int-or-string"),
-            "must be false to be structural",
-        ),
-        (
-            "x-kubernetes-list-map-keys",
-            s["x-kubernetes-list-map-keys"]
-                .as_array()
-                .is_some_and(|k| !k.is_empty()),
-            "must be empty to be structural",
-        ),
-        (
-            "x-kubernetes-list-type",
-            s.get("x-kubernetes-list-type").is_some(),
-            "must be undefined to be structural",
-        ),
-        (
-            "x-kubernetes-map-type",
-            s.get("x-kubernetes-map-type").is_some(),
-            "must be undefined to be structural",
-        ),
+    // Each key a value validation may not set, how it counts as set, and what it must be.
+    let forbidden: [(&str, Set, &str); 13] = [
+        ("type", Set::Present, "empty"),
+        ("additionalProperties", Set::Present, "undefined"),
+        ("default", Set::Present, "undefined"),
+        ("title", Set::Present, "empty"),
+        ("description", Set::Present, "empty"),
+        ("nullable", Set::True, "false"),
+        ("x-kubernetes-preserve-unknown-fields", Set::True, "false"),
+        ("x-kubernetes-embedded-resource", Set::True, "false"),
+        ("x-kubernetes-int-or-string", Set::True, "false"),
+        ("x-kubernetes-list-map-keys", Set::NonEmpty, "empty"),
+        ("x-kubernetes-list-type", Set::Present, "undefined"),
+        ("x-kubernetes-map-type", Set::Present, "undefined"),
+        ("x-kubernetes-validations", Set::NonEmpty, "empty"),
     ];
-    for (key, present, detail) in forbidden {
-        if present {
-            errors.push(FieldError::forbidden(&child(path, key), detail));
+    for (key, set, must_be) in forbidden {
+        let is_set = match set {
+            Set::Present => s.get(key).is_some(),
+            Set::True => flag(s, key),
+            Set::NonEmpty => s[key].as_array().is_some_and(|a| !a.is_empty()),
+        };
+        if is_set {
+            errors.push(FieldError::forbidden(
+                &child(path, key),
+                format!("must be {must_be} to be structural"),
+            ));
         }
     }
-    if s["x-kubernetes-validations"]
-        .as_array()
-        .is_some_and(|v| !v.is_empty())
-    {
-        errors.push(FieldError::forbidden(
-            &child(path, "x-kubernetes-validations"),
-            "must be empty to be structural",
-        ));
-    }
+}
+
+/// When a key counts as set in a value validation.
+enum Set {
+    /// Present at all.
+    Present,
+    /// `true`.
+    True,
+    /// A non-empty array.
+    NonEmpty,
 }
 
 /// `x-kubernetes-list-type` and `x-kubernetes-list-map-keys` as the server checks them.

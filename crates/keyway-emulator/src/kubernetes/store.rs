@@ -429,6 +429,26 @@ impl Store {
         });
     }
 
+    /// Removes every object whose key `matches`, recording a DELETED event for each, and
+    /// returns them in key order.
+    fn remove_where(&mut self, matches: impl Fn(&ObjectKey) -> bool) -> Vec<Value> {
+        let contents: Vec<ObjectKey> = self
+            .objects
+            .keys()
+            .filter(|k| matches(k))
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for key in contents {
+            if let Some(gone) = self.objects.remove(&key) {
+                self.resource_version += 1;
+                self.record("DELETED", &key, &gone);
+                removed.push(gone);
+            }
+        }
+        removed
+    }
+
     /// Deletes an object and, transitively, every object that names it as an owner; a
     /// namespace takes its contents with it.
     pub fn delete(
@@ -459,38 +479,17 @@ impl Store {
                 .to_string();
             self.types.retain(|x| !x.is(&group, &plural));
             let resource = format!("{group}/{plural}");
-            let contents: Vec<ObjectKey> = self
-                .objects
-                .keys()
-                .filter(|k| k.resource == resource)
-                .cloned()
-                .collect();
-            for key in contents {
-                if let Some(gone) = self.objects.remove(&key) {
-                    self.resource_version += 1;
-                    self.record("DELETED", &key, &gone);
-                }
-            }
+            self.remove_where(|k| k.resource == resource);
         }
         if t.is("", "namespaces") {
             // Everything in a deleted namespace goes with it.
-            let contents: Vec<ObjectKey> = self
-                .objects
-                .keys()
-                .filter(|k| k.namespace == name)
-                .cloned()
-                .collect();
-            for key in contents {
-                if let Some(gone) = self.objects.remove(&key) {
-                    self.resource_version += 1;
-                    self.record("DELETED", &key, &gone);
-                    orphans.push(
-                        gone["metadata"]["uid"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string(),
-                    );
-                }
+            for gone in self.remove_where(|k| k.namespace == name) {
+                orphans.push(
+                    gone["metadata"]["uid"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
             }
         }
         while let Some(owner) = orphans.pop() {

@@ -413,15 +413,18 @@ fn number(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldError
     }
 }
 
-fn array(
-    items: &[Value],
+/// A count outside `maxItems`/`minItems` (or `maxProperties`/`minProperties`), in the API
+/// server's words; the lower bound's message names what is counted (`noun`).
+fn count_bounds(
     schema: &Value,
-    old: Option<&Value>,
+    (max_key, min_key): (&str, &str),
+    noun: &str,
+    count: usize,
     path: &str,
     errors: &mut Vec<FieldError>,
 ) {
-    let count = items.len() as u64;
-    if let Some(max) = limit(schema, "maxItems")
+    let count = count as u64;
+    if let Some(max) = limit(schema, max_key)
         && count > max
     {
         let unit = if max == 1 { "item" } else { "items" };
@@ -432,15 +435,32 @@ fn array(
             format!("must have at most {max} {unit}"),
         ));
     }
-    if let Some(min) = limit(schema, "minItems")
+    if let Some(min) = limit(schema, min_key)
         && count < min
     {
         errors.push(FieldError::invalid(
             path,
             json!(count),
-            format!("{path} in body should have at least {min} items"),
+            format!("{path} in body should have at least {min} {noun}"),
         ));
     }
+}
+
+fn array(
+    items: &[Value],
+    schema: &Value,
+    old: Option<&Value>,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    count_bounds(
+        schema,
+        ("maxItems", "minItems"),
+        "items",
+        items.len(),
+        path,
+        errors,
+    );
     let keys: Vec<&str> = schema["x-kubernetes-list-map-keys"]
         .as_array()
         .map(|k| k.iter().filter_map(Value::as_str).collect())
@@ -511,27 +531,14 @@ fn object(
     path: &str,
     errors: &mut Vec<FieldError>,
 ) {
-    let count = map.len() as u64;
-    if let Some(max) = limit(schema, "maxProperties")
-        && count > max
-    {
-        let unit = if max == 1 { "item" } else { "items" };
-        errors.push(FieldError::new(
-            Kind::TooMany,
-            path,
-            Some(json!(count)),
-            format!("must have at most {max} {unit}"),
-        ));
-    }
-    if let Some(min) = limit(schema, "minProperties")
-        && count < min
-    {
-        errors.push(FieldError::invalid(
-            path,
-            json!(count),
-            format!("{path} in body should have at least {min} properties"),
-        ));
-    }
+    count_bounds(
+        schema,
+        ("maxProperties", "minProperties"),
+        "properties",
+        map.len(),
+        path,
+        errors,
+    );
     let properties = schema["properties"].as_object();
     for (key, value) in map {
         let s = match properties.and_then(|p| p.get(key)) {
