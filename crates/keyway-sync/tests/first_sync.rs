@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use keyway_emulator::Role;
 use keyway_emulator::testing::TestCluster;
 use keyway_sync::{
     DirectorySink, KeyVaultObject, KubernetesSecretSink, MemorySink, MemorySource, Outcome, Remap,
@@ -155,14 +154,9 @@ async fn a_missing_service_account_creates_no_empty_secret() {
     let cluster = TestCluster::start("first-sync-ghost").await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
     cluster.install_crds_from(&crds).await.unwrap();
-    let (emulator, kube, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
-    let tenant = emulator.add_tenant(None);
-    let app = cluster
-        .add_workload_identity(&tenant, "sync", "sync")
-        .await
-        .unwrap();
-    let vault = emulator.add_vault(&tenant, "ghost-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
+    let (kube, ns) = (cluster.client(), cluster.namespace());
+    let (vault, source) =
+        support::vault::federated_vault(&cluster, "ghost-vault", "no-such-account").await;
     vault.set_secret("db-password", "s3cret").unwrap();
 
     let created = Api::<SecretSync>::namespaced(kube.clone(), ns)
@@ -172,13 +166,6 @@ async fn a_missing_service_account_creates_no_empty_secret() {
         )
         .await
         .unwrap();
-    let source = support::vault::federated_source(
-        &cluster,
-        &tenant,
-        &app.client_id,
-        "no-such-account",
-        &vault,
-    );
     let sink = KubernetesSecretSink::for_secret_sync(kube.clone(), &created).unwrap();
     let spec = SyncSpec::new(vault.url(), vec![KeyVaultObject::secret("db-password")]).unwrap();
     let syncer = Syncer::new(

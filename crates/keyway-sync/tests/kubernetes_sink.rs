@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
-use keyway_emulator::Role;
 use keyway_emulator::testing::TestCluster;
 use keyway_sync::{
     KeyVaultObject, KubernetesSecretSink, MANAGED_LABEL, Outcome, Remap, SecretObject,
@@ -53,7 +52,7 @@ fn secret_sync(name: &str, secret_type: &str, data: &[(&str, &str)]) -> SecretSy
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
     let cluster = cluster("chain").await;
-    let (emulator, kube, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let (kube, ns) = (cluster.client(), cluster.namespace());
     let syncs: Api<SecretSync> = Api::namespaced(kube.clone(), ns);
     let created = syncs
         .create(
@@ -63,18 +62,10 @@ async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
         .await
         .unwrap();
 
-    let tenant = emulator.add_tenant(None);
-    let app = cluster
-        .add_workload_identity(&tenant, "sync", "sync")
-        .await
-        .unwrap();
-    let vault = emulator.add_vault(&tenant, "chain-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
+    let (vault, source) = support::vault::federated_vault(&cluster, "chain-vault", "sync").await;
     vault.set_secret("db-password", "s3cret").unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
-    let source =
-        support::vault::federated_source(&cluster, &tenant, &app.client_id, "sync", &vault);
     let sink = KubernetesSecretSink::for_secret_sync(kube.clone(), &created).unwrap();
     let mapping = BTreeMap::from([("db-password".to_string(), "password".to_string())]);
     let syncer = Syncer::new(

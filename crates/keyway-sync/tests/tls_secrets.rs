@@ -12,8 +12,8 @@ use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use keyway_cert::testing::{KeyKind, TestPki};
 use keyway_cert::{Bundle, ContentType, Encoding, ParseOptions, PrivateKey};
+use keyway_emulator::SecretSpec;
 use keyway_emulator::testing::TestCluster;
-use keyway_emulator::{Role, SecretSpec};
 use keyway_sync::controller::Controller;
 use keyway_sync::{
     KeyVaultObject, KeyVaultSource, KubernetesSecretSink, ObjectFormat, ObjectType, Remap,
@@ -129,16 +129,7 @@ async fn setup(test: &str) -> Setup {
     let cluster = TestCluster::start(test).await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
     cluster.install_crds_from(&crds).await.unwrap();
-    let emulator = cluster.emulator();
-    let tenant = emulator.add_tenant(None);
-    let app = cluster
-        .add_workload_identity(&tenant, "sync", "sync")
-        .await
-        .unwrap();
-    let vault = emulator.add_vault(&tenant, "tls-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
-    let source =
-        support::vault::federated_source(&cluster, &tenant, &app.client_id, "sync", &vault);
+    let (vault, source) = support::vault::federated_vault(&cluster, "tls-vault", "sync").await;
     Setup {
         cluster,
         vault,

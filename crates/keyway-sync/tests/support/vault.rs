@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
 use keyway_emulator::testing::TestCluster;
-use keyway_emulator::{Emulator, Vault};
+use keyway_emulator::{Emulator, Role, Vault};
 use keyway_identity::{FederatedCredential, FederatedCredentialOptions, TokenRequest};
 use keyway_sync::{KeyVaultSource, KeyVaultSourceOptions};
 
@@ -27,19 +27,26 @@ pub fn source(
     .unwrap()
 }
 
-/// A source reading `vault` as the app `client_id` of `tenant`, through workload identity
-/// federation with a token requested for `service_account` in the cluster's namespace.
-pub fn federated_source(
+/// A tenant with the workload identity `sync` (service account `sync`), a vault `name` in it
+/// that the identity may read (Secrets User), and a source reading that vault through
+/// workload identity federation with tokens requested for `service_account` in the cluster's
+/// namespace (what the CLI and the controller do).
+pub async fn federated_vault(
     cluster: &TestCluster,
-    tenant: &str,
-    client_id: &str,
+    name: &str,
     service_account: &str,
-    vault: &Vault,
-) -> KeyVaultSource {
+) -> (Vault, KeyVaultSource) {
     let emulator = cluster.emulator();
+    let tenant = emulator.add_tenant(None);
+    let app = cluster
+        .add_workload_identity(&tenant, "sync", "sync")
+        .await
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, name).await.unwrap();
+    vault.grant(&app, Role::SecretsUser);
     let credential = FederatedCredential::new(
-        tenant,
-        client_id,
+        &tenant,
+        &app.client_id,
         &emulator.authority_host(),
         Arc::new(TokenRequest::new(
             cluster.client(),
@@ -52,5 +59,6 @@ pub fn federated_source(
         },
     )
     .unwrap();
-    source(emulator, vault, credential)
+    let source = source(emulator, &vault, credential);
+    (vault, source)
 }
