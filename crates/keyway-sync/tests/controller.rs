@@ -634,3 +634,61 @@ async fn a_deleted_or_edited_secret_is_restored() {
     running.stop().await;
     cluster.cleanup().await;
 }
+
+/// A replica that loses its Lease and wins it back starts a new run with a new watch of its
+/// Secrets: the sinks must compare with that run's cache, not the ended run's stale copy (which
+/// would still show a Secret deleted since, so it would never be recreated).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_regains_the_lease_sees_the_cluster_as_it_is() {
+    let Fixture {
+        cluster, options, ..
+    } = fixture("regain").await;
+    let (client, ns) = (cluster.client(), cluster.namespace().to_string());
+    let timing = LeaseTiming {
+        lease_duration: Duration::from_secs(2),
+        renew_every: Duration::from_millis(400),
+    };
+    let election = LeaderElection::new(client.clone(), &ns, "keyway", "replica-a", timing);
+    let running = spawn(Controller::new(client.clone(), options), Some(election));
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let holder = || async {
+        leases
+            .get_opt("keyway")
+            .await
+            .ok()?
+            .and_then(|l| l.spec?.holder_identity)
+    };
+    eventually("the first sync", || async {
+        secrets.get_opt("app").await.ok()?
+    })
+    .await;
+
+    // Another holder takes the Lease (and then never renews it): replica-a stops, and takes
+    // it back once the record has stood still for a lease.
+    let mut lease = leases.get("keyway").await.unwrap();
+    let spec = lease.spec.as_mut().unwrap();
+    spec.holder_identity = Some("intruder".into());
+    spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    leases
+        .replace("keyway", &kube::api::PostParams::default(), &lease)
+        .await
+        .unwrap();
+    eventually("replica-a leads again", || async {
+        (holder().await.as_deref() == Some("replica-a")).then_some(())
+    })
+    .await;
+
+    secrets
+        .delete("app", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the Secret recreated by the regained leader", || async {
+        secrets.get_opt("app").await.ok()?
+    })
+    .await;
+    running.stop().await;
+    cluster.cleanup().await;
+}

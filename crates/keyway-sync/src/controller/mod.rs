@@ -36,7 +36,7 @@ use crate::error::{Result, SyncError};
 use crate::model::secret_provider_class::SecretProviderClass;
 use crate::model::secret_sync::SecretSync;
 use crate::model::spec::SyncSpec;
-use crate::sink::{KubernetesSecretSink, Remap};
+use crate::sink::{KubernetesSecretSink, Remap, SecretCache};
 use crate::source::SharedSource;
 use crate::syncer::Syncer;
 use state::{CredentialKey, Registry};
@@ -113,12 +113,12 @@ struct Context {
     recorder: Recorder,
     /// Per watched scope (a namespace, or `None` for all): the watch-fed copy of the Secrets
     /// keyway manages, which the sinks compare with instead of a GET per reconcile.
-    secrets: std::sync::Mutex<Vec<(Option<String>, reflector::Store<Secret>)>>,
+    secrets: std::sync::Mutex<Vec<(Option<String>, SecretCache)>>,
 }
 
 impl Context {
     /// The Secret cache whose scope holds `namespace`.
-    fn secret_cache(&self, namespace: &str) -> Option<reflector::Store<Secret>> {
+    fn secret_cache(&self, namespace: &str) -> Option<SecretCache> {
         self.secrets
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -267,11 +267,20 @@ impl Controller {
                 // SecretSync (a deleted or edited Secret is reconciled) and feeds the cache the
                 // sinks compare with.
                 let (secret_cache, secret_writer) = reflector::store();
-                context
-                    .secrets
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((namespace.clone(), secret_cache));
+                {
+                    // A new run (leadership regained) swaps in its watch's store for the last
+                    // run's, whose watch has ended, in the handle the existing sinks hold: a
+                    // stale copy never stands for the cluster.
+                    let mut caches = context.secrets.lock().unwrap_or_else(|p| p.into_inner());
+                    match caches.iter().find(|(scope, _)| *scope == namespace) {
+                        Some((_, cache)) => cache.set(secret_cache),
+                        None => {
+                            let cache = SecretCache::default();
+                            cache.set(secret_cache);
+                            caches.push((namespace.clone(), cache));
+                        }
+                    }
+                }
                 let secret_events = reflector::reflector(
                     secret_writer,
                     watcher::watcher(

@@ -31,6 +31,35 @@ const TLS_KEYS: [&str; 2] = [
     keyway_cert::TLS_PRIVATE_KEY_KEY,
 ];
 
+/// A watch-fed copy of the Secrets keyway manages in one scope, shared by the sinks of that
+/// scope and swapped for a fresh one when the controller starts a new run (leadership regained):
+/// a sink made during an earlier run reads the current watch, never an ended one's stale copy.
+#[cfg(feature = "controller")]
+#[derive(Clone, Default)]
+pub struct SecretCache(
+    std::sync::Arc<std::sync::RwLock<Option<kube::runtime::reflector::Store<Secret>>>>,
+);
+
+#[cfg(feature = "controller")]
+impl SecretCache {
+    /// Makes `store` the one every holder of this cache reads.
+    pub fn set(&self, store: kube::runtime::reflector::Store<Secret>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
+    }
+
+    /// The current store, if a watch has started.
+    fn store(&self) -> Option<kube::runtime::reflector::Store<Secret>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[cfg(feature = "controller")]
+impl std::fmt::Debug for SecretCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretCache").finish_non_exhaustive()
+    }
+}
+
 /// Writes synced data into one Kubernetes Secret.
 pub struct KubernetesSecretSink {
     api: Api<Secret>,
@@ -45,7 +74,7 @@ pub struct KubernetesSecretSink {
     adopt: bool,
     /// The controller's watch-fed copy of the Secrets it manages: read instead of a GET.
     #[cfg(feature = "controller")]
-    cache: Option<kube::runtime::reflector::Store<Secret>>,
+    cache: Option<SecretCache>,
 }
 
 impl std::fmt::Debug for KubernetesSecretSink {
@@ -122,11 +151,11 @@ impl KubernetesSecretSink {
         Ok(sink)
     }
 
-    /// Read the Secret from `cache` (a reflector store fed by a watch of the Secrets keyway
-    /// manages) instead of GETting it: a quiet reconcile makes no API-server read, and a deleted
-    /// or edited Secret is seen by the next one.
+    /// Read the Secret from `cache` (fed by a watch of the Secrets keyway manages) instead of
+    /// GETting it: a quiet reconcile makes no API-server read, and a deleted or edited Secret is
+    /// seen by the next one.
     #[cfg(feature = "controller")]
-    pub fn with_cache(mut self, cache: kube::runtime::reflector::Store<Secret>) -> Self {
+    pub fn with_cache(mut self, cache: SecretCache) -> Self {
         self.cache = Some(cache);
         self
     }
@@ -134,14 +163,14 @@ impl KubernetesSecretSink {
     /// The Secret as the cluster holds it now (from the watch cache when there is one).
     async fn live(&self) -> Result<Option<Secret>> {
         #[cfg(feature = "controller")]
-        if let Some(cache) = &self.cache {
+        if let Some(store) = self.cache.as_ref().and_then(SecretCache::store) {
             // The first listing must have arrived: an empty cache is not "no Secret".
-            cache
+            store
                 .wait_until_ready()
                 .await
                 .map_err(|e| self.failure(format!("the Secret watch stopped: {e}")))?;
             let key = kube::runtime::reflector::ObjectRef::new(&self.name).within(&self.namespace);
-            return Ok(cache.get(&key).map(|secret| (*secret).clone()));
+            return Ok(store.get(&key).map(|secret| (*secret).clone()));
         }
         self.api
             .get_opt(&self.name)

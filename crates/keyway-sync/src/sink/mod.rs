@@ -15,6 +15,8 @@ use zeroize::Zeroizing;
 use crate::error::Result;
 
 pub use directory::{DirectorySink, InvalidOutputName, Staged};
+#[cfg(feature = "controller")]
+pub use kubernetes::SecretCache;
 #[cfg(feature = "kubernetes")]
 pub use kubernetes::{FIELD_MANAGER, KubernetesSecretSink, MANAGED_LABEL};
 pub use memory::MemorySink;
