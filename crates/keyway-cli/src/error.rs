@@ -33,22 +33,28 @@ pub enum CliError {
 /// or could not be reached is remote (exit 3).
 impl From<keyway_sync::SyncError> for CliError {
     fn from(error: keyway_sync::SyncError) -> CliError {
-        use keyway_sync::{SourceFailure, SyncError};
+        use keyway_sync::SyncError;
         match &error {
-            SyncError::Source {
-                failure: SourceFailure::Credential,
-                ..
-            } => CliError::Input(with_loopback_hint(error.to_string())),
-            // Nothing answered, or the service was overloaded: unreachable.
-            SyncError::Source {
-                failure: SourceFailure::Unavailable | SourceFailure::Throttled,
-                ..
-            } => CliError::Remote(error.to_string()),
-            // The service answered and refused (403, 404, a disabled secret, Entra's AADSTS).
-            SyncError::Source { .. } => CliError::Refused(error.to_string()),
+            SyncError::Source { failure, .. } => match failure_exit_code(*failure) {
+                2 => CliError::Input(with_loopback_hint(error.to_string())),
+                3 => CliError::Remote(error.to_string()),
+                _ => CliError::Refused(error.to_string()),
+            },
             SyncError::Sink { .. } => CliError::Remote(error.to_string()),
             _ => CliError::Input(error.to_string()),
         }
+    }
+}
+
+/// The exit code a source failure stands for: the local credential is input (2); nothing
+/// answered, or the service was failing or overloaded (3); the service answered and refused —
+/// 403, 404, a disabled secret, Entra's AADSTS (1).
+pub fn failure_exit_code(failure: keyway_sync::SourceFailure) -> u8 {
+    use keyway_sync::SourceFailure;
+    match failure {
+        SourceFailure::Credential => 2,
+        SourceFailure::Unavailable | SourceFailure::Throttled => 3,
+        _ => 1,
     }
 }
 

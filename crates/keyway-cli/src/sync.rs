@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::Args;
 use keyway_sync::{
-    DirectorySink, Outcome, Remap, SecretProviderClass, SecretSink, SecretSync, SourceFailure,
-    SyncReport, SyncSpec, Syncer,
+    DirectorySink, Outcome, Remap, SecretProviderClass, SecretSink, SecretSync, SyncReport,
+    SyncSpec, Syncer,
 };
 
 use crate::azure;
@@ -280,22 +280,15 @@ fn progress_bar() -> keyway_sync::Progress {
 pub struct SyncView(pub SyncReport);
 
 impl SyncView {
-    fn unreachable(&self) -> bool {
-        let failures: Vec<Option<SourceFailure>> = self
-            .0
-            .objects
-            .iter()
-            .filter(|o| o.outcome == Outcome::Failed)
-            .map(|o| o.failure)
-            .collect();
-        !failures.is_empty()
-            && failures.len() == self.0.objects.len()
-            && failures.iter().all(|f| {
-                matches!(
-                    f,
-                    Some(SourceFailure::Unavailable | SourceFailure::Unauthenticated)
-                )
-            })
+    /// The exit code every object's failure stands for, when every object failed for reasons
+    /// of one code (`crate::error::failure_exit_code`).
+    fn shared_failure_code(&self) -> Option<u8> {
+        let mut codes = self.0.objects.iter().map(|o| match (o.outcome, o.failure) {
+            (Outcome::Failed, Some(failure)) => Some(crate::error::failure_exit_code(failure)),
+            _ => None,
+        });
+        let first = codes.next()??;
+        codes.all(|c| c == Some(first)).then_some(first)
     }
 
     /// Every object failed with no previous data to keep: the syncer published nothing.
@@ -308,17 +301,6 @@ impl SyncView {
                 .all(|o| o.outcome == Outcome::Failed && !o.kept_previous)
     }
 
-    /// Every object failed because the local credential cannot be used (a missing token
-    /// file): input, as everywhere else.
-    fn credential_unusable(&self) -> bool {
-        !self.0.objects.is_empty()
-            && self
-                .0
-                .objects
-                .iter()
-                .all(|o| o.failure == Some(SourceFailure::Credential))
-    }
-
     /// Certificates synced with error findings (expired, not yet valid, a broken chain).
     fn invalid_certificates(&self) -> bool {
         self.0.objects.iter().any(|o| {
@@ -328,17 +310,14 @@ impl SyncView {
         })
     }
 
-    /// 0 all synced and valid, 1 some objects failed or a synced certificate is invalid, 2 the
-    /// local credential is unusable, 3 the vault or identity unreachable.
+    /// 0 all synced and valid; when every object failed for one kind of reason, that kind's
+    /// code (2 the local credential, 3 unreachable, 1 refused); else 1 (some objects failed, or
+    /// a synced certificate is invalid).
     pub fn exit_code(&self) -> ExitCode {
         if self.0.all_synced() && !self.invalid_certificates() {
             ExitCode::SUCCESS
-        } else if self.credential_unusable() {
-            ExitCode::from(2)
-        } else if self.unreachable() {
-            ExitCode::from(3)
         } else {
-            ExitCode::from(1)
+            ExitCode::from(self.shared_failure_code().unwrap_or(1))
         }
     }
 

@@ -835,3 +835,38 @@ async fn synced_files_are_private_unless_file_permission_says_otherwise() {
     assert_eq!(mode(&target.join("shared-one")), 0o644);
     assert_eq!(mode(&target.join("..data")), 0o755);
 }
+
+/// One rule for exit codes: Entra ID refusing the identity (AADSTS) is a refusal, exit 1, as
+/// in `secret set`; Entra ID not answering is unreachable, exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entra_refusal_exits_1_and_an_unreachable_entra_exits_3() {
+    let s = setup("entra-codes").await;
+    let spc = s.dir.join("spc.yaml");
+    std::fs::write(&spc, SPC).unwrap();
+    let target = s.dir.join("out");
+    // The officer's token presented as the reader: no federated credential matches.
+    let refused = s
+        .command(&s.reader, &s.dir.join("officer.jwt"))
+        .arg("sync")
+        .arg("--provider-class")
+        .arg(&spc)
+        .arg("--to-dir")
+        .arg(&target)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("AADSTS70021"), "{stdout}");
+
+    s.emulator()
+        .faults()
+        .drop_next(keyway_emulator::Service::Entra, None, 1000);
+    let unreachable = s.sync_to_dir(&spc, None, &target);
+    assert_eq!(
+        unreachable.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&unreachable.stdout)
+    );
+    s.emulator().faults().clear();
+}

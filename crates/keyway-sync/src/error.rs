@@ -15,12 +15,12 @@ pub enum SourceFailure {
     Forbidden,
     /// The vault throttled the caller and retries did not get through.
     Throttled,
-    /// Authentication failed (Entra refused or could not be reached, the vault's challenge).
+    /// Authentication was refused (Entra ID's AADSTS answer, the vault's 401).
     Unauthenticated,
     /// The local credential cannot be used: the service-account token file is missing,
     /// unreadable or malformed, or the identity's configuration is. Nothing remote was asked.
     Credential,
-    /// The vault or the network failed.
+    /// The vault, Entra ID or the network failed or could not be reached.
     Unavailable,
     /// Anything else.
     Other,

@@ -77,14 +77,12 @@ pub fn source_error(
             .map(str::to_string)
     });
     let failure = match (status, inner.as_deref(), error.kind()) {
-        (_, _, ErrorKind::Credential) if is_local_credential_failure(&error) => {
-            SourceFailure::Credential
-        }
+        (_, _, ErrorKind::Credential) => credential_failure(&error),
         (Some(404), _, _) => SourceFailure::NotFound,
         (Some(403), Some("SecretDisabled" | "KeyDisabled"), _) => SourceFailure::Disabled,
         (Some(403), _, _) => SourceFailure::Forbidden,
         (Some(429), _, _) => SourceFailure::Throttled,
-        (Some(401), _, _) | (_, _, ErrorKind::Credential) => SourceFailure::Unauthenticated,
+        (Some(401), _, _) => SourceFailure::Unauthenticated,
         (Some(s), _, _) if s >= 500 => SourceFailure::Unavailable,
         (None, _, ErrorKind::Io | ErrorKind::Connection) => SourceFailure::Unavailable,
         _ => SourceFailure::Other,
@@ -117,23 +115,30 @@ pub fn source_error(
     }
 }
 
-/// Whether a credential error comes from this machine (the token file, the configuration)
-/// rather than from Entra ID or the network: the `IdentityError` in its chain says.
-fn is_local_credential_failure(error: &azure_core::Error) -> bool {
+/// What a credential failure was, from the `IdentityError` in its chain: this machine's token
+/// file or configuration ([`SourceFailure::Credential`]), Entra ID unreachable or failing
+/// (`Unavailable`, `Throttled`: nothing refused the identity), or Entra's refusal
+/// (`Unauthenticated`: an AADSTS answer).
+fn credential_failure(error: &azure_core::Error) -> SourceFailure {
     use keyway_identity::IdentityError;
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = cause {
         if let Some(identity) = current.downcast_ref::<IdentityError>() {
-            return matches!(
-                identity,
+            return match identity {
                 IdentityError::TokenFile { .. }
-                    | IdentityError::Config { .. }
-                    | IdentityError::Insecure { .. }
-            );
+                | IdentityError::Config { .. }
+                | IdentityError::Insecure { .. } => SourceFailure::Credential,
+                IdentityError::Remote { .. } => SourceFailure::Unavailable,
+                IdentityError::Entra(refusal) if refusal.status == 429 => SourceFailure::Throttled,
+                IdentityError::Entra(refusal) if refusal.status >= 500 => {
+                    SourceFailure::Unavailable
+                }
+                _ => SourceFailure::Unauthenticated,
+            };
         }
         cause = current.source();
     }
-    false
+    SourceFailure::Unauthenticated
 }
 
 fn first_line(text: &str) -> String {
