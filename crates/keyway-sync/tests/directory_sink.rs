@@ -457,3 +457,18 @@ async fn only_what_the_sink_created_is_removed() {
         "victim"
     );
 }
+
+/// What the directory holds is read from the disk, not remembered: a synced file someone
+/// edited is written again by the next apply of the same set (as a Secret's data is restored).
+#[tokio::test]
+async fn an_edited_file_is_restored_by_the_next_apply() {
+    let scratch = Scratch::new("drift");
+    let sink = DirectorySink::new(scratch.out()).unwrap();
+    let wanted = set(&[("password", "s3cret")]);
+    assert_eq!(sink.apply(&wanted).await.unwrap(), Applied::Written);
+    let data = scratch.out().join("..data").join("password");
+    fs::write(&data, "tampered").unwrap();
+    assert_eq!(sink.apply(&wanted).await.unwrap(), Applied::Written);
+    assert_eq!(fs::read(scratch.out().join("password")).unwrap(), b"s3cret");
+    assert_eq!(sink.apply(&wanted).await.unwrap(), Applied::Unchanged);
+}

@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+#[cfg(test)]
 use std::sync::Mutex;
 
 use crate::error::{Result, SyncError};
@@ -97,7 +98,6 @@ pub struct DirectorySink {
     file_mode: u32,
     /// The mode of the directories the sink creates (each generation, subdirectories).
     dir_mode: u32,
-    hash: Mutex<Option<String>>,
     /// Tests: the write step (counted from 0) that fails, as a crash there would.
     #[cfg(test)]
     fail_at_step: Mutex<Option<(usize, usize)>>,
@@ -110,7 +110,6 @@ pub struct Staged<'a> {
     sink: &'a DirectorySink,
     generation: String,
     top_level: BTreeSet<String>,
-    hash: String,
 }
 
 fn sink_error(target: &Path, e: impl std::fmt::Display) -> SyncError {
@@ -139,7 +138,6 @@ impl DirectorySink {
             root,
             file_mode: 0o644,
             dir_mode: 0o755,
-            hash: Mutex::new(None),
             #[cfg(test)]
             fail_at_step: Mutex::new(None),
         })
@@ -337,7 +335,6 @@ impl DirectorySink {
             sink: self,
             generation,
             top_level: top_level(set),
-            hash: set.content_hash(),
         })
     }
 
@@ -588,7 +585,6 @@ impl Staged<'_> {
                 let _ = fs::remove_file(entry.path());
             }
         }
-        *self.sink.hash.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.hash);
         Ok(())
     }
 }
@@ -607,10 +603,10 @@ fn symlink(_target: &str, link: &Path) -> Result<()> {
 }
 
 impl DirectorySink {
-    /// The content hash of the set the directory holds, if keyway wrote one.
+    /// The content hash of the set the directory holds, if keyway wrote one — read from the
+    /// disk each time, so a file someone edited or removed is written again by the next apply.
     pub fn current_hash(&self) -> Option<String> {
-        let known = self.hash.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        known.or_else(|| self.hash_from_disk())
+        self.hash_from_disk()
     }
 }
 

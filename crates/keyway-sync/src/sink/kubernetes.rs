@@ -24,7 +24,6 @@ use crate::sink::{Applied, FileSet, SecretSink, SyncedFile};
 pub const MANAGED_LABEL: &str = "secrets-store.sync.x-k8s.io";
 /// The field manager of keyway's server-side applies.
 pub const FIELD_MANAGER: &str = "keyway";
-const HASH_ANNOTATION: &str = "keyway.io/content-hash";
 const TLS_TYPE: &str = "kubernetes.io/tls";
 const TLS_KEYS: [&str; 2] = [
     keyway_cert::TLS_CERTIFICATE_KEY,
@@ -376,7 +375,6 @@ impl SecretSink for KubernetesSecretSink {
         };
         // Compared with what the cluster holds, not with what this process last wrote: a
         // Secret someone deleted is recreated, one whose data someone edited is restored.
-        let hash = set.content_hash();
         if let Some(existing) = self.live().await? {
             if !self.is_ours(&existing) && !self.adopt {
                 return Err(self.failure(self.not_ours(&existing)));
@@ -387,8 +385,7 @@ impl SecretSink for KubernetesSecretSink {
         }
         let mut labels = self.labels.clone();
         labels.insert(MANAGED_LABEL.into(), String::new());
-        let mut annotations = self.annotations.clone();
-        annotations.insert(HASH_ANNOTATION.into(), hash.clone());
+        let annotations = &self.annotations;
         let data: BTreeMap<&String, String> = set
             .files
             .iter()
