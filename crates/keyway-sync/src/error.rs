@@ -108,6 +108,37 @@ impl SyncError {
             problem: problem.into(),
         }
     }
+
+    /// A failure of the secret source on `object` (a secret name, `*` for a listing).
+    pub fn source_failure(
+        object: impl Into<String>,
+        failure: SourceFailure,
+        status: Option<u16>,
+        message: impl Into<String>,
+    ) -> SyncError {
+        SyncError::Source {
+            object: object.into(),
+            failure,
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// A fetched value of `object` that could not be decoded or converted.
+    pub fn convert(object: impl Into<String>, reason: impl Into<String>) -> SyncError {
+        SyncError::Convert {
+            object: object.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A sink that could not write `target` (a file, directory or resource).
+    pub fn sink(target: impl Into<String>, reason: impl Into<String>) -> SyncError {
+        SyncError::Sink {
+            target: target.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Shorthand for results of this crate.
