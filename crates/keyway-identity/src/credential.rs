@@ -105,19 +105,12 @@ impl FederatedCredential {
             problem: format!("makes the token endpoint {endpoint_text}, which is not a URL ({e})"),
             fix: "use a URL such as https://login.microsoftonline.com".into(),
         })?;
-        if endpoint.scheme() != "https" {
-            let loopback = crate::http::is_loopback(endpoint.as_str());
-            if !(loopback && options.allow_insecure_loopback) {
-                return Err(IdentityError::Insecure {
-                    url: endpoint_text,
-                    reason: if loopback {
-                        "plain http to a loopback host needs the explicit opt-in allow_insecure_loopback".into()
-                    } else {
-                        "tokens are only exchanged over HTTPS".into()
-                    },
-                });
-            }
-        }
+        crate::http::check_https(endpoint.as_str(), options.allow_insecure_loopback).map_err(
+            |reason| IdentityError::Insecure {
+                url: endpoint_text,
+                reason,
+            },
+        )?;
         let pipeline = Pipeline::new(
             Some(env!("CARGO_PKG_NAME")),
             Some(env!("CARGO_PKG_VERSION")),

@@ -55,13 +55,14 @@ pub enum IdentityError {
         reason: String,
     },
 
-    /// An endpoint that would carry a token is not HTTPS.
+    /// An endpoint that would carry a token is not HTTPS (see [`crate::check_https`]).
     #[error("{url} is not HTTPS: {reason}")]
     Insecure {
         /// The URL.
         url: String,
-        /// Why it was refused, and the opt-in.
-        reason: String,
+        /// Which rule it broke; a caller names its own opt-in for
+        /// [`InsecureReason::LoopbackNeedsOptIn`].
+        reason: InsecureReason,
     },
 
     /// A service could not be reached, or answered something that is not what it should be.
@@ -99,6 +100,22 @@ pub enum IdentityError {
         /// Why.
         reason: String,
     },
+}
+
+/// Why a URL was refused by the https policy ([`crate::check_https`]) or by an issuer rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InsecureReason {
+    /// Not `https`, and not plain `http` to this machine: never allowed.
+    #[error("tokens are only exchanged over HTTPS")]
+    NotHttps,
+    /// Plain `http` to this machine, without the explicit opt-in
+    /// (`FederatedCredentialOptions::allow_insecure_loopback`).
+    #[error("plain http to a loopback host needs the explicit opt-in allow_insecure_loopback")]
+    LoopbackNeedsOptIn,
+    /// An OIDC issuer that is not `https`: Entra ID never fetches it, on any host.
+    #[error("Entra ID only fetches issuers over HTTPS")]
+    IssuerNotHttps,
 }
 
 /// Entra ID's refusal, parsed: status, AADSTS code, OAuth error, the description, and the hint.

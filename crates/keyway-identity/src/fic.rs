@@ -74,6 +74,7 @@ impl FederatedIdentityCredential {
 /// How two values differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Difference {
     /// Only a trailing `/`.
     TrailingSlash,

@@ -1,10 +1,11 @@
 //! HTTPS clients for Entra ID and issuers: the platform's trust roots plus the certificates in
-//! `SSL_CERT_FILE` (how `keyway dev`'s CA, or a corporate proxy's, is trusted), with timeouts.
+//! `SSL_CERT_FILE` (how `keyway dev`'s CA, or a corporate proxy's, is trusted), with timeouts;
+//! and the one policy for URLs that carry tokens or secret data ([`check_https`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{IdentityError, Result};
+use crate::error::{IdentityError, InsecureReason, Result};
 
 /// An HTTPS client trusting the platform's roots and `SSL_CERT_FILE`, 10 s to connect and 60 s
 /// to read (the Azure SDK's defaults, which a custom client does not inherit).
@@ -72,4 +73,103 @@ pub fn is_loopback(url: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The one transport policy for every URL that carries a token or secret data (Entra's token
+/// endpoint, a Kubernetes API server, a vault): `https` always; plain `http` only to this machine
+/// ([`is_loopback`]) and only when `allow_insecure_loopback` (the explicit opt-in, for emulators
+/// and local development); anything else refused, saying which of the two rules it broke.
+///
+/// | URL | opt-in | result |
+/// |---|---|---|
+/// | `https://any.host` | either | allowed |
+/// | `http://127.0.0.1:8080`, `http://localhost`, `http://[::1]` | yes | allowed |
+/// | `http://127.0.0.1:8080` | no | [`InsecureReason::LoopbackNeedsOptIn`] |
+/// | `http://login.example.com`, `ftp://localhost`, not a URL | either | [`InsecureReason::NotHttps`] |
+///
+/// ```
+/// use keyway_identity::{InsecureReason, check_https};
+/// assert!(check_https("https://login.microsoftonline.com", false).is_ok());
+/// assert!(check_https("http://127.0.0.1:8080", true).is_ok());
+/// assert_eq!(check_https("http://127.0.0.1:8080", false), Err(InsecureReason::LoopbackNeedsOptIn));
+/// assert_eq!(check_https("http://login.example.com", true), Err(InsecureReason::NotHttps));
+/// ```
+pub fn check_https(
+    url: &str,
+    allow_insecure_loopback: bool,
+) -> std::result::Result<(), InsecureReason> {
+    let scheme = azure_core::http::Url::parse(url)
+        .map(|u| u.scheme().to_string())
+        .unwrap_or_default();
+    match scheme.as_str() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => {
+            if allow_insecure_loopback {
+                Ok(())
+            } else {
+                Err(InsecureReason::LoopbackNeedsOptIn)
+            }
+        }
+        _ => Err(InsecureReason::NotHttps),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The policy as one table: URL, opt-in, outcome.
+    #[test]
+    fn https_policy_table() {
+        use InsecureReason::{LoopbackNeedsOptIn, NotHttps};
+        let table: &[(&str, bool, std::result::Result<(), InsecureReason>)] = &[
+            ("https://login.microsoftonline.com", false, Ok(())),
+            ("https://login.microsoftonline.com", true, Ok(())),
+            ("HTTPS://login.microsoftonline.com", false, Ok(())),
+            ("https://127.0.0.1:4443", false, Ok(())),
+            ("http://127.0.0.1:8080", true, Ok(())),
+            ("http://127.5.0.1:8080", true, Ok(())),
+            ("http://localhost:8080/", true, Ok(())),
+            ("http://LOCALHOST/", true, Ok(())),
+            ("http://[::1]:8080", true, Ok(())),
+            ("http://127.0.0.1:8080", false, Err(LoopbackNeedsOptIn)),
+            ("http://localhost/", false, Err(LoopbackNeedsOptIn)),
+            ("http://[::1]/", false, Err(LoopbackNeedsOptIn)),
+            ("http://login.example.com", true, Err(NotHttps)),
+            ("http://10.0.0.1:6443", true, Err(NotHttps)),
+            ("http://localhost.example.com", true, Err(NotHttps)),
+            ("http://127.0.0.1.example.com", true, Err(NotHttps)),
+            ("ftp://localhost/", true, Err(NotHttps)),
+            ("localhost:8080", true, Err(NotHttps)),
+            ("not a url", true, Err(NotHttps)),
+            ("", true, Err(NotHttps)),
+        ];
+        for (url, allow, expected) in table {
+            assert_eq!(
+                check_https(url, *allow),
+                *expected,
+                "{url} (opt-in {allow})"
+            );
+        }
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for url in [
+            "https://127.0.0.1:4443",
+            "https://localhost/",
+            "https://[::1]:8443",
+            "http://127.255.255.254",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "https://myvault.vault.azure.net",
+            "https://10.0.0.1",
+            "https://[::2]",
+            "nonsense",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
+    }
 }

@@ -12,6 +12,9 @@
 //! lines) are parsed without losing the AADSTS code, concurrent callers share one request, and
 //! every failure comes with a hint that names what the token actually carried.
 //!
+//! [`diagnose`] checks a setup end to end (what `keyway identity check` prints), and
+//! [`check_https`] is the one https/loopback policy for every URL that carries a token.
+//!
 //! Also here: the federated identity credential model ([`FederatedIdentityCredential`],
 //! [`MatchReport`]), OIDC issuer documents ([`OpenIdConfiguration`], [`Jwks`], with
 //! Kubernetes' `kid` rule) and [`IssuerDiscovery`].
@@ -29,6 +32,7 @@ mod assertion;
 mod claims;
 mod config;
 mod credential;
+mod diagnose;
 mod diagnostics;
 mod error;
 mod fic;
@@ -41,13 +45,17 @@ pub use assertion::{AssertionSource, ProjectedTokenFile, StaticAssertion};
 pub use claims::{AssertionClaims, Audience};
 pub use config::{DEFAULT_AUTHORITY_HOST, WorkloadIdentityConfig};
 pub use credential::{FederatedCredential, FederatedCredentialOptions};
+pub use diagnose::{
+    AssertionSection, ConfigSection, DEFAULT_DIAGNOSE_SCOPE, DiagnoseOptions, Diagnosis,
+    DiscoverySection, ExchangeSection, Note, Problem, diagnose,
+};
 pub use diagnostics::{entra_error, hint};
-pub use error::{EntraError, IdentityError, Result, root_cause, transport_failure};
+pub use error::{EntraError, IdentityError, InsecureReason, Result, root_cause, transport_failure};
 pub use fic::{
     Difference, FederatedIdentityCredential, MatchReport, Mismatch, TOKEN_EXCHANGE_AUDIENCE,
     subject_for,
 };
-pub use http::{client_options, https_client, is_loopback};
+pub use http::{check_https, client_options, https_client, is_loopback};
 pub use oidc::{IssuerDiscovery, Jwk, Jwks, OpenIdConfiguration, kubernetes_kid};
 #[cfg(feature = "kube")]
 pub use token_request::TokenRequest;

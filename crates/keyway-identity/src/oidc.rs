@@ -272,7 +272,7 @@ impl IssuerDiscovery {
         if !issuer.starts_with("https://") {
             return Err(IdentityError::Insecure {
                 url: issuer.into(),
-                reason: "Entra ID only fetches issuers over HTTPS".into(),
+                reason: crate::error::InsecureReason::IssuerNotHttps,
             });
         }
         let url = format!(
