@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use keyway_identity::{FederatedCredential, FederatedCredentialOptions, WorkloadIdentityConfig};
+use keyway_identity::{
+    FederatedCredential, FederatedCredentialOptions, InsecureReason, WorkloadIdentityConfig,
+};
 use keyway_sync::{KeyVaultSource, KeyVaultSourceOptions};
 
 use crate::error::CliError;
@@ -15,17 +17,17 @@ pub const ALLOW_INSECURE_LOOPBACK: &str = "KEYWAY_ALLOW_INSECURE_LOOPBACK";
 
 /// Refuses an API server reached over plain http — bearer tokens and Secret data would cross
 /// the network in clear text — except on loopback when `allow_loopback` (the explicit opt-in).
+/// The policy is keyway-identity's ([`keyway_identity::check_https`]); the wording and the
+/// opt-in's name are the command line's.
 pub fn check_api_server(url: &str, allow_loopback: bool) -> Result<(), CliError> {
-    if url.starts_with("https://") {
+    let Err(reason) = keyway_identity::check_https(url, allow_loopback) else {
         return Ok(());
-    }
-    if is_loopback(url) && allow_loopback {
-        return Ok(());
-    }
-    let fix = if is_loopback(url) {
-        format!("set {ALLOW_INSECURE_LOOPBACK}=1 to allow plain http on this machine only")
-    } else {
-        "use the API server's https address".to_string()
+    };
+    let fix = match reason {
+        InsecureReason::LoopbackNeedsOptIn => {
+            format!("set {ALLOW_INSECURE_LOOPBACK}=1 to allow plain http on this machine only")
+        }
+        _ => "use the API server's https address".to_string(),
     };
     Err(CliError::Input(format!(
         "refusing the Kubernetes API server {url}: not https, so tokens and Secret data would \

@@ -60,18 +60,25 @@ pub fn failure_exit_code(failure: keyway_sync::SourceFailure) -> u8 {
 
 impl From<keyway_identity::IdentityError> for CliError {
     fn from(error: keyway_identity::IdentityError) -> CliError {
-        if matches!(error, keyway_identity::IdentityError::Entra(_)) {
-            CliError::Refused(error.to_string())
-        } else if error.is_remote() {
-            CliError::Remote(error.to_string())
-        } else {
-            CliError::Input(with_loopback_hint(error.to_string()))
+        use keyway_identity::{IdentityError, InsecureReason};
+        match &error {
+            IdentityError::Entra(_) => CliError::Refused(error.to_string()),
+            IdentityError::Insecure {
+                reason: InsecureReason::LoopbackNeedsOptIn,
+                ..
+            } => CliError::Input(format!(
+                "{error}; on the command line set {}=1 (plain http on this machine only)",
+                crate::azure::ALLOW_INSECURE_LOOPBACK
+            )),
+            _ if error.is_remote() => CliError::Remote(error.to_string()),
+            _ => CliError::Input(error.to_string()),
         }
     }
 }
 
 /// The library asks for its `allow_insecure_loopback` option; on the command line that is
-/// `KEYWAY_ALLOW_INSECURE_LOOPBACK=1`.
+/// `KEYWAY_ALLOW_INSECURE_LOOPBACK=1`. A [`keyway_sync::SyncError`] holds the credential's
+/// failure as text, so it is recognised by the option's name.
 fn with_loopback_hint(text: String) -> String {
     if text.contains("allow_insecure_loopback") {
         format!(

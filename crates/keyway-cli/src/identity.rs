@@ -3,15 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Subcommand;
 use keyway_identity::{
-    AssertionClaims, AssertionSource, FederatedCredential, FederatedIdentityCredential,
-    IdentityError, IssuerDiscovery, Jwks, MatchReport, OpenIdConfiguration, ProjectedTokenFile,
+    DiagnoseOptions, Diagnosis, FederatedIdentityCredential, Jwks, OpenIdConfiguration,
     TOKEN_EXCHANGE_AUDIENCE, WorkloadIdentityConfig,
 };
-use serde::Serialize;
 
 use crate::error::CliError;
 use crate::input;
@@ -39,7 +36,7 @@ pub enum IdentityCommand {
         #[arg(long, env = "AZURE_AUTHORITY_HOST")]
         authority_host: Option<String>,
         /// The scope to ask a token for.
-        #[arg(long, default_value = "https://vault.azure.net/.default")]
+        #[arg(long, default_value = keyway_identity::DEFAULT_DIAGNOSE_SCOPE)]
         scope: String,
         /// The issuer the federated identity credential has.
         #[arg(long)]
@@ -111,9 +108,13 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
                 _ => None,
             };
             let config = WorkloadIdentityConfig::from_lookup(lookup)?;
-            let report = check(&config, &scope, expect_issuer, expect_subject).await?;
-            report::print(&report, json);
-            Ok(report.exit_code())
+            let mut options = DiagnoseOptions::new(&scope)?;
+            options.expect_issuer = expect_issuer;
+            options.expect_subject = expect_subject;
+            options.credential = crate::azure::credential_options()?;
+            let diagnosis = keyway_identity::diagnose(&config, &options).await?;
+            report::print(&diagnosis, json);
+            Ok(exit_code(&diagnosis))
         }
         IdentityCommand::Jwks {
             public_keys,
@@ -215,206 +216,19 @@ fn algorithms(jwks: &Jwks) -> Vec<String> {
     algs
 }
 
-/// What `keyway identity check` found.
-#[derive(Debug, Serialize)]
-struct CheckReport {
-    config: ConfigSection,
-    assertion: Option<AssertionSection>,
-    fic_match: Option<MatchReport>,
-    issuer_discovery: Option<DiscoverySection>,
-    exchange: ExchangeSection,
-    problems: Vec<String>,
-    notes: Vec<String>,
-    #[serde(skip)]
-    unreachable: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct ConfigSection {
-    client_id: String,
-    tenant_id: String,
-    token_file: PathBuf,
-    authority_host: String,
-    scope: String,
-}
-
-#[derive(Debug, Serialize)]
-struct AssertionSection {
-    issuer: String,
-    subject: String,
-    audience: Vec<String>,
-    expires_in_seconds: Option<i64>,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct DiscoverySection {
-    reachable: bool,
-    key_found: bool,
-    signature_valid: bool,
-    error: Option<String>,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct ExchangeSection {
-    ok: bool,
-    aadsts: Option<u32>,
-    error: Option<String>,
-    hint: Option<String>,
-    expires_in_seconds: Option<i64>,
-}
-
-async fn check(
-    config: &WorkloadIdentityConfig,
-    scope: &str,
-    expect_issuer: Option<String>,
-    expect_subject: Option<String>,
-) -> Result<CheckReport, CliError> {
-    let now = time::OffsetDateTime::now_utc();
-    let mut problems = Vec::new();
-    let source = ProjectedTokenFile::new(&config.token_file);
-    let token = source.assertion().await?;
-    let claims = AssertionClaims::peek(token.secret())
-        .map_err(|e| CliError::Input(format!("{}: {e}", config.token_file.display())))?;
-    let expires_in = claims.seconds_left(now);
-    if expires_in.is_some_and(|s| s <= 0) {
-        problems.push("the service-account token has expired: kubelet should have rotated it (is it a projected volume?)".into());
-    }
-    if !claims.aud.values().contains(&TOKEN_EXCHANGE_AUDIENCE) {
-        problems.push(format!(
-            "the token's audience is not {TOKEN_EXCHANGE_AUDIENCE}"
-        ));
-    }
-    let assertion = AssertionSection {
-        issuer: claims.iss.clone(),
-        subject: claims.sub.clone(),
-        audience: claims.aud.values().iter().map(|s| s.to_string()).collect(),
-        expires_in_seconds: expires_in,
-    };
-
-    let fic_match = (expect_issuer.is_some() || expect_subject.is_some()).then(|| {
-        let fic = FederatedIdentityCredential {
-            name: "expected".into(),
-            issuer: expect_issuer.unwrap_or_else(|| claims.iss.clone()),
-            subject: expect_subject.unwrap_or_else(|| claims.sub.clone()),
-            audiences: vec![TOKEN_EXCHANGE_AUDIENCE.into()],
-        };
-        fic.match_claims(&claims)
-    });
-
-    let mut discovery = DiscoverySection::default();
-    match keyway_identity::https_client() {
-        Ok(http) => match IssuerDiscovery::fetch(&claims.iss, &http).await {
-            Ok(found) => {
-                discovery.reachable = true;
-                // An expired token is reported above; the keys are judged on the signature
-                // and issuer alone, at an instant the token was valid.
-                let at = match claims.exp {
-                    Some(exp) if exp <= now.unix_timestamp() => {
-                        time::OffsetDateTime::from_unix_timestamp(exp - 1).unwrap_or(now)
-                    }
-                    _ => now,
-                };
-                match found.verify(token.secret(), at) {
-                    Ok(_) => {
-                        discovery.key_found = true;
-                        discovery.signature_valid = true;
-                    }
-                    Err(e) => {
-                        discovery.key_found =
-                            !matches!(&e, IdentityError::Token { what: "key", .. });
-                        discovery.error = Some(e.to_string());
-                        problems.push(format!(
-                            "the issuer's published keys do not verify the token: {e}"
-                        ));
-                    }
-                }
-            }
-            Err(e) => {
-                discovery.error = Some(e.to_string());
-                problems.push(format!(
-                    "issuer discovery failed ({e}); Entra ID would answer AADSTS90061"
-                ));
-            }
-        },
-        Err(e) => return Err(CliError::Input(e.to_string())),
-    }
-
-    let mut exchange = ExchangeSection::default();
-    let mut unreachable = false;
-    let options = crate::azure::credential_options()?;
-    let credential = FederatedCredential::new(
-        &config.tenant_id,
-        &config.client_id,
-        &config.authority_host,
-        Arc::new(source),
-        options,
-    )?;
-    match credential.exchange(&[scope]).await {
-        Ok(access) => {
-            exchange.ok = true;
-            exchange.expires_in_seconds =
-                Some((access.expires_on - time::OffsetDateTime::now_utc()).whole_seconds());
-        }
-        Err(IdentityError::Entra(refusal)) => {
-            let (aadsts, summary, hint) = (refusal.aadsts, refusal.summary, refusal.hint);
-            problems.push(format!("Entra ID refused the exchange: AADSTS{aadsts}"));
-            exchange.aadsts = Some(aadsts);
-            exchange.error = Some(summary);
-            exchange.hint = hint;
-        }
-        Err(e) => {
-            unreachable = e.is_remote();
-            problems.push(format!("the exchange failed: {e}"));
-            exchange.error = Some(e.to_string());
-        }
-    }
-    // The expected credential is the user's belief about Entra's record. When the exchange
-    // worked, Entra's record matches the token, so a mismatch is a wrong expectation (a note);
-    // when it failed, the mismatch is the likely cause (a problem).
-    let mut notes = Vec::new();
-    if let Some(report) = &fic_match {
-        for mismatch in &report.mismatches {
-            if exchange.ok {
-                notes.push(format!(
-                    "the exchange succeeded, so Entra's federated credential matches the token; \
-                     the expected one does not: {mismatch}"
-                ));
-            } else {
-                problems.push(format!("federated credential mismatch: {mismatch}"));
-            }
-        }
-    }
-    Ok(CheckReport {
-        notes,
-        config: ConfigSection {
-            client_id: config.client_id.clone(),
-            tenant_id: config.tenant_id.clone(),
-            token_file: config.token_file.clone(),
-            authority_host: config.authority_host.clone(),
-            scope: scope.to_string(),
-        },
-        assertion: Some(assertion),
-        fic_match,
-        issuer_discovery: Some(discovery),
-        exchange,
-        problems,
-        unreachable,
-    })
-}
-
-impl CheckReport {
-    fn exit_code(&self) -> ExitCode {
-        if self.unreachable {
-            ExitCode::from(3)
-        } else if self.problems.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        }
+/// The CLI's exit code for a diagnosis: 3 a service unreachable (the diagnosis is incomplete),
+/// 1 a problem found, 0 workload identity works.
+fn exit_code(diagnosis: &Diagnosis) -> ExitCode {
+    if diagnosis.unreachable() {
+        ExitCode::from(3)
+    } else if diagnosis.works() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
-impl Report for CheckReport {
+impl Report for Diagnosis {
     fn human(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
