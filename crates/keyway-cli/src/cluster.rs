@@ -595,14 +595,15 @@ async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-/// The issuer in a token the cluster mints and in its discovery document.
+/// The issuer in a token the cluster mints and in its discovery document: the kubeconfig is
+/// read here, the probe is keyway-cluster's ([`Readiness::probe_cluster`]).
+///
+/// [`Readiness::probe_cluster`]: keyway_cluster::readiness::Readiness::probe_cluster
 async fn cluster_issuers(
     kubeconfig: &std::path::Path,
     service_account: &str,
     readiness: &mut keyway_cluster::readiness::Readiness,
 ) -> Result<(), CliError> {
-    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
-    use k8s_openapi::api::core::v1::ServiceAccount;
     let (namespace, name) = service_account.split_once('/').ok_or_else(|| {
         CliError::Input(format!(
             "--service-account {service_account:?} is not NAMESPACE/NAME"
@@ -614,54 +615,7 @@ async fn cluster_issuers(
         .await
         .map_err(|e| CliError::Input(format!("{}: {e}", kubeconfig.display())))?;
     let client = crate::azure::kube_client(config)?;
-    let unreachable = "check the kubeconfig and that the API server answers";
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: vec![keyway_identity::TOKEN_EXCHANGE_AUDIENCE.to_string()],
-            expiration_seconds: Some(600),
-            bound_object_ref: None,
-        },
-        ..Default::default()
-    };
-    let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), namespace);
-    match accounts
-        .create_token_request(name, &Default::default(), &request)
-        .await
-    {
-        Ok(answer) => {
-            let token = answer.status.map(|s| s.token).unwrap_or_default();
-            match keyway_identity::AssertionClaims::peek(&token) {
-                Ok(claims) => readiness.observe(
-                    &format!("a token the cluster mints for {service_account}"),
-                    &claims.iss,
-                ),
-                Err(e) => readiness.unavailable("a token the cluster mints", &e.to_string(), unreachable),
-            }
-        }
-        Err(e) => readiness.unavailable(
-            &format!("TokenRequest for {service_account}"),
-            &e.to_string(),
-            "give --service-account NAMESPACE/NAME of an existing service account, with RBAC to create its token",
-        ),
-    }
-    let discovery = http::Request::get("/.well-known/openid-configuration")
-        .body(Vec::new())
-        .map_err(|e| CliError::Input(e.to_string()))?;
-    match client.request::<serde_json::Value>(discovery).await {
-        Ok(document) => match document["issuer"].as_str() {
-            Some(issuer) => readiness.observe("the cluster's discovery document", issuer),
-            None => readiness.unavailable(
-                "the cluster's discovery document",
-                "has no issuer",
-                unreachable,
-            ),
-        },
-        Err(e) => readiness.unavailable(
-            "the cluster's discovery document",
-            &e.to_string(),
-            unreachable,
-        ),
-    }
+    readiness.probe_cluster(client, namespace, name).await;
     Ok(())
 }
 

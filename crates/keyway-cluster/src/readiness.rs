@@ -143,6 +143,85 @@ impl Readiness {
     }
 }
 
+/// What to check when the cluster's own answers cannot be read.
+#[cfg(feature = "kube")]
+const CLUSTER_UNREACHABLE_FIX: &str = "check the kubeconfig and that the API server answers";
+
+#[cfg(feature = "kube")]
+impl Readiness {
+    /// Adds what the cluster itself says (feature `kube`): the issuer in a token it mints for
+    /// `namespace/service_account` (keyway-identity's [`keyway_identity::TokenRequest`] source,
+    /// audience `api://AzureADTokenExchange`) and the issuer in its discovery document
+    /// (`/.well-known/openid-configuration`). What cannot be read is a `source_unavailable`
+    /// finding naming the fix, never an error: an unready cluster is what this reports.
+    ///
+    /// The client's transport is the caller's: refuse plain http before building it
+    /// ([`keyway_identity::check_https`]).
+    pub async fn probe_cluster(
+        &mut self,
+        client: kube::Client,
+        namespace: &str,
+        service_account: &str,
+    ) {
+        self.probe_token(client.clone(), namespace, service_account)
+            .await;
+        self.probe_discovery(&client).await;
+    }
+
+    async fn probe_token(&mut self, client: kube::Client, namespace: &str, service_account: &str) {
+        use keyway_identity::{AssertionClaims, AssertionSource, IdentityError, TokenRequest};
+        let account = format!("{namespace}/{service_account}");
+        let request = TokenRequest::new(client, namespace, service_account)
+            .with_expiration(std::time::Duration::from_secs(600));
+        let token = match request {
+            Ok(source) => source.assertion().await,
+            Err(e) => Err(e),
+        };
+        match token {
+            Ok(token) => match AssertionClaims::peek(token.secret()) {
+                Ok(claims) => self.observe(
+                    &format!("a token the cluster mints for {account}"),
+                    &claims.iss,
+                ),
+                Err(e) => self.unavailable(
+                    "a token the cluster mints",
+                    &e.to_string(),
+                    CLUSTER_UNREACHABLE_FIX,
+                ),
+            },
+            Err(
+                e @ (IdentityError::ServiceAccountNotFound { .. }
+                | IdentityError::TokenRequestForbidden { .. }),
+            ) => self.unavailable(
+                &format!("TokenRequest for {account}"),
+                &e.to_string(),
+                "name an existing service account (NAMESPACE/NAME) whose token the kubeconfig's user may create",
+            ),
+            Err(e) => self.unavailable(
+                &format!("TokenRequest for {account}"),
+                &e.to_string(),
+                CLUSTER_UNREACHABLE_FIX,
+            ),
+        }
+    }
+
+    async fn probe_discovery(&mut self, client: &kube::Client) {
+        const SOURCE: &str = "the cluster's discovery document";
+        let request = match http::Request::get("/.well-known/openid-configuration").body(Vec::new())
+        {
+            Ok(request) => request,
+            Err(e) => return self.unavailable(SOURCE, &e.to_string(), CLUSTER_UNREACHABLE_FIX),
+        };
+        match client.request::<serde_json::Value>(request).await {
+            Ok(document) => match document["issuer"].as_str() {
+                Some(issuer) => self.observe(SOURCE, issuer),
+                None => self.unavailable(SOURCE, "has no issuer", CLUSTER_UNREACHABLE_FIX),
+            },
+            Err(e) => self.unavailable(SOURCE, &e.to_string(), CLUSTER_UNREACHABLE_FIX),
+        }
+    }
+}
+
 fn strip_scheme(url: &str) -> &str {
     url.split_once("://").map_or(url, |(_, rest)| rest)
 }

@@ -125,3 +125,56 @@ fn the_issuer_a_k3s_config_sets_is_read() {
     );
     assert!(configured_issuer("c", "a: [\n").is_err());
 }
+
+/// The probe asks the cluster itself: a token it mints (through keyway-identity's TokenRequest
+/// source) and its discovery document carry the same issuer; a service account that does not
+/// exist is a finding naming the account, not an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_probe_reads_the_issuer_from_a_minted_token_and_the_discovery_document() {
+    let cluster = keyway_emulator::testing::TestCluster::start("readiness-probe")
+        .await
+        .unwrap();
+    let issuer = cluster.trust_service_account_issuer().await.unwrap();
+    let mut account = k8s_openapi::api::core::v1::ServiceAccount::default();
+    account.metadata.name = Some("probe".into());
+    kube::Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+        cluster.client(),
+        cluster.namespace(),
+    )
+    .create(&Default::default(), &account)
+    .await
+    .unwrap();
+
+    let mut readiness = Readiness::default();
+    readiness
+        .probe_cluster(cluster.client(), cluster.namespace(), "probe")
+        .await;
+    readiness.compare();
+    assert!(readiness.ready(), "{readiness:?}");
+    let sources: Vec<&str> = readiness
+        .observations
+        .iter()
+        .map(|o| o.source.as_str())
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            format!("a token the cluster mints for {}/probe", cluster.namespace()).as_str(),
+            "the cluster's discovery document"
+        ]
+    );
+    assert!(readiness.observations.iter().all(|o| o.issuer == issuer));
+
+    let mut missing = Readiness::default();
+    missing
+        .probe_cluster(cluster.client(), cluster.namespace(), "no-such-account")
+        .await;
+    assert_eq!(missing.findings.len(), 1, "{missing:?}");
+    let finding = &missing.findings[0];
+    assert_eq!(finding.code, "source_unavailable");
+    assert!(
+        finding.message.contains("no-such-account") && finding.fix.contains("service account"),
+        "{finding:?}"
+    );
+    cluster.cleanup().await;
+}
