@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use keyway_sync::model::secret_sync::SyncTarget;
 use keyway_sync::{
     DirectorySink, Outcome, Remap, SecretProviderClass, SecretSink, SecretSync, SyncReport,
     SyncSpec, Syncer,
@@ -69,25 +70,26 @@ where
         .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
 }
 
-/// `sourcePath → targetKey` of a SecretSync, checked by the library's one mapping check; with
-/// `--to-dir` every target key must also be a name the directory sink writes (not `..data`).
+/// `sourcePath → targetKey` of a SecretSync, checked by the library's one check of a
+/// SecretSync (the controller's): for `--to-dir` every target key must also be a name the
+/// directory sink writes (not `..data`); for `--to-kubernetes`, the keys the Secret's type
+/// requires.
 fn mapping(
     secret_sync: &SecretSync,
     spec: &SyncSpec,
     to_dir: bool,
 ) -> Result<Vec<(String, String)>, CliError> {
-    let map = secret_sync
-        .spec
-        .mapping(Some(spec))
-        .map_err(|e| CliError::Input(e.to_string()))?;
-    if to_dir {
-        for (i, (_, target)) in map.iter().enumerate() {
-            DirectorySink::check_name(target).map_err(|e| {
-                CliError::Input(format!("spec.secretObject.data[{i}].targetKey: {e}"))
-            })?;
+    let target = if to_dir {
+        SyncTarget::Directory
+    } else {
+        SyncTarget::Secret {
+            allowed_types: &keyway_sync::model::secret_sync::ALLOWED_SECRET_TYPES,
         }
-    }
-    Ok(map)
+    };
+    secret_sync
+        .spec
+        .validate(spec, target)
+        .map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// Runs `keyway sync`.
@@ -100,9 +102,12 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
     let mut spec = SyncSpec::from_provider_class(&spc)
         .map_err(|e| CliError::Input(format!("{}: {e}", args.provider_class.display())))?;
     if let Some(url) = &args.vault_url {
-        spec = spec
-            .with_vault_url(url)
-            .map_err(|e| CliError::Input(e.to_string()))?;
+        spec = spec.with_vault_url(url).map_err(|e| match e {
+            keyway_sync::SyncError::Invalid { problem, .. } => {
+                CliError::Input(format!("--vault-url: {problem}"))
+            }
+            other => other.into(),
+        })?;
     }
     let secret_sync: Option<SecretSync> = args.secret_sync.as_deref().map(load).transpose()?;
     let mapping = secret_sync
@@ -202,11 +207,8 @@ async fn kubernetes_sink(
         )));
     };
     secret_sync.metadata.namespace = Some(namespace.to_string());
-    // Everything about the file is checked before anything is created in the cluster.
-    secret_sync
-        .spec
-        .secret_object
-        .check_type(&keyway_sync::model::secret_sync::ALLOWED_SECRET_TYPES)?;
+    // Everything about the file was checked (`mapping`) before anything is created in the
+    // cluster.
     keyway_sync::require_crds(&client).await?;
     let api: kube::Api<SecretSync> = kube::Api::namespaced(client.clone(), namespace);
     let existing = api

@@ -41,18 +41,165 @@ impl fmt::Display for SourceFailure {
     }
 }
 
+/// Which map of a Secret's metadata a [`FieldProblem`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataMap {
+    /// `labels`.
+    Labels,
+    /// `annotations`.
+    Annotations,
+}
+
+/// The rule a field of a SecretSync, a SecretProviderClass or a [`crate::SyncSpec`] breaks: one
+/// variant per rule, so callers choose by matching (the controller's condition reason, the
+/// CLI's exit code), never by reading the text. The text is for people and never holds a secret
+/// value: only names, keys and types from the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldProblem {
+    /// The field is missing or empty; `hint` says what it takes (may be empty).
+    #[error("is required{hint}")]
+    Required {
+        /// What the field takes, as `: one of secret, key, cert` (or empty).
+        hint: &'static str,
+    },
+    /// `spec.secretObject.data` has no item.
+    #[error("at least one item is required ({{sourcePath, targetKey}})")]
+    NoData,
+    /// A `targetKey` longer than a Kubernetes Secret key may be.
+    #[error(
+        "is {length} characters long; a Secret key is at most {}",
+        crate::model::secret_sync::MAX_SECRET_KEY_LEN
+    )]
+    SecretKeyTooLong {
+        /// Its length in characters.
+        length: usize,
+    },
+    /// A `targetKey` that is not a Kubernetes Secret key (`.`, `..`, or a character outside
+    /// `a-z A-Z 0-9 - _ .`, such as the `/` of a path).
+    #[error(
+        "{key:?} is not a Secret key{}: use {}",
+        character.map(|c| format!(" ({c:?} is not allowed)")).unwrap_or_default(),
+        SECRET_KEY_SYNTAX
+    )]
+    NotASecretKey {
+        /// The key.
+        key: String,
+        /// The first character not allowed, when that is why.
+        character: Option<char>,
+    },
+    /// A `targetKey` an earlier item uses too.
+    #[error("{key:?} is used by an earlier item too; each targetKey once")]
+    DuplicateTargetKey {
+        /// The key.
+        key: String,
+    },
+    /// A `sourcePath` the SecretProviderClass does not write.
+    #[error(
+        "{source_path:?} is not an object of the SecretProviderClass (it has: {})",
+        outputs.join(", ")
+    )]
+    UnknownSourcePath {
+        /// The path.
+        source_path: String,
+        /// What the class writes ([`crate::SyncSpec::outputs`]).
+        outputs: Vec<String>,
+    },
+    /// A Secret type outside the allow-list
+    /// ([`crate::model::secret_sync::ALLOWED_SECRET_TYPES`], or a narrower one).
+    #[error("{secret_type:?} is not a type this controller writes; allowed: {}", allowed.join(", "))]
+    SecretTypeNotAllowed {
+        /// The type asked for.
+        secret_type: String,
+        /// The types allowed.
+        allowed: Vec<String>,
+    },
+    /// An annotation the API server acts on
+    /// ([`crate::model::secret_sync::RESERVED_SECRET_ANNOTATIONS`]: service-account tokens).
+    #[error("{key:?} is reserved: the API server acts on it (service-account tokens)")]
+    ApiServerAnnotation {
+        /// The annotation.
+        key: String,
+    },
+    /// A label or annotation key under the prefix the controller keeps for itself
+    /// ([`crate::model::secret_sync::MANAGED_LABEL`]).
+    #[error(
+        "{key:?}: keys under {} are reserved for the controller",
+        crate::model::secret_sync::MANAGED_LABEL
+    )]
+    ReservedKey {
+        /// Labels or annotations.
+        map: MetadataMap,
+        /// The key.
+        key: String,
+    },
+    /// A `kubernetes.io/tls` SecretSync mapping a key other than `tls.crt` and `tls.key`.
+    #[error(
+        "{key:?}: a kubernetes.io/tls Secret holds only tls.crt and tls.key (use Opaque for \
+         other keys)"
+    )]
+    TlsKeyNotAllowed {
+        /// The key.
+        key: String,
+    },
+    /// A `kubernetes.io/tls` SecretSync mapping only one of `tls.crt` and `tls.key`.
+    #[error(
+        "a kubernetes.io/tls Secret needs both tls.crt and tls.key; add an item with targetKey \
+         {missing} (the same sourcePath as the other, when one object holds the certificate and \
+         its key)"
+    )]
+    TlsKeyMissing {
+        /// The key no item maps.
+        missing: &'static str,
+    },
+    /// An output name (`objectAlias`, else `objectName`) or a target file name that is not a
+    /// plain relative path inside the directory.
+    #[error("must be a plain relative path without `..`: {0}")]
+    NotARelativePath(crate::sink::InvalidOutputName),
+    /// A `targetKey` the directory sink cannot write as a file name (`..data`, which kubelet
+    /// reserves for the directory's own entries).
+    #[error("{0}")]
+    NotAFileName(crate::sink::InvalidOutputName),
+    /// An output name with `..` inside a component (`a..b`), which the Secrets Store CSI Azure
+    /// provider refuses anywhere in a file name.
+    #[error(
+        "must be a plain relative path without `..`: {0:?} contains `..`, which the Secrets \
+         Store CSI Azure provider refuses anywhere in a file name"
+    )]
+    DotDotInName(String),
+    /// Anything else: what is wrong, and the fix when known.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a Kubernetes Secret key may be, for [`FieldProblem::NotASecretKey`].
+const SECRET_KEY_SYNTAX: &str = "1 to 253 of a-z, A-Z, 0-9, '-', '_' and '.' (not \".\" or \"..\"), \
+                                 as a Kubernetes Secret key; a key is a file name, never a path";
+
+impl From<String> for FieldProblem {
+    fn from(text: String) -> FieldProblem {
+        FieldProblem::Other(text)
+    }
+}
+
+impl From<&str> for FieldProblem {
+    fn from(text: &str) -> FieldProblem {
+        FieldProblem::Other(text.to_string())
+    }
+}
+
 /// Everything that can go wrong in keyway-sync. No variant carries a secret value.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SyncError {
     /// A manifest or specification is invalid; `path` names the field
-    /// (`spec.parameters.objects[2].objectEncoding`).
+    /// (`spec.parameters.objects[2].objectEncoding`), `problem` the rule it breaks.
     #[error("{path}: {problem}")]
     Invalid {
         /// The field path.
         path: String,
-        /// What is wrong, and the fix when known.
-        problem: String,
+        /// The rule the field breaks, and the fix when known.
+        problem: FieldProblem,
     },
 
     /// The secret source failed.
@@ -101,8 +248,8 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    /// An invalid field.
-    pub fn invalid(path: impl Into<String>, problem: impl Into<String>) -> SyncError {
+    /// An invalid field: `problem` is a [`FieldProblem`], or text for [`FieldProblem::Other`].
+    pub fn invalid(path: impl Into<String>, problem: impl Into<FieldProblem>) -> SyncError {
         SyncError::Invalid {
             path: path.into(),
             problem: problem.into(),

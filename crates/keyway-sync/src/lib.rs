@@ -16,7 +16,7 @@ pub mod source;
 mod syncer;
 
 pub use convert::{Converted, convert};
-pub use error::{Result, SourceFailure, SyncError};
+pub use error::{FieldProblem, MetadataMap, Result, SourceFailure, SyncError};
 #[cfg(feature = "kubernetes")]
 pub use installed::require_crds;
 pub use model::crds;
@@ -24,7 +24,7 @@ pub use model::objects::{KeyVaultObject, ObjectFormat, ObjectType, parse_objects
 pub use model::secret_provider_class::{SecretProviderClass, SecretProviderClassSpec};
 pub use model::secret_sync::{
     MAX_SECRET_KEY_LEN, SecretObject, SecretObjectData, SecretSync, SecretSyncSpec,
-    SecretSyncStatus, validate_secret_key,
+    SecretSyncStatus, SyncTarget, validate_secret_key,
 };
 pub use model::spec::{Cloud, SyncSpec};
 pub use sink::{

@@ -32,9 +32,9 @@ use kube::runtime::watcher;
 use kube::runtime::{WatchStreamExt, predicates};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::error::{Result, SyncError};
+use crate::error::{FieldProblem, MetadataMap, Result, SyncError};
 use crate::model::secret_provider_class::SecretProviderClass;
-use crate::model::secret_sync::SecretSync;
+use crate::model::secret_sync::{SecretSync, SyncTarget};
 use crate::model::spec::SyncSpec;
 use crate::sink::{KubernetesSecretSink, Remap, SecretCache};
 use crate::source::SharedSource;
@@ -421,27 +421,32 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
         .iter()
         .map(String::as_str)
         .collect();
-    if let Err(e) = sync.spec.secret_object.check_type(&allowed) {
-        return (
-            fail(Reason::UserInputValidationFailed, e.to_string()),
-            options.poll_interval,
-        );
-    }
+    // Every rule of the SecretSync, the CLI's check too, before anything is written: a bad
+    // target key never reaches the Secret.
+    let mapping = match sync.spec.validate(
+        &spec,
+        SyncTarget::Secret {
+            allowed_types: &allowed,
+        },
+    ) {
+        Ok(mapping) => mapping,
+        Err(e) => {
+            return (
+                fail(invalid_reason(&e), e.to_string()),
+                options.poll_interval,
+            );
+        }
+    };
     let sink = match KubernetesSecretSink::for_secret_sync(context.client.clone(), sync) {
         Ok(sink) => match context.secret_cache(&namespace) {
             Some(cache) => sink.with_cache(cache),
             None => sink,
         },
         Err(e) => {
-            let text = e.to_string();
-            let reason = if text.starts_with("spec.secretObject.labels") {
-                Reason::InvalidClusterSecretLabelError
-            } else if text.starts_with("spec.secretObject.annotations") {
-                Reason::InvalidClusterSecretAnnotationError
-            } else {
-                Reason::UserInputValidationFailed
-            };
-            return (fail(reason, text), options.poll_interval);
+            return (
+                fail(invalid_reason(&e), e.to_string()),
+                options.poll_interval,
+            );
         }
     };
     let authority = options
@@ -477,25 +482,9 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
             .as_deref()
             .unwrap_or_default()
     );
-    // The mapping is checked against the class before any syncer exists: a bad target key
-    // never reaches the Secret.
-    let sink = match Remap::for_secret_sync(sink, sync, &spec) {
-        Ok(sink) => Arc::new(sink),
-        Err(e) => {
-            return (
-                fail(Reason::UserInputValidationFailed, e.to_string()),
-                options.poll_interval,
-            );
-        }
-    };
     // What the SecretSync does not map is neither fetched nor reported.
-    let spec = spec.restricted_to(
-        sync.spec
-            .secret_object
-            .data
-            .iter()
-            .map(|d| d.source_path.as_str()),
-    );
+    let spec = spec.restricted_to(mapping.iter().map(|(source, _)| source.as_str()));
+    let sink = Arc::new(Remap::new(sink, mapping));
     let source_key = (spec.vault_url.clone(), key.clone());
     let (syncer, replaced) = context.registry.syncer(sync, source_key, &fingerprint, || {
         Syncer::new(spec.clone(), source.clone() as Arc<SharedSource>, sink)
@@ -516,6 +505,22 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
         cycle_in.min(retry)
     };
     (verdict, requeue)
+}
+
+/// The condition reason of a SecretSync or SecretProviderClass that breaks a rule: a key under
+/// the controller's own prefix in the Secret's labels or annotations has the Secret Store
+/// extension's own reasons; every other rule is `UserInputValidationFailed`.
+fn invalid_reason(error: &SyncError) -> Reason {
+    match error {
+        SyncError::Invalid {
+            problem: FieldProblem::ReservedKey { map, .. },
+            ..
+        } => match map {
+            MetadataMap::Labels => Reason::InvalidClusterSecretLabelError,
+            MetadataMap::Annotations => Reason::InvalidClusterSecretAnnotationError,
+        },
+        _ => Reason::UserInputValidationFailed,
+    }
 }
 
 /// Writes the status and the Events for a verdict.

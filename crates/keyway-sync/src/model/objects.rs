@@ -8,7 +8,7 @@ use std::fmt;
 use keyway_cert::Encoding;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, SyncError};
+use crate::error::{FieldProblem, Result, SyncError};
 
 /// What to fetch for an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -80,6 +80,19 @@ impl KeyVaultObject {
     pub fn output_name(&self) -> &str {
         self.alias.as_deref().unwrap_or(&self.name)
     }
+}
+
+/// The rule of an output name (`objectAlias`, else `objectName`), whoever built the object (a
+/// SecretProviderClass or [`crate::SyncSpec::new`]): a plain relative path inside the
+/// directory, by the directory sink's own rule ([`crate::DirectorySink::check_name`]), and
+/// without `..` anywhere, not even inside a component (`a..b`), as the Secrets Store CSI Azure
+/// provider refuses.
+pub fn check_output_name(output: &str) -> std::result::Result<(), FieldProblem> {
+    crate::sink::DirectorySink::check_name(output).map_err(FieldProblem::NotARelativePath)?;
+    if output.contains("..") {
+        return Err(FieldProblem::DotDotInName(output.to_string()));
+    }
+    Ok(())
 }
 
 impl fmt::Display for ObjectType {
@@ -169,8 +182,9 @@ pub fn parse_objects(yaml: &str, base: &str) -> Result<Vec<KeyVaultObject>> {
 
 fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
     let field = |name: &str| format!("{path}.{name}");
-    let name = text(&raw.object_name)
-        .ok_or_else(|| SyncError::invalid(field("objectName"), "is required"))?;
+    let name = text(&raw.object_name).ok_or_else(|| {
+        SyncError::invalid(field("objectName"), FieldProblem::Required { hint: "" })
+    })?;
     // Case-sensitive, as the provider's fetch is: `Secret` fails its mount.
     let object_type = match text(&raw.object_type).as_deref() {
         Some("secret") => ObjectType::Secret,
@@ -191,7 +205,9 @@ fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
         None => {
             return Err(SyncError::invalid(
                 field("objectType"),
-                "is required: one of secret, key, cert",
+                FieldProblem::Required {
+                    hint: ": one of secret, key, cert",
+                },
             ));
         }
     };
@@ -245,22 +261,8 @@ fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
         Some(alias) => (alias, "objectAlias"),
         None => (&name, "objectName"),
     };
-    if let Err(e) = crate::sink::DirectorySink::check_name(output) {
-        return Err(SyncError::invalid(
-            field(output_field),
-            format!("must be a plain relative path without `..`: {e}"),
-        ));
-    }
-    // The provider refuses `..` anywhere in the file name, also inside a component (`a..b`).
-    if output.contains("..") {
-        return Err(SyncError::invalid(
-            field(output_field),
-            format!(
-                "must be a plain relative path without `..`: {output:?} contains `..`, which \
-                 the Secrets Store CSI Azure provider refuses anywhere in a file name"
-            ),
-        ));
-    }
+    check_output_name(output)
+        .map_err(|problem| SyncError::invalid(field(output_field), problem))?;
     let version = text(&raw.object_version).filter(|v| !v.eq_ignore_ascii_case("latest"));
     // As the provider: 1 or less (0, negative) is a single file `<name>`; more is a history
     // at `<name>/0` …, starting at the pinned objectVersion when there is one.

@@ -8,7 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, SyncError};
+use crate::error::{FieldProblem, MetadataMap, Result, SyncError};
 use crate::model::spec::SyncSpec;
 
 /// The spec of a SecretSync.
@@ -81,6 +81,19 @@ pub const ALLOWED_SECRET_TYPES: [&str; 5] = [
     "kubernetes.io/ssh-auth",
 ];
 
+/// The label every Secret keyway writes carries (the Secret Store extension's); label and
+/// annotation keys under it are the controller's own, refused in `spec.secretObject`.
+pub const MANAGED_LABEL: &str = "secrets-store.sync.x-k8s.io";
+
+/// The Secret type whose keys are fixed: `tls.crt` and `tls.key`.
+pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+
+/// The two keys of a `kubernetes.io/tls` Secret.
+pub const TLS_SECRET_KEYS: [&str; 2] = [
+    keyway_cert::TLS_CERTIFICATE_KEY,
+    keyway_cert::TLS_PRIVATE_KEY_KEY,
+];
+
 /// Annotations the API server acts on for some Secret types (a service-account token is filled
 /// for the account they name): refused on any Secret a SecretSync writes.
 pub const RESERVED_SECRET_ANNOTATIONS: [&str; 2] = [
@@ -102,11 +115,10 @@ impl SecretObject {
                 .collect();
             return Err(SyncError::invalid(
                 "spec.secretObject.type",
-                format!(
-                    "{:?} is not a type this controller writes; allowed: {}",
-                    self.type_,
-                    list.join(", ")
-                ),
+                FieldProblem::SecretTypeNotAllowed {
+                    secret_type: self.type_.clone(),
+                    allowed: list.into_iter().map(str::to_string).collect(),
+                },
             ));
         }
         if let Some(key) = self
@@ -118,11 +130,95 @@ impl SecretObject {
         {
             return Err(SyncError::invalid(
                 "spec.secretObject.annotations",
-                format!("{key:?} is reserved: the API server acts on it (service-account tokens)"),
+                FieldProblem::ApiServerAnnotation { key: key.clone() },
             ));
         }
         Ok(())
     }
+
+    /// Refuses label and annotation keys under [`MANAGED_LABEL`], which the controller keeps
+    /// for itself (labels first), naming the field.
+    pub fn check_metadata(&self) -> Result<()> {
+        for (field, map, keys) in [
+            ("labels", MetadataMap::Labels, &self.labels),
+            ("annotations", MetadataMap::Annotations, &self.annotations),
+        ] {
+            if let Some(key) = keys
+                .iter()
+                .flatten()
+                .map(|(k, _)| k)
+                .find(|k| k.starts_with(MANAGED_LABEL))
+            {
+                return Err(SyncError::invalid(
+                    format!("spec.secretObject.{field}"),
+                    FieldProblem::ReservedKey {
+                        map,
+                        key: key.clone(),
+                    },
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys a Secret of this type must hold: a `kubernetes.io/tls` Secret maps exactly
+    /// `tls.crt` and `tls.key` (what the API server requires of such a Secret); other types
+    /// take any keys.
+    pub fn check_secret_keys(&self) -> Result<()> {
+        if self.type_ != TLS_SECRET_TYPE {
+            return Ok(());
+        }
+        if let Some((i, item)) = self
+            .data
+            .iter()
+            .enumerate()
+            .find(|(_, d)| !TLS_SECRET_KEYS.contains(&d.target_key.as_str()))
+        {
+            return Err(SyncError::invalid(
+                format!("spec.secretObject.data[{i}].targetKey"),
+                FieldProblem::TlsKeyNotAllowed {
+                    key: item.target_key.clone(),
+                },
+            ));
+        }
+        if let Some(missing) = TLS_SECRET_KEYS
+            .iter()
+            .find(|k| !self.data.iter().any(|d| d.target_key == **k))
+        {
+            return Err(SyncError::invalid(
+                "spec.secretObject.data",
+                FieldProblem::TlsKeyMissing { missing },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every rule of the Secret itself, in this order: its type ([`Self::check_type`], against
+    /// `allowed`), its labels and annotations ([`Self::check_metadata`]) and the keys its type
+    /// requires ([`Self::check_secret_keys`]). What a Secret sink checks before it writes.
+    pub fn check(&self, allowed: &[&str]) -> Result<()> {
+        self.check_type(allowed)?;
+        self.check_metadata()?;
+        self.check_secret_keys()
+    }
+}
+
+/// Where a SecretSync's data is written, for the rules that depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncTarget<'a> {
+    /// A Kubernetes Secret (the controller, `keyway sync --to-kubernetes`) whose type must be
+    /// one of `allowed_types` (at most [`ALLOWED_SECRET_TYPES`]) and whose keys must be what
+    /// its type requires ([`SecretObject::check_secret_keys`]).
+    Secret {
+        /// The Secret types allowed.
+        allowed_types: &'a [&'a str],
+    },
+    /// Files in a directory (`keyway sync --to-dir`): the type must be one of
+    /// [`ALLOWED_SECRET_TYPES`], and each `targetKey` a name the directory sink writes
+    /// ([`crate::DirectorySink::check_name`]: not `..data`). A type's own keys are a Secret's
+    /// rule, not a directory's: a `kubernetes.io/tls` SecretSync may write `tls.crt` alone.
+    Directory,
 }
 
 /// The longest key a Kubernetes Secret's `data` accepts.
@@ -133,22 +229,25 @@ pub const MAX_SECRET_KEY_LEN: usize = 253;
 /// `..` — what the API server accepts. `path` names the field in the error
 /// (`spec.secretObject.data[1].targetKey`).
 pub fn validate_secret_key(key: &str, path: &str) -> Result<()> {
-    const ALLOWED: &str = "1 to 253 of a-z, A-Z, 0-9, '-', '_' and '.' (not \".\" or \"..\"), \
-                           as a Kubernetes Secret key; a key is a file name, never a path";
     let problem = if key.is_empty() {
-        "is required".to_string()
+        FieldProblem::Required { hint: "" }
     } else if key.len() > MAX_SECRET_KEY_LEN {
-        format!(
-            "is {} characters long; a Secret key is at most {MAX_SECRET_KEY_LEN}",
-            key.chars().count()
-        )
+        FieldProblem::SecretKeyTooLong {
+            length: key.chars().count(),
+        }
     } else if key == "." || key == ".." {
-        format!("{key:?} is not a Secret key: use {ALLOWED}")
+        FieldProblem::NotASecretKey {
+            key: key.to_string(),
+            character: None,
+        }
     } else if let Some(bad) = key
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        format!("{key:?} is not a Secret key ({bad:?} is not allowed): use {ALLOWED}")
+        FieldProblem::NotASecretKey {
+            key: key.to_string(),
+            character: Some(bad),
+        }
     } else {
         return Ok(());
     };
@@ -167,7 +266,7 @@ impl SecretSyncSpec {
         if data.is_empty() {
             return Err(SyncError::invalid(
                 "spec.secretObject.data",
-                "at least one item is required ({sourcePath, targetKey})",
+                FieldProblem::NoData,
             ));
         }
         let outputs = spec.map(SyncSpec::outputs);
@@ -179,16 +278,17 @@ impl SecretSyncSpec {
             if !targets.insert(item.target_key.as_str()) {
                 return Err(SyncError::invalid(
                     format!("{at}.targetKey"),
-                    format!(
-                        "{:?} is used by an earlier item too; each targetKey once",
-                        item.target_key
-                    ),
+                    FieldProblem::DuplicateTargetKey {
+                        key: item.target_key.clone(),
+                    },
                 ));
             }
             if item.source_path.is_empty() {
                 return Err(SyncError::invalid(
                     format!("{at}.sourcePath"),
-                    "is required: an object's output in the SecretProviderClass",
+                    FieldProblem::Required {
+                        hint: ": an object's output in the SecretProviderClass",
+                    },
                 ));
             }
             if let Some(outputs) = &outputs
@@ -196,14 +296,48 @@ impl SecretSyncSpec {
             {
                 return Err(SyncError::invalid(
                     format!("{at}.sourcePath"),
-                    format!(
-                        "{:?} is not an object of the SecretProviderClass (it has: {})",
-                        item.source_path,
-                        outputs.join(", ")
-                    ),
+                    FieldProblem::UnknownSourcePath {
+                        source_path: item.source_path.clone(),
+                        outputs: outputs.clone(),
+                    },
                 ));
             }
             mapping.push((item.source_path.clone(), item.target_key.clone()));
+        }
+        Ok(mapping)
+    }
+
+    /// Every rule of a SecretSync, checked against its SecretProviderClass's `spec` for
+    /// `target` — the one check the CLI, the controller and `cluster render` make, in one
+    /// order, so they refuse the same SecretSyncs with the same field path: the Secret's type
+    /// ([`SecretObject::check_type`]), its labels and annotations
+    /// ([`SecretObject::check_metadata`]), the mapping ([`Self::mapping`]), then what the
+    /// target requires (a Secret: the keys of its type; a directory: file names). Returns the
+    /// `(sourcePath, targetKey)` pairs in order.
+    pub fn validate(
+        &self,
+        spec: &SyncSpec,
+        target: SyncTarget<'_>,
+    ) -> Result<Vec<(String, String)>> {
+        let object = &self.secret_object;
+        match target {
+            SyncTarget::Secret { allowed_types } => object.check_type(allowed_types)?,
+            SyncTarget::Directory => object.check_type(&ALLOWED_SECRET_TYPES)?,
+        }
+        object.check_metadata()?;
+        let mapping = self.mapping(Some(spec))?;
+        match target {
+            SyncTarget::Secret { .. } => object.check_secret_keys()?,
+            SyncTarget::Directory => {
+                for (i, (_, target_key)) in mapping.iter().enumerate() {
+                    crate::sink::DirectorySink::check_name(target_key).map_err(|e| {
+                        SyncError::invalid(
+                            format!("spec.secretObject.data[{i}].targetKey"),
+                            FieldProblem::NotAFileName(e),
+                        )
+                    })?;
+                }
+            }
         }
         Ok(mapping)
     }

@@ -1,8 +1,8 @@
 //! `SyncSpec`: what to sync from where, validated once. Built from a SecretProviderClass (and
 //! optionally a SecretSync), or directly in code without any Kubernetes types.
 
-use crate::error::{Result, SyncError};
-use crate::model::objects::{KeyVaultObject, parse_objects};
+use crate::error::{FieldProblem, Result, SyncError};
+use crate::model::objects::{KeyVaultObject, check_output_name, parse_objects};
 use crate::model::secret_provider_class::SecretProviderClass;
 
 /// The Azure clouds a SecretProviderClass can name.
@@ -54,8 +54,9 @@ pub struct SyncSpec {
 }
 
 impl SyncSpec {
-    /// A spec built in code: a vault URL and objects (validated: names, aliases that are plain
-    /// relative paths, unique outputs).
+    /// A spec built in code: a vault URL and objects (validated: names, outputs that are plain
+    /// relative paths by the same rule as a SecretProviderClass's `objectAlias`
+    /// ([`crate::model::objects::check_output_name`]), unique outputs).
     pub fn new(vault_url: impl Into<String>, objects: Vec<KeyVaultObject>) -> Result<SyncSpec> {
         let vault_url = vault_url.into();
         if !vault_url.starts_with("https://") {
@@ -78,12 +79,9 @@ impl SyncSpec {
                 ));
             }
             if let Some(alias) = &o.alias
-                && let Err(e) = crate::sink::DirectorySink::check_name(alias)
+                && let Err(problem) = check_output_name(alias)
             {
-                return Err(SyncError::invalid(
-                    format!("objects[{i}].alias"),
-                    format!("must be a plain relative path without `..`: {e}"),
-                ));
+                return Err(SyncError::invalid(format!("objects[{i}].alias"), problem));
             }
             if !seen.insert(o.output_name().to_ascii_lowercase()) {
                 return Err(SyncError::invalid(
@@ -119,8 +117,12 @@ impl SyncSpec {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let vault_name = param("keyvaultName")
-            .ok_or_else(|| SyncError::invalid("spec.parameters.keyvaultName", "is required"))?;
+        let vault_name = param("keyvaultName").ok_or_else(|| {
+            SyncError::invalid(
+                "spec.parameters.keyvaultName",
+                FieldProblem::Required { hint: "" },
+            )
+        })?;
         let valid_name = (3..=24).contains(&vault_name.len())
             && vault_name
                 .bytes()
@@ -226,11 +228,13 @@ impl SyncSpec {
             .collect()
     }
 
-    /// The same spec against another vault URL (the emulator, a private endpoint).
+    /// The same spec against another vault URL (the emulator, a private endpoint). An error
+    /// names the parameter, `vault_url`; a caller that took it from a flag or an option names
+    /// that.
     pub fn with_vault_url(mut self, vault_url: &str) -> Result<SyncSpec> {
         if !vault_url.starts_with("https://") {
             return Err(SyncError::invalid(
-                "--vault-url",
+                "vault_url",
                 format!("{vault_url:?} must be an https URL"),
             ));
         }

@@ -17,18 +17,15 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::error::{Result, SyncError};
-use crate::model::secret_sync::{SecretObjectData, SecretSync};
+use crate::model::secret_sync::{
+    ALLOWED_SECRET_TYPES, SecretObjectData, SecretSync, TLS_SECRET_KEYS as TLS_KEYS,
+    TLS_SECRET_TYPE as TLS_TYPE,
+};
 use crate::sink::{Applied, FileSet, SecretSink, SyncedFile};
 
-/// The label every Secret keyway writes carries (the Secret Store extension's).
-pub const MANAGED_LABEL: &str = "secrets-store.sync.x-k8s.io";
+pub use crate::model::secret_sync::MANAGED_LABEL;
 /// The field manager of keyway's server-side applies.
 pub const FIELD_MANAGER: &str = "keyway";
-const TLS_TYPE: &str = "kubernetes.io/tls";
-const TLS_KEYS: [&str; 2] = [
-    keyway_cert::TLS_CERTIFICATE_KEY,
-    keyway_cert::TLS_PRIVATE_KEY_KEY,
-];
 
 /// A watch-fed copy of the Secrets keyway manages in one scope, shared by the sinks of that
 /// scope and swapped for a fresh one when the controller starts a new run (leadership regained):
@@ -103,9 +100,11 @@ impl KubernetesSecretSink {
         }
     }
 
-    /// The sink a SecretSync describes: its name and namespace, type, labels and annotations
-    /// (keys under `secrets-store.sync.x-k8s.io` refused), and one ownerReference to it. A
-    /// `kubernetes.io/tls` SecretSync must map exactly the keys `tls.crt` and `tls.key`.
+    /// The sink a SecretSync describes: its name and namespace, type, labels and annotations,
+    /// and one ownerReference to it. The Secret's own rules are checked here too, whoever
+    /// calls ([`crate::SecretObject::check`]: a type of [`ALLOWED_SECRET_TYPES`], no key under
+    /// `secrets-store.sync.x-k8s.io`, a `kubernetes.io/tls` SecretSync mapping exactly
+    /// `tls.crt` and `tls.key`).
     pub fn for_secret_sync(
         client: kube::Client,
         secret_sync: &SecretSync,
@@ -115,26 +114,7 @@ impl KubernetesSecretSink {
         })?;
         let name = secret_sync.name_any();
         let object = &secret_sync.spec.secret_object;
-        object.check_type(&crate::model::secret_sync::ALLOWED_SECRET_TYPES)?;
-        for (field, map) in [
-            ("labels", &object.labels),
-            ("annotations", &object.annotations),
-        ] {
-            if let Some(key) = map
-                .iter()
-                .flatten()
-                .map(|(k, _)| k)
-                .find(|k| k.starts_with(MANAGED_LABEL))
-            {
-                return Err(SyncError::invalid(
-                    format!("spec.secretObject.{field}"),
-                    format!("{key:?}: keys under {MANAGED_LABEL} are reserved for the controller"),
-                ));
-            }
-        }
-        if object.type_ == TLS_TYPE {
-            check_tls_keys(&object.data)?;
-        }
+        object.check(&ALLOWED_SECRET_TYPES)?;
         let owner = secret_sync.controller_owner_ref(&()).ok_or_else(|| {
             SyncError::invalid(
                 "metadata.uid",
@@ -324,39 +304,6 @@ impl KubernetesSecretSink {
             ]),
         })
     }
-}
-
-/// A `kubernetes.io/tls` SecretSync maps exactly `tls.crt` and `tls.key` (what the API server
-/// requires of such a Secret).
-fn check_tls_keys(data: &[SecretObjectData]) -> Result<()> {
-    if let Some((i, item)) = data
-        .iter()
-        .enumerate()
-        .find(|(_, d)| !TLS_KEYS.contains(&d.target_key.as_str()))
-    {
-        return Err(SyncError::invalid(
-            format!("spec.secretObject.data[{i}].targetKey"),
-            format!(
-                "{:?}: a kubernetes.io/tls Secret holds only tls.crt and tls.key (use Opaque for \
-                 other keys)",
-                item.target_key
-            ),
-        ));
-    }
-    if let Some(missing) = TLS_KEYS
-        .iter()
-        .find(|k| !data.iter().any(|d| d.target_key == **k))
-    {
-        return Err(SyncError::invalid(
-            "spec.secretObject.data",
-            format!(
-                "a kubernetes.io/tls Secret needs both tls.crt and tls.key; add an item with \
-                 targetKey {missing} (the same sourcePath as the other, when one object holds the \
-                 certificate and its key)"
-            ),
-        ));
-    }
-    Ok(())
 }
 
 #[async_trait::async_trait]
