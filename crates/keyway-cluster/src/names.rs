@@ -5,30 +5,14 @@
 use crate::error::{ClusterError, Result};
 
 /// A Key Vault name: 3-24 characters of letters, digits and `-`, starting with a letter, ending
-/// with a letter or digit, no `--` (what `az keyvault create` and ARM accept).
+/// with a letter or digit, no `--` (what `az keyvault create` and ARM accept). The rule is
+/// keyway-sync's ([`keyway_sync::model::vault_name::check_vault_name`]), the one a
+/// SecretProviderClass's `keyvaultName` is held to.
 pub fn check_keyvault_name(field: &str, name: &str) -> Result<()> {
-    let problem = if !(3..=24).contains(&name.chars().count()) {
-        Some("is not 3-24 characters long")
-    } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        Some("may hold only letters, digits and -")
-    } else if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        Some("must start with a letter")
-    } else if name.ends_with('-') {
-        Some("must end with a letter or digit")
-    } else if name.contains("--") {
-        Some("may not hold consecutive hyphens")
-    } else {
-        None
-    };
-    match problem {
-        Some(problem) => Err(ClusterError::invalid(
-            field,
-            format!(
-                "{name:?} {problem}: Key Vault names are 3-24 letters, digits and hyphens, start with a letter, end with a letter or digit, with no consecutive hyphens"
-            ),
-        )),
-        None => Ok(()),
-    }
+    use keyway_sync::model::vault_name::{VAULT_NAME_RULE, check_vault_name};
+    check_vault_name(name).map_err(|problem| {
+        ClusterError::invalid(field, format!("{name:?} {problem}: {VAULT_NAME_RULE}"))
+    })
 }
 
 /// A Kubernetes namespace name: an RFC 1123 label — at most 63 lower-case letters, digits and

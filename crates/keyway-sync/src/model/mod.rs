@@ -6,6 +6,7 @@ pub mod objects;
 pub mod secret_provider_class;
 pub mod secret_sync;
 pub mod spec;
+pub mod vault_name;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
