@@ -316,25 +316,22 @@ impl K3sEdit {
     /// with where it points, since replacing it would leave the real config unchanged: edit
     /// the target itself.
     pub fn write(&self, path: &Path) -> Result<Option<PathBuf>> {
-        let io = |e: std::io::Error| ClusterError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        };
+        let io = |e: std::io::Error| ClusterError::io(path.display().to_string(), e);
         if let Some(target) = safe_file::link_target(path).map_err(io)? {
             let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| {
                 path.parent()
                     .map_or_else(|| target.clone(), |dir| dir.join(&target))
             });
-            return Err(ClusterError::Io {
-                path: path.display().to_string(),
-                reason: format!(
+            return Err(ClusterError::unusable_file(
+                path.display().to_string(),
+                format!(
                     "is a symbolic link to {} ({}); keyway does not write through links \
                      (replacing the link would leave the real config unchanged): edit {} itself",
                     target.display(),
                     resolved.display(),
                     resolved.display()
                 ),
-            });
+            ));
         }
         // Read what is there now without following a link swapped in since the check.
         let current = match safe_file::open_no_follow(path) {
@@ -351,10 +348,8 @@ impl K3sEdit {
         let backup = match &current {
             Some((old, _)) => {
                 let backup = PathBuf::from(format!("{}.keyway.bak", path.display()));
-                safe_file::write_atomic(&backup, old, 0o600).map_err(|e| ClusterError::Io {
-                    path: backup.display().to_string(),
-                    reason: e.to_string(),
-                })?;
+                safe_file::write_atomic(&backup, old, 0o600)
+                    .map_err(|e| ClusterError::io(backup.display().to_string(), e))?;
                 Some(backup)
             }
             None => None,
@@ -377,15 +372,14 @@ impl K3sEdit {
 /// Reads a K3s config file; a missing file is an empty config.
 pub fn read_config(path: &Path) -> Result<String> {
     match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|e| ClusterError::Io {
-            path: path.display().to_string(),
-            reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            ClusterError::unusable_file(
+                path.display().to_string(),
+                format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+            )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(ClusterError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        }),
+        Err(e) => Err(ClusterError::io(path.display().to_string(), e)),
     }
 }
 

@@ -406,7 +406,7 @@ fn a_symlinked_config_is_refused_with_the_link_and_its_target() {
 
     let edit = ensure_issuer("config.yaml", CONFIG, &settings()).unwrap();
     let error = edit.write(&config).unwrap_err();
-    let ClusterError::Io { path, reason } = &error else {
+    let ClusterError::Io { path, reason, .. } = &error else {
         panic!("{error:?}")
     };
     assert_eq!(path, &config.display().to_string());
@@ -426,5 +426,33 @@ fn a_symlinked_config_is_refused_with_the_link_and_its_target() {
     // Editing the target itself works.
     edit.write(&real).unwrap();
     assert_eq!(std::fs::read_to_string(&real).unwrap(), edit.after());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An I/O failure keeps the operating system's error: its kind tells a caller what happened
+/// without reading the text, and the error chain reaches it.
+#[test]
+fn io_errors_keep_their_kind_and_source() {
+    let dir = scratch("io-kind");
+    let error = keyway_cluster::k3s::read_config(&dir).unwrap_err();
+    assert_eq!(
+        error.io_kind(),
+        Some(std::io::ErrorKind::IsADirectory),
+        "{error:?}"
+    );
+    let source = std::error::Error::source(&error).expect("the io::Error is the source");
+    let io = source
+        .downcast_ref::<std::sync::Arc<std::io::Error>>()
+        .expect("shared, so the error stays Clone");
+    assert_eq!(io.kind(), std::io::ErrorKind::IsADirectory);
+    assert!(
+        error.to_string().starts_with(&dir.display().to_string()),
+        "{error}"
+    );
+    // A file that is there but unusable has no operating system error.
+    std::fs::write(dir.join("latin1.yaml"), b"\xe9\n").unwrap();
+    let error = keyway_cluster::k3s::read_config(&dir.join("latin1.yaml")).unwrap_err();
+    assert!(matches!(&error, ClusterError::Io { .. }) && error.io_kind().is_none());
+    assert!(error.to_string().contains("not UTF-8"), "{error}");
     let _ = std::fs::remove_dir_all(dir);
 }
