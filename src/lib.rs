@@ -13,6 +13,17 @@
 //! | [`cluster`] | `keyway-cluster` | K3s issuer settings edited line by line, readiness checks, manifests |
 //! | `emulator` (feature `emulator`) | `keyway-emulator` | local Entra ID, OIDC issuer, Key Vault and Kubernetes API over real HTTPS |
 //!
+//! [`prelude`] holds the types most programs name; `use keyway::prelude::*;` brings them in.
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `emulator` | the `emulator` module (`keyway-emulator`) |
+//! | `kube` | `identity::TokenRequest`: assertions from the Kubernetes TokenRequest API (`keyway-identity/kube`) |
+//! | `kubernetes` | `sync::KubernetesSecretSink`: synced data into a Kubernetes Secret (`keyway-sync/kubernetes`) |
+//! | `controller` | `sync::controller`: the SecretSync controller to embed (`keyway-sync/controller`; implies `kubernetes` and `kube`) |
+//!
 //! ```
 //! use keyway::cert::{decode_value, Bundle, DecodeOptions, ParseOptions};
 //! let err = decode_value(b"0a0", DecodeOptions { encoding: Some(keyway::cert::Encoding::Hex), ..Default::default() })
@@ -28,3 +39,68 @@ pub use keyway_sync as sync;
 
 #[cfg(feature = "emulator")]
 pub use keyway_emulator as emulator;
+
+pub mod prelude {
+    //! The types most programs name, for `use keyway::prelude::*;`: decoding and validating
+    //! certificates, a workload identity credential, and a sync from a SecretProviderClass
+    //! through a [`SecretSource`] into a [`SecretSink`]; with features, the Kubernetes pieces
+    //! and the emulator.
+    //!
+    //! ```
+    //! use keyway::prelude::*;
+    //!
+    //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! let spc: SecretProviderClass = keyway::sync::yaml::from_str(
+    //!     "apiVersion: secrets-store.csi.x-k8s.io/v1
+    //! kind: SecretProviderClass
+    //! metadata: {name: app}
+    //! spec:
+    //!   provider: azure
+    //!   parameters:
+    //!     keyvaultName: my-vault
+    //!     tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47
+    //!     clientID: 00000000-0000-0000-0000-000000000001
+    //!     objects: |
+    //!       array:
+    //!         - |
+    //!           objectName: db-password
+    //!           objectType: secret
+    //! ",
+    //! )?;
+    //! let spec = SyncSpec::from_provider_class(&spc)?;
+    //! assert_eq!(spec.vault_url, "https://my-vault.vault.azure.net");
+    //! assert_eq!(spec.outputs(), ["db-password"]);
+    //! # Ok(())
+    //! # }
+    //! ```
+
+    pub use keyway_cert::{
+        Bundle, CertError, DecodeOptions, Encoding, ParseOptions, ValidationOptions, decode_value,
+    };
+    pub use keyway_identity::{
+        AssertionSource, FederatedCredential, FederatedCredentialOptions, IdentityError,
+        ProjectedTokenFile, WorkloadIdentityConfig,
+    };
+    pub use keyway_sync::{
+        DirectorySink, KeyVaultSource, KeyVaultSourceOptions, MemorySink, MemorySource, Outcome,
+        SecretProperties, SecretProviderClass, SecretSink, SecretSource, SecretSync, SecretValue,
+        SourceFailure, SyncError, SyncReport, SyncSpec, Syncer,
+    };
+
+    #[cfg(feature = "kube")]
+    pub use keyway_identity::TokenRequest;
+
+    #[cfg(feature = "kubernetes")]
+    pub use keyway_sync::{KubernetesSecretSink, Remap};
+
+    #[cfg(feature = "controller")]
+    pub use keyway_sync::controller::{Controller, ControllerOptions, LeaderElection};
+
+    #[cfg(feature = "emulator")]
+    pub use keyway_emulator::{Emulator, Role, ServiceAccountToken};
+}
+
+/// The README's example, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

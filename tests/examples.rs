@@ -1,0 +1,35 @@
+//! Every example that shows one idea runs, against the emulators it starts itself: an example
+//! that no longer works fails here, not in a reader's hands. Each `main` runs on its own runtime,
+//! as `cargo run --example` runs it.
+
+#[path = "../examples/sync_provider_class_to_directory.rs"]
+mod sync_provider_class_to_directory;
+
+#[path = "../examples/embed_controller.rs"]
+mod embed_controller;
+
+#[path = "../examples/custom_secret_source.rs"]
+mod custom_secret_source;
+
+#[path = "../examples/read_secret_with_workload_identity.rs"]
+mod read_secret_with_workload_identity;
+
+#[test]
+fn sync_a_provider_class_into_a_directory() {
+    sync_provider_class_to_directory::main().expect("the example runs");
+}
+
+#[test]
+fn embed_the_controller() {
+    embed_controller::main().expect("the example runs");
+}
+
+#[test]
+fn write_a_custom_secret_source() {
+    custom_secret_source::main().expect("the example runs");
+}
+
+#[test]
+fn read_a_secret_with_workload_identity() {
+    read_secret_with_workload_identity::main().expect("the example runs");
+}
