@@ -6,6 +6,7 @@ use std::fmt;
 /// throttled vault from an outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SourceFailure {
     /// The secret (or version) does not exist.
     NotFound,

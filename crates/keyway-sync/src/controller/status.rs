@@ -14,6 +14,7 @@ pub const UPDATE: &str = "Update";
 
 /// The reasons a sync's condition carries (the Secret Store extension's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// The Secret was created.
     CreateSucceeded,

@@ -7,6 +7,7 @@ use crate::model::secret_provider_class::SecretProviderClass;
 
 /// The Azure clouds a SecretProviderClass can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub enum Cloud {
     /// `AzurePublicCloud` (the default).
     Public,

@@ -5,6 +5,7 @@ use crate::error::{SourceFailure, SyncError};
 
 /// What a request to Key Vault was doing, so a refusal can name the role that grants it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VaultOperation {
     /// Listing secrets or their versions (`secrets/readMetadata`).
     ListSecrets,
