@@ -1,0 +1,188 @@
+//! What a syncer remembers between cycles, and the indexes every stage looks things up in.
+//!
+//! Everything is keyed by output path in ordered maps, so an object's entries — its output,
+//! or with a version history `output/0`, `output/1`, … — are one exact lookup plus one range,
+//! never a scan of every path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use keyway_cert::Finding;
+use time::OffsetDateTime;
+
+use crate::model::objects::KeyVaultObject;
+use crate::sink::{FileSet, SyncedFile};
+use crate::source::SecretProperties;
+
+/// What identifies the content of a synced object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ChangeKey {
+    pub(super) version: Option<String>,
+    updated: Option<OffsetDateTime>,
+    enabled: bool,
+    content_type: Option<String>,
+    /// When the value was fetched.
+    fetched_at: OffsetDateTime,
+}
+
+impl ChangeKey {
+    pub(super) fn of(p: &SecretProperties, fetched_at: OffsetDateTime) -> ChangeKey {
+        ChangeKey {
+            version: p.version.clone(),
+            updated: p.updated,
+            enabled: p.enabled,
+            content_type: p.content_type.clone(),
+            fetched_at,
+        }
+    }
+
+    /// Listings carry no version, and `updated` has one-second resolution: the listing proves
+    /// nothing changed only when it shows the same `updated` as the fetched version and that
+    /// second had passed before the fetch (a later write in the same second would look the
+    /// same). Otherwise the object is read again; identical content is not rewritten.
+    pub(super) fn same_listing(&self, listed: &SecretProperties) -> bool {
+        let settled = self
+            .updated
+            .is_some_and(|u| u.unix_timestamp() < self.fetched_at.unix_timestamp());
+        settled
+            && self.updated == listed.updated
+            && self.enabled == listed.enabled
+            && self.content_type == listed.content_type
+    }
+}
+
+/// What was last synced at one output path.
+#[derive(Debug, Clone)]
+pub(super) struct Synced {
+    pub(super) key: ChangeKey,
+    pub(super) file: SyncedFile,
+    /// What validation found when it was fetched, reported again while it stays unchanged.
+    pub(super) findings: Vec<Finding>,
+}
+
+/// A syncer's memory, changed only by a successful commit (and the two caches below).
+#[derive(Debug, Default)]
+pub(super) struct State {
+    /// output path → what was last synced there
+    pub(super) synced: BTreeMap<String, Synced>,
+    /// What the sink held when this syncer first needed it: read once, when an object fails
+    /// that the syncer never fetched (after a restart), and kept for such objects.
+    pub(super) held: Option<FileSet>,
+    /// The forbidden listing was logged once already.
+    pub(super) fallback_reported: bool,
+}
+
+impl State {
+    /// What was last synced at `path`.
+    pub(super) fn synced(&self, path: &str) -> Option<&Synced> {
+        self.synced.get(path)
+    }
+
+    /// The findings last reported for `path`.
+    pub(super) fn findings(&self, path: &str) -> Vec<Finding> {
+        self.synced(path)
+            .map(|s| s.findings.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether this syncer holds previous data for an object's `output` (or, with `history`,
+    /// for any of its `output/<i>` entries).
+    pub(super) fn holds(&self, output: &str, history: bool) -> bool {
+        owned(&self.synced, output, history).next().is_some()
+    }
+}
+
+/// The entries of `map` that belong to an object's `output`: the output itself and, for an
+/// object with version history, its `output/<i>` entries — an exact lookup and one range.
+pub(super) fn owned<'m, V>(
+    map: &'m BTreeMap<String, V>,
+    output: &str,
+    history: bool,
+) -> impl Iterator<Item = (&'m String, &'m V)> {
+    let exact = map.get_key_value(output);
+    // Every path starting with `output/` sorts between `output/` and `output0` ('0' follows '/').
+    let entries = history.then(|| {
+        let (from, to) = (format!("{output}/"), format!("{output}0"));
+        let index_at = from.len();
+        map.range::<str, _>((Bound::Excluded(from.as_str()), Bound::Excluded(to.as_str())))
+            .filter(move |(path, _)| path.as_bytes()[index_at..].iter().all(u8::is_ascii_digit))
+    });
+    exact.into_iter().chain(entries.into_iter().flatten())
+}
+
+/// `(output, i)` when `path` is a history entry `output/<i>` (`i` all digits).
+fn history_index(path: &str) -> Option<(&str, &str)> {
+    path.rsplit_once('/')
+        .filter(|(_, i)| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Output names, indexed: which outputs there are and whether any object writing one keeps a
+/// version history (so `output/<i>` paths belong to it).
+#[derive(Debug, Default)]
+pub(super) struct Outputs<'a> {
+    history: HashMap<&'a str, bool>,
+}
+
+impl<'a> Outputs<'a> {
+    /// The outputs of `objects`.
+    pub(super) fn of(objects: &'a [KeyVaultObject]) -> Outputs<'a> {
+        let mut outputs = Outputs::default();
+        for o in objects {
+            outputs.add(o.output_name(), o.history().is_some());
+        }
+        outputs
+    }
+
+    /// Adds `output`, with history when `history` (or already so).
+    pub(super) fn add(&mut self, output: &'a str, history: bool) {
+        *self.history.entry(output).or_default() |= history;
+    }
+
+    /// Whether `output` is an object's output with version history (`output/<i>` entries).
+    pub(super) fn has_history(&self, output: &str) -> bool {
+        self.history.get(output).copied().unwrap_or(false)
+    }
+
+    /// Whether `path` belongs to one of the outputs: it is one, or it is `output/<i>` of one
+    /// with history.
+    pub(super) fn own(&self, path: &str) -> bool {
+        self.history.contains_key(path)
+            || history_index(path).is_some_and(|(output, _)| self.has_history(output))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The range lookup finds exactly what a scan with the ownership rule finds: the output,
+    /// and its numbered entries only with history, never a sibling that shares a prefix.
+    #[test]
+    fn owned_is_the_output_and_its_numbered_entries() {
+        let map: BTreeMap<String, ()> = [
+            "db", "db/0", "db/1", "db/10", "db/x", "db/0/1", "db-old", "db0", "dbx/0", "d",
+        ]
+        .into_iter()
+        .map(|p| (p.to_string(), ()))
+        .collect();
+        let paths = |history| -> Vec<&str> {
+            owned(&map, "db", history)
+                .map(|(p, _)| p.as_str())
+                .collect()
+        };
+        assert_eq!(paths(false), ["db"]);
+        assert_eq!(paths(true), ["db", "db/0", "db/1", "db/10"]);
+        assert_eq!(owned(&map, "nothing", true).count(), 0);
+
+        let mut outputs = Outputs::default();
+        outputs.add("db", true);
+        outputs.add("api", false);
+        let owned_paths: Vec<&str> = map
+            .keys()
+            .map(String::as_str)
+            .filter(|p| outputs.own(p))
+            .collect();
+        assert_eq!(owned_paths, ["db", "db/0", "db/1", "db/10"]);
+        assert!(outputs.own("api") && !outputs.own("api/0"));
+    }
+}
