@@ -16,9 +16,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::emulator::Shared;
-use crate::entra::{AccessTokenClaims, Identity};
+use crate::counters::Service;
+use crate::directory::{AccessTokenClaims, Identity};
 use crate::keyvault::{Role, VaultState};
+use crate::server::ServiceSpec;
+use crate::state::Shared;
 use keyway_identity::FederatedIdentityCredential;
 
 /// The token audience of Azure Resource Manager.
@@ -194,12 +196,19 @@ fn assignment_json(assignment: &Assignment) -> Value {
     })
 }
 
-pub(crate) fn router(shared: Arc<Shared>, state: Arc<ArmState>) -> Router {
-    Router::new().fallback(handle).with_state((shared, state))
+/// The service as a listener serves it: its routes, the operation names it counts and faults
+/// under, and its answer to an injected fault.
+pub(crate) fn service(shared: Arc<Shared>, state: Arc<ArmState>) -> ServiceSpec {
+    ServiceSpec {
+        service: Service::Arm,
+        router: Router::new().fallback(handle).with_state((shared, state)),
+        operation,
+        fault_response,
+    }
 }
 
 /// The operation a request is counted under.
-pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
+fn operation(method: &Method, path: &str) -> &'static str {
     let credentials = path.contains("/federatedIdentityCredentials");
     let assignments = path.contains("/roleAssignments");
     match (method, credentials, assignments) {
@@ -212,7 +221,7 @@ pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
     }
 }
 
-pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response {
+fn fault_response(status: u16, retry_after: Option<u32>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = error(status, "InjectedFault", "injected fault");
     if let Some(seconds) =

@@ -1,28 +1,27 @@
-//! The emulator: shared state, the listeners, and the handle tests and programs drive it by.
+//! The emulator: its options, the start of every listener, and the [`Emulator`] handle tests
+//! and programs drive it by. The state the services share lives in [`crate::state`], the
+//! directory in [`crate::directory`], the control endpoints in [`crate::control`], and the
+//! [`crate::Vault`] handle beside the Key Vault service.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
-use serde_json::json;
-
-use crate::clock::Clock;
-use crate::counters::{Counters, RequestCount, Service};
 use keyway_identity::{FederatedIdentityCredential, Jwks};
 
 use crate::arm::{self, ArmState};
-use crate::entra::{self, Directory, Identity};
+use crate::control::{self, FaultRequest};
+use crate::counters::{Counters, RequestCount, Service};
+use crate::directory::{self, Identity};
+use crate::entra;
 use crate::error::{EmulatorError, Result};
 use crate::faults::Faults;
 use crate::issuer::{self, ServiceAccountToken};
-use crate::keyvault::{self, NewVersion, Role, ThrottleLimits, VaultState};
+use crate::keyvault::{self, Vault, VaultState};
 use crate::kubernetes::{self, ApiAccess, KubeState};
 use crate::server::{self, Listener, ServiceSpec};
-use crate::signing::SigningKey;
-use crate::tls::Tls;
+use crate::state::Shared;
 
 /// How to start an emulator. `Default`: loopback, no persisted state, one-hour access tokens.
 #[derive(Debug, Clone)]
@@ -42,155 +41,6 @@ impl Default for EmulatorOptions {
             state_dir: None,
             token_lifetime: Duration::from_secs(3599),
         }
-    }
-}
-
-/// State every emulated service shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub clock: Clock,
-    pub faults: Arc<Faults>,
-    pub counters: Arc<Counters>,
-    pub tls: Tls,
-    /// Trusts the emulator's CA: how Entra fetches issuer discovery documents.
-    pub http: reqwest::Client,
-    pub entra_key: SigningKey,
-    /// The Entra key's public half, as the vault verifies access tokens with it.
-    pub entra_jwks: Jwks,
-    issuer_keys: RwLock<Vec<Arc<SigningKey>>>,
-    directory: Mutex<Directory>,
-    authority_url: OnceLock<String>,
-    issuer_url: OnceLock<String>,
-    pub token_lifetime: Duration,
-}
-
-impl Shared {
-    pub fn directory(&self) -> MutexGuard<'_, Directory> {
-        self.directory.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The issuer's keys, the current (signing) one first.
-    pub fn issuer_keys(&self) -> Vec<Arc<SigningKey>> {
-        self.issuer_keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn authority_url(&self) -> String {
-        self.authority_url.get().cloned().unwrap_or_default()
-    }
-
-    pub fn issuer_url(&self) -> String {
-        self.issuer_url.get().cloned().unwrap_or_default()
-    }
-}
-
-/// The emulator's own endpoints, on every listener: counters and fault injection.
-fn control_routes(shared: Arc<Shared>) -> axum::Router {
-    axum::Router::new()
-        .route("/_emulator/requests", axum::routing::get(requests_endpoint))
-        .route("/_emulator/faults", axum::routing::post(faults_endpoint))
-        .with_state(shared)
-}
-
-/// `GET /_emulator/requests` on every listener: the counters as
-/// `{"requests": [{"service", "operation", "status", "count"}]}`.
-async fn requests_endpoint(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(json!({ "requests": shared.counters.snapshot() }))
-}
-
-/// A fault to inject, as `POST <any listener>/_emulator/faults` takes it (JSON). Every field is
-/// optional; each one given is applied.
-///
-/// `{"service":"keyvault","operation":"GetSecret","status":503,"count":2}` fails the next two
-/// `GetSecret` calls; `{"service":"keyvault","drop":1}` drops the next connection;
-/// `{"service":"entra","latency_ms":200}` slows Entra down; `{"issuer_unreachable":true}`,
-/// `{"clock_skew_seconds":600}`, `{"clear":true}` do what they say.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct FaultRequest {
-    /// Remove every fault first.
-    #[serde(default)]
-    pub clear: bool,
-    /// The service the rule applies to.
-    pub service: Option<Service>,
-    /// The operation (all operations of the service when absent).
-    pub operation: Option<String>,
-    /// Answer with this status...
-    pub status: Option<u16>,
-    /// ...this many times (default 1).
-    pub count: Option<u32>,
-    /// `Retry-After` seconds for the failures (default 1 for 429 and 503).
-    pub retry_after: Option<u32>,
-    /// Drop this many connections.
-    pub drop: Option<u32>,
-    /// Delay every answer by this many milliseconds (0 removes it).
-    pub latency_ms: Option<u64>,
-    /// Make the issuer unreachable, or reachable again.
-    pub issuer_unreachable: Option<bool>,
-    /// Skew the emulated clock by this many seconds.
-    pub clock_skew_seconds: Option<i64>,
-}
-
-impl Emulator {
-    /// Applies a [`FaultRequest`].
-    pub fn apply_fault(&self, request: &FaultRequest) -> Result<()> {
-        apply_fault(&self.shared, request)
-    }
-}
-
-fn apply_fault(shared: &Shared, request: &FaultRequest) -> Result<()> {
-    let faults = &shared.faults;
-    if request.clear {
-        faults.clear();
-        shared.clock.set_skew(time::Duration::ZERO);
-    }
-    let needs_service =
-        request.status.is_some() || request.drop.is_some() || request.latency_ms.is_some();
-    if needs_service && request.service.is_none() {
-        return Err(EmulatorError::Invalid(
-            "a status, drop or latency fault needs a service".into(),
-        ));
-    }
-    let operation = request.operation.as_deref().filter(|o| *o != "*");
-    if let (Some(service), Some(status)) = (request.service, request.status) {
-        let retry_after = request
-            .retry_after
-            .or(matches!(status, 429 | 503).then_some(1));
-        faults.fail_next_with_retry_after(
-            service,
-            operation,
-            status,
-            request.count.unwrap_or(1),
-            retry_after,
-        );
-    }
-    if let (Some(service), Some(count)) = (request.service, request.drop) {
-        faults.drop_next(service, operation, count);
-    }
-    if let (Some(service), Some(ms)) = (request.service, request.latency_ms) {
-        faults.set_latency(service, operation, Duration::from_millis(ms));
-    }
-    if let Some(unreachable) = request.issuer_unreachable {
-        faults.set_issuer_unreachable(unreachable);
-    }
-    if let Some(seconds) = request.clock_skew_seconds {
-        shared.clock.set_skew(time::Duration::seconds(seconds));
-    }
-    Ok(())
-}
-
-/// `POST /_emulator/faults` on every listener: applies a [`FaultRequest`].
-async fn faults_endpoint(
-    State(shared): State<Arc<Shared>>,
-    Json(request): Json<FaultRequest>,
-) -> (axum::http::StatusCode, Json<serde_json::Value>) {
-    match apply_fault(&shared, &request) {
-        Ok(()) => (axum::http::StatusCode::OK, Json(json!({ "applied": true }))),
-        Err(e) => (
-            axum::http::StatusCode::BAD_REQUEST,
-            Json(json!({ "error": e.to_string() })),
-        ),
     }
 }
 
@@ -231,25 +81,7 @@ impl Emulator {
 
     /// Starts an emulator.
     pub async fn start_with(options: EmulatorOptions) -> Result<Emulator> {
-        let tls = Tls::generate()?;
-        let entra_key = SigningKey::generate()?;
-        let http = tls.client()?;
-        let shared = Arc::new(Shared {
-            clock: Clock::default(),
-            faults: Arc::new(Faults::default()),
-            counters: Arc::new(Counters::default()),
-            http,
-            tls,
-            entra_jwks: Jwks {
-                keys: vec![entra_key.jwk().clone()],
-            },
-            entra_key,
-            issuer_keys: RwLock::new(vec![Arc::new(SigningKey::generate()?)]),
-            directory: Mutex::new(Directory::default()),
-            authority_url: OnceLock::new(),
-            issuer_url: OnceLock::new(),
-            token_lifetime: options.token_lifetime,
-        });
+        let shared = Arc::new(Shared::new(options.token_lifetime)?);
         if let Some(dir) = &options.state_dir {
             std::fs::create_dir_all(dir).map_err(|e| EmulatorError::State {
                 path: dir.display().to_string(),
@@ -257,46 +89,23 @@ impl Emulator {
             })?;
         }
         let bind = SocketAddr::new(options.bind, 0);
-        let entra = serve(
-            &shared,
-            bind,
-            Service::Entra,
-            entra::router(shared.clone()),
-            entra::operation,
-            entra::fault_response,
-        )
-        .await?;
-        let issuer = serve(
-            &shared,
-            bind,
-            Service::Issuer,
-            issuer::router(shared.clone()),
-            issuer::operation,
-            issuer::fault_response,
-        )
-        .await?;
+        let entra = serve(&shared, bind, entra::service(shared.clone())).await?;
+        let issuer = serve(&shared, bind, issuer::service(shared.clone())).await?;
         let kube = Arc::new(KubeState::new());
         let kubernetes = serve(
             &shared,
             bind,
-            Service::Kubernetes,
-            kubernetes::router(shared.clone(), kube.clone()),
-            kubernetes::operation,
-            kubernetes::fault_response,
+            kubernetes::service(shared.clone(), kube.clone()),
         )
         .await?;
         let arm_state = Arc::new(ArmState::default());
         let arm = serve(
             &shared,
             bind,
-            Service::Arm,
-            arm::router(shared.clone(), arm_state.clone()),
-            arm::operation,
-            arm::fault_response,
+            arm::service(shared.clone(), arm_state.clone()),
         )
         .await?;
-        let _ = shared.authority_url.set(entra.base_url());
-        let _ = shared.issuer_url.set(issuer.base_url());
+        shared.set_urls(entra.base_url(), issuer.base_url());
         Ok(Emulator {
             shared,
             options,
@@ -448,16 +257,7 @@ impl Emulator {
     /// so the emulated Entra resolves it wherever a tenant is named — the discovery documents
     /// and the token endpoint — to the tenant id, as Entra does. A domain belongs to one tenant.
     pub fn add_tenant_domain(&self, tenant_id: &str, domain: &str) -> Result<()> {
-        let labels_ok = domain.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-        if !labels_ok || !domain.contains('.') || domain.len() > 253 {
+        if !directory::is_domain_name(domain) {
             return Err(EmulatorError::Invalid(format!(
                 "domain {domain:?} must be a DNS name with at least two labels of a-z, 0-9 and - (such as contoso.onmicrosoft.com)"
             )));
@@ -644,15 +444,7 @@ impl Emulator {
     /// Rotates the issuer's signing key: a new key signs from now on; the JWKS keeps the
     /// previous one so tokens already issued still verify.
     pub fn rotate_issuer_key(&self) -> Result<()> {
-        let key = Arc::new(SigningKey::generate()?);
-        let mut keys = self
-            .shared
-            .issuer_keys
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        keys.insert(0, key);
-        keys.truncate(2);
-        Ok(())
+        self.shared.rotate_issuer_key()
     }
 
     /// The issuer's public keys (current first), PEM.
@@ -707,10 +499,7 @@ impl Emulator {
         let listener = serve(
             &self.shared,
             SocketAddr::new(self.options.bind, 0),
-            Service::KeyVault,
-            keyvault::router(self.shared.clone(), state.clone()),
-            keyvault::operation,
-            keyvault::fault_response,
+            keyvault::service(self.shared.clone(), state.clone()),
         )
         .await?;
         let _ = state.url.set(listener.base_url());
@@ -719,10 +508,7 @@ impl Emulator {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((state.clone(), Arc::new(listener)));
-        Ok(Vault {
-            state,
-            clock_owner: self.shared.clone(),
-        })
+        Ok(Vault::new(state, self.shared.clone()))
     }
 
     /// The Azure Resource Manager stand-in's endpoint, `https://127.0.0.1:PORT` (in place of
@@ -804,6 +590,11 @@ impl Emulator {
         Some(axum::http::Response::from_parts(parts, bytes))
     }
 
+    /// Applies a [`FaultRequest`], as `POST <any listener>/_emulator/faults` does.
+    pub fn apply_fault(&self, request: &FaultRequest) -> Result<()> {
+        control::apply_fault(&self.shared, request)
+    }
+
     /// Stops every listener.
     pub fn stop(&self) {
         self.entra.stop();
@@ -816,280 +607,15 @@ impl Emulator {
     }
 }
 
-async fn serve(
-    shared: &Arc<Shared>,
-    bind: SocketAddr,
-    service: Service,
-    router: axum::Router,
-    operation: server::OperationOf,
-    fault_response: server::FaultResponse,
-) -> Result<Listener> {
+/// Starts a listener on `bind` for `spec`, with the control endpoints beside its routes.
+async fn serve(shared: &Arc<Shared>, bind: SocketAddr, mut spec: ServiceSpec) -> Result<Listener> {
+    spec.router = spec.router.merge(control::routes(shared.clone()));
     server::serve(
         bind,
         shared.tls.server_config(),
-        ServiceSpec {
-            service,
-            router: router.merge(control_routes(shared.clone())),
-            operation,
-            fault_response,
-        },
+        spec,
         shared.counters.clone(),
         shared.faults.clone(),
     )
     .await
-}
-
-/// What to store in a secret version, for seeding a vault without going through its API.
-/// `Debug` never shows the value.
-#[derive(Clone, Default)]
-pub struct SecretSpec {
-    /// The value.
-    pub value: String,
-    /// The content type.
-    pub content_type: Option<String>,
-    /// Tags (e.g. `file-encoding`).
-    pub tags: Vec<(String, String)>,
-    /// Whether the version is enabled (default true).
-    pub disabled: bool,
-}
-
-impl std::fmt::Debug for SecretSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretSpec")
-            .field(
-                "value",
-                &format_args!("<{} bytes redacted>", self.value.len()),
-            )
-            .field("content_type", &self.content_type)
-            .field("tags", &self.tags)
-            .field("disabled", &self.disabled)
-            .finish()
-    }
-}
-
-/// An emulated vault.
-#[derive(Debug, Clone)]
-pub struct Vault {
-    state: Arc<VaultState>,
-    clock_owner: Arc<Shared>,
-}
-
-impl Vault {
-    /// The vault's name.
-    pub fn name(&self) -> &str {
-        &self.state.name
-    }
-
-    /// The vault URL, `https://127.0.0.1:PORT` (what `SecretClient::new` takes).
-    pub fn url(&self) -> &str {
-        self.state.url()
-    }
-
-    /// The tenant the vault belongs to.
-    pub fn tenant_id(&self) -> &str {
-        &self.state.tenant_id
-    }
-
-    /// Assigns `role` on this vault to `identity`.
-    pub fn grant(&self, identity: &Identity, role: Role) {
-        self.state.grant(&identity.object_id, role);
-    }
-
-    /// Removes `role` on this vault from `identity`.
-    pub fn revoke(&self, identity: &Identity, role: Role) {
-        self.state.revoke(&identity.object_id, role);
-    }
-
-    /// Changes the throttling budget.
-    pub fn set_throttle(&self, limits: ThrottleLimits) {
-        *self.state.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
-    }
-
-    /// Adds a secret version directly (no HTTP, no auth, not counted); returns the version id.
-    pub fn set_secret(&self, name: &str, value: &str) -> Result<String> {
-        self.put_secret(
-            name,
-            SecretSpec {
-                value: value.into(),
-                ..SecretSpec::default()
-            },
-        )
-    }
-
-    /// Adds a secret version with content type, tags and enabled flag; returns the version id.
-    pub fn put_secret(&self, name: &str, spec: SecretSpec) -> Result<String> {
-        self.write(name, spec, false)
-    }
-
-    /// Imports a Key Vault certificate as `az keyvault certificate import` creates it: the
-    /// backing secret (`kid` set, `managed: true`) with `value` — base64 PKCS#12
-    /// (`application/x-pkcs12`) or PEM (`application/x-pem-file`) — and the key of the same name
-    /// and version holding the leaf's public key.
-    pub fn import_certificate(
-        &self,
-        name: &str,
-        value: &str,
-        content_type: &str,
-    ) -> Result<String> {
-        let spki = leaf_public_key(value, content_type)?;
-        let version = self.write(
-            name,
-            SecretSpec {
-                value: value.into(),
-                content_type: Some(content_type.into()),
-                ..SecretSpec::default()
-            },
-            true,
-        )?;
-        self.add_key(name, version.clone(), &spki, true)?;
-        Ok(version)
-    }
-
-    /// Creates a version of a standalone key from its public key (DER `SubjectPublicKeyInfo`,
-    /// RSA or EC P-256/P-384); returns the version id. Only the public half is held: the
-    /// emulator serves `GET /keys`, not cryptographic operations.
-    pub fn create_key(&self, name: &str, spki_der: &[u8]) -> Result<String> {
-        let version = uuid::Uuid::new_v4().simple().to_string();
-        self.add_key(name, version.clone(), spki_der, false)?;
-        Ok(version)
-    }
-
-    fn add_key(&self, name: &str, version: String, spki_der: &[u8], managed: bool) -> Result<()> {
-        let jwk = keyway_identity::Jwk::from_spki_der(spki_der).map_err(EmulatorError::Invalid)?;
-        let public: std::collections::BTreeMap<String, String> = [
-            ("kty", Some(jwk.kty)),
-            ("n", jwk.n),
-            ("e", jwk.e),
-            ("crv", jwk.crv),
-            ("x", jwk.x),
-            ("y", jwk.y),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
-        .collect();
-        let now = self.clock_owner.clock.unix();
-        let mut store = self.state.store();
-        store
-            .add_key(name, version, public, managed, now)
-            .map_err(|e| EmulatorError::Invalid(format!("cannot add key {name:?}: {e:?}")))?;
-        self.state.persist(&store);
-        Ok(())
-    }
-
-    fn write(&self, name: &str, spec: SecretSpec, certificate: bool) -> Result<String> {
-        let now = self.clock_owner.clock.unix();
-        let mut store = self.state.store();
-        let tags = (!spec.tags.is_empty()).then(|| spec.tags.into_iter().collect());
-        let version = store
-            .set(
-                name,
-                NewVersion {
-                    value: spec.value,
-                    content_type: spec.content_type,
-                    tags,
-                    enabled: Some(!spec.disabled),
-                    nbf: None,
-                    exp: None,
-                    certificate,
-                },
-                now,
-                self.state.url(),
-            )
-            .map(|v| v.version.clone())
-            .map_err(|e| EmulatorError::Invalid(format!("cannot set secret {name:?}: {e:?}")))?;
-        self.state.persist(&store);
-        Ok(version)
-    }
-
-    /// The latest value of a secret, if it exists (for assertions in tests).
-    pub fn secret_value(&self, name: &str) -> Option<String> {
-        let store = self.state.store();
-        store
-            .secret(name)
-            .ok()
-            .and_then(|s| s.latest())
-            .map(|v| v.value.clone())
-    }
-
-    /// Enables or disables the latest version of a secret.
-    pub fn set_enabled(&self, name: &str, enabled: bool) -> Result<()> {
-        let now = self.clock_owner.clock.unix();
-        let mut store = self.state.store();
-        store
-            .update(
-                name,
-                None,
-                keyvault::Changes {
-                    enabled: Some(enabled),
-                    ..Default::default()
-                },
-                now,
-            )
-            .map_err(|e| EmulatorError::Invalid(format!("cannot update secret {name:?}: {e:?}")))?;
-        self.state.persist(&store);
-        Ok(())
-    }
-
-    /// Deletes a secret (soft delete: recoverable, as with purge protection), as another
-    /// client of the vault might in the middle of a sync.
-    pub fn delete_secret(&self, name: &str) -> Result<()> {
-        let now = self.clock_owner.clock.unix();
-        let mut store = self.state.store();
-        store
-            .delete(name, now)
-            .map_err(|e| EmulatorError::Invalid(format!("cannot delete secret {name:?}: {e:?}")))?;
-        self.state.persist(&store);
-        Ok(())
-    }
-
-    /// Recovers a deleted secret with all its versions, as Key Vault's recover operation does
-    /// (a deleted name cannot be set again until it is recovered or purged).
-    pub fn recover_secret(&self, name: &str) -> Result<()> {
-        let mut store = self.state.store();
-        store.recover(name).map_err(|e| {
-            EmulatorError::Invalid(format!("cannot recover secret {name:?}: {e:?}"))
-        })?;
-        self.state.persist(&store);
-        Ok(())
-    }
-
-    /// Names of the live (not deleted) secrets.
-    pub fn secret_names(&self) -> Vec<String> {
-        self.state
-            .store()
-            .secrets
-            .values()
-            .map(|s| s.name.clone())
-            .collect()
-    }
-}
-
-/// The leaf certificate's public key of a certificate's backing secret value.
-fn leaf_public_key(value: &str, content_type: &str) -> Result<Vec<u8>> {
-    use keyway_cert::{Bundle, ContentType, DecodeOptions, Encoding, ParseOptions, decode_value};
-    let invalid =
-        |e: keyway_cert::CertError| EmulatorError::Invalid(format!("certificate value: {e}"));
-    let content_type: ContentType = content_type.parse().map_err(invalid)?;
-    let encoding = (content_type == ContentType::Pkcs12).then_some(Encoding::Base64);
-    let decoded = decode_value(
-        value.as_bytes(),
-        DecodeOptions {
-            encoding,
-            file_encoding_tag: None,
-        },
-    )
-    .map_err(invalid)?;
-    let bundle = Bundle::parse(
-        decoded.bytes(),
-        ParseOptions {
-            content_type: Some(content_type),
-            password: None,
-        },
-    )
-    .map_err(invalid)?;
-    let leaf = bundle.chain().leaf().ok_or_else(|| {
-        EmulatorError::Invalid("the certificate value holds no certificate".into())
-    })?;
-    let x509 = bundle.certificates()[leaf].x509().map_err(invalid)?;
-    Ok(x509.public_key().raw.to_vec())
 }

@@ -1,11 +1,11 @@
 //! Microsoft Entra ID's token endpoint for the client-credentials grant with a federated
-//! (jwt-bearer) client assertion: tenants, identities and their federated identity credentials,
-//! real verification of the assertion, and failures answered exactly as Entra answers them.
+//! (jwt-bearer) client assertion: the identity and its federated identity credentials looked up
+//! in the [`crate::directory`], real verification of the assertion, and failures answered exactly
+//! as Entra answers them.
 //! The discovery documents MSAL-based clients read first live in [`discovery`].
 
 mod discovery;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -15,133 +15,14 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::emulator::Shared;
-use keyway_identity::{
-    AssertionClaims, FederatedIdentityCredential, IdentityError, IssuerDiscovery, Jwks,
-};
-
-/// An application or user-assigned managed identity registered in a tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Identity {
-    /// A display name.
-    pub name: String,
-    /// The tenant it lives in.
-    pub tenant_id: String,
-    /// The client (application) id.
-    pub client_id: String,
-    /// The object (principal) id, what role assignments name.
-    pub object_id: String,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Directory {
-    /// tenant id → client id → identity and its credentials
-    tenants: BTreeMap<String, BTreeMap<String, (Identity, Vec<FederatedIdentityCredential>)>>,
-    /// issuer URL → JWKs registered inline (issuers the emulator cannot reach)
-    inline_issuers: BTreeMap<String, Jwks>,
-    /// verified domain name (lower case) → tenant id
-    domains: BTreeMap<String, String>,
-}
-
-impl Directory {
-    pub fn add_tenant(&mut self, tenant_id: &str) {
-        self.tenants.entry(tenant_id.to_string()).or_default();
-    }
-
-    pub fn has_tenant(&self, tenant_id: &str) -> bool {
-        self.tenants.contains_key(tenant_id)
-    }
-
-    /// Registers `domain` (already checked to be a DNS name) as a verified domain of
-    /// `tenant_id`. Like Entra, a domain belongs to one tenant at most.
-    pub fn add_domain(&mut self, tenant_id: &str, domain: &str) -> Result<(), String> {
-        if !self.has_tenant(tenant_id) {
-            return Err(format!("tenant {tenant_id:?} is not registered"));
-        }
-        let key = domain.to_ascii_lowercase();
-        match self.domains.get(&key) {
-            Some(owner) if owner != tenant_id => Err(format!(
-                "domain {domain:?} is already a verified domain of tenant {owner:?}"
-            )),
-            _ => {
-                self.domains.insert(key, tenant_id.to_string());
-                Ok(())
-            }
-        }
-    }
-
-    /// The tenant id a `{tenant}` path segment names, as Entra resolves it: the tenant id
-    /// itself (a GUID in any letter case) or one of the tenant's verified domain names (any
-    /// letter case). `common`, `organizations` and unknown names resolve to nothing.
-    pub fn resolve_tenant(&self, segment: &str) -> Option<String> {
-        if self.tenants.contains_key(segment) {
-            return Some(segment.to_string());
-        }
-        if let Some(id) = self
-            .tenants
-            .keys()
-            .find(|id| id.eq_ignore_ascii_case(segment))
-        {
-            return Some(id.clone());
-        }
-        self.domains.get(&segment.to_ascii_lowercase()).cloned()
-    }
-
-    pub fn add_identity(&mut self, identity: Identity) -> bool {
-        match self.tenants.get_mut(&identity.tenant_id) {
-            Some(tenant) => {
-                tenant.insert(identity.client_id.clone(), (identity, Vec::new()));
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn add_federated_credential(
-        &mut self,
-        tenant_id: &str,
-        client_id: &str,
-        fic: FederatedIdentityCredential,
-    ) -> bool {
-        match self
-            .tenants
-            .get_mut(tenant_id)
-            .and_then(|t| t.get_mut(client_id))
-        {
-            Some((_, fics)) => {
-                fics.retain(|f| f.name != fic.name);
-                fics.push(fic);
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn trust_issuer_inline(&mut self, issuer: &str, jwks: Jwks) {
-        self.inline_issuers.insert(issuer.to_string(), jwks);
-    }
-}
-
-/// The access token claims the emulated Key Vault checks.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct AccessTokenClaims {
-    pub aud: String,
-    pub iss: String,
-    pub iat: i64,
-    pub nbf: i64,
-    pub exp: i64,
-    pub appid: String,
-    pub oid: String,
-    pub sub: String,
-    pub tid: String,
-    pub ver: String,
-    /// Client capabilities the client declared in the request's `claims` (`cp1`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub xms_cc: Option<Vec<String>>,
-}
+use crate::counters::Service;
+use crate::directory::AccessTokenClaims;
+use crate::server::ServiceSpec;
+use crate::state::Shared;
+use keyway_identity::{AssertionClaims, IdentityError, IssuerDiscovery, Jwks};
 
 /// An Entra failure: status, OAuth error, AADSTS code, message.
 struct Failure {
@@ -258,12 +139,9 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
     let (tenant, identity, fics) = {
         let directory = shared.directory();
         let resolved = directory.resolve_tenant(tenant);
-        let Some((tenant, identities)) = resolved.and_then(|id| {
-            directory
-                .tenants
-                .get(&id)
-                .map(|identities| (id, identities))
-        }) else {
+        let Some((tenant, identities)) =
+            resolved.and_then(|id| directory.identities(&id).map(|identities| (id, identities)))
+        else {
             return Err(fail("invalid_request", 90002, tenant_not_found(tenant)));
         };
         if form.grant_type.as_deref() != Some("client_credentials") {
@@ -332,7 +210,7 @@ async fn exchange(shared: &Shared, tenant: &str, body: &[u8]) -> Result<Response
             ),
         ));
     }
-    let inline_keys = shared.directory().inline_issuers.get(&issuer).cloned();
+    let inline_keys = shared.directory().inline_issuer(&issuer);
     let keys = match inline_keys {
         Some(keys) => keys,
         None => fetch_issuer_keys(shared, &issuer).await.map_err(|detail| {
@@ -429,7 +307,7 @@ async fn fetch_issuer_keys(shared: &Shared, issuer: &str) -> Result<Jwks, String
         .map_err(|e| e.to_string())
 }
 
-pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
+fn operation(method: &Method, path: &str) -> &'static str {
     match (method, path) {
         (&Method::POST, p) if p.ends_with("/oauth2/v2.0/token") => "Token",
         (&Method::GET, p) if p.ends_with("/discovery/v2.0/keys") => "Keys",
@@ -442,7 +320,7 @@ pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
     }
 }
 
-pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response {
+fn fault_response(status: u16, retry_after: Option<u32>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (error, code) = if status.is_server_error() {
         ("temporarily_unavailable", 50049)
@@ -466,7 +344,18 @@ pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response 
     response
 }
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+/// The service as a listener serves it: its routes, the operation names it counts and faults
+/// under, and its answer to an injected fault.
+pub(crate) fn service(shared: Arc<Shared>) -> ServiceSpec {
+    ServiceSpec {
+        service: Service::Entra,
+        router: router(shared),
+        operation,
+        fault_response,
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))

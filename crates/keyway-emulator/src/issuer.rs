@@ -15,7 +15,9 @@ use time::OffsetDateTime;
 
 use keyway_identity::{Jwks, OpenIdConfiguration, TOKEN_EXCHANGE_AUDIENCE, subject_for};
 
-use crate::emulator::Shared;
+use crate::counters::Service;
+use crate::server::ServiceSpec;
+use crate::state::Shared;
 
 /// What a minted service-account token says. `new` gives Kubernetes' projected-token defaults:
 /// audience `api://AzureADTokenExchange`, one hour, issued now.
@@ -111,7 +113,7 @@ pub(crate) fn mint(shared: &Shared, spec: &ServiceAccountToken) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
+fn operation(method: &Method, path: &str) -> &'static str {
     match (method, path) {
         (&Method::GET, "/.well-known/openid-configuration") => "OpenIdConfiguration",
         (&Method::GET, "/openid/v1/jwks") => "Jwks",
@@ -119,14 +121,25 @@ pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
     }
 }
 
-pub(crate) fn fault_response(status: u16, _retry_after: Option<u32>) -> axum::response::Response {
+fn fault_response(status: u16, _retry_after: Option<u32>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let status = axum::http::StatusCode::from_u16(status)
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     (status, "injected fault").into_response()
 }
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+/// The service as a listener serves it: its routes, the operation names it counts and faults
+/// under, and its answer to an injected fault.
+pub(crate) fn service(shared: Arc<Shared>) -> ServiceSpec {
+    ServiceSpec {
+        service: Service::Issuer,
+        router: router(shared),
+        operation,
+        fault_response,
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
             "/.well-known/openid-configuration",

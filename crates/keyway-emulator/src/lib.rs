@@ -16,7 +16,9 @@
 
 mod arm;
 mod clock;
+mod control;
 mod counters;
+mod directory;
 mod emulator;
 mod entra;
 mod error;
@@ -26,18 +28,20 @@ mod keyvault;
 mod kubernetes;
 mod server;
 mod signing;
+mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
 
 pub use arm::ARM_RESOURCE;
 pub use counters::{Counters, RequestCount, Service};
-pub use emulator::{Emulator, EmulatorOptions, FaultRequest, SecretSpec, Vault};
-pub use entra::Identity;
+pub use control::FaultRequest;
+pub use directory::Identity;
+pub use emulator::{Emulator, EmulatorOptions};
 pub use error::{EmulatorError, Result};
 pub use faults::Faults;
 pub use issuer::ServiceAccountToken;
-pub use keyvault::{API_VERSIONS, KEY_VAULT_RESOURCE, Role, ThrottleLimits};
+pub use keyvault::{API_VERSIONS, KEY_VAULT_RESOURCE, Role, SecretSpec, ThrottleLimits, Vault};
 pub use keyway_identity::{
     FederatedIdentityCredential, Jwks, TOKEN_EXCHANGE_AUDIENCE, kubernetes_kid,
 };

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{error_response, tenant_not_found};
-use crate::emulator::Shared;
+use crate::state::Shared;
 
 /// What a `{tenant}` path segment names.
 enum Audience {

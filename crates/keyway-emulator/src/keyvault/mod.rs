@@ -3,6 +3,7 @@
 //! the emulated Entra verified for real, per-identity RBAC roles, and per-vault throttling.
 
 mod store;
+mod vault;
 mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -21,10 +22,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::emulator::Shared;
-use crate::entra::AccessTokenClaims;
+use crate::counters::Service;
+use crate::server::ServiceSpec;
+use crate::state::Shared;
+use crate::directory::AccessTokenClaims;
 use crate::error::{EmulatorError, Result};
 pub(crate) use store::{Changes, NewVersion, Store};
+pub use vault::{SecretSpec, Vault};
 
 /// The resource (token audience) of Azure Key Vault.
 pub const KEY_VAULT_RESOURCE: &str = "https://vault.azure.net";
@@ -301,11 +305,11 @@ fn allows(roles: &BTreeSet<Role>, permission: Permission, op: Op<'_>) -> bool {
     })
 }
 
-pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
+fn operation(method: &Method, path: &str) -> &'static str {
     Op::parse(method, path).name()
 }
 
-pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response {
+fn fault_response(status: u16, retry_after: Option<u32>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let code = match status.as_u16() {
         429 => "Throttled",
@@ -320,8 +324,15 @@ pub(crate) fn fault_response(status: u16, retry_after: Option<u32>) -> Response 
     }
 }
 
-pub(crate) fn router(shared: Arc<Shared>, vault: Arc<VaultState>) -> Router {
-    Router::new().fallback(handle).with_state((shared, vault))
+/// The service as a listener serves it: its routes, the operation names it counts and faults
+/// under, and its answer to an injected fault.
+pub(crate) fn service(shared: Arc<Shared>, vault: Arc<VaultState>) -> ServiceSpec {
+    ServiceSpec {
+        service: Service::KeyVault,
+        router: Router::new().fallback(handle).with_state((shared, vault)),
+        operation,
+        fault_response,
+    }
 }
 
 fn challenge(shared: &Shared, vault: &VaultState, message: &str) -> Response {

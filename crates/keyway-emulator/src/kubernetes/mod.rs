@@ -42,8 +42,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::emulator::Shared;
+use crate::counters::Service;
 use crate::issuer::{self, ServiceAccountToken};
+use crate::server::ServiceSpec;
+use crate::state::Shared;
 use resources::ResourceType;
 use store::{Selector, Store, StoreError};
 
@@ -235,7 +237,7 @@ fn parse(path: &str, store: &Store) -> Target {
 }
 
 /// The verb a request is counted and faulted under.
-pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
+fn operation(method: &Method, path: &str) -> &'static str {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let named = match parts.first() {
         Some(&"api") => parts.len() >= 4 && !(parts.len() == 5 && parts[2] == "namespaces"),
@@ -254,7 +256,7 @@ pub(crate) fn operation(method: &Method, path: &str) -> &'static str {
     }
 }
 
-pub(crate) fn fault_response(code: u16, retry_after: Option<u32>) -> Response {
+fn fault_response(code: u16, retry_after: Option<u32>) -> Response {
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = status::failure(code, "InternalError", "injected fault", None, None);
     if let Some(seconds) =
@@ -265,8 +267,15 @@ pub(crate) fn fault_response(code: u16, retry_after: Option<u32>) -> Response {
     response
 }
 
-pub(crate) fn router(shared: Arc<Shared>, state: Arc<KubeState>) -> Router {
-    Router::new().fallback(handle).with_state((shared, state))
+/// The service as a listener serves it: its routes, the operation names it counts and faults
+/// under, and its answer to an injected fault.
+pub(crate) fn service(shared: Arc<Shared>, state: Arc<KubeState>) -> ServiceSpec {
+    ServiceSpec {
+        service: Service::Kubernetes,
+        router: Router::new().fallback(handle).with_state((shared, state)),
+        operation,
+        fault_response,
+    }
 }
 
 fn store_error(t: &ResourceType, name: &str, e: StoreError) -> Response {
