@@ -37,7 +37,7 @@ pub use source::{
     CallCounts, KeyValue, KeyVaultSource, KeyVaultSourceOptions, MemorySource, RequestBudget,
     SecretProperties, SecretSource, SecretValue, SharedSource,
 };
-pub use syncer::{ObjectReport, Outcome, Progress, SyncReport, Syncer};
+pub use syncer::{ObjectReport, Outcome, Progress, Stopped, SyncReport, Syncer};
 
 /// The README's example, compiled as a doctest so it stays true.
 #[cfg(doctest)]

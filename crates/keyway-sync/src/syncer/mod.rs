@@ -13,7 +13,8 @@
 //!    what was read become the syncer's memory.
 //!
 //! A failing object keeps its previous data, and nothing is published until some object has
-//! data. Stages 1 to 3 change nothing anyone sees.
+//! data. Stages 1 to 3 change nothing anyone sees, so a cycle can be abandoned until its commit
+//! starts ([`Syncer::run_once_until`]).
 
 mod assemble;
 mod commit;
@@ -60,6 +61,16 @@ impl std::fmt::Debug for Syncer {
 /// Called as reads complete: (done, total) of this cycle's reads.
 pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
+/// How [`Syncer::run`] ended when its shutdown completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Between cycles: every cycle that started was reported.
+    BetweenCycles,
+    /// During a cycle, before it started writing: that cycle was abandoned unreported, and the
+    /// sink holds what it held before it.
+    MidCycle,
+}
+
 /// A cycle's start: its clocks and the source's call counts then.
 struct Cycle {
     started: Instant,
@@ -105,20 +116,43 @@ impl Syncer {
         self.finish(&mut state, cycle, prepared).await
     }
 
-    /// Runs a cycle every `interval` (± up to `jitter`) until `shutdown` completes.
+    /// One cycle, abandoned if `shutdown` completes before the cycle starts writing the sink:
+    /// `None` then, and the sink holds what it held. Once the write has started, the cycle
+    /// finishes and is reported (a sink's write is one atomic step, never left half done).
+    pub async fn run_once_until(&self, shutdown: impl Future<Output = ()>) -> Option<SyncReport> {
+        let cycle = self.start();
+        let prepare = async {
+            let mut state = self.state.lock().await;
+            let prepared = self.prepare(&mut state, cycle.now).await;
+            (state, prepared)
+        };
+        let (mut state, prepared) = tokio::select! {
+            prepared = prepare => prepared,
+            () = shutdown => return None,
+        };
+        Some(self.finish(&mut state, cycle, prepared).await)
+    }
+
+    /// Runs a cycle every `interval` (± up to `jitter`) until `shutdown` completes, handing each
+    /// cycle's report to `on_report`. A cycle under way when `shutdown` completes is abandoned
+    /// unless it has started writing ([`Syncer::run_once_until`]); the result says which.
     pub async fn run(
         &self,
         interval: Duration,
         jitter: Duration,
         shutdown: impl Future<Output = ()>,
-    ) {
+        mut on_report: impl FnMut(SyncReport),
+    ) -> Stopped {
         tokio::pin!(shutdown);
         loop {
-            self.run_once().await;
+            let Some(report) = self.run_once_until(&mut shutdown).await else {
+                return Stopped::MidCycle;
+            };
+            on_report(report);
             let wait = interval + random_below(jitter);
             tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(wait) => {}
+                () = &mut shutdown => return Stopped::BetweenCycles,
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -181,3 +215,113 @@ fn random_below(limit: Duration) -> Duration {
     Duration::from_nanos(u64::from_le_bytes(bytes) % limit.as_nanos().max(1) as u64)
 }
 
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::error::Result;
+    use crate::model::objects::KeyVaultObject;
+    use crate::sink::MemorySink;
+    use crate::source::{KeyValue, MemorySource, SecretProperties, SecretValue};
+
+    fn spec() -> SyncSpec {
+        SyncSpec::new(
+            "https://v.vault.azure.net",
+            vec![KeyVaultObject::secret("a")],
+        )
+        .unwrap()
+    }
+
+    /// A vault that hangs: its listing says it was asked, then never answers.
+    #[derive(Debug)]
+    struct Hanging {
+        asked: StdMutex<Option<oneshot::Sender<()>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl SecretSource for Hanging {
+        async fn list(&self) -> Result<Vec<SecretProperties>> {
+            if let Some(asked) = self.asked.lock().unwrap().take() {
+                let _ = asked.send(());
+            }
+            std::future::pending().await
+        }
+        async fn versions(&self, _: &str) -> Result<Vec<SecretProperties>> {
+            std::future::pending().await
+        }
+        async fn get(&self, _: &str, _: Option<&str>) -> Result<SecretValue> {
+            std::future::pending().await
+        }
+        async fn list_keys(&self) -> Result<Vec<SecretProperties>> {
+            std::future::pending().await
+        }
+        async fn get_key(&self, _: &str, _: Option<&str>) -> Result<KeyValue> {
+            std::future::pending().await
+        }
+        fn calls(&self) -> CallCounts {
+            CallCounts::default()
+        }
+    }
+
+    /// `run` hands each cycle's report to its callback, and a shutdown while it waits for the
+    /// next cycle ends it between cycles.
+    #[tokio::test]
+    async fn run_reports_each_cycle_and_stops_between_cycles() {
+        let source = Arc::new(MemorySource::new());
+        source.set("a", "1", None, &[]);
+        let sink = Arc::new(MemorySink::new());
+        let syncer = Syncer::new(spec(), source, sink.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let mut stop = Some(stop);
+        let mut reports = Vec::new();
+        let how = syncer
+            .run(
+                Duration::from_secs(3600),
+                Duration::ZERO,
+                async {
+                    let _ = stopped.await;
+                },
+                |report| {
+                    reports.push(report);
+                    if let Some(stop) = stop.take() {
+                        let _ = stop.send(());
+                    }
+                },
+            )
+            .await;
+        assert_eq!(how, Stopped::BetweenCycles);
+        assert_eq!(reports.len(), 1);
+        assert!(reports[0].written && reports[0].all_synced());
+        assert_eq!(sink.writes(), 1);
+    }
+
+    /// A shutdown during a cycle abandons it before anything is written: no report, and
+    /// `run` says it stopped mid-cycle.
+    #[tokio::test]
+    async fn run_abandons_a_cycle_that_has_not_started_writing() {
+        let (asked, on_asked) = oneshot::channel();
+        let source = Arc::new(Hanging {
+            asked: StdMutex::new(Some(asked)),
+        });
+        let sink = Arc::new(MemorySink::new());
+        let syncer = Syncer::new(spec(), source, sink.clone());
+        let mut reports = 0;
+        let how = syncer
+            .run(
+                Duration::from_secs(3600),
+                Duration::ZERO,
+                async {
+                    let _ = on_asked.await;
+                },
+                |_| reports += 1,
+            )
+            .await;
+        assert_eq!(how, Stopped::MidCycle);
+        assert_eq!(reports, 0);
+        assert_eq!(sink.writes(), 0);
+        assert!(syncer.state.lock().await.synced.is_empty());
+    }
+}
