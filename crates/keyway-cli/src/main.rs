@@ -5,7 +5,9 @@ mod azure;
 mod cert;
 mod cluster;
 mod controller;
+#[cfg(feature = "dev")]
 mod demo;
+#[cfg(feature = "dev")]
 mod dev;
 mod duration;
 mod error;
@@ -39,8 +41,10 @@ enum Command {
     /// The SecretSync controller: sync SecretSyncs into Secrets, in-cluster, highly available.
     Controller(controller::ControllerArgs),
     /// Run the main job offline on embedded defaults and show what keyway does.
+    #[cfg(feature = "dev")]
     Demo(demo::DemoArgs),
     /// Run the emulated Entra ID, OIDC issuer and Key Vault locally, set up for workload identity.
+    #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
     /// Workload identity federation: check a setup, publish issuer documents, print FICs.
     #[command(subcommand)]
@@ -59,7 +63,9 @@ async fn main() -> ExitCode {
         Command::Cert(command) => cert::run(command),
         Command::Cluster(command) => cluster::run(command).await,
         Command::Controller(args) => controller::run(args).await,
+        #[cfg(feature = "dev")]
         Command::Demo(args) => demo::run(args).await,
+        #[cfg(feature = "dev")]
         Command::Dev(args) => dev::run(args).await,
         Command::Identity(command) => identity::run(command).await,
         Command::Sync(args) => sync::run(args).await,

@@ -65,7 +65,8 @@ pub async fn run(command: SecretCommand) -> Result<ExitCode, CliError> {
 }
 
 /// Uploads `bytes` as `name` through `client`, as `keyway secret set` does. Returns the new
-/// version.
+/// version. (For `keyway demo`, so only with the `dev` feature.)
+#[cfg(feature = "dev")]
 pub async fn upload(
     client: &SecretClient,
     name: &str,
