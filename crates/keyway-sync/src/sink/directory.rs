@@ -13,13 +13,16 @@
 //! [`DirectorySink::MAX_FILE_BYTES`] each and [`DirectorySink::MAX_SET_BYTES`] in all. Cleanup
 //! removes only what the sink created: generations of its own naming pattern and top-level links
 //! into `..data/`; a user's `..mybackup/`, own symlinks, files and directories stay.
+//!
+//! The file I/O of [`SecretSink::apply`] and [`SecretSink::current`] (reads, writes, `fsync`)
+//! runs on tokio's blocking pool, never on the async executor's threads.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 #[cfg(test)]
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Result, SyncError};
 use crate::sink::{Applied, FileSet, SecretSink, SyncedFile};
@@ -100,7 +103,18 @@ pub struct DirectorySink {
     dir_mode: u32,
     /// Tests: the write step (counted from 0) that fails, as a crash there would.
     #[cfg(test)]
-    fail_at_step: Mutex<Option<(usize, usize)>>,
+    fail_at_step: Arc<Mutex<Option<(usize, usize)>>>,
+    /// Tests: the next write step waits here until released.
+    #[cfg(test)]
+    pause: Arc<Mutex<Option<Pause>>>,
+}
+
+/// Tests: a write step that says it was reached, then waits to be released.
+#[cfg(test)]
+#[derive(Debug)]
+struct Pause {
+    reached: tokio::sync::oneshot::Sender<()>,
+    release: std::sync::mpsc::Receiver<()>,
 }
 
 /// A set written into its timestamped directory but not yet visible. Dropping it without
@@ -139,14 +153,60 @@ impl DirectorySink {
             file_mode: 0o644,
             dir_mode: 0o755,
             #[cfg(test)]
-            fail_at_step: Mutex::new(None),
+            fail_at_step: Arc::default(),
+            #[cfg(test)]
+            pause: Arc::default(),
         })
+    }
+
+    /// The same sink (directory, modes, and in tests the injected faults) for a blocking
+    /// thread.
+    fn for_blocking(&self) -> DirectorySink {
+        DirectorySink {
+            root: self.root.clone(),
+            file_mode: self.file_mode,
+            dir_mode: self.dir_mode,
+            #[cfg(test)]
+            fail_at_step: self.fail_at_step.clone(),
+            #[cfg(test)]
+            pause: self.pause.clone(),
+        }
+    }
+
+    /// Runs `io` on tokio's blocking pool (inline when there is no tokio runtime). Should the
+    /// caller stop waiting, `io` still runs to its end: a write is finished, never cut short
+    /// between two of its steps.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        io: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn_blocking(io).await.map_err(|e| {
+                sink_error(
+                    &self.root,
+                    format!("the directory I/O did not complete: {e}"),
+                )
+            })?,
+            Err(_) => io(),
+        }
     }
 
     /// Between any two steps of a write: in tests, fails at the chosen step, as a crash or a
     /// full disk there would.
     #[cfg(test)]
     fn step(&self, what: &str) -> Result<()> {
+        let pause = self.pause.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(pause) = pause {
+            let _ = pause.reached.send(());
+            // A guard against a release that never comes, not a measurement.
+            if pause
+                .release
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .is_err()
+            {
+                return Err(sink_error(&self.root, "a paused step was never released"));
+            }
+        }
         let mut fail = self.fail_at_step.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, taken)) = fail.as_mut() {
             *taken += 1;
@@ -620,6 +680,20 @@ impl SecretSink for DirectorySink {
         if set.files.is_empty() {
             return Ok(Applied::Unchanged);
         }
+        let (sink, set) = (self.for_blocking(), set.clone());
+        self.blocking(move || sink.write(&set)).await
+    }
+
+    async fn current(&self) -> Result<FileSet> {
+        let sink = self.for_blocking();
+        self.blocking(move || sink.read_back()).await
+    }
+}
+
+impl DirectorySink {
+    /// `apply`'s file I/O, on a blocking thread: nothing when the directory holds `set`
+    /// already (every visible name the sink's own link), else the set staged and swapped in.
+    fn write(&self, set: &FileSet) -> Result<Applied> {
         if self.current_hash().as_deref() == Some(self.resolved(set).content_hash().as_str())
             && self.names_linked(set)
         {
@@ -629,7 +703,8 @@ impl SecretSink for DirectorySink {
         Ok(Applied::Written)
     }
 
-    async fn current(&self) -> Result<FileSet> {
+    /// `current`'s file I/O, on a blocking thread.
+    fn read_back(&self) -> Result<FileSet> {
         let Some(data) = self.data_dir() else {
             // Nothing written yet, or `..data` is no generation of this directory.
             return Ok(FileSet::default());
@@ -669,6 +744,37 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// `apply`'s file I/O runs off the async executor: on a single-threaded runtime, a write
+    /// paused at its first step is released by another task on the same thread — a task that
+    /// could never run were the write blocking that thread (it would wait out the guard and
+    /// fail).
+    #[tokio::test(flavor = "current_thread")]
+    async fn apply_does_its_file_io_off_the_executor() {
+        let root = std::env::temp_dir().join(format!("keyway-dirsink-pool-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let sink = DirectorySink::new(&root).unwrap();
+        let (reached, on_reached) = tokio::sync::oneshot::channel();
+        let (release, on_release) = std::sync::mpsc::channel();
+        *sink.pause.lock().unwrap() = Some(Pause {
+            reached,
+            release: on_release,
+        });
+        let releaser = async move {
+            on_reached.await.unwrap();
+            release.send(()).unwrap();
+        };
+        let written = set(&[("a", "1")]);
+        let (applied, ()) = tokio::join!(sink.apply(&written), releaser);
+        assert_eq!(applied.unwrap(), Applied::Written);
+        assert_eq!(fs::read_to_string(root.join("a")).unwrap(), "1");
+        assert_eq!(
+            sink.current().await.unwrap(),
+            written,
+            "read back off the executor too"
+        );
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[tokio::test]
