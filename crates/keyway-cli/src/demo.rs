@@ -496,6 +496,6 @@ fn manifests(tenant: &str, client_id: &str) -> (SecretProviderClass, SecretSync)
 }
 
 fn write_yaml<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), CliError> {
-    let yaml = serde_yaml_ng::to_string(value).map_err(|e| CliError::Input(e.to_string()))?;
+    let yaml = keyway_sync::yaml::to_string(value).map_err(|e| CliError::Input(e.to_string()))?;
     input::write_atomic(path, yaml.as_bytes(), false)
 }

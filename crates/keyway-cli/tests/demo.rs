@@ -60,7 +60,7 @@ fn demo_syncs_through_workload_identity_and_fetches_only_the_rotated_secret() {
             .starts_with("-----BEGIN CERTIFICATE-----")
     );
     // The manifests it wrote load back.
-    let spc: keyway_sync::SecretProviderClass = serde_yaml_ng::from_slice(
+    let spc: keyway_sync::SecretProviderClass = keyway_sync::yaml::from_slice(
         &std::fs::read(dir.join("manifests/secretproviderclass.yaml")).unwrap(),
     )
     .unwrap();

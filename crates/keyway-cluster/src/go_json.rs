@@ -16,13 +16,13 @@ use crate::error::{ClusterError, Result};
 /// Deserializes `T` from a YAML mapping at `path` (for messages, e.g. `spec`), its top-level
 /// keys matched to `T`'s field names as Go does: exactly, else ignoring case.
 pub(crate) fn from_value<T: DeserializeOwned>(
-    value: &serde_yaml_ng::Value,
+    value: &serde_json::Value,
     path: &str,
 ) -> Result<T> {
     let value = match value {
-        serde_yaml_ng::Value::Mapping(mapping) => {
+        serde_json::Value::Object(mapping) => {
             let fields = field_names::<T>();
-            let mut folded = serde_yaml_ng::Mapping::new();
+            let mut folded = serde_json::Map::new();
             // Which key filled each field, for the message when a second one does too.
             let mut filled_by: Vec<(String, String)> = Vec::new();
             for (key, item) in mapping {
@@ -55,18 +55,15 @@ pub(crate) fn from_value<T: DeserializeOwned>(
                     continue;
                 }
                 filled_by.push((field.to_string(), name.to_string()));
-                folded.insert(
-                    serde_yaml_ng::Value::String(field.to_string()),
-                    item.clone(),
-                );
+                folded.insert(field.to_string(), item.clone());
             }
-            serde_yaml_ng::Value::Mapping(folded)
+            serde_json::Value::Object(folded)
         }
         // No spec at all reads as an empty one, as in Go; the caller says what is missing.
-        serde_yaml_ng::Value::Null => serde_yaml_ng::Value::Mapping(Default::default()),
+        serde_json::Value::Null => serde_json::Value::Object(Default::default()),
         other => other.clone(),
     };
-    serde_yaml_ng::from_value(value).map_err(|e| ClusterError::invalid(path, e.to_string()))
+    serde_json::from_value(value).map_err(|e| ClusterError::invalid(path, e.to_string()))
 }
 
 /// Go's case folding of a field name (`appendFoldedName`): ASCII letters upper-cased, any other
@@ -148,7 +145,7 @@ mod tests {
     }
 
     fn spec(yaml: &str) -> Result<Spec> {
-        from_value(&serde_yaml_ng::from_str(yaml).unwrap(), "spec")
+        from_value(&keyway_sync::yaml::from_str(yaml).unwrap(), "spec")
     }
 
     #[test]
@@ -176,12 +173,13 @@ mod tests {
         assert_eq!(fold("\u{212a}ey"), fold("KEY"));
         // The same value twice is one value; two different values are refused, naming both.
         assert_eq!(
+        // (Keys are visited in the JSON object's order, sorted: `ClientID` before `clientID`.)
             spec("{clientID: c, ClientID: c, selector: s}").unwrap(),
             expected
         );
         let twice = spec("{clientID: a, ClientID: b}").unwrap_err().to_string();
         assert!(
-            twice.starts_with("spec.ClientID: clientID is given too"),
+            twice.starts_with("spec.clientID: ClientID is given too"),
             "{twice}"
         );
     }

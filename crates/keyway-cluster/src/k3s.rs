@@ -573,7 +573,7 @@ pub fn ensure_issuer(path: &str, text: &str, settings: &IssuerSettings) -> Resul
 fn verify(path: &str, before: &str, after: &str, settings: &IssuerSettings) -> Result<()> {
     let original = parse_yaml(before).map_err(|e| ClusterError::Unsupported {
         path: path.to_string(),
-        line: e.location().map_or(0, |l| l.line()),
+        line: e.location().map_or(0, |l| l.line() as usize),
         problem: format!("not YAML ({e}); K3s cannot read it either, so fix it first"),
     })?;
     let refuse = |problem: &str| ClusterError::Unsupported {
@@ -583,15 +583,11 @@ fn verify(path: &str, before: &str, after: &str, settings: &IssuerSettings) -> R
     };
     let edited = parse_yaml(after)
         .map_err(|e| refuse(&format!("the edit would not be valid YAML ({e})")))?;
-    let keys = |v: &serde_yaml_ng::Value| -> Vec<String> {
-        v.as_mapping()
-            .map(|m| {
-                m.keys()
-                    .filter_map(|k| k.as_str().map(str::to_string))
-                    .filter(|k| k != KEY && k != APPEND_KEY)
-                    .collect()
-            })
-            .unwrap_or_default()
+    let keys = |v: &TopLevel| -> Vec<String> {
+        v.0.iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| k != KEY && k != APPEND_KEY)
+            .collect()
     };
     if !original.is_null() && keys(&original) != keys(&edited) {
         return Err(refuse("the edit would change other keys"));
@@ -770,9 +766,51 @@ fn edit_block_list(
     Ok(())
 }
 
-/// A config as K3s reads it (a byte-order mark at the start is not content).
-fn parse_yaml(text: &str) -> std::result::Result<serde_yaml_ng::Value, serde_yaml_ng::Error> {
-    serde_yaml_ng::from_str(text.strip_prefix('\u{feff}').unwrap_or(text))
+/// A config as K3s reads it: its top-level keys in file order (`kube-apiserver-arg` sets the
+/// list and `kube-apiserver-arg+` appends, in the order they come), an empty file none.
+fn parse_yaml(text: &str) -> std::result::Result<TopLevel, keyway_sync::yaml::Error> {
+    if text.trim_start_matches('\u{feff}').trim().is_empty() {
+        return Ok(TopLevel::default());
+    }
+    keyway_sync::yaml::from_str(text)
+}
+
+/// The top-level entries of a YAML mapping, in order (a JSON object would sort them).
+#[derive(Default)]
+struct TopLevel(Vec<(String, serde_json::Value)>);
+
+impl TopLevel {
+    fn is_null(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = TopLevel;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of K3s settings")
+            }
+            fn visit_unit<E>(self) -> std::result::Result<TopLevel, E> {
+                Ok(TopLevel::default())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<TopLevel, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    entries.push(entry);
+                }
+                Ok(TopLevel(entries))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 /// The issuer a K3s config sets (`service-account-issuer=` in `kube-apiserver-arg`; the first
@@ -783,7 +821,7 @@ pub fn configured_issuer(path: &str, text: &str) -> Result<Option<String>> {
     }
     let value = parse_yaml(text).map_err(|e| ClusterError::Unsupported {
         path: path.to_string(),
-        line: e.location().map_or(0, |l| l.line()),
+        line: e.location().map_or(0, |l| l.line() as usize),
         problem: format!("not YAML: {e}"),
     })?;
     // As K3s reads the keys, in order: `kube-apiserver-arg` sets the list, `kube-apiserver-arg+`
@@ -799,8 +837,8 @@ pub fn configured_issuer(path: &str, text: &str) -> Result<Option<String>> {
             args.clear();
         }
         match item {
-            serde_yaml_ng::Value::String(s) => args.push(s.clone()),
-            serde_yaml_ng::Value::Sequence(items) => {
+            serde_json::Value::String(s) => args.push(s.clone()),
+            serde_json::Value::Array(items) => {
                 args.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)));
             }
             _ => {}

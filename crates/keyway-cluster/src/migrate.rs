@@ -121,17 +121,13 @@ impl Migration {
         let mut identities: BTreeMap<(String, String), (Identity, String)> = BTreeMap::new();
         let mut bindings = Vec::new();
         let mut migration = Migration::default();
-        for (index, document) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
-            let value = serde_yaml_ng::Value::deserialize(document).map_err(|e| {
-                ClusterError::invalid(format!("document {}", index + 1), format!("not YAML: {e}"))
-            })?;
-            if value.is_null() {
-                continue;
-            }
+        let documents = keyway_sync::yaml::documents(yaml)
+            .map_err(|e| ClusterError::invalid("input", format!("not YAML: {e}")))?;
+        for (index, value) in documents.into_iter().enumerate() {
             let kind = value["kind"].as_str().unwrap_or_default().to_string();
             let document = index + 1;
             let metadata: Metadata =
-                serde_yaml_ng::from_value(value["metadata"].clone()).map_err(|e| {
+                serde_json::from_value(value["metadata"].clone()).map_err(|e| {
                     ClusterError::invalid(
                         format!("document {document} ({kind}) metadata"),
                         e.to_string(),
@@ -274,12 +270,12 @@ impl Migration {
 
     fn dapr_component(
         &mut self,
-        value: &serde_yaml_ng::Value,
+        value: &serde_json::Value,
         metadata: &Metadata,
         namespace: &str,
     ) {
         let settings: Vec<(String, String)> = value["spec"]["metadata"]
-            .as_sequence()
+            .as_array()
             .into_iter()
             .flatten()
             .filter_map(|m| {
@@ -325,7 +321,7 @@ impl Migration {
     pub fn manifests_yaml(&self) -> Result<String> {
         let render = |v: Result<serde_json::Value, serde_json::Error>| -> Result<String> {
             let v = v.map_err(|e| ClusterError::invalid("render", e.to_string()))?;
-            serde_yaml_ng::to_string(&v).map_err(|e| ClusterError::invalid("render", e.to_string()))
+            keyway_sync::yaml::to_string(&v).map_err(|e| ClusterError::invalid("render", e.to_string()))
         };
         let mut documents = Vec::new();
         for account in &self.service_accounts {

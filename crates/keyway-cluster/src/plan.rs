@@ -554,7 +554,7 @@ impl Plan {
                         },
                     );
                     class.metadata.namespace = Some(namespace.clone());
-                    let yaml = serde_yaml_ng::to_string(&class).unwrap_or_default();
+                    let yaml = keyway_sync::yaml::to_string(&class).unwrap_or_default();
                     out.push_str(&format!(
                         "# The SecretProviderClass (objects are added per SecretSync).\nkubectl apply -f - <<EOF\n{yaml}EOF\n"
                     ));

@@ -202,12 +202,12 @@ fn objects_parameter(objects: &[ObjectSpec]) -> Result<String> {
     let array = objects
         .iter()
         .map(|o| {
-            serde_yaml_ng::to_string(o)
-                .map_err(|e| ClusterError::invalid("--object", e.to_string()))
+            keyway_sync::yaml::to_string(o)
+                .map_err(|e| ClusterError::invalid("objects", e.to_string()))
         })
         .collect::<Result<Vec<String>>>()?;
-    serde_yaml_ng::to_string(&Document { array })
-        .map_err(|e| ClusterError::invalid("--object", e.to_string()))
+    keyway_sync::yaml::to_string(&Document { array })
+        .map_err(|e| ClusterError::invalid("objects", e.to_string()))
 }
 
 /// Builds the ServiceAccount, SecretProviderClass and SecretSync, validated by keyway-sync's
@@ -349,7 +349,7 @@ impl SecretSyncManifests {
 fn yaml<T: Serialize>(object: &T) -> Result<String> {
     let value =
         serde_json::to_value(object).map_err(|e| ClusterError::invalid("render", e.to_string()))?;
-    serde_yaml_ng::to_string(&value).map_err(|e| ClusterError::invalid("render", e.to_string()))
+    keyway_sync::yaml::to_string(&value).map_err(|e| ClusterError::invalid("render", e.to_string()))
 }
 
 /// A ServiceAccount as a YAML document, with the `apiVersion` and `kind` k8s-openapi leaves out.
@@ -358,7 +358,7 @@ fn service_account_yaml(account: &ServiceAccount) -> Result<String> {
         .map_err(|e| ClusterError::invalid("render", e.to_string()))?;
     value["apiVersion"] = "v1".into();
     value["kind"] = "ServiceAccount".into();
-    serde_yaml_ng::to_string(&value).map_err(|e| ClusterError::invalid("render", e.to_string()))
+    keyway_sync::yaml::to_string(&value).map_err(|e| ClusterError::invalid("render", e.to_string()))
 }
 
 /// The Azure cloud a Dapr component targets.
@@ -483,7 +483,8 @@ impl DaprComponent {
 
     /// As YAML.
     pub fn to_yaml(&self) -> Result<String> {
-        serde_yaml_ng::to_string(self).map_err(|e| ClusterError::invalid("render", e.to_string()))
+        keyway_sync::yaml::to_string(self)
+            .map_err(|e| ClusterError::invalid("render", e.to_string()))
     }
 }
 

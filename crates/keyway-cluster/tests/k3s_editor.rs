@@ -26,10 +26,10 @@ fn edit_lines(text: &str) -> String {
 /// [`edit_lines`], and the result is YAML whose `kube-apiserver-arg` list holds both flags once.
 fn edit(text: &str) -> String {
     let after = edit_lines(text);
-    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&after)
+    let parsed: serde_json::Value = keyway_sync::yaml::from_str(&after)
         .unwrap_or_else(|e| panic!("not YAML after the edit: {e}\n{after}"));
     let args: Vec<&str> = parsed["kube-apiserver-arg"]
-        .as_sequence()
+        .as_array()
         .unwrap_or_else(|| panic!("no list:\n{after}"))
         .iter()
         .filter_map(|v| v.as_str())
@@ -257,7 +257,7 @@ proptest! {
             Ok(_) => edit_lines(&text),
             Err(refused) => {
                 prop_assert!(matches!(refused, ClusterError::Unsupported { .. }), "{refused}");
-                let yaml = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).is_ok();
+                let yaml = keyway_sync::yaml::from_str::<serde_json::Value>(&text).is_ok();
                 prop_assert!(yaml || refused.to_string().contains("not YAML"), "{refused}");
                 return Ok(());
             }

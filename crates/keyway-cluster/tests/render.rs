@@ -5,7 +5,6 @@ use keyway_cluster::render::{
     CLIENT_ID_ANNOTATION, DaprComponent, ObjectSpec, SecretSyncRequest, secret_sync,
 };
 use keyway_sync::{SecretProviderClass, SecretSync, SyncSpec};
-use serde::Deserialize;
 
 fn request(objects: &[&str], secret_type: &str) -> SecretSyncRequest {
     SecretSyncRequest {
@@ -23,9 +22,10 @@ fn request(objects: &[&str], secret_type: &str) -> SecretSyncRequest {
     }
 }
 
-fn documents(yaml: &str) -> Vec<serde_yaml_ng::Value> {
-    serde_yaml_ng::Deserializer::from_str(yaml)
-        .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
+fn documents(yaml: &str) -> Vec<serde_json::Value> {
+    keyway_sync::yaml::documents(yaml)
+        .unwrap()
+        .into_iter()
         .collect()
 }
 
@@ -43,13 +43,13 @@ fn a_secret_sync_renders_and_loads_back() {
     let yaml = manifests.to_yaml().unwrap();
     let docs = documents(&yaml);
     assert_eq!(docs.len(), 3, "{yaml}");
-    let account: ServiceAccount = serde_yaml_ng::from_value(docs[0].clone()).unwrap();
+    let account: ServiceAccount = serde_json::from_value(docs[0].clone()).unwrap();
     assert_eq!(docs[0]["kind"], "ServiceAccount");
     assert_eq!(
         account.metadata.annotations.unwrap()[CLIENT_ID_ANNOTATION],
         "00000000-1111-2222-3333-444444444444"
     );
-    let class: SecretProviderClass = serde_yaml_ng::from_value(docs[1].clone()).unwrap();
+    let class: SecretProviderClass = serde_json::from_value(docs[1].clone()).unwrap();
     let spec = SyncSpec::from_provider_class(&class).unwrap();
     let outputs: Vec<&str> = spec.objects.iter().map(|o| o.output_name()).collect();
     assert_eq!(outputs, ["db-password", "server.der", "signing"]);
@@ -57,7 +57,7 @@ fn a_secret_sync_renders_and_loads_back() {
         spec.client_id.as_deref(),
         Some("00000000-1111-2222-3333-444444444444")
     );
-    let sync: SecretSync = serde_yaml_ng::from_value(docs[2].clone()).unwrap();
+    let sync: SecretSync = serde_json::from_value(docs[2].clone()).unwrap();
     assert_eq!(sync.spec.service_account_name, "aio-ssc-sa");
     assert_eq!(sync.spec.secret_provider_class_name, "edge-vault");
     let keys: Vec<&str> = sync
@@ -112,7 +112,7 @@ fn a_dapr_component_renders_and_loads_back() {
     )
     .unwrap();
     let yaml = component.to_yaml().unwrap();
-    let back: DaprComponent = serde_yaml_ng::from_str(&yaml).unwrap();
+    let back: DaprComponent = keyway_sync::yaml::from_str(&yaml).unwrap();
     assert_eq!(back, component);
     assert_eq!(back.spec.type_, "secretstores.azure.keyvault");
     let names: Vec<&str> = back.spec.metadata.iter().map(|m| m.name.as_str()).collect();

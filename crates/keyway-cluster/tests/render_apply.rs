@@ -6,7 +6,6 @@ use keyway_cluster::render::{ObjectSpec, SecretSyncRequest, secret_sync};
 use keyway_emulator::testing::TestCluster;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::discovery::{Discovery, Scope};
-use serde::Deserialize;
 
 #[tokio::test]
 async fn rendered_manifests_pass_a_server_side_apply() {
@@ -31,8 +30,8 @@ async fn rendered_manifests_pass_a_server_side_apply() {
     if cluster.is_real() {
         params = params.dry_run();
     }
-    for document in serde_yaml_ng::Deserializer::from_str(&yaml) {
-        let object: DynamicObject = DynamicObject::deserialize(document).unwrap();
+    for document in keyway_sync::yaml::documents(&yaml).unwrap() {
+        let object: DynamicObject = serde_json::from_value(document).unwrap();
         let types = object.types.clone().unwrap();
         let (group, version) = types
             .api_version

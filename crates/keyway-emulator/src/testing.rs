@@ -221,7 +221,7 @@ impl TestCluster {
         for file in files {
             let text = std::fs::read_to_string(&file).map_err(|e| unreadable(&e))?;
             let crd: CustomResourceDefinition =
-                serde_yaml_ng::from_str(&text).map_err(|e| EmulatorError::State {
+                serde_saphyr::from_str(&text).map_err(|e| EmulatorError::State {
                     path: file.display().to_string(),
                     reason: e.to_string(),
                 })?;

@@ -17,7 +17,7 @@ pub fn spc_objects(data: &[u8]) {
 
 /// A whole SecretProviderClass manifest, as `keyway sync` and the controller read one.
 pub fn secret_provider_class(data: &[u8]) {
-    if let Ok(spc) = serde_yaml_ng::from_slice::<SecretProviderClass>(data) {
+    if let Ok(spc) = keyway_sync::yaml::from_slice::<SecretProviderClass>(data) {
         let _ = SyncSpec::from_provider_class(&spc);
     }
 }

@@ -14,6 +14,7 @@ pub mod model;
 pub mod sink;
 pub mod source;
 mod syncer;
+pub mod yaml;
 
 pub use convert::{Converted, convert};
 pub use error::{FieldProblem, MetadataMap, Result, SourceFailure, SyncError};

@@ -431,7 +431,7 @@ async fn a_real_api_server_enforces_the_policies_on_the_controllers_requests() {
     let policy = |suffix: &str| format!("keyway-controller-{suffix}-{ns}");
     let text: Vec<String> = docs
         .iter()
-        .map(|d| serde_yaml_ng::to_string(d).unwrap())
+        .map(|d| keyway_sync::yaml::to_string(d).unwrap())
         .collect();
     std::fs::write(&file, text.join("---\n")).unwrap();
     let applied = kubectl(

@@ -252,17 +252,15 @@ async fn only_the_leader_writes_and_a_standby_takes_over() {
 /// The rules deploy/controller/rbac.yaml grants, as (group, resource, verb).
 fn granted_by_deploy_rbac() -> std::collections::BTreeSet<(String, String, String)> {
     use k8s_openapi::api::rbac::v1::PolicyRule;
-    use serde::Deserialize;
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/controller/rbac.yaml");
     let text = std::fs::read_to_string(path).unwrap();
     let mut granted = std::collections::BTreeSet::new();
-    for document in serde_yaml_ng::Deserializer::from_str(&text) {
-        let value = serde_yaml_ng::Value::deserialize(document).unwrap();
+    for value in keyway_sync::yaml::documents(&text).unwrap() {
         if !matches!(value["kind"].as_str(), Some("Role" | "ClusterRole")) {
             continue;
         }
-        let rules: Vec<PolicyRule> = serde_yaml_ng::from_value(value["rules"].clone()).unwrap();
+        let rules: Vec<PolicyRule> = serde_json::from_value(value["rules"].clone()).unwrap();
         for rule in rules {
             for group in rule.api_groups.iter().flatten() {
                 for resource in rule.resources.iter().flatten() {

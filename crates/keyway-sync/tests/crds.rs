@@ -116,13 +116,13 @@ fn the_crds_are_upstream_serving_the_upstream_versions() {
 fn the_upstream_examples_load_into_keyways_types() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream");
     let text = std::fs::read_to_string(fixtures.join("sync-controller-secretsync.yaml")).unwrap();
-    let sync: SecretSync = serde_yaml_ng::from_str(&text).unwrap();
+    let sync: SecretSync = keyway_sync::yaml::from_str(&text).unwrap();
     assert_eq!(sync.spec.secret_provider_class_name, "e2e-providerspc");
     assert_eq!(sync.spec.secret_object.type_, "Opaque");
     assert_eq!(sync.spec.secret_object.data[0].source_path, "foo");
     assert_eq!(sync.spec.secret_object.data[0].target_key, "bar");
     let text = std::fs::read_to_string(fixtures.join("azure-provider-spc-certs.yaml")).unwrap();
-    let spc: SecretProviderClass = serde_yaml_ng::from_str(&text).unwrap();
+    let spc: SecretProviderClass = keyway_sync::yaml::from_str(&text).unwrap();
     assert_eq!(spc.spec.provider.as_deref(), Some("azure"));
     assert_eq!(spc.spec.parameters["keyvaultName"], "kvname");
     assert_eq!(
@@ -150,7 +150,7 @@ async fn every_status_the_controller_writes_satisfies_the_upstream_schema() {
             .join("tests/fixtures/upstream/sync-controller-secretsync.yaml"),
     )
     .unwrap();
-    let mut sync: SecretSync = serde_yaml_ng::from_str(&text).unwrap();
+    let mut sync: SecretSync = keyway_sync::yaml::from_str(&text).unwrap();
     sync.metadata.namespace = None;
     let created = syncs.create(&PostParams::default(), &sync).await.unwrap();
     let name = created.metadata.name.clone().unwrap();

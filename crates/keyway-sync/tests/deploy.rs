@@ -11,17 +11,15 @@ use std::path::Path;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
 use keyway_sync::controller::ControllerOptions;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use support::helm::{Helm, assert_same_objects, chart, documents as yaml_documents, documents_in};
 
-fn documents(file: &str) -> Vec<serde_yaml_ng::Value> {
+fn documents(file: &str) -> Vec<serde_json::Value> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../deploy/controller")
         .join(file);
     let text = std::fs::read_to_string(&path).unwrap();
-    serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
+    keyway_sync::yaml::documents(&text).unwrap().into_iter()
         .collect()
 }
 
@@ -30,7 +28,7 @@ fn of_kind<T: serde::de::DeserializeOwned>(file: &str, kind: &str) -> T {
         .into_iter()
         .find(|d| d["kind"].as_str() == Some(kind))
         .unwrap_or_else(|| panic!("no {kind} in {file}"));
-    serde_yaml_ng::from_value(doc).unwrap()
+    serde_json::from_value(doc).unwrap()
 }
 
 fn verbs(rules: &[k8s_openapi::api::rbac::v1::PolicyRule], resource: &str) -> Vec<String> {

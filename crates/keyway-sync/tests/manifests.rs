@@ -13,7 +13,7 @@ fn fixture(name: &str) -> String {
 #[test]
 fn the_csi_providers_certificate_example_loads() {
     let spc: SecretProviderClass =
-        serde_yaml_ng::from_str(&fixture("azure-provider-spc-certs.yaml")).unwrap();
+        keyway_sync::yaml::from_str(&fixture("azure-provider-spc-certs.yaml")).unwrap();
     let spec = SyncSpec::from_provider_class(&spc).unwrap();
     assert_eq!(spec.vault_url, "https://kvname.vault.azure.net");
     assert_eq!(spec.tenant_id.as_deref(), Some("tid"));
@@ -49,7 +49,7 @@ fn the_csi_providers_certificate_example_loads() {
 #[test]
 fn the_sync_controllers_secretsync_example_loads() {
     let ss: SecretSync =
-        serde_yaml_ng::from_str(&fixture("sync-controller-secretsync.yaml")).unwrap();
+        keyway_sync::yaml::from_str(&fixture("sync-controller-secretsync.yaml")).unwrap();
     assert_eq!(ss.spec.secret_provider_class_name, "e2e-providerspc");
     assert_eq!(ss.spec.service_account_name, "default");
     assert_eq!(ss.spec.secret_object.type_, "Opaque");
@@ -79,7 +79,7 @@ spec:
           objectName: a
           objectType: secret
 "#;
-    let spc: SecretProviderClass = serde_yaml_ng::from_str(yaml).unwrap();
+    let spc: SecretProviderClass = keyway_sync::yaml::from_str(yaml).unwrap();
     let err = SyncSpec::from_provider_class(&spc).unwrap_err().to_string();
     assert!(err.contains("at most one of"), "{err}");
     // An object list that names nothing is refused, naming the field.

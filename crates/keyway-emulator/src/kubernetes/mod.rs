@@ -569,7 +569,7 @@ async fn respond(
             let current = store.get(&t, &namespace, &name);
             let patched = match (content_type.split(';').next().unwrap_or_default(), current) {
                 ("application/apply-patch+yaml", current) => {
-                    let applied: Value = match serde_yaml_ng::from_slice(&body) {
+                    let applied: Value = match yaml_body(&body) {
                         Ok(v) => v,
                         Err(e) => return status::bad_request(&format!("the apply body is not YAML/JSON: {e}")),
                     };
@@ -654,6 +654,16 @@ async fn respond(
 enum Patched {
     Applied(Value),
     Updated(Value),
+}
+
+/// A server-side-apply body as the API server reads it (`sigs.k8s.io/yaml`, YAML 1.1: `0644`
+/// is octal, duplicate keys refused), within parse budgets. Errors carry the line and column,
+/// never the body.
+fn yaml_body(body: &[u8]) -> Result<Value, serde_saphyr::Error> {
+    let mut options = serde_saphyr::Options::default();
+    options.legacy_octal_numbers = true;
+    options.with_snippet = false;
+    serde_saphyr::from_slice_with_options(body, options)
 }
 
 fn rfc3339_now() -> String {

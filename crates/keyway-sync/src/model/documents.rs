@@ -24,17 +24,13 @@ pub fn pick<K>(yaml: &str) -> Result<K>
 where
     K: Resource<DynamicType = ()> + DeserializeOwned,
 {
-    use serde::Deserialize;
     let expected = K::kind(&());
     let mut found = Vec::new();
     let mut matches = Vec::new();
-    for (i, document) in serde_yaml_ng::Deserializer::from_str(yaml).enumerate() {
+    let documents =
+        crate::yaml::documents(yaml).map_err(|e| SyncError::invalid("input", format!("is not YAML: {e}")))?;
+    for (i, value) in documents.into_iter().enumerate() {
         let at = format!("document {}", i + 1);
-        let value = serde_yaml_ng::Value::deserialize(document)
-            .map_err(|e| SyncError::invalid(&at, format!("is not YAML: {e}")))?;
-        if value.is_null() {
-            continue; // an empty document (a leading or trailing `---`)
-        }
         let kind = value
             .get("kind")
             .and_then(|k| k.as_str())
@@ -48,7 +44,7 @@ where
     match matches.len() {
         1 => {
             let (at, value) = matches.remove(0);
-            serde_yaml_ng::from_value(value)
+            serde_json::from_value(value)
                 .map_err(|e| SyncError::invalid(&at, format!("is not a valid {expected}: {e}")))
         }
         0 => Err(SyncError::invalid(

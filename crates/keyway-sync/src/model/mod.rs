@@ -31,7 +31,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     CRD_FILES
         .iter()
         .map(|(name, text)| {
-            serde_yaml_ng::from_str(text)
+            crate::yaml::from_str(text)
                 // Embedded at build time and parsed by this crate's tests: cannot fail at run time.
                 .unwrap_or_else(|e| panic!("the embedded CRD {name} does not parse: {e}"))
         })

@@ -108,32 +108,76 @@ impl fmt::Display for ObjectType {
 #[derive(Debug, Default, Deserialize)]
 struct ObjectsDocument {
     #[serde(default)]
-    array: Vec<serde_yaml_ng::Value>,
+    array: Vec<Item>,
 }
 
+/// One entry of `array:`: as the provider writes it, a YAML string holding one object; keyway
+/// also takes the object inline.
+#[derive(Debug)]
+enum Item {
+    Text(String),
+    Object(RawObject),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Item;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a YAML string holding one object")
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Item, E> {
+                Ok(Item::Text(text.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Item, A::Error> {
+                RawObject::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Item::Object)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Item::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Item, E> {
+                Ok(Item::Other)
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+/// An object's fields as the provider's Go struct reads them: strings holding the scalar's
+/// text exactly (`objectVersion: 1.10` is `1.10`, `filePermission: 0644` is `0644`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawObject {
-    object_name: Option<serde_yaml_ng::Value>,
-    object_alias: Option<serde_yaml_ng::Value>,
-    object_version: Option<serde_yaml_ng::Value>,
-    object_version_history: Option<serde_yaml_ng::Value>,
-    object_type: Option<serde_yaml_ng::Value>,
-    object_format: Option<serde_yaml_ng::Value>,
-    object_encoding: Option<serde_yaml_ng::Value>,
-    file_permission: Option<serde_yaml_ng::Value>,
+    object_name: Option<String>,
+    object_alias: Option<String>,
+    object_version: Option<String>,
+    object_version_history: Option<String>,
+    object_type: Option<String>,
+    object_format: Option<String>,
+    object_encoding: Option<String>,
+    file_permission: Option<String>,
 }
 
-/// A YAML scalar as the provider reads it: strings trimmed, numbers and booleans as text.
-fn text(value: &Option<serde_yaml_ng::Value>) -> Option<String> {
-    use serde_yaml_ng::Value;
-    let s = match value.as_ref()? {
-        Value::String(s) => s.trim().to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => return None,
-    };
-    (!s.is_empty()).then_some(s)
+/// A field's text, trimmed as the provider trims it; blank is unset.
+fn text(value: &Option<String>) -> Option<String> {
+    let s = value.as_deref()?.trim();
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 /// Parses `spec.parameters.objects`. `base` is the field path prefix for errors.
@@ -141,7 +185,7 @@ pub fn parse_objects(yaml: &str, base: &str) -> Result<Vec<KeyVaultObject>> {
     let document: ObjectsDocument = if yaml.trim().is_empty() {
         ObjectsDocument::default()
     } else {
-        serde_yaml_ng::from_str(yaml).map_err(|e| {
+        crate::yaml::from_str(yaml).map_err(|e| {
             SyncError::invalid(
                 base,
                 format!("is not YAML with an `array:` of objects: {e}"),
@@ -153,11 +197,10 @@ pub fn parse_objects(yaml: &str, base: &str) -> Result<Vec<KeyVaultObject>> {
     for (i, item) in document.array.iter().enumerate() {
         let path = format!("{base}[{i}]");
         let raw: RawObject = match item {
-            serde_yaml_ng::Value::String(inner) => serde_yaml_ng::from_str(inner)
+            Item::Text(inner) => crate::yaml::from_str(&inner)
                 .map_err(|e| SyncError::invalid(&path, format!("is not a YAML object: {e}")))?,
-            serde_yaml_ng::Value::Mapping(_) => serde_yaml_ng::from_value(item.clone())
-                .map_err(|e| SyncError::invalid(&path, format!("is not an object: {e}")))?,
-            _ => {
+            Item::Object(raw) => raw,
+            Item::Other => {
                 return Err(SyncError::invalid(
                     &path,
                     "must be a YAML string holding one object",
@@ -320,6 +363,29 @@ mod tests {
         assert_eq!(objects[1].encoding, Some(Encoding::Base64));
         assert_eq!(objects[1].file_permission, Some(0o640));
         assert_eq!(objects[1].version_history, Some(3));
+    }
+
+    /// Fields are read as the provider's Go struct reads them, as the scalar's text: an
+    /// unquoted `1.10` is the version `1.10` (not the number 1.1), `0640` is the permission
+    /// 0640 — whether the object is a YAML string (the provider's shape) or inline.
+    #[test]
+    fn scalars_keep_their_text() {
+        for yaml in [
+            "array:\n  - |\n    objectName: db\n    objectType: secret\n    objectVersion: 1.10\n    filePermission: 0640\n",
+            "array:\n  - objectName: db\n    objectType: secret\n    objectVersion: 1.10\n    filePermission: 0640\n",
+        ] {
+            let objects = parse_objects(yaml, BASE).unwrap();
+            assert_eq!(objects[0].version.as_deref(), Some("1.10"), "{yaml}");
+            assert_eq!(objects[0].file_permission, Some(0o640), "{yaml}");
+        }
+        // A mapping where a text belongs is refused at the item, not read as nothing.
+        let error = parse_objects(
+            "array:\n  - |\n    objectName: db\n    objectVersion: {a: 1}\n",
+            BASE,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains(&format!("{BASE}[0]")), "{error}");
     }
 
     #[test]

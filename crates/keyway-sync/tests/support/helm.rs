@@ -10,8 +10,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde::Deserialize;
-
 /// Exit status of helm_chart.py when `helm_python` cannot be imported.
 const MODULE_ABSENT: i32 = 3;
 
@@ -120,10 +118,7 @@ impl Helm {
 
 /// The YAML documents of `text` as JSON values, without empty (comment-only) ones.
 pub fn documents(text: &str) -> Vec<serde_json::Value> {
-    serde_yaml_ng::Deserializer::from_str(text)
-        .map(|d| serde_json::Value::deserialize(d).unwrap_or_else(|e| panic!("{e} in\n{text}")))
-        .filter(|d| !d.is_null())
-        .collect()
+    keyway_sync::yaml::documents(text).unwrap_or_else(|e| panic!("{e} in\n{text}"))
 }
 
 /// Every document of the `*.yaml` files in `dir` (under the repository), by file name order.
