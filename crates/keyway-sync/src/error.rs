@@ -168,6 +168,15 @@ pub enum FieldProblem {
          Store CSI Azure provider refuses anywhere in a file name"
     )]
     DotDotInName(String),
+    /// A `keyvaultName` that cannot be a Key Vault's name
+    /// ([`crate::model::vault_name::check_vault_name`]).
+    #[error("{name:?} {problem}: {}", crate::model::vault_name::VAULT_NAME_RULE)]
+    VaultName {
+        /// The name given.
+        name: String,
+        /// Which part of the rule it breaks.
+        problem: crate::model::vault_name::VaultNameProblem,
+    },
     /// Anything else: what is wrong, and the fix when known.
     #[error("{0}")]
     Other(String),

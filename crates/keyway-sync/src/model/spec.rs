@@ -124,14 +124,13 @@ impl SyncSpec {
                 FieldProblem::Required { hint: "" },
             )
         })?;
-        let valid_name = (3..=24).contains(&vault_name.len())
-            && vault_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !valid_name {
+        if let Err(problem) = crate::model::vault_name::check_vault_name(&vault_name) {
             return Err(SyncError::invalid(
                 "spec.parameters.keyvaultName",
-                format!("{vault_name:?} is not a vault name (3-24 of a-z, A-Z, 0-9, -)"),
+                FieldProblem::VaultName {
+                    name: vault_name,
+                    problem,
+                },
             ));
         }
         let true_flags: Vec<&str> = [
