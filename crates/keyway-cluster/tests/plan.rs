@@ -1,4 +1,4 @@
-//! The secret-sync plan matches what `az iot ops secretsync enable` does (reference §8): role
+//! The secret-sync plan matches what `az iot ops secretsync enable` does: role
 //! ids, subject, audience, skip-if-exists, deterministic names; and its three renderings agree.
 
 use keyway_cluster::plan::{

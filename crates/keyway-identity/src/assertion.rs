@@ -1,6 +1,6 @@
 //! Where the federated assertion (a service-account JWT) comes from: the seam that lets the
 //! same credential run in a pod (projected token file), in a controller (the Kubernetes
-//! TokenRequest API, with the Kubernetes side), or in a test (a fixed string).
+//! TokenRequest API, `TokenRequest` with feature `kube`), or in a test (a fixed string).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

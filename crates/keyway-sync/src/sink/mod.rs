@@ -1,6 +1,7 @@
 //! Where synced data lands: the `SecretSink` seam. [`DirectorySink`] writes the way kubelet
-//! writes projected volumes; [`MemorySink`] serves tests and embedding. (The Kubernetes Secret
-//! sink comes with the Kubernetes side.)
+//! writes projected volumes; `KubernetesSecretSink` (feature `kubernetes`) writes one Secret by
+//! server-side apply; [`MemorySink`] serves tests and embedding. [`Remap`] renames a set's keys
+//! on the way to any of them (a SecretSync's `sourcePath` → `targetKey`).
 
 mod directory;
 #[cfg(feature = "kubernetes")]
