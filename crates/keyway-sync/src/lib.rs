@@ -1,6 +1,6 @@
 //! # keyway-sync
 //!
-//! Azure Key Vault → files (and, with the Kubernetes side, Secrets), driven by the Secrets
+//! Azure Key Vault → files and Kubernetes Secrets (feature `kubernetes`), driven by the Secrets
 //! Store CSI Azure provider's SecretProviderClass and the Secret Store extension's SecretSync,
 //! fetching only what changed and never losing what is already synced.
 
