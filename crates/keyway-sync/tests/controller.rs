@@ -629,6 +629,16 @@ async fn a_deleted_or_edited_secret_is_restored() {
         1,
         "only the mapped key, as before"
     );
+    // Both repairs are counted, and exported.
+    assert_eq!(running.metrics.restorations(), 2);
+    assert!(
+        running
+            .metrics
+            .render()
+            .contains("keyway_secret_restorations_total 2"),
+        "{}",
+        running.metrics.render()
+    );
     running.stop().await;
     cluster.cleanup().await;
 }

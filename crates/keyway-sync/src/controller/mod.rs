@@ -438,10 +438,14 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
         }
     };
     let sink = match KubernetesSecretSink::for_secret_sync(context.client.clone(), sync) {
-        Ok(sink) => match context.secret_cache(&namespace) {
-            Some(cache) => sink.with_cache(cache),
-            None => sink,
-        },
+        Ok(sink) => {
+            let sink =
+                sink.with_restoration_counter(context.registry.metrics.restoration_counter());
+            match context.secret_cache(&namespace) {
+                Some(cache) => sink.with_cache(cache),
+                None => sink,
+            }
+        }
         Err(e) => {
             return (
                 fail(invalid_reason(&e), e.to_string()),

@@ -277,6 +277,8 @@ pub struct ControllerMetrics {
     managed: AtomicU64,
     /// Objects that failed because the vault throttled.
     throttled: AtomicU64,
+    /// Secrets rewritten because someone deleted them or edited their data.
+    restorations: Arc<AtomicU64>,
 }
 
 /// The final counts of sources and credentials no SecretSync uses any more.
@@ -326,6 +328,18 @@ impl ControllerMetrics {
             .count();
         self.throttled
             .fetch_add(throttled as u64, Ordering::Relaxed);
+    }
+
+    /// The counter a SecretSync's sink adds its restorations to
+    /// ([`crate::sink::KubernetesSecretSink::with_restoration_counter`]).
+    pub(crate) fn restoration_counter(&self) -> Arc<AtomicU64> {
+        self.restorations.clone()
+    }
+
+    /// Secrets restored so far: rewritten with unchanged content because someone deleted them
+    /// or edited their data.
+    pub fn restorations(&self) -> u64 {
+        self.restorations.load(Ordering::Relaxed)
     }
 
     fn set_managed(&self, count: usize) {
@@ -480,6 +494,12 @@ impl ControllerMetrics {
                 String::new(),
                 self.throttled.load(Ordering::Relaxed).to_string(),
             )],
+        );
+        family(
+            "keyway_secret_restorations_total",
+            "counter",
+            "Secrets rewritten with unchanged content because someone deleted them or edited their data.",
+            vec![(String::new(), self.restorations().to_string())],
         );
         family(
             "keyway_managed_secretsyncs",

@@ -9,6 +9,8 @@
 //! write through this sink, so the rule lives here once.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
@@ -71,6 +73,18 @@ pub struct KubernetesSecretSink {
     /// The controller's watch-fed copy of the Secrets it manages: read instead of a GET.
     #[cfg(feature = "controller")]
     cache: Option<SecretCache>,
+    /// What this sink last wrote or found in place, to tell a restoration from an update.
+    last: std::sync::Mutex<LastWrite>,
+    /// Counts restorations (see [`KubernetesSecretSink::with_restoration_counter`]).
+    restorations: Option<Arc<AtomicU64>>,
+}
+
+/// The set this sink last wrote or found held, and the Secret's `resourceVersion` just
+/// before its last write (a watch cache still showing that version has not caught up yet).
+#[derive(Default)]
+struct LastWrite {
+    held: Option<String>,
+    before_write: Option<String>,
 }
 
 impl std::fmt::Debug for KubernetesSecretSink {
@@ -97,6 +111,8 @@ impl KubernetesSecretSink {
             adopt: false,
             #[cfg(feature = "controller")]
             cache: None,
+            last: Default::default(),
+            restorations: None,
         }
     }
 
@@ -136,6 +152,15 @@ impl KubernetesSecretSink {
     #[cfg(feature = "controller")]
     pub fn with_cache(mut self, cache: SecretCache) -> Self {
         self.cache = Some(cache);
+        self
+    }
+
+    /// Count restorations in `counter`: writes of the very content this sink wrote or found
+    /// before, because the Secret no longer holds it — someone deleted it or edited its data.
+    /// (A watch cache that still shows the version from before this sink's own last write is not
+    /// counted.) The controller exports the count as `keyway_secret_restorations_total`.
+    pub fn with_restoration_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.restorations = Some(counter);
         self
     }
 
@@ -306,6 +331,10 @@ impl KubernetesSecretSink {
     }
 }
 
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[async_trait::async_trait]
 impl SecretSink for KubernetesSecretSink {
     async fn apply(&self, set: &FileSet) -> Result<Applied> {
@@ -322,12 +351,26 @@ impl SecretSink for KubernetesSecretSink {
         };
         // Compared with what the cluster holds, not with what this process last wrote: a
         // Secret someone deleted is recreated, one whose data someone edited is restored.
-        if let Some(existing) = self.live().await? {
-            if !self.is_ours(&existing) && !self.adopt {
-                return Err(self.failure(self.not_ours(&existing)));
+        let wanted = set.content_hash();
+        let existing = self.live().await?;
+        if let Some(existing) = &existing {
+            if !self.is_ours(existing) && !self.adopt {
+                return Err(self.failure(self.not_ours(existing)));
             }
-            if self.holds(&existing, set) {
+            if self.holds(existing, set) {
+                lock(&self.last).held = Some(wanted);
                 return Ok(Applied::Unchanged);
+            }
+        }
+        let version = existing.as_ref().and_then(|s| s.metadata.resource_version.clone());
+        {
+            let last = lock(&self.last);
+            let stale = version.is_some() && version == last.before_write;
+            if last.held.as_deref() == Some(wanted.as_str())
+                && !stale
+                && let Some(counter) = &self.restorations
+            {
+                counter.fetch_add(1, Ordering::Relaxed);
             }
         }
         let mut labels = self.labels.clone();
@@ -356,6 +399,10 @@ impl SecretSink for KubernetesSecretSink {
             )
             .await
             .map_err(|e| self.failure(e.to_string()))?;
+        *lock(&self.last) = LastWrite {
+            held: Some(wanted),
+            before_write: version,
+        };
         Ok(Applied::Written)
     }
 
