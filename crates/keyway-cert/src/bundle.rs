@@ -11,6 +11,7 @@ use crate::private_key::PrivateKey;
 
 /// The container format of a certificate secret, named by its Key Vault content type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[non_exhaustive]
 pub enum ContentType {
     /// `application/x-pem-file`: one or more PEM blocks.
     #[serde(rename = "application/x-pem-file")]

@@ -77,6 +77,7 @@ pub struct CertificateDetails {
 /// One subject alternative name. Displays (and serialises) the way OpenSSL prints them:
 /// `DNS:host`, `IP:10.0.0.1`, `URI:urn:contoso:opcua:server`, `email:a@b`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SubjectAltName {
     /// A DNS name.
     Dns(String),

@@ -16,6 +16,7 @@ use x509_parser::public_key::PublicKey as X509PublicKey;
 /// The kind of a private key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum KeyAlgorithm {
     /// RSA with a modulus of `bits` bits.
     Rsa {

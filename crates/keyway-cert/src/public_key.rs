@@ -10,6 +10,7 @@ use crate::error::{CertError, Result};
 
 /// A public key by its components (big-endian bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PublicKeyComponents {
     /// RSA modulus and exponent.
     Rsa {
