@@ -113,7 +113,7 @@ pub fn vault_source(
             ..KeyVaultSourceOptions::default()
         },
     )
-    .map_err(|e| CliError::Input(e.to_string()))
+    .map_err(CliError::from)
 }
 
 #[cfg(test)]

@@ -330,8 +330,7 @@ pub async fn run(command: ClusterCommand) -> Result<ExitCode, CliError> {
                     issuer: args.issuer,
                     namespace: args.namespace,
                     service_account: args.service_account,
-                })
-                .map_err(|e| CliError::Input(e.to_string()))?;
+                })?;
             emit_plan(&plan, args.emit).await
         }
         ClusterCommand::MigratePodIdentity(args) => migrate_pod_identity(args),
@@ -341,16 +340,12 @@ pub async fn run(command: ClusterCommand) -> Result<ExitCode, CliError> {
 fn migrate_pod_identity(args: MigrateArgs) -> Result<ExitCode, CliError> {
     use keyway_cluster::migrate::Migration;
     use keyway_cluster::plan::Step;
-    let input = |e: keyway_cluster::ClusterError| CliError::Input(e.to_string());
     let bytes = crate::input::read(&args.file)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| CliError::Input(format!("{}: not UTF-8: {e}", args.file)))?;
-    let migration = Migration::from_yaml(text, args.issuer.as_deref()).map_err(input)?;
+    let migration = Migration::from_yaml(text, args.issuer.as_deref())?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&migration).map_err(|e| CliError::Input(e.to_string()))?
-        );
+        print!("{}", crate::report::pretty_json(&migration));
     } else {
         for change in &migration.pod_changes {
             println!(
@@ -386,7 +381,7 @@ fn migrate_pod_identity(args: MigrateArgs) -> Result<ExitCode, CliError> {
         for item in &migration.unconvertible {
             println!("# not converted: {}: {}", item.object, item.reason);
         }
-        print!("{}", migration.manifests_yaml().map_err(input)?);
+        print!("{}", migration.manifests_yaml()?);
     }
     Ok(if migration.unconvertible.is_empty() {
         ExitCode::SUCCESS
@@ -408,8 +403,7 @@ async fn plan_secret_sync(args: PlanSecretSyncArgs) -> Result<ExitCode, CliError
         service_account: args.service_account,
         k3s_max_token_expiration: args.k3s_max_token_expiration,
         uploader_principal_id: args.uploader,
-    })
-    .map_err(|e| CliError::Input(e.to_string()))?;
+    })?;
     emit_plan(&plan, args.emit).await
 }
 
@@ -423,29 +417,22 @@ async fn emit_plan(
         apply,
         arm_endpoint,
     } = emit;
-    let json = |v: serde_json::Result<String>| v.map_err(|e| CliError::Input(e.to_string()));
     if apply {
         let credential = crate::azure::credential(None, None)?;
         let options = keyway_cluster::apply::ApplyOptions {
             endpoint: arm_endpoint,
-            client_options: keyway_identity::client_options()
-                .map_err(|e| CliError::Input(e.to_string()))?,
+            client_options: keyway_identity::client_options()?,
             ..Default::default()
         };
-        let applied = keyway_cluster::apply::apply(plan, credential, options)
-            .await
-            .map_err(CliError::remote)?;
+        let applied = keyway_cluster::apply::apply(plan, credential, options).await?;
         for step in applied {
             println!("{:?}: {} ({})", step.outcome, step.step, step.detail);
         }
         return Ok(ExitCode::SUCCESS);
     }
     match output.as_str() {
-        "arm" => println!(
-            "{}",
-            json(serde_json::to_string_pretty(&plan.to_arm_requests()))?
-        ),
-        "json" => println!("{}", json(serde_json::to_string_pretty(plan))?),
+        "arm" => print!("{}", crate::report::pretty_json(&plan.to_arm_requests())),
+        "json" => print!("{}", crate::report::pretty_json(plan)),
         _ => print!("{}", plan.to_az_script()),
     }
     Ok(ExitCode::SUCCESS)
@@ -453,22 +440,19 @@ async fn emit_plan(
 
 fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
     use keyway_cluster::render::{DaprComponent, ObjectSpec, secret_sync};
-    let input = |e: keyway_cluster::ClusterError| CliError::Input(e.to_string());
     let yaml = match command {
         RenderCommand::SecretSync(args) => {
             let objects = args
                 .objects
                 .iter()
                 .map(|o| ObjectSpec::parse(o))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(input)?;
+                .collect::<Result<Vec<_>, _>>()?;
             secret_sync(
                 &args
                     .sync
                     .request(objects, args.secret_type, args.secret_name),
             )
-            .and_then(|m| m.to_yaml())
-            .map_err(input)?
+            .and_then(|m| m.to_yaml())?
         }
         RenderCommand::TrustList(args) => {
             use keyway_cluster::render::{
@@ -492,7 +476,7 @@ fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
                 ("--crl", &args.crls, true, CertificateStore::IssuerList),
             ] {
                 for text in given {
-                    items.push(StoredCertificate::parse(flag, text, crl, store).map_err(input)?);
+                    items.push(StoredCertificate::parse(flag, text, crl, store)?);
                 }
             }
             let (mut trust_list_name, mut issuer_list_name) =
@@ -515,8 +499,7 @@ fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
                 trust_list_name: Some(trust_list_name),
                 issuer_list_name: Some(issuer_list_name),
             })
-            .and_then(|m| m.to_yaml())
-            .map_err(input)?
+            .and_then(|m| m.to_yaml())?
         }
         RenderCommand::DaprComponent(args) => DaprComponent::azure_keyvault(
             &args.name,
@@ -526,8 +509,7 @@ fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
             args.tenant_id.as_deref(),
             args.environment.as_deref(),
         )
-        .and_then(|c| c.to_yaml())
-        .map_err(input)?,
+        .and_then(|c| c.to_yaml())?,
     };
     print!("{yaml}");
     Ok(ExitCode::SUCCESS)
@@ -536,7 +518,6 @@ fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
 async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     use keyway_cluster::connected::ConnectedCluster;
     use keyway_cluster::readiness::Readiness;
-    let input = |e: keyway_cluster::ClusterError| CliError::Input(e.to_string());
     if args.connected_cluster.is_none() && args.k3s_config.is_none() && args.kubeconfig.is_none() {
         return Err(CliError::Input(
             "nothing to check: give --connected-cluster, --k3s-config and/or --kubeconfig".into(),
@@ -545,13 +526,11 @@ async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let mut readiness = Readiness::default();
     if let Some(source) = &args.connected_cluster {
         let bytes = crate::input::read(source)?;
-        readiness.connected_cluster(&ConnectedCluster::from_json(&bytes).map_err(input)?);
+        readiness.connected_cluster(&ConnectedCluster::from_json(&bytes)?);
     }
     if let Some(path) = &args.k3s_config {
-        let text = read_config(path).map_err(input)?;
-        match keyway_cluster::k3s::configured_issuer(&path.display().to_string(), &text)
-            .map_err(input)?
-        {
+        let text = read_config(path)?;
+        match keyway_cluster::k3s::configured_issuer(&path.display().to_string(), &text)? {
             Some(issuer) => readiness.observe(&format!("K3s config {}", path.display()), &issuer),
             None => readiness.unavailable(
                 &format!("K3s config {}", path.display()),
@@ -565,10 +544,7 @@ async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     }
     readiness.compare();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&readiness).map_err(|e| CliError::Input(e.to_string()))?
-        );
+        print!("{}", crate::report::pretty_json(&readiness));
     } else {
         for observation in &readiness.observations {
             println!("{}: {}", observation.source, observation.issuer);
@@ -620,10 +596,9 @@ async fn cluster_issuers(
 }
 
 fn k3s_config(args: K3sConfigArgs) -> Result<ExitCode, CliError> {
-    let input = |e: keyway_cluster::ClusterError| CliError::Input(e.to_string());
-    let settings = IssuerSettings::new(&args.issuer, &args.max_token_expiration).map_err(input)?;
-    let text = read_config(&args.file).map_err(input)?;
-    let edit = ensure_issuer(&args.file.display().to_string(), &text, &settings).map_err(input)?;
+    let settings = IssuerSettings::new(&args.issuer, &args.max_token_expiration)?;
+    let text = read_config(&args.file)?;
+    let edit = ensure_issuer(&args.file.display().to_string(), &text, &settings)?;
     if !edit.changed() {
         println!(
             "{} already sets the issuer and token lifetime; nothing to do",
@@ -633,7 +608,7 @@ fn k3s_config(args: K3sConfigArgs) -> Result<ExitCode, CliError> {
     }
     print!("{}", edit.unified_diff());
     if args.write {
-        let backup = edit.write(&args.file).map_err(input)?;
+        let backup = edit.write(&args.file)?;
         if let Some(backup) = backup {
             println!("previous file kept as {}", backup.display());
         }

@@ -41,6 +41,10 @@ impl From<keyway_sync::SyncError> for CliError {
                 _ => CliError::Refused(error.to_string()),
             },
             SyncError::Sink { .. } => CliError::Remote(error.to_string()),
+            // A parameter set from the command line (`vault_url`) is said as its flag.
+            SyncError::Invalid { path, problem } if flag_for(path) != path.as_str() => {
+                CliError::Input(format!("{}: {problem}", flag_for(path)))
+            }
             _ => CliError::Input(error.to_string()),
         }
     }
@@ -90,6 +94,65 @@ fn with_loopback_hint(text: String) -> String {
     }
 }
 
+/// keyway-cluster's errors: a bad argument, field or file is input (exit 2), with the field a
+/// request struct names said as the flag that set it; an ARM request that failed is remote
+/// (exit 3); an I/O error keeps the operating system's error.
+impl From<keyway_cluster::ClusterError> for CliError {
+    fn from(error: keyway_cluster::ClusterError) -> CliError {
+        use keyway_cluster::ClusterError;
+        match error {
+            ClusterError::Invalid { field, problem } => {
+                CliError::Input(format!("{}: {problem}", flag_for(&field)))
+            }
+            ClusterError::Io {
+                path,
+                source: Some(source),
+                ..
+            } => CliError::Io {
+                path,
+                source: std::io::Error::new(source.kind(), source),
+            },
+            ClusterError::Arm { .. } => CliError::Remote(error.to_string()),
+            _ => CliError::Input(error.to_string()),
+        }
+    }
+}
+
+/// The command-line flag that sets a library request's field (`keyvault_resource_group` →
+/// `--keyvault-resource-group`); a field path from a manifest (`spec.clientID`), or a label a
+/// caller passed, is kept as it is.
+pub fn flag_for(field: &str) -> std::borrow::Cow<'_, str> {
+    let base = field.split('[').next().unwrap_or(field);
+    let flag = match base {
+        "objects" => "object",
+        "uploader_principal_id" => "uploader",
+        "provider_class_name" => "provider-class",
+        "endpoint" => "arm-endpoint",
+        "connected_cluster" => "connected-cluster",
+        "issuer"
+        | "max_token_expiration"
+        | "k3s_max_token_expiration"
+        | "subscription"
+        | "resource_group"
+        | "identity"
+        | "keyvault"
+        | "keyvault_resource_group"
+        | "namespace"
+        | "service_account"
+        | "secret_name"
+        | "secret_type"
+        | "client_id"
+        | "tenant_id"
+        | "environment"
+        | "name"
+        | "trust_list_name"
+        | "issuer_list_name"
+        | "vault_url" => base,
+        _ => return std::borrow::Cow::Borrowed(field),
+    };
+    std::borrow::Cow::Owned(format!("--{}", flag.replace('_', "-")))
+}
+
 impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
@@ -111,5 +174,78 @@ impl CliError {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyway_cluster::ClusterError;
+
+    #[test]
+    fn a_library_field_is_said_as_its_flag_and_a_field_path_as_it_is() {
+        for (field, said) in [
+            ("keyvault", "--keyvault"),
+            ("keyvault_resource_group", "--keyvault-resource-group"),
+            ("max_token_expiration", "--max-token-expiration"),
+            ("objects", "--object"),
+            ("objects[2]", "--object"),
+            ("uploader_principal_id", "--uploader"),
+            ("provider_class_name", "--provider-class"),
+            ("endpoint", "--arm-endpoint"),
+            ("vault_url", "--vault-url"),
+            ("spec.clientID", "spec.clientID"),
+            (
+                "spec.parameters.keyvaultName",
+                "spec.parameters.keyvaultName",
+            ),
+            ("--trust", "--trust"),
+        ] {
+            assert_eq!(flag_for(field), said, "{field}");
+        }
+    }
+
+    #[test]
+    fn cluster_errors_map_by_variant() {
+        let invalid = CliError::from(ClusterError::invalid("namespace", "\"Azure_IoT\" is bad"));
+        assert!(
+            matches!(&invalid, CliError::Input(text) if text == "--namespace: \"Azure_IoT\" is bad")
+        );
+        let io = CliError::from(ClusterError::io(
+            "/etc/rancher/k3s/config.yaml",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        ));
+        assert!(
+            matches!(&io, CliError::Io { path, source } if path == "/etc/rancher/k3s/config.yaml"
+                && source.kind() == std::io::ErrorKind::PermissionDenied),
+            "{io:?}"
+        );
+        let file = CliError::from(ClusterError::unusable_file("k3s.yaml", "not UTF-8 text"));
+        assert!(matches!(&file, CliError::Input(text) if text == "k3s.yaml: not UTF-8 text"));
+        let arm = CliError::from(ClusterError::Arm {
+            request: "PUT /x".into(),
+            status: Some(500),
+            message: "boom".into(),
+        });
+        assert!(matches!(arm, CliError::Remote(_)));
+    }
+
+    #[test]
+    fn only_the_loopback_refusal_names_the_command_line_opt_in() {
+        use keyway_identity::{IdentityError, InsecureReason};
+        let insecure = |reason| IdentityError::Insecure {
+            url: "http://127.0.0.1:9/t/oauth2/v2.0/token".into(),
+            reason,
+        };
+        let loopback = CliError::from(insecure(InsecureReason::LoopbackNeedsOptIn)).to_string();
+        assert!(
+            loopback.contains("KEYWAY_ALLOW_INSECURE_LOOPBACK=1"),
+            "{loopback}"
+        );
+        let remote = CliError::from(insecure(InsecureReason::NotHttps)).to_string();
+        assert!(
+            !remote.contains("KEYWAY_ALLOW_INSECURE_LOOPBACK"),
+            "{remote}"
+        );
     }
 }

@@ -163,7 +163,8 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
             identity_name,
             resource_group,
         } => {
-            if !issuer.starts_with("https://") {
+            // Entra ID fetches an issuer over https only, never plain http, not even locally.
+            if keyway_identity::check_https(&issuer, false).is_err() {
                 return Err(CliError::Input(format!(
                     "--issuer {issuer:?} must be an https URL, exactly as the cluster's --service-account-issuer"
                 )));

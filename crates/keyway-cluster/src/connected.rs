@@ -26,7 +26,7 @@ impl ConnectedCluster {
     pub fn from_json(bytes: &[u8]) -> Result<ConnectedCluster> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| {
             ClusterError::invalid(
-                "--connected-cluster",
+                "connected_cluster",
                 format!(
                     "not JSON at line {} column {}: {e}; pass the output of `az connectedk8s show -n NAME -g GROUP`",
                     e.line(),
@@ -36,7 +36,7 @@ impl ConnectedCluster {
         })?;
         if !value.is_object() {
             return Err(ClusterError::invalid(
-                "--connected-cluster",
+                "connected_cluster",
                 "expected the JSON object `az connectedk8s show` prints",
             ));
         }

@@ -37,8 +37,8 @@ impl IssuerSettings {
     pub fn new(issuer: &str, max_token_expiration: &str) -> Result<IssuerSettings> {
         // Written verbatim into a YAML list item: no whitespace, control characters or quotes.
         for (flag, value) in [
-            ("--issuer", issuer),
-            ("--max-token-expiration", max_token_expiration),
+            ("issuer", issuer),
+            ("max_token_expiration", max_token_expiration),
         ] {
             if let Some(c) = value
                 .chars()
@@ -51,11 +51,11 @@ impl IssuerSettings {
             }
         }
         let parsed = url::Url::parse(issuer).map_err(|e| {
-            ClusterError::invalid("--issuer", format!("{issuer:?} is not a URL: {e}"))
+            ClusterError::invalid("issuer", format!("{issuer:?} is not a URL: {e}"))
         })?;
         if parsed.scheme() != "https" {
             return Err(ClusterError::invalid(
-                "--issuer",
+                "issuer",
                 format!(
                     "{issuer:?} must be an https URL: Entra ID fetches the issuer's discovery document over https"
                 ),
@@ -63,26 +63,26 @@ impl IssuerSettings {
         }
         if parsed.host_str().is_none_or(str::is_empty) {
             return Err(ClusterError::invalid(
-                "--issuer",
+                "issuer",
                 format!("{issuer:?} has no host"),
             ));
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(ClusterError::invalid(
-                "--issuer",
+                "issuer",
                 format!("{issuer:?} may not carry a query or fragment"),
             ));
         }
         let seconds = go_duration_seconds(max_token_expiration).ok_or_else(|| {
             ClusterError::invalid(
-                "--max-token-expiration",
+                "max_token_expiration",
                 format!("{max_token_expiration:?} is not a duration such as 24h, 1h30m or 86400s"),
             )
         })?;
         // kube-apiserver refuses to start outside these bounds.
         if !(3600.0..=4_294_967_296.0).contains(&seconds) {
             return Err(ClusterError::invalid(
-                "--max-token-expiration",
+                "max_token_expiration",
                 format!(
                     "{max_token_expiration:?} is outside what kube-apiserver accepts (1h to 2^32 s); 24h is the usual value"
                 ),

@@ -47,6 +47,7 @@ pub const KEY_VAULT_SECRETS_OFFICER: BuiltInRole = BuiltInRole {
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Step {
     /// Read the user-assigned identity: its principal id (for role assignments), client id and
     /// tenant id (for the SecretProviderClass).
@@ -156,7 +157,7 @@ fn check_issuer(issuer: &str) -> Result<()> {
     let safe = |c: char| !(c.is_whitespace() || c.is_control() || "'\"`$\\;|&<>".contains(c));
     if !issuer.starts_with("https://") || !issuer.chars().all(safe) {
         return Err(ClusterError::invalid(
-            "--issuer",
+            "issuer",
             format!("{issuer:?} must be an https URL without spaces, quotes or shell characters"),
         ));
     }
@@ -224,14 +225,14 @@ impl Plan {
     /// secret sync's).
     pub fn identity(request: &IdentityPlanRequest) -> Result<Plan> {
         for (field, value) in [
-            ("--subscription", &request.subscription),
-            ("--resource-group", &request.resource_group),
-            ("--identity", &request.identity),
+            ("subscription", &request.subscription),
+            ("resource_group", &request.resource_group),
+            ("identity", &request.identity),
         ] {
             check_name(field, value)?;
         }
-        names::check_namespace("--namespace", &request.namespace)?;
-        names::check_object_name("--service-account", &request.service_account)?;
+        names::check_namespace("namespace", &request.namespace)?;
+        names::check_object_name("service_account", &request.service_account)?;
         check_issuer(&request.issuer)?;
         let identity = identity_id(
             &request.subscription,
@@ -257,17 +258,17 @@ impl Plan {
     /// K3s issuer, and create the SecretProviderClass.
     pub fn secret_sync(request: &SecretSyncPlanRequest) -> Result<Plan> {
         for (field, value) in [
-            ("--subscription", &request.subscription),
-            ("--resource-group", &request.resource_group),
-            ("--identity", &request.identity),
+            ("subscription", &request.subscription),
+            ("resource_group", &request.resource_group),
+            ("identity", &request.identity),
         ] {
             check_name(field, value)?;
         }
-        names::check_keyvault_name("--keyvault", &request.keyvault)?;
-        names::check_namespace("--namespace", &request.namespace)?;
-        names::check_object_name("--service-account", &request.service_account)?;
+        names::check_keyvault_name("keyvault", &request.keyvault)?;
+        names::check_namespace("namespace", &request.namespace)?;
+        names::check_object_name("service_account", &request.service_account)?;
         if let Some(group) = &request.keyvault_resource_group {
-            check_name("--keyvault-resource-group", group)?;
+            check_name("keyvault_resource_group", group)?;
         }
         check_issuer(&request.issuer)?;
         let identity = identity_id(
@@ -306,7 +307,7 @@ impl Plan {
             });
         }
         if let Some(uploader) = &request.uploader_principal_id {
-            check_name("--uploader", uploader)?;
+            check_name("uploader_principal_id", uploader)?;
             let role = KEY_VAULT_SECRETS_OFFICER;
             let role_definition_id = format!(
                 "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}",

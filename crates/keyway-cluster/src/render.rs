@@ -214,26 +214,23 @@ fn objects_parameter(objects: &[ObjectSpec]) -> Result<String> {
 /// own rules (the same ones the controller applies).
 pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
     if request.objects.is_empty() {
-        return Err(ClusterError::invalid(
-            "--object",
-            "give at least one object",
-        ));
+        return Err(ClusterError::invalid("objects", "give at least one object"));
     }
     let tls = request.secret_type == "kubernetes.io/tls";
     if !tls && request.secret_type != "Opaque" {
         return Err(ClusterError::invalid(
-            "--secret-type",
+            "secret_type",
             format!(
                 "{:?} is not Opaque or kubernetes.io/tls",
                 request.secret_type
             ),
         ));
     }
-    names::check_keyvault_name("--keyvault", &request.keyvault)?;
-    names::check_namespace("--namespace", &request.namespace)?;
-    names::check_object_name("--service-account", &request.service_account)?;
+    names::check_keyvault_name("keyvault", &request.keyvault)?;
+    names::check_namespace("namespace", &request.namespace)?;
+    names::check_object_name("service_account", &request.service_account)?;
     if let Some(name) = &request.secret_name {
-        names::check_object_name("--secret-name", name)?;
+        names::check_object_name("secret_name", name)?;
     }
     let name = request
         .secret_name
@@ -263,13 +260,13 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
     provider_class.metadata.namespace = Some(request.namespace.clone());
     // The controller's rules, so what is rendered is what will sync.
     let spec = keyway_sync::SyncSpec::from_provider_class(&provider_class)
-        .map_err(|e| ClusterError::invalid("--object", e.to_string()))?;
+        .map_err(|e| ClusterError::invalid("objects", e.to_string()))?;
 
     let data: Vec<SecretObjectData> = if tls {
         // One certificate object becomes tls.crt (the chain) and tls.key (its key).
         let [object] = request.objects.as_slice() else {
             return Err(ClusterError::invalid(
-                "--secret-type",
+                "secret_type",
                 "kubernetes.io/tls takes exactly one certificate object (its chain goes to tls.crt, its key to tls.key)",
             ));
         };
@@ -277,7 +274,7 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
             // `cert` gives the leaf alone and `key` the public key: neither holds the private
             // key a tls Secret needs, so the controller would refuse every sync.
             return Err(ClusterError::invalid(
-                "--object",
+                "objects",
                 format!(
                     "type={} cannot fill a kubernetes.io/tls Secret (no private key); use \
                      type=secret: a Key Vault certificate's secret holds the key and the chain",
@@ -325,7 +322,7 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
     secret_sync
         .spec
         .mapping(Some(&spec))
-        .map_err(|e| ClusterError::invalid("--object", e.to_string()))?;
+        .map_err(|e| ClusterError::invalid("objects", e.to_string()))?;
     Ok(SecretSyncManifests {
         service_account,
         provider_class,
@@ -424,14 +421,14 @@ impl DaprComponent {
         tenant_id: Option<&str>,
         environment: Option<&str>,
     ) -> Result<DaprComponent> {
-        names::check_keyvault_name("--keyvault", vault)?;
-        names::check_object_name("--name", name)?;
+        names::check_keyvault_name("keyvault", vault)?;
+        names::check_object_name("name", name)?;
         if let Some(namespace) = namespace {
-            names::check_namespace("--namespace", namespace)?;
+            names::check_namespace("namespace", namespace)?;
         }
         if client_id.trim().is_empty() {
             return Err(ClusterError::invalid(
-                "--client-id",
+                "client_id",
                 "is empty: give the identity's client id",
             ));
         }
@@ -454,7 +451,7 @@ impl DaprComponent {
         if let Some(environment) = environment {
             if !DAPR_ENVIRONMENTS.contains(&environment) {
                 return Err(ClusterError::invalid(
-                    "--environment",
+                    "environment",
                     format!(
                         "{environment:?} is not one of {}",
                         DAPR_ENVIRONMENTS.join(", ")
@@ -698,7 +695,7 @@ pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
         .provider_class_name
         .clone()
         .unwrap_or_else(|| OPC_UA_PROVIDER_CLASS.to_string());
-    names::check_object_name("--provider-class", &provider_class_name)?;
+    names::check_object_name("provider_class_name", &provider_class_name)?;
     let mut secret_syncs = Vec::new();
     let mut service_account = None;
     let mut provider_class = None;
@@ -706,12 +703,12 @@ pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
         (
             CertificateStore::TrustList,
             &request.trust_list_name,
-            "--trust-list-name",
+            "trust_list_name",
         ),
         (
             CertificateStore::IssuerList,
             &request.issuer_list_name,
-            "--issuer-list-name",
+            "issuer_list_name",
         ),
     ] {
         let items: Vec<&StoredCertificate> =

@@ -203,7 +203,7 @@ fn settings_are_validated_with_what_was_given() {
     assert!(
         duration
             .to_string()
-            .starts_with("--max-token-expiration: \"1d\""),
+            .starts_with("max_token_expiration: \"1d\""),
         "{duration}"
     );
     assert_eq!(go_duration_seconds("1h30m"), Some(5400.0));

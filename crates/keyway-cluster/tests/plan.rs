@@ -151,7 +151,7 @@ fn bad_requests_name_the_flag() {
         Plan::secret_sync(&http)
             .unwrap_err()
             .to_string()
-            .starts_with("--issuer")
+            .starts_with("issuer")
     );
     let mut bad = request();
     bad.identity = "a/b".into();
@@ -159,21 +159,21 @@ fn bad_requests_name_the_flag() {
         Plan::secret_sync(&bad)
             .unwrap_err()
             .to_string()
-            .starts_with("--identity")
+            .starts_with("identity")
     );
     // Names Key Vault and Kubernetes would refuse, caught before any step is planned.
     let mut vault = request();
     vault.keyvault = "edge_vault".into();
     let error = Plan::secret_sync(&vault).unwrap_err().to_string();
-    assert!(error.starts_with("--keyvault: \"edge_vault\""), "{error}");
+    assert!(error.starts_with("keyvault: \"edge_vault\""), "{error}");
     let mut namespace = request();
     namespace.namespace = "Azure_IoT".into();
     let error = Plan::secret_sync(&namespace).unwrap_err().to_string();
-    assert!(error.starts_with("--namespace: \"Azure_IoT\""), "{error}");
+    assert!(error.starts_with("namespace: \"Azure_IoT\""), "{error}");
     let mut account = request();
     account.service_account = "SSC_SA".into();
     let error = Plan::secret_sync(&account).unwrap_err().to_string();
-    assert!(error.starts_with("--service-account: "), "{error}");
+    assert!(error.starts_with("service_account: "), "{error}");
 }
 
 #[test]

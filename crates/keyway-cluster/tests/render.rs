@@ -97,7 +97,7 @@ fn tls_takes_one_certificate_and_bad_input_is_named() {
     let bad = ObjectSpec::parse("x:::gzip").unwrap_err();
     assert!(bad.to_string().contains("\"gzip\""), "{bad}");
     let duplicate = secret_sync(&request(&["a", "a"], "Opaque")).unwrap_err();
-    assert!(duplicate.to_string().starts_with("--object"), "{duplicate}");
+    assert!(duplicate.to_string().starts_with("objects"), "{duplicate}");
 }
 
 #[test]
@@ -198,19 +198,19 @@ fn names_azure_and_kubernetes_refuse_are_refused() {
     let mut bad_vault = request(&["a"], "Opaque");
     bad_vault.keyvault = "edge_vault".into();
     let error = secret_sync(&bad_vault).unwrap_err().to_string();
-    assert!(error.starts_with("--keyvault: \"edge_vault\""), "{error}");
+    assert!(error.starts_with("keyvault: \"edge_vault\""), "{error}");
     let mut bad_namespace = request(&["a"], "Opaque");
     bad_namespace.namespace = "Azure_IoT".into();
     let error = secret_sync(&bad_namespace).unwrap_err().to_string();
-    assert!(error.starts_with("--namespace: \"Azure_IoT\""), "{error}");
+    assert!(error.starts_with("namespace: \"Azure_IoT\""), "{error}");
     let error = DaprComponent::azure_keyvault("x", None, "edge_vault", "c", None, None)
         .unwrap_err()
         .to_string();
-    assert!(error.starts_with("--keyvault: "), "{error}");
+    assert!(error.starts_with("keyvault: "), "{error}");
     let error = DaprComponent::azure_keyvault("x", None, "edge-vault", " ", None, None)
         .unwrap_err()
         .to_string();
-    assert!(error.starts_with("--client-id: "), "{error}");
+    assert!(error.starts_with("client_id: "), "{error}");
 }
 
 fn trust_request(
