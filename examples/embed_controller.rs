@@ -29,8 +29,7 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     //    vault that identity may read.
     let emulator = Emulator::start().await?;
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&emulator.kubeconfig())?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
     let client = kube::Client::try_from(config)?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in keyway::sync::crds() {

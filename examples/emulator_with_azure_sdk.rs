@@ -12,8 +12,9 @@ use azure_identity::{
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use keyway_emulator::{Emulator, FederatedIdentityCredential, Role, ServiceAccountToken};
 
+/// Reads one secret with the official clients against the emulators, and prints the requests.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. The cloud: a tenant, an identity that trusts the emulated cluster's service account
     //    `default/my-app`, and a vault where that identity is a Secrets User.
     let emulator = Emulator::start().await?;

@@ -88,10 +88,8 @@ async fn emulated_pod(
     let vault = emulator.add_vault(&tenant, "app-vault").await?;
     vault.grant(&identity, Role::SecretsUser);
     vault.set_secret(name, "correct horse battery staple")?;
-    let token_file = std::env::temp_dir().join(format!(
-        "keyway-example-read-{}.jwt",
-        std::process::id()
-    ));
+    let token_file =
+        std::env::temp_dir().join(format!("keyway-example-read-{}.jwt", std::process::id()));
     let token = emulator.mint_service_account_token(&ServiceAccountToken::new("default", "app"));
     std::fs::write(&token_file, token)?;
     let environment = BTreeMap::from([
@@ -101,7 +99,10 @@ async fn emulated_pod(
             "AZURE_FEDERATED_TOKEN_FILE".to_string(),
             token_file.display().to_string(),
         ),
-        ("AZURE_AUTHORITY_HOST".to_string(), emulator.authority_host()),
+        (
+            "AZURE_AUTHORITY_HOST".to_string(),
+            emulator.authority_host(),
+        ),
         ("KEYWAY_VAULT_URL".to_string(), vault.url().to_string()),
     ]);
     Ok((environment, emulator))

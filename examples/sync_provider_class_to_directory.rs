@@ -61,7 +61,11 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     let files = dir.join("files");
-    let syncer = Syncer::new(spec, Arc::new(source), Arc::new(DirectorySink::new(&files)?));
+    let syncer = Syncer::new(
+        spec,
+        Arc::new(source),
+        Arc::new(DirectorySink::new(&files)?),
+    );
 
     // 5. One cycle. Keep the Syncer to run more: each later cycle reads only what changed
     //    (`Syncer::run` loops with an interval).

@@ -14,6 +14,9 @@ mod custom_secret_source;
 #[path = "../examples/read_secret_with_workload_identity.rs"]
 mod read_secret_with_workload_identity;
 
+#[path = "../examples/emulator_with_azure_sdk.rs"]
+mod emulator_with_azure_sdk;
+
 #[test]
 fn sync_a_provider_class_into_a_directory() {
     sync_provider_class_to_directory::main().expect("the example runs");
@@ -32,4 +35,9 @@ fn write_a_custom_secret_source() {
 #[test]
 fn read_a_secret_with_workload_identity() {
     read_secret_with_workload_identity::main().expect("the example runs");
+}
+
+#[test]
+fn the_emulators_under_the_official_azure_sdk() {
+    emulator_with_azure_sdk::main().expect("the example runs");
 }
