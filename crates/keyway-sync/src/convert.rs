@@ -57,10 +57,7 @@ pub fn convert(
     value: &SecretValue,
     now: OffsetDateTime,
 ) -> Result<Converted> {
-    let fail = |reason: String| SyncError::Convert {
-        object: object.name.clone(),
-        reason,
-    };
+    let fail = |reason: String| SyncError::convert(&object.name, reason);
     let raw = value.value.as_bytes();
     // As the provider: an empty key id is no key id.
     let backs_certificate = value

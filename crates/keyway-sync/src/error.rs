@@ -1,6 +1,7 @@
 //! The one error type of keyway-sync.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// What kind of failure a secret source reported, so callers can tell a missing secret from a
 /// throttled vault from an outage.
@@ -41,6 +42,52 @@ impl fmt::Display for SourceFailure {
         })
     }
 }
+
+/// The error under a [`SyncError`] — the Azure SDK's, the API server's, the certificate
+/// parser's — kept so a caller can walk [`std::error::Error::source`] down to it. Shared, so
+/// [`SyncError`] stays `Clone`; two causes are equal when they read the same. A cause never
+/// holds a secret value: keyway-sync keeps only errors about requests, names and formats.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// Keeps `error` as a cause.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Cause {
+        Cause(Arc::new(error))
+    }
+
+    /// The error itself, to downcast (`cause.get().downcast_ref::<azure_core::Error>()`).
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Transparent: the cause reads as the error it keeps, and its source is that error's.
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Cause) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 /// Which map of a Secret's metadata a [`FieldProblem`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +270,8 @@ pub enum SyncError {
         status: Option<u16>,
         /// What the source said.
         message: String,
+        /// The error it failed with (the SDK's), when there was one.
+        source: Option<Cause>,
     },
 
     /// A fetched value could not be decoded or converted as the object asks.
@@ -232,6 +281,8 @@ pub enum SyncError {
         object: String,
         /// Why.
         reason: String,
+        /// The error it failed with (the certificate parser's), when there was one.
+        source: Option<Cause>,
     },
 
     /// The cluster does not serve a custom resource keyway needs.
@@ -278,6 +329,7 @@ impl SyncError {
             failure,
             status,
             message: message.into(),
+            source: None,
         }
     }
 
@@ -286,7 +338,23 @@ impl SyncError {
         SyncError::Convert {
             object: object.into(),
             reason: reason.into(),
+            source: None,
         }
+    }
+
+    /// This error with `cause` under it ([`std::error::Error::source`]), for the variants that
+    /// keep one ([`SyncError::Source`], [`SyncError::Convert`]); others are returned as they are.
+    pub fn with_cause(
+        mut self,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> SyncError {
+        match &mut self {
+            SyncError::Source { source, .. } | SyncError::Convert { source, .. } => {
+                *source = Some(Cause::new(cause));
+            }
+            _ => {}
+        }
+        self
     }
 
     /// A sink that could not write `target` (a file, directory or resource).

@@ -17,7 +17,7 @@ mod syncer;
 pub mod yaml;
 
 pub use convert::{Converted, convert};
-pub use error::{FieldProblem, MetadataMap, Result, SourceFailure, SyncError};
+pub use error::{Cause, FieldProblem, MetadataMap, Result, SourceFailure, SyncError};
 #[cfg(feature = "kubernetes")]
 pub use installed::require_crds;
 pub use model::crds;

@@ -394,11 +394,11 @@ impl SecretSource for KeyVaultSource {
             .map_err(|e| source_error(&self.vault_url, name, VaultOperation::ReadKeys, e))?
             .into_model()
             .map_err(|e| source_error(&self.vault_url, name, VaultOperation::ReadKeys, e))?;
-        let unsupported = |what: String| SyncError::Convert {
-            object: name.to_string(),
-            reason: format!(
-                "{what}; objectType key supports RSA and EC (P-256, P-384, P-521) keys"
-            ),
+        let unsupported = |what: String| {
+            SyncError::convert(
+                name,
+                format!("{what}; objectType key supports RSA and EC (P-256, P-384, P-521) keys"),
+            )
         };
         let jwk = key
             .key

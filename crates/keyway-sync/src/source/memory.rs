@@ -146,12 +146,7 @@ impl std::fmt::Debug for MemorySource {
 }
 
 fn not_found(name: &str) -> SyncError {
-    SyncError::Source {
-        object: name.to_string(),
-        failure: SourceFailure::NotFound,
-        status: Some(404),
-        message: "no such secret".into(),
-    }
+    SyncError::source_failure(name, SourceFailure::NotFound, Some(404), "no such secret")
 }
 
 #[async_trait::async_trait]
@@ -192,12 +187,12 @@ impl SecretSource for MemorySource {
         }
         .ok_or_else(|| not_found(name))?;
         if !found.0.enabled {
-            return Err(SyncError::Source {
-                object: name.to_string(),
-                failure: SourceFailure::Disabled,
-                status: Some(403),
-                message: "the secret is disabled".into(),
-            });
+            return Err(SyncError::source_failure(
+                name,
+                SourceFailure::Disabled,
+                Some(403),
+                "the secret is disabled",
+            ));
         }
         Ok(SecretValue {
             properties: found.0.clone(),

@@ -54,11 +54,8 @@ impl PageGuard {
     /// origin, repeats a link already followed, or the listing passes [`MAX_PAGES`].
     pub fn accept(&mut self, object: &str, page: &impl NextLink) -> Result<(), SyncError> {
         self.pages += 1;
-        let refuse = |message: String| SyncError::Source {
-            object: object.to_string(),
-            failure: SourceFailure::Other,
-            status: None,
-            message,
+        let refuse = |message: String| {
+            SyncError::source_failure(object, SourceFailure::Other, None, message)
         };
         let Some(link) = page.next_link().filter(|l| !l.is_empty()) else {
             return Ok(());

@@ -108,12 +108,8 @@ pub fn source_error(
             operation.roles()
         ));
     }
-    SyncError::Source {
-        object: object.to_string(),
-        failure,
-        status,
-        message: text.chars().take(1200).collect(),
-    }
+    let message: String = text.chars().take(1200).collect();
+    SyncError::source_failure(object, failure, status, message).with_cause(error)
 }
 
 /// What a credential failure was, from the `IdentityError` in its chain: this machine's token

@@ -44,10 +44,10 @@ fn convert_read(
             Ok((value.properties, converted))
         }
         Fetched::Key(key) => {
-            let pem = key.public_key.to_pem().map_err(|e| SyncError::Convert {
-                object: object.name.clone(),
-                reason: e.to_string(),
-            })?;
+            let pem = key
+                .public_key
+                .to_pem()
+                .map_err(|e| SyncError::convert(&object.name, e.to_string()).with_cause(e))?;
             let converted = Converted {
                 contents: zeroize::Zeroizing::new(pem.into_bytes()),
                 findings: Vec::new(),
@@ -227,12 +227,7 @@ mod tests {
         for (path, text) in [("known", "k"), ("hist/0", "h0"), ("hist/1", "h1")] {
             state.synced.insert(path.into(), remembered(text));
         }
-        let down = SyncError::Source {
-            object: "x".into(),
-            failure: crate::SourceFailure::Unavailable,
-            status: None,
-            message: "down".into(),
-        };
+        let down = SyncError::source_failure("x", crate::SourceFailure::Unavailable, None, "down");
         let decided = vec![
             failed(&objects[1], "known", &down, &state),
             failed(&objects[2], "restarted", &down, &state),

@@ -53,12 +53,7 @@ fn follows_newest(o: &KeyVaultObject) -> bool {
 
 /// A source failure found by planning, for `object`.
 fn not_readable(object: &KeyVaultObject, failure: SourceFailure, message: &str) -> SyncError {
-    SyncError::Source {
-        object: object.name.clone(),
-        failure,
-        status: None,
-        message: message.into(),
-    }
+    SyncError::source_failure(&object.name, failure, None, message)
 }
 
 /// One kind's listing this cycle, reduced to the spec's objects of that kind.

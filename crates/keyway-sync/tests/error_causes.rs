@@ -1,0 +1,55 @@
+//! A source failure keeps the error it failed with: a caller walks `Error::source` down to the
+//! Azure SDK's error (and its HTTP status) instead of parsing the message, the text stays what
+//! it was, and a clone keeps the cause.
+
+use std::error::Error as _;
+use std::sync::Arc;
+
+use keyway_emulator::{Emulator, Role};
+use keyway_sync::{SecretSource, SourceFailure, SyncError};
+
+mod support;
+
+#[tokio::test]
+async fn a_refused_read_keeps_the_sdk_error_under_it() {
+    let emulator = Emulator::start().await.unwrap();
+    let tenant = emulator.add_tenant(None);
+    let app = emulator
+        .add_workload_identity(&tenant, "app", "default", "app")
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, "causes-vault").await.unwrap();
+    vault.grant(&app, Role::SecretsUser);
+    let credential: Arc<dyn azure_core::credentials::TokenCredential> = emulator
+        .workload_credential(&app, "default", "app")
+        .unwrap();
+    let source = support::vault::source(&emulator, &vault, credential);
+
+    let error = source.get("no-such-secret", None).await.unwrap_err();
+    let SyncError::Source {
+        failure,
+        status,
+        source: Some(cause),
+        ..
+    } = &error
+    else {
+        panic!("a source failure with its cause: {error:?}");
+    };
+    assert_eq!((*failure, *status), (SourceFailure::NotFound, Some(404)));
+    let sdk = cause
+        .get()
+        .downcast_ref::<azure_core::Error>()
+        .expect("the Azure SDK's error");
+    assert_eq!(sdk.http_status().map(u16::from), Some(404));
+    // Through the standard chain too, and the message is the library's own words, not the
+    // SDK's dump.
+    assert!(error.source().is_some(), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.starts_with("no-such-secret: not found, HTTP 404 ("),
+        "{text}"
+    );
+    // Clone keeps it (the cause is shared).
+    let copy = error.clone();
+    assert_eq!(copy, error);
+    assert!(copy.source().is_some());
+}
