@@ -20,7 +20,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `emulator` | the `emulator` module (`keyway-emulator`) |
-//! | `kube` | `identity::TokenRequest`: assertions from the Kubernetes TokenRequest API (`keyway-identity/kube`) |
+//! | `kube` | `identity::TokenRequest`: assertions from the Kubernetes TokenRequest API (`keyway-identity/kube`); the readiness probe of a cluster's issuer (`keyway-cluster/kube`) |
 //! | `kubernetes` | `sync::KubernetesSecretSink`: synced data into a Kubernetes Secret (`keyway-sync/kubernetes`) |
 //! | `controller` | `sync::controller`: the SecretSync controller to embed (`keyway-sync/controller`; implies `kubernetes` and `kube`) |
 //!
