@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::Args;
 use keyway_sync::model::secret_sync::SyncTarget;
 use keyway_sync::{
-    DirectorySink, Outcome, Remap, SecretProviderClass, SecretSink, SecretSync, SyncReport,
-    SyncSpec, Syncer,
+    DirectorySink, Outcome, Remap, SecretProviderClass, SecretSink, SecretSync, Stopped,
+    SyncReport, SyncSpec, Syncer,
 };
 
 use crate::azure;
@@ -157,29 +157,29 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
         syncer = syncer.with_progress(progress_bar());
     }
 
+    // A signal abandons a cycle only before it starts writing (`Syncer::run_once_until`).
     let Some(interval) = args.interval else {
-        let report = tokio::select! {
-            report = syncer.run_once() => SyncView(report),
-            _ = &mut stop => return Ok(interrupted()),
+        let Some(report) = syncer.run_once_until(&mut stop).await else {
+            return Ok(interrupted());
         };
+        let report = SyncView(report);
         report::print(&report, args.json);
         return Ok(report.exit_code());
     };
-    loop {
-        let report = tokio::select! {
-            report = syncer.run_once() => SyncView(report),
-            _ = &mut stop => return Ok(interrupted()),
-        };
-        if args.json {
-            println!("{}", serde_json::to_string(&report).unwrap_or_default());
-        } else {
-            println!("{}", report.summary());
-        }
-        tokio::select! {
-            _ = &mut stop => return Ok(ExitCode::SUCCESS),
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
+    let stopped = syncer
+        .run(interval, Duration::ZERO, &mut stop, |report| {
+            let report = SyncView(report);
+            if args.json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                println!("{}", report.summary());
+            }
+        })
+        .await;
+    Ok(match stopped {
+        Stopped::BetweenCycles => ExitCode::SUCCESS,
+        Stopped::MidCycle => interrupted(),
+    })
 }
 
 /// Says that a cycle was interrupted; exit 130, as shells report SIGINT.

@@ -870,3 +870,147 @@ async fn an_entra_refusal_exits_1_and_an_unreachable_entra_exits_3() {
     );
     s.emulator().faults().clear();
 }
+
+/// `keyway sync --interval` prints each cycle's summary as it completes; SIGINT while it waits
+/// for the next cycle exits 0, and SIGINT during a cycle (the vault is slow) exits 130 and
+/// leaves the set synced before as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_interval_prints_each_cycle_and_stops_on_sigint() {
+    use std::io::BufRead;
+    let s = setup("interval").await;
+    std::fs::write(s.dir.join("v.txt"), "first").unwrap();
+    let set = s.keyway(
+        &s.officer,
+        "officer",
+        &[
+            "secret",
+            "set",
+            "--name",
+            "server-cert",
+            "--file",
+            s.dir.join("v.txt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(set.status.code(), Some(0));
+    let spc = s.dir.join("spc.yaml");
+    std::fs::write(
+        &spc,
+        SPC.split("        - |\n          objectName: server-cert\n          objectAlias")
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let target = s.dir.join("out");
+    let args = [
+        "sync",
+        "--provider-class",
+        spc.to_str().unwrap(),
+        "--to-dir",
+        target.to_str().unwrap(),
+        "--interval",
+        "1h",
+    ];
+    let interrupt = |child: &std::process::Child| {
+        let killed = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    };
+
+    // Between cycles: the first cycle's summary line, then SIGINT during the hour's wait.
+    let mut child = s
+        .command(&s.reader, &s.dir.join("reader.jwt"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        (line, stdout)
+    })
+    .await
+    .unwrap();
+    let (line, mut stdout) = first;
+    assert!(
+        line.starts_with("1 updated, 0 unchanged, 0 failed;") && line.contains("call(s); written,"),
+        "{line}"
+    );
+    interrupt(&child);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        (child.wait_with_output().unwrap(), rest)
+    })
+    .await
+    .unwrap();
+    let (out, rest) = out;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rest, "", "one cycle, one line");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert_eq!(std::fs::read(target.join("server-cert")).unwrap(), b"first");
+
+    // Mid-cycle: the token exchange is held back, as in the one-shot test above.
+    std::fs::write(s.dir.join("v.txt"), "second").unwrap();
+    let set = s.keyway(
+        &s.officer,
+        "officer",
+        &[
+            "secret",
+            "set",
+            "--name",
+            "server-cert",
+            "--file",
+            s.dir.join("v.txt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(set.status.code(), Some(0));
+    let challenged_before = s
+        .emulator()
+        .counters()
+        .count(keyway_emulator::Service::KeyVault, "GetSecrets");
+    s.emulator().faults().set_latency(
+        keyway_emulator::Service::Entra,
+        Some("Token"),
+        std::time::Duration::from_secs(600),
+    );
+    let child = s
+        .command(&s.reader, &s.dir.join("reader.jwt"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..1200 {
+        if s.emulator()
+            .counters()
+            .count(keyway_emulator::Service::KeyVault, "GetSecrets")
+            > challenged_before
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    interrupt(&child);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    s.emulator().faults().clear();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert_eq!(out.stdout, b"", "no cycle completed");
+    assert_eq!(std::fs::read(target.join("server-cert")).unwrap(), b"first");
+}
