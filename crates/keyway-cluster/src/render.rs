@@ -318,10 +318,16 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
         },
     );
     secret_sync.metadata.namespace = Some(request.namespace.clone());
-    // The controller's mapping rule, so what is rendered is what will sync.
+    // The check the controller and `keyway sync` make (type, labels, mapping, the keys a
+    // Secret's type requires), so what is rendered is what will sync.
     secret_sync
         .spec
-        .mapping(Some(&spec))
+        .validate(
+            &spec,
+            keyway_sync::SyncTarget::Secret {
+                allowed_types: &keyway_sync::model::secret_sync::ALLOWED_SECRET_TYPES,
+            },
+        )
         .map_err(|e| ClusterError::invalid("objects", e.to_string()))?;
     Ok(SecretSyncManifests {
         service_account,
