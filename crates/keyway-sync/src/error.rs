@@ -215,6 +215,24 @@ pub enum FieldProblem {
          Store CSI Azure provider refuses anywhere in a file name"
     )]
     DotDotInName(String),
+    /// `objectFormat: pfx` on an object that is not a secret.
+    #[error("pfx is only allowed with objectType secret, not {object_type}")]
+    PfxNeedsSecret {
+        /// The object's type.
+        object_type: crate::model::objects::ObjectType,
+    },
+    /// `objectEncoding` on an object that is not a secret.
+    #[error("is only allowed with objectType secret, not {object_type}")]
+    EncodingNeedsSecret {
+        /// The object's type.
+        object_type: crate::model::objects::ObjectType,
+    },
+    /// A file mode beyond `0777`.
+    #[error("{mode:#o} is not a file mode (at most 0o777)")]
+    FileModeTooLarge {
+        /// The mode given.
+        mode: u32,
+    },
     /// A `keyvaultName` that cannot be a Key Vault's name
     /// ([`crate::model::vault_name::check_vault_name`]).
     #[error("{name:?} {problem}: {}", crate::model::vault_name::VAULT_NAME_RULE)]

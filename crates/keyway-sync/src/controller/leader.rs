@@ -57,10 +57,7 @@ impl std::fmt::Debug for LeaderElection {
 }
 
 fn lease_error(e: kube::Error) -> SyncError {
-    SyncError::Sink {
-        target: "the leader-election Lease".into(),
-        reason: e.to_string(),
-    }
+    SyncError::sink("the leader-election Lease", e.to_string()).with_cause(e)
 }
 
 impl LeaderElection {

@@ -550,9 +550,9 @@ async fn report(sync: &SecretSync, context: &Context, verdict: &Verdict) -> Resu
             })),
         )
         .await
-        .map_err(|e| SyncError::Sink {
-            target: format!("SecretSync {namespace}/{} status", sync.name_any()),
-            reason: e.to_string(),
+        .map_err(|e| {
+            let target = format!("SecretSync {namespace}/{} status", sync.name_any());
+            SyncError::sink(target, e.to_string()).with_cause(e)
         })?;
     }
     let event = if !verdict.reason.succeeded() {

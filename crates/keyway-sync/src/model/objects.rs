@@ -82,6 +82,29 @@ impl KeyVaultObject {
     }
 }
 
+/// The rule of `objectFormat`, whoever built the object: `pfx` only with objectType secret.
+pub fn check_format(
+    object_type: ObjectType,
+    format: Option<ObjectFormat>,
+) -> std::result::Result<(), FieldProblem> {
+    if format == Some(ObjectFormat::Pfx) && object_type != ObjectType::Secret {
+        return Err(FieldProblem::PfxNeedsSecret { object_type });
+    }
+    Ok(())
+}
+
+/// The rule of `objectEncoding`, whoever built the object: only with objectType secret (a key
+/// or certificate is read as Key Vault returns it).
+pub fn check_encoding(
+    object_type: ObjectType,
+    encoding: Option<Encoding>,
+) -> std::result::Result<(), FieldProblem> {
+    if encoding.is_some() && object_type != ObjectType::Secret {
+        return Err(FieldProblem::EncodingNeedsSecret { object_type });
+    }
+    Ok(())
+}
+
 /// The rule of an output name (`objectAlias`, else `objectName`), whoever built the object (a
 /// SecretProviderClass or [`crate::SyncSpec::new`]): a plain relative path inside the
 /// directory, by the directory sink's own rule ([`crate::DirectorySink::check_name`]), and
@@ -268,12 +291,8 @@ fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
             ));
         }
     };
-    if format == Some(ObjectFormat::Pfx) && object_type != ObjectType::Secret {
-        return Err(SyncError::invalid(
-            field("objectFormat"),
-            format!("pfx is only allowed with objectType secret, not {object_type}"),
-        ));
-    }
+    check_format(object_type, format)
+        .map_err(|problem| SyncError::invalid(field("objectFormat"), problem))?;
     let encoding = match text(&raw.object_encoding) {
         None => None,
         Some(given) => match given.to_ascii_lowercase().as_str() {
@@ -291,12 +310,8 @@ fn validate(raw: &RawObject, path: &str) -> Result<KeyVaultObject> {
             }
         },
     };
-    if encoding.is_some() && object_type != ObjectType::Secret {
-        return Err(SyncError::invalid(
-            field("objectEncoding"),
-            format!("is only allowed with objectType secret, not {object_type}"),
-        ));
-    }
+    check_encoding(object_type, encoding)
+        .map_err(|problem| SyncError::invalid(field("objectEncoding"), problem))?;
     let alias = text(&raw.object_alias);
     // The output name becomes a file name: a plain relative path inside the directory, by the
     // directory sink's own rule.

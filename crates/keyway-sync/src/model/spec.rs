@@ -2,7 +2,9 @@
 //! optionally a SecretSync), or directly in code without any Kubernetes types.
 
 use crate::error::{FieldProblem, Result, SyncError};
-use crate::model::objects::{KeyVaultObject, check_output_name, parse_objects};
+use crate::model::objects::{
+    KeyVaultObject, check_encoding, check_format, check_output_name, parse_objects,
+};
 use crate::model::secret_provider_class::SecretProviderClass;
 
 /// The Azure clouds a SecretProviderClass can name.
@@ -55,9 +57,11 @@ pub struct SyncSpec {
 }
 
 impl SyncSpec {
-    /// A spec built in code: a vault URL and objects (validated: names, outputs that are plain
-    /// relative paths by the same rule as a SecretProviderClass's `objectAlias`
-    /// ([`crate::model::objects::check_output_name`]), unique outputs).
+    /// A spec built in code: a vault URL and objects, validated by a SecretProviderClass's rules
+    /// where they apply to typed objects: names, outputs that are plain relative paths
+    /// ([`crate::model::objects::check_output_name`]), `pfx` and encodings for secrets only
+    /// ([`crate::model::objects::check_format`], [`crate::model::objects::check_encoding`]),
+    /// file modes up to `0o777`, unique outputs.
     pub fn new(vault_url: impl Into<String>, objects: Vec<KeyVaultObject>) -> Result<SyncSpec> {
         let vault_url = vault_url.into();
         if !vault_url.starts_with("https://") {
@@ -83,6 +87,16 @@ impl SyncSpec {
                 && let Err(problem) = check_output_name(alias)
             {
                 return Err(SyncError::invalid(format!("objects[{i}].alias"), problem));
+            }
+            check_format(o.object_type, o.format)
+                .map_err(|problem| SyncError::invalid(format!("objects[{i}].format"), problem))?;
+            check_encoding(o.object_type, o.encoding)
+                .map_err(|problem| SyncError::invalid(format!("objects[{i}].encoding"), problem))?;
+            if let Some(mode) = o.file_permission.filter(|&mode| mode > 0o777) {
+                return Err(SyncError::invalid(
+                    format!("objects[{i}].file_permission"),
+                    FieldProblem::FileModeTooLarge { mode },
+                ));
             }
             if !seen.insert(o.output_name().to_ascii_lowercase()) {
                 return Err(SyncError::invalid(
@@ -240,5 +254,62 @@ impl SyncSpec {
         }
         self.vault_url = vault_url.trim_end_matches('/').to_string();
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::objects::{ObjectFormat, ObjectType};
+
+    /// A spec built in code is held to the SecretProviderClass's rules for the same options.
+    #[test]
+    fn a_spec_in_code_keeps_the_provider_class_rules() {
+        let refused = |object: KeyVaultObject| {
+            SyncSpec::new("https://v.vault.azure.net", vec![object])
+                .unwrap_err()
+                .to_string()
+        };
+        let e = refused(KeyVaultObject {
+            alias: Some("a..b".into()),
+            ..KeyVaultObject::secret("a")
+        });
+        assert!(
+            e.starts_with("objects[0].alias: must be a plain relative path"),
+            "{e}"
+        );
+        let e = refused(KeyVaultObject {
+            object_type: ObjectType::Key,
+            encoding: Some(keyway_cert::Encoding::Hex),
+            ..KeyVaultObject::secret("k")
+        });
+        assert!(
+            e.starts_with("objects[0].encoding: is only allowed with objectType secret"),
+            "{e}"
+        );
+        let e = refused(KeyVaultObject {
+            object_type: ObjectType::Cert,
+            format: Some(ObjectFormat::Pfx),
+            ..KeyVaultObject::secret("c")
+        });
+        assert!(
+            e.starts_with("objects[0].format: pfx is only allowed"),
+            "{e}"
+        );
+        let e = refused(KeyVaultObject {
+            file_permission: Some(0o1777),
+            ..KeyVaultObject::secret("m")
+        });
+        assert!(e.starts_with("objects[0].file_permission: 0o1777"), "{e}");
+        SyncSpec::new(
+            "https://v.vault.azure.net",
+            vec![KeyVaultObject {
+                format: Some(ObjectFormat::Pfx),
+                encoding: Some(keyway_cert::Encoding::Base64),
+                file_permission: Some(0o640),
+                ..KeyVaultObject::secret("ok")
+            }],
+        )
+        .unwrap();
     }
 }

@@ -179,7 +179,7 @@ impl KubernetesSecretSink {
         self.api
             .get_opt(&self.name)
             .await
-            .map_err(|e| self.failure(e.to_string()))
+            .map_err(|e| self.api_failure(e))
     }
 
     /// Whether `existing` holds exactly `set` as a Secret of this sink's type.
@@ -242,10 +242,12 @@ impl KubernetesSecretSink {
     }
 
     fn failure(&self, reason: impl Into<String>) -> SyncError {
-        SyncError::Sink {
-            target: format!("Secret {}/{}", self.namespace, self.name),
-            reason: reason.into(),
-        }
+        SyncError::sink(format!("Secret {}/{}", self.namespace, self.name), reason)
+    }
+
+    /// The API server's error `e`, kept under the failure.
+    fn api_failure(&self, e: kube::Error) -> SyncError {
+        self.failure(e.to_string()).with_cause(e)
     }
 
     /// The SecretSync item that maps to `key`, and its field path.
@@ -398,7 +400,7 @@ impl SecretSink for KubernetesSecretSink {
                 &Patch::Apply(&secret),
             )
             .await
-            .map_err(|e| self.failure(e.to_string()))?;
+            .map_err(|e| self.api_failure(e))?;
         *lock(&self.last) = LastWrite {
             held: Some(wanted),
             before_write: version,
