@@ -85,3 +85,18 @@ impl fmt::Debug for Crl {
             .finish()
     }
 }
+
+impl Crl {
+    /// Whether `issuer`'s public key verifies this CRL's signature — the proof that `issuer`
+    /// issued it (a matching issuer name alone is not: anyone can write any name). `false` when
+    /// the signature does not verify or its algorithm cannot be checked here.
+    pub fn is_signed_by(&self, issuer: &crate::Certificate) -> bool {
+        let Ok((_, crl)) = CertificateRevocationList::from_der(&self.der) else {
+            return false;
+        };
+        let Ok(x509) = issuer.x509() else {
+            return false;
+        };
+        crl.verify_signature(x509.public_key()).is_ok()
+    }
+}

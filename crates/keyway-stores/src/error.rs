@@ -1,0 +1,182 @@
+//! What can go wrong, typed so a CLI maps it to an exit code without reading text. No variant
+//! ever carries a secret value.
+
+/// What kind of Key Vault failure, so callers branch without reading text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum VaultFailure {
+    /// The secret does not exist (or is deleted).
+    NotFound,
+    /// The caller lacks a right (HTTP 403); the message names it.
+    Forbidden,
+    /// A conflict, e.g. a deleted secret of that name still awaiting purge (HTTP 409).
+    Conflict,
+    /// The vault or Entra ID could not be reached, or failed (5xx).
+    Unreachable,
+    /// The credential could not get a token.
+    Credential,
+    /// Anything else Key Vault answered.
+    Other,
+}
+
+/// An error of a store operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The namespace holds no SecretProviderClass made by secret-sync enablement, so there is
+    /// no vault to store in.
+    #[error(
+        "secret sync is not enabled for the instance in namespace {namespace}: no \
+         SecretProviderClass there names a Key Vault (other than {connector}); run `az iot ops \
+         secretsync enable --instance <instance> --resource-group <group> --kv-resource-id \
+         <vault resource id>` first"
+    )]
+    SecretSyncNotEnabled {
+        /// The namespace searched.
+        namespace: String,
+        /// The connector's own SecretProviderClass, which does not count.
+        connector: String,
+    },
+
+    /// Several SecretProviderClasses could be the instance's default.
+    #[error(
+        "several SecretProviderClasses in {namespace} name a Key Vault ({}); say which one \
+         secret-sync enablement made (StoreConfig::default_provider_class)",
+        candidates.join(", ")
+    )]
+    AmbiguousInstance {
+        /// The namespace searched.
+        namespace: String,
+        /// The candidates' names.
+        candidates: Vec<String>,
+    },
+
+    /// A check refused the operation; nothing was written. Each reason names the file or
+    /// entry and the fix.
+    #[error("refused, nothing written: {}", reasons.join("; "))]
+    Refused {
+        /// Why, one line per problem.
+        reasons: Vec<String>,
+    },
+
+    /// An argument the caller gave is unusable.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The argument.
+        field: String,
+        /// Why, and the fix.
+        reason: String,
+    },
+
+    /// A name given to remove matches no entry; nothing was changed.
+    #[error("{store} has no entry {name:?} (as target key or secret name); it holds: {known}")]
+    NotFound {
+        /// The store or synced-secret list searched.
+        store: String,
+        /// The name given.
+        name: String,
+        /// What it holds, comma-separated (or `nothing`).
+        known: String,
+    },
+
+    /// A resource read from the cluster is unusable: `field` is its path.
+    #[error("{resource}: {field}: {reason}")]
+    ClusterData {
+        /// `SecretProviderClass ns/name`.
+        resource: String,
+        /// The field path, e.g. `spec.parameters.objects[1].objectType`.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// Key Vault refused or failed a request.
+    #[error("Key Vault {operation} {secret}: {message}")]
+    Vault {
+        /// `get`, `set`, `delete`, `purge`.
+        operation: &'static str,
+        /// The secret's name.
+        secret: String,
+        /// The kind of failure.
+        failure: VaultFailure,
+        /// HTTP status, when there was one.
+        status: Option<u16>,
+        /// Key Vault's code and message (for a 403 the missing right); never a value.
+        message: String,
+    },
+
+    /// The cluster (Kubernetes API or Azure Resource Manager) refused or failed a request.
+    #[error("{operation}: {message}")]
+    Cluster {
+        /// What was being done, e.g. `applying SecretSync ns/name`.
+        operation: String,
+        /// HTTP status, when there was one (`None`: unreachable).
+        status: Option<u16>,
+        /// What the server said.
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// Whether a remote end could not be reached (exit code 3 in a CLI).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Vault { failure, .. } => {
+                matches!(
+                    failure,
+                    VaultFailure::Unreachable | VaultFailure::Credential
+                )
+            }
+            StoreError::Cluster { status, .. } => status.is_none_or(|s| s >= 500),
+            _ => false,
+        }
+    }
+
+    /// The CLI exit code for this error: 1 refused by a check (or by the remote end), 2 usage,
+    /// input or setup, 3 unreachable.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_unreachable() {
+            return 3;
+        }
+        match self {
+            StoreError::Refused { .. } | StoreError::Vault { .. } | StoreError::Cluster { .. } => 1,
+            _ => 2,
+        }
+    }
+
+    pub(crate) fn refused(reasons: Vec<String>) -> StoreError {
+        StoreError::Refused { reasons }
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> StoreError {
+        StoreError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn kube(operation: impl Into<String>, error: kube::Error) -> StoreError {
+        let (status, message) = match &error {
+            kube::Error::Api(status) => (Some(status.code), status.message.clone()),
+            other => (None, first_line(&other.to_string())),
+        };
+        StoreError::Cluster {
+            operation: operation.into(),
+            status,
+            message,
+        }
+    }
+}
+
+/// A `Result` with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub(crate) fn first_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(600)
+        .collect()
+}
