@@ -42,7 +42,7 @@ impl From<keyway_sync::SyncError> for CliError {
             },
             SyncError::Sink { .. } => CliError::Remote(error.to_string()),
             // A parameter set from the command line (`vault_url`) is said as its flag.
-            SyncError::Invalid { path, problem } if flag_for(path) != path.as_str() => {
+            SyncError::Invalid { path, problem, .. } if flag_for(path) != path.as_str() => {
                 CliError::Input(format!("{}: {problem}", flag_for(path)))
             }
             _ => CliError::Input(error.to_string()),
