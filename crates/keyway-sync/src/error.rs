@@ -263,13 +263,16 @@ impl From<&str> for FieldProblem {
     }
 }
 
-/// Everything that can go wrong in keyway-sync. No variant carries a secret value.
+/// Everything that can go wrong in keyway-sync. No variant carries a secret value. Variants
+/// are built with [`SyncError::invalid`], [`SyncError::source_failure`], [`SyncError::convert`]
+/// and [`SyncError::sink`] (their fields may grow), and matched with `..`.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SyncError {
     /// A manifest or specification is invalid; `path` names the field
     /// (`spec.parameters.objects[2].objectEncoding`), `problem` the rule it breaks.
     #[error("{path}: {problem}")]
+    #[non_exhaustive]
     Invalid {
         /// The field path.
         path: String,
@@ -279,6 +282,7 @@ pub enum SyncError {
 
     /// The secret source failed.
     #[error("{object}: {failure}{} ({message})", http_status(.status))]
+    #[non_exhaustive]
     Source {
         /// The object (secret name), or `*` for a listing.
         object: String,
@@ -294,6 +298,7 @@ pub enum SyncError {
 
     /// A fetched value could not be decoded or converted as the object asks.
     #[error("{object}: {reason}")]
+    #[non_exhaustive]
     Convert {
         /// The object.
         object: String,
@@ -318,6 +323,7 @@ pub enum SyncError {
 
     /// The sink could not be written.
     #[error("writing {target}: {reason}")]
+    #[non_exhaustive]
     Sink {
         /// The file, directory or resource.
         target: String,
