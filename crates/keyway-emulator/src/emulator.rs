@@ -1,7 +1,7 @@
 //! The emulator: its options, the start of every listener, and the [`Emulator`] handle tests
-//! and programs drive it by. The state the services share lives in [`crate::state`], the
-//! directory in [`crate::directory`], the control endpoints in [`crate::control`], and the
-//! [`crate::Vault`] handle beside the Key Vault service.
+//! and programs drive it by. The state the services share lives in `state.rs`, the directory
+//! in `directory.rs`, the control endpoints in `control.rs`, and the [`crate::Vault`] handle
+//! beside the Key Vault service (`keyvault/vault.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

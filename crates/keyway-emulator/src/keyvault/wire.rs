@@ -144,6 +144,11 @@ pub(crate) fn error(
     (status, Json(json!({ "error": error }))).into_response()
 }
 
+/// A 400 `BadParameter` answer.
+pub(crate) fn bad_parameter(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "BadParameter", message, None)
+}
+
 /// The answer for a refused store operation.
 pub(crate) fn store_error(e: &StoreError) -> Response {
     match e {
