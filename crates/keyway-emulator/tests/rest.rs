@@ -56,7 +56,7 @@ impl World {
             .exchange(
                 &self.tenant,
                 &self.app.client_id,
-                "https://vault.azure.net/.default",
+                VAULT_SCOPE,
                 &self.assertion(),
             )
             .await;
@@ -94,16 +94,166 @@ fn aadsts(body: &Value) -> u64 {
     body["error_codes"][0].as_u64().unwrap_or_default()
 }
 
+/// One token request to the emulated Entra and what its answer must say (each `Some` is
+/// checked).
+struct TokenCase {
+    name: &'static str,
+    /// Done just before the request.
+    before: Option<fn(&World)>,
+    tenant: String,
+    client_id: String,
+    scope: &'static str,
+    assertion: String,
+    status: Option<u16>,
+    aadsts: Option<u64>,
+    error: Option<&'static str>,
+    /// Text `error_description` must contain.
+    mentions: Option<&'static str>,
+}
+
+impl World {
+    /// A request for a vault token as the app, with `assertion`, that checks nothing yet.
+    fn token_case(&self, name: &'static str, assertion: String) -> TokenCase {
+        TokenCase {
+            name,
+            before: None,
+            tenant: self.tenant.clone(),
+            client_id: self.app.client_id.clone(),
+            scope: VAULT_SCOPE,
+            assertion,
+            status: None,
+            aadsts: None,
+            error: None,
+            mentions: None,
+        }
+    }
+
+    /// Runs the cases in order, checking each answer; returns the answers' bodies.
+    async fn exchange_all(&self, cases: Vec<TokenCase>) -> Vec<Value> {
+        let mut answers = Vec::new();
+        for c in cases {
+            if let Some(before) = c.before {
+                before(self);
+            }
+            let (status, body) = self
+                .exchange(&c.tenant, &c.client_id, c.scope, &c.assertion)
+                .await;
+            let name = c.name;
+            if let Some(expected) = c.status {
+                assert_eq!(status, expected, "{name}: {body}");
+            }
+            if let Some(expected) = c.aadsts {
+                assert_eq!(aadsts(&body), expected, "{name}: {body}");
+            }
+            if let Some(expected) = c.error {
+                assert_eq!(body["error"].as_str(), Some(expected), "{name}: {body}");
+            }
+            if let Some(text) = c.mentions {
+                let description = body["error_description"].as_str().unwrap_or_default();
+                assert!(description.contains(text), "{name}: {description}");
+            }
+            answers.push(body);
+        }
+        answers
+    }
+
+    /// Sends each request to the vault in order, checking each answer; returns the answers'
+    /// headers and bodies.
+    async fn call_all(&self, cases: Vec<VaultCase>) -> Vec<(reqwest::header::HeaderMap, Value)> {
+        let mut answers = Vec::new();
+        for c in cases {
+            if let Some(before) = c.before {
+                before(self);
+            }
+            let (status, headers, body) = self.vault_call(c.method, c.path, c.body).await;
+            let name = c.name;
+            assert_eq!(status, c.status, "{name}: {body}");
+            if let Some((pointer, expected)) = c.expect {
+                assert_eq!(
+                    body.pointer(pointer).and_then(Value::as_str),
+                    Some(expected),
+                    "{name}: {body}"
+                );
+            }
+            answers.push((headers, body));
+        }
+        answers
+    }
+}
+
+const VAULT_SCOPE: &str = "https://vault.azure.net/.default";
+const SECRET_A: &str = "/secrets/a?api-version=2025-07-01";
+const CERT_PEM: &str = "/secrets/cert-pem?api-version=2025-07-01";
+
+/// One request to the vault and what its answer must be.
+struct VaultCase {
+    name: &'static str,
+    /// Done just before the request.
+    before: Option<fn(&World)>,
+    method: reqwest::Method,
+    path: &'static str,
+    body: Option<Value>,
+    status: u16,
+    /// A JSON pointer into the answer and the string expected there.
+    expect: Option<(&'static str, &'static str)>,
+}
+
+impl VaultCase {
+    fn before(mut self, before: fn(&World)) -> VaultCase {
+        self.before = Some(before);
+        self
+    }
+
+    fn status(mut self, status: u16) -> VaultCase {
+        self.status = status;
+        self
+    }
+
+    /// The answer's `error.code`.
+    fn code(mut self, code: &'static str) -> VaultCase {
+        self.expect = Some(("/error/code", code));
+        self
+    }
+
+    /// The answer's `error.innererror.code`.
+    fn inner(mut self, code: &'static str) -> VaultCase {
+        self.expect = Some(("/error/innererror/code", code));
+        self
+    }
+}
+
+fn get(name: &'static str, path: &'static str) -> VaultCase {
+    VaultCase {
+        name,
+        before: None,
+        method: reqwest::Method::GET,
+        path,
+        body: None,
+        status: 200,
+        expect: None,
+    }
+}
+
+fn put(name: &'static str, path: &'static str, body: Value) -> VaultCase {
+    VaultCase {
+        method: reqwest::Method::PUT,
+        body: Some(body),
+        ..get(name, path)
+    }
+}
+
+fn delete(name: &'static str, path: &'static str) -> VaultCase {
+    VaultCase {
+        method: reqwest::Method::DELETE,
+        ..get(name, path)
+    }
+}
+
 #[tokio::test]
 async fn entra_success_shape() {
     let w = world().await;
     let (status, body) = w
-        .exchange(
-            &w.tenant,
-            &w.app.client_id,
-            "https://vault.azure.net/.default",
-            &w.assertion(),
-        )
+        .exchange(&w.tenant, &w.app.client_id, VAULT_SCOPE, &w.assertion())
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["token_type"], "Bearer");
@@ -118,12 +268,92 @@ async fn entra_success_shape() {
 async fn entra_failures_answer_like_entra() {
     let w = world().await;
     let assertion = w.assertion();
-    let vault_scope = "https://vault.azure.net/.default";
+    let minted = |change: fn(&mut ServiceAccountToken, &World)| {
+        let mut spec = ServiceAccountToken::new("ns", "sa");
+        change(&mut spec, &w);
+        w.emulator.mint_service_account_token(&spec)
+    };
+    // A token signed by some other key than the issuer's.
+    let other = Emulator::start().await.unwrap();
+    let mut foreign = ServiceAccountToken::new("ns", "sa");
+    foreign.issuer = Some(w.emulator.issuer_url());
 
-    let (status, body) = w
-        .exchange("no-such-tenant", &w.app.client_id, vault_scope, &assertion)
+    let answers = w
+        .exchange_all(vec![
+            TokenCase {
+                tenant: "no-such-tenant".into(),
+                status: Some(400),
+                aadsts: Some(90002),
+                ..w.token_case("an unknown tenant", assertion.clone())
+            },
+            TokenCase {
+                client_id: "00000000-0000-0000-0000-000000000000".into(),
+                status: Some(400),
+                aadsts: Some(700016),
+                error: Some("unauthorized_client"),
+                ..w.token_case("an unknown client", assertion.clone())
+            },
+            TokenCase {
+                scope: "https://vault.azure.net",
+                aadsts: Some(70011),
+                error: Some("invalid_scope"),
+                ..w.token_case("a scope without /.default", assertion.clone())
+            },
+            TokenCase {
+                aadsts: Some(700211),
+                ..w.token_case(
+                    "an issuer the identity has no credential for (trailing slash differs)",
+                    minted(|spec, w| spec.issuer = Some(format!("{}/", w.emulator.issuer_url()))),
+                )
+            },
+            TokenCase {
+                aadsts: Some(70021),
+                mentions: Some("api://something-else"),
+                ..w.token_case(
+                    "a wrong audience: no credential matches",
+                    minted(|spec, _| spec.audiences = vec!["api://something-else".into()]),
+                )
+            },
+            TokenCase {
+                aadsts: Some(700024),
+                ..w.token_case(
+                    "not yet valid beyond the 5 minutes of skew",
+                    minted(|spec, _| {
+                        spec.issued_at =
+                            Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(10))
+                    }),
+                )
+            },
+            TokenCase {
+                status: Some(200),
+                ..w.token_case(
+                    "not yet valid within the 5 minutes of skew",
+                    minted(|spec, _| {
+                        spec.issued_at =
+                            Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(4))
+                    }),
+                )
+            },
+            TokenCase {
+                aadsts: Some(700027),
+                ..w.token_case(
+                    "signed by another key than the issuer's",
+                    other.mint_service_account_token(&foreign),
+                )
+            },
+            TokenCase {
+                before: Some(|w| w.emulator.set_clock_skew(time::Duration::hours(3))),
+                aadsts: Some(700024),
+                ..w.token_case(
+                    "a fresh assertion, the emulated clock 3 hours ahead",
+                    assertion.clone(),
+                )
+            },
+        ])
         .await;
-    assert_eq!((status, aadsts(&body)), (400, 90002));
+
+    // Entra's error body, in full, on the first.
+    let body = &answers[0];
     let description = body["error_description"].as_str().unwrap();
     assert!(description.starts_with("AADSTS90002: "), "{description}");
     assert!(
@@ -140,108 +370,6 @@ async fn entra_failures_answer_like_entra() {
     ] {
         assert!(body.get(key).is_some(), "missing {key}: {body}");
     }
-
-    let (status, body) = w
-        .exchange(
-            &w.tenant,
-            "00000000-0000-0000-0000-000000000000",
-            vault_scope,
-            &assertion,
-        )
-        .await;
-    assert_eq!(
-        (status, aadsts(&body), body["error"].as_str()),
-        (400, 700016, Some("unauthorized_client"))
-    );
-
-    let (_, body) = w
-        .exchange(
-            &w.tenant,
-            &w.app.client_id,
-            "https://vault.azure.net",
-            &assertion,
-        )
-        .await;
-    assert_eq!(
-        (aadsts(&body), body["error"].as_str()),
-        (70011, Some("invalid_scope"))
-    );
-
-    // An issuer the identity has no credential for: trailing slash differs.
-    let mut spec = ServiceAccountToken::new("ns", "sa");
-    spec.issuer = Some(format!("{}/", w.emulator.issuer_url()));
-    let (_, body) = w
-        .exchange(
-            &w.tenant,
-            &w.app.client_id,
-            vault_scope,
-            &w.emulator.mint_service_account_token(&spec),
-        )
-        .await;
-    assert_eq!(aadsts(&body), 700211);
-
-    // Wrong audience: no credential matches.
-    let mut spec = ServiceAccountToken::new("ns", "sa");
-    spec.audiences = vec!["api://something-else".into()];
-    let (_, body) = w
-        .exchange(
-            &w.tenant,
-            &w.app.client_id,
-            vault_scope,
-            &w.emulator.mint_service_account_token(&spec),
-        )
-        .await;
-    assert_eq!(aadsts(&body), 70021);
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("api://something-else")
-    );
-
-    // Not yet valid beyond the 5 minutes of skew; within them it passes.
-    let mut spec = ServiceAccountToken::new("ns", "sa");
-    spec.issued_at = Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(10));
-    let (_, body) = w
-        .exchange(
-            &w.tenant,
-            &w.app.client_id,
-            vault_scope,
-            &w.emulator.mint_service_account_token(&spec),
-        )
-        .await;
-    assert_eq!(aadsts(&body), 700024);
-    spec.issued_at = Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(4));
-    let (status, _) = w
-        .exchange(
-            &w.tenant,
-            &w.app.client_id,
-            vault_scope,
-            &w.emulator.mint_service_account_token(&spec),
-        )
-        .await;
-    assert_eq!(status, 200);
-
-    // A token signed by some other key than the issuer's.
-    let other = Emulator::start().await.unwrap();
-    let mut spec = ServiceAccountToken::new("ns", "sa");
-    spec.issuer = Some(w.emulator.issuer_url());
-    let (_, body) = w
-        .exchange(
-            &w.tenant,
-            &w.app.client_id,
-            vault_scope,
-            &other.mint_service_account_token(&spec),
-        )
-        .await;
-    assert_eq!(aadsts(&body), 700027);
-
-    // Clock skew on the emulated side makes a fresh assertion look expired.
-    w.emulator.set_clock_skew(time::Duration::hours(3));
-    let (_, body) = w
-        .exchange(&w.tenant, &w.app.client_id, vault_scope, &assertion)
-        .await;
-    assert_eq!(aadsts(&body), 700024);
 }
 
 #[tokio::test]
@@ -289,19 +417,17 @@ async fn issuer_documents_and_key_rotation() {
         );
     }
     // Tokens from before and after the rotation both exchange.
-    let vault_scope = "https://vault.azure.net/.default";
-    assert_eq!(
-        w.exchange(&w.tenant, &w.app.client_id, vault_scope, &old_token)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        w.exchange(&w.tenant, &w.app.client_id, vault_scope, &w.assertion())
-            .await
-            .0,
-        200
-    );
+    w.exchange_all(vec![
+        TokenCase {
+            status: Some(200),
+            ..w.token_case("a token from before the rotation", old_token)
+        },
+        TokenCase {
+            status: Some(200),
+            ..w.token_case("a token from after it", w.assertion())
+        },
+    ])
+    .await;
     // The kid follows Kubernetes' rule over the public key.
     let pem = pem_der(&w.emulator.issuer_public_keys_pem()[0]);
     assert_eq!(
@@ -351,15 +477,59 @@ async fn vault_challenge_comes_before_anything_else() {
 #[tokio::test]
 async fn vault_errors_and_shapes() {
     let w = world().await;
-    let put = |value: Value| {
-        w.vault_call(
-            reqwest::Method::PUT,
-            "/secrets/cert-pem?api-version=2025-07-01",
-            Some(value),
-        )
-    };
-    let (status, _, bundle) = put(serde_json::json!({"value": "abc", "contentType": "application/x-pem-file", "tags": {"file-encoding": "hex"}})).await;
-    assert_eq!(status, 200);
+    let pem = serde_json::json!({"value": "abc", "contentType": "application/x-pem-file", "tags": {"file-encoding": "hex"}});
+    let again = serde_json::json!({"value": "again"});
+    let answers = w
+        .call_all(vec![
+            put("a PEM secret with a tag", CERT_PEM, pem),
+            get(
+                "a missing secret",
+                "/secrets/missing/?api-version=2025-07-01",
+            )
+            .status(404)
+            .code("SecretNotFound"),
+            get(
+                "an api-version the service does not know",
+                "/secrets/cert-pem/?api-version=1999-01-01",
+            )
+            .status(400)
+            .code("BadParameter"),
+            get(
+                "7.x versions are accepted",
+                "/secrets/cert-pem/?api-version=7.4",
+            ),
+            put(
+                "a name with an underscore",
+                "/secrets/bad_name?api-version=2025-07-01",
+                serde_json::json!({"value": "x"}),
+            )
+            .status(400),
+            put(
+                "a value over 25 KiB",
+                CERT_PEM,
+                serde_json::json!({"value": "x".repeat(25 * 1024 + 1)}),
+            )
+            .status(400),
+            get(
+                "maxresults over 25",
+                "/secrets?api-version=2025-07-01&maxresults=26",
+            )
+            .status(400)
+            .code("BadParameter"),
+            get("a disabled secret", CERT_PEM)
+                .before(|w| w.vault.set_enabled("cert-pem", false).unwrap())
+                .status(403)
+                .inner("SecretDisabled"),
+            delete("delete", CERT_PEM),
+            put("set a deleted name", CERT_PEM, again.clone())
+                .status(409)
+                .inner("ObjectIsDeletedButRecoverable"),
+            delete("purge", "/deletedsecrets/cert-pem?api-version=2025-07-01").status(204),
+            put("set a purged name", CERT_PEM, again),
+        ])
+        .await;
+
+    let bundle = &answers[0].1;
     let id = bundle["id"].as_str().unwrap();
     let version = id.rsplit('/').next().unwrap();
     assert!(id.starts_with(&format!("{}/secrets/cert-pem/", w.vault.url())));
@@ -374,99 +544,13 @@ async fn vault_errors_and_shapes() {
     assert!(bundle["attributes"]["created"].is_i64());
     assert_eq!(bundle["tags"]["file-encoding"], "hex");
 
-    let (status, _, e) = w
-        .vault_call(
-            reqwest::Method::GET,
-            "/secrets/missing/?api-version=2025-07-01",
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, e["error"]["code"].as_str()),
-        (404, Some("SecretNotFound"))
-    );
-    let (status, _, e) = w
-        .vault_call(
-            reqwest::Method::GET,
-            "/secrets/cert-pem/?api-version=1999-01-01",
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, e["error"]["code"].as_str()),
-        (400, Some("BadParameter"))
-    );
-    let (status, _, _) = w
-        .vault_call(
-            reqwest::Method::GET,
-            "/secrets/cert-pem/?api-version=7.4",
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "7.x versions are accepted");
-    let (status, _, _) = w
-        .vault_call(
-            reqwest::Method::PUT,
-            "/secrets/bad_name?api-version=2025-07-01",
-            Some(serde_json::json!({"value": "x"})),
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, _, _) = put(serde_json::json!({"value": "x".repeat(25 * 1024 + 1)})).await;
-    assert_eq!(status, 400);
-    let (status, _, e) = w
-        .vault_call(
-            reqwest::Method::GET,
-            "/secrets?api-version=2025-07-01&maxresults=26",
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, e["error"]["code"].as_str()),
-        (400, Some("BadParameter"))
-    );
-
-    w.vault.set_enabled("cert-pem", false).unwrap();
-    let (status, _, e) = w
-        .vault_call(
-            reqwest::Method::GET,
-            "/secrets/cert-pem?api-version=2025-07-01",
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, e["error"]["innererror"]["code"].as_str()),
-        (403, Some("SecretDisabled"))
-    );
-
-    let (status, _, deleted) = w
-        .vault_call(
-            reqwest::Method::DELETE,
-            "/secrets/cert-pem?api-version=2025-07-01",
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    let deleted = &answers[8].1;
     assert!(
         deleted["recoveryId"]
             .as_str()
             .unwrap()
             .ends_with("/deletedsecrets/cert-pem")
     );
-    let (status, _, e) = put(serde_json::json!({"value": "again"})).await;
-    assert_eq!(
-        (status, e["error"]["innererror"]["code"].as_str()),
-        (409, Some("ObjectIsDeletedButRecoverable"))
-    );
-    let (status, _, _) = w
-        .vault_call(
-            reqwest::Method::DELETE,
-            "/deletedsecrets/cert-pem?api-version=2025-07-01",
-            None,
-        )
-        .await;
-    assert_eq!(status, 204);
-    assert_eq!(put(serde_json::json!({"value": "again"})).await.0, 200);
 }
 
 #[tokio::test]
@@ -506,38 +590,19 @@ async fn roles_and_tenants_are_enforced() {
     let w = world().await;
     w.vault.set_secret("a", "1").unwrap();
     w.vault.revoke(&w.app, Role::SecretsOfficer);
-    let (status, _, e) = w
-        .vault_call(
-            reqwest::Method::GET,
-            "/secrets/a?api-version=2025-07-01",
-            None,
+    w.call_all(vec![
+        get("no role", SECRET_A)
+            .status(403)
+            .inner("ForbiddenByRbac"),
+        get("Secrets User reads", SECRET_A).before(|w| w.vault.grant(&w.app, Role::SecretsUser)),
+        put(
+            "Secrets User writes",
+            SECRET_A,
+            serde_json::json!({"value": "2"}),
         )
-        .await;
-    assert_eq!(
-        (status, e["error"]["innererror"]["code"].as_str()),
-        (403, Some("ForbiddenByRbac"))
-    );
-    w.vault.grant(&w.app, Role::SecretsUser);
-    assert_eq!(
-        w.vault_call(
-            reqwest::Method::GET,
-            "/secrets/a?api-version=2025-07-01",
-            None
-        )
-        .await
-        .0,
-        200
-    );
-    assert_eq!(
-        w.vault_call(
-            reqwest::Method::PUT,
-            "/secrets/a?api-version=2025-07-01",
-            Some(serde_json::json!({"value": "2"}))
-        )
-        .await
-        .0,
-        403
-    );
+        .status(403),
+    ])
+    .await;
 
     // A token for another tenant's identity is refused by the vault.
     let other_tenant = w.emulator.add_tenant(None);
@@ -552,7 +617,7 @@ async fn roles_and_tenants_are_enforced() {
         .exchange(
             &other_tenant,
             &stranger.client_id,
-            "https://vault.azure.net/.default",
+            VAULT_SCOPE,
             &w.assertion(),
         )
         .await;
@@ -575,31 +640,20 @@ async fn roles_and_tenants_are_enforced() {
 async fn faults_and_counters() {
     let w = world().await;
     w.vault.set_secret("a", "1").unwrap();
-    w.emulator
-        .faults()
-        .fail_next(Service::KeyVault, Some("GetSecret"), 503, 1);
-    let (status, headers, e) = w
-        .vault_call(
-            reqwest::Method::GET,
-            "/secrets/a?api-version=2025-07-01",
-            None,
-        )
+    let answers = w
+        .call_all(vec![
+            get("an injected 503", SECRET_A)
+                .before(|w| {
+                    w.emulator
+                        .faults()
+                        .fail_next(Service::KeyVault, Some("GetSecret"), 503, 1)
+                })
+                .status(503)
+                .code("ServiceUnavailable"),
+            get("the call after it", SECRET_A),
+        ])
         .await;
-    assert_eq!(
-        (status, e["error"]["code"].as_str()),
-        (503, Some("ServiceUnavailable"))
-    );
-    assert_eq!(headers["retry-after"], "1");
-    assert_eq!(
-        w.vault_call(
-            reqwest::Method::GET,
-            "/secrets/a?api-version=2025-07-01",
-            None
-        )
-        .await
-        .0,
-        200
-    );
+    assert_eq!(answers[0].0["retry-after"], "1");
 
     w.emulator.faults().drop_next(Service::KeyVault, None, 1);
     let token = w.token().await;
@@ -688,7 +742,7 @@ async fn an_issuer_trusted_inline_needs_no_discovery() {
         .exchange(
             &w.tenant,
             &w.app.client_id,
-            "https://vault.azure.net/.default",
+            VAULT_SCOPE,
             &w.emulator.mint_service_account_token(&spec),
         )
         .await;
@@ -719,26 +773,11 @@ async fn faults_can_be_injected_over_https() {
         }
     };
     assert_eq!(inject(serde_json::json!({"service": "keyvault", "operation": "GetSecret", "status": 500, "count": 1})).await, 200);
-    assert_eq!(
-        w.vault_call(
-            reqwest::Method::GET,
-            "/secrets/a?api-version=2025-07-01",
-            None
-        )
-        .await
-        .0,
-        500
-    );
-    assert_eq!(
-        w.vault_call(
-            reqwest::Method::GET,
-            "/secrets/a?api-version=2025-07-01",
-            None
-        )
-        .await
-        .0,
-        200
-    );
+    w.call_all(vec![
+        get("the injected 500", SECRET_A).status(500),
+        get("the call after it", SECRET_A),
+    ])
+    .await;
     assert_eq!(
         inject(serde_json::json!({"status": 500})).await,
         400,
@@ -748,24 +787,11 @@ async fn faults_can_be_injected_over_https() {
         inject(serde_json::json!({"issuer_unreachable": true})).await,
         200
     );
-    let (_, body) = w
-        .exchange(
-            &w.tenant,
-            &w.app.client_id,
-            "https://vault.azure.net/.default",
-            &w.assertion(),
-        )
-        .await;
-    assert_eq!(aadsts(&body), 90061);
+    w.exchange_all(vec![TokenCase {
+        aadsts: Some(90061),
+        ..w.token_case("the issuer unreachable", w.assertion())
+    }])
+    .await;
     assert_eq!(inject(serde_json::json!({"clear": true})).await, 200);
-    assert_eq!(
-        w.vault_call(
-            reqwest::Method::GET,
-            "/secrets/a?api-version=2025-07-01",
-            None
-        )
-        .await
-        .0,
-        200
-    );
+    w.call_all(vec![get("after clear", SECRET_A)]).await;
 }
