@@ -472,7 +472,8 @@ fn check_certificate(cert: &Certificate, settings: &CheckSettings, report: &mut 
         ));
     }
     // keyway-cert's own findings on the certificate alone (weak keys, signatures); dates and
-    // the chain are judged above and by the store.
+    // the chain are judged above and by the store, and self-signed is the norm for a trust
+    // list entry or a root CA.
     if let Ok(bundle) = Bundle::parse(
         cert.der(),
         ParseOptions {
@@ -488,7 +489,7 @@ fn check_certificate(cert: &Certificate, settings: &CheckSettings, report: &mut 
             use keyway_cert::FindingCode as C;
             if matches!(
                 f.code,
-                C::Expired | C::ExpiresSoon | C::NotYetValid | C::ChainIncomplete
+                C::Expired | C::ExpiresSoon | C::NotYetValid | C::ChainIncomplete | C::SelfSigned
             ) {
                 continue;
             }

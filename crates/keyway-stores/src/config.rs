@@ -212,7 +212,14 @@ impl Instance {
         let name = spc.metadata.name.clone().unwrap_or_default();
         let mut bare = spc.clone();
         bare.spec.parameters.remove("objects");
-        let spec = SyncSpec::from_provider_class(&bare).map_err(|e| {
+        // keyway-sync's rules read the vault (keyvaultName, cloud, tenant, client); they also
+        // want an object, which the class secret-sync enablement makes does not have yet.
+        let mut probe = bare.clone();
+        probe.spec.parameters.insert(
+            "objects".into(),
+            "array:\n  - |\n    objectName: probe\n    objectType: secret\n".into(),
+        );
+        let spec = SyncSpec::from_provider_class(&probe).map_err(|e| {
             let (field, reason) = match &e {
                 keyway_sync::SyncError::Invalid { path, problem, .. } => {
                     (path.clone(), problem.to_string())

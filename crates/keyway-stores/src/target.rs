@@ -243,6 +243,9 @@ fn scalar(text: &str) -> String {
 /// `spec.parameters.objects` as the provider and `az iot ops` write it: `array:` of YAML
 /// strings, one object each.
 pub(crate) fn render_objects(objects: &[KeyVaultObject]) -> String {
+    if objects.is_empty() {
+        return "array: []\n".into();
+    }
     let mut out = String::from("array:\n");
     for o in objects {
         out.push_str("  - |\n");
@@ -295,6 +298,11 @@ mod tests {
         odd.file_permission = Some(0o644);
         let mut hex = KeyVaultObject::secret("server-der");
         hex.encoding = Some(keyway_cert::Encoding::Hex);
+        assert!(
+            keyway_sync::parse_objects(&render_objects(&[]), "objects")
+                .unwrap()
+                .is_empty()
+        );
         let objects = vec![hex, odd, KeyVaultObject::secret("yes")];
         let text = render_objects(&objects);
         let back = keyway_sync::parse_objects(&text, "objects").unwrap();

@@ -1,0 +1,592 @@
+//! The certificate stores end to end against the emulated Key Vault (official SDK) and the
+//! Kubernetes stand-in (or `KEYWAY_TEST_KUBECONFIG`'s cluster), synced by keyway's SecretSync
+//! controller, with certificates made at test time.
+
+use k8s_openapi::api::core::v1::Secret;
+use keyway_cert::testing::{CertSpec, Issued};
+use keyway_cert::time::{Duration, OffsetDateTime};
+use keyway_stores::{
+    AddOptions, ChangeAction, InputFile, RemoveOptions, SecretAction, Store, StoreError,
+    StoreListing, SyncState,
+};
+use kube::Api;
+
+mod support;
+use support::{Env, cluster_state, env, eventually, set_count, start_controller};
+
+fn ca(name: &str) -> Issued {
+    Issued::self_signed(&CertSpec {
+        common_name: name.into(),
+        is_ca: true,
+        ..Default::default()
+    })
+}
+
+fn server(name: &str) -> Issued {
+    Issued::self_signed(&CertSpec {
+        common_name: name.into(),
+        san: vec![format!("{name}.local"), format!("urn:{name}:opcua")],
+        ..Default::default()
+    })
+}
+
+fn crl_of(ca: &Issued) -> Vec<u8> {
+    ca.crl(
+        &[&[7]],
+        OffsetDateTime::now_utc() - Duration::hours(1),
+        Duration::days(30),
+    )
+}
+
+async fn listed(env: &Env, store: Store) -> StoreListing {
+    env.stores.list(Some(store), None).await.unwrap().remove(0)
+}
+
+/// Waits until every entry of `store` is synced, and returns the listing.
+async fn synced(env: &Env, store: Store, keys: &[&str]) -> StoreListing {
+    eventually(&format!("the {store} synced"), || async {
+        let listing = listed(env, store).await;
+        let all = listing.entries.len() == keys.len()
+            && keys.iter().all(|k| {
+                listing
+                    .entries
+                    .iter()
+                    .any(|e| e.target_key == *k && e.sync == SyncState::Synced)
+            });
+        all.then_some(listing)
+    })
+    .await
+}
+
+async fn secret_keys(env: &Env, name: &str) -> Option<Vec<String>> {
+    let api: Api<Secret> = Api::namespaced(env.cluster.client(), env.cluster.namespace());
+    api.get_opt(name)
+        .await
+        .unwrap()
+        .map(|s| s.data.unwrap_or_default().into_keys().collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_list_add_sync_list_readd_and_remove() {
+    let env = env("stores-trust").await;
+    let a = server("plc-a");
+    let b = server("plc-b");
+    let files = [
+        InputFile::new("plc-a.der", a.der().to_vec()),
+        // Upper-case extension, PEM, an underscore: all accepted, the name mapped.
+        InputFile::new("plc_b.PEM", b.pem().into_bytes()),
+    ];
+    let plan = env
+        .stores
+        .plan_add(Store::Trust, &files, &AddOptions::default())
+        .await
+        .unwrap();
+    assert!(!plan.is_refused(), "{plan}");
+    let text = plan.to_string();
+    let a_sha1 = keyway_cert::Certificate::from_der(a.der())
+        .unwrap()
+        .details()
+        .sha1
+        .clone();
+    assert!(text.contains(&a_sha1) && text.contains("sha256:"), "{text}");
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["files"][1]["secret_name"], "plc-b-PEM");
+    assert_eq!(json["provider_class"]["action"], "create");
+    assert!(
+        !json.to_string().contains(&hex_of(a.der())),
+        "no value in the JSON"
+    );
+    let before = set_count(&env);
+    let applied = env.stores.apply(&plan).await.unwrap();
+    assert_eq!(applied.secrets_written.len(), 2);
+    assert_eq!(set_count(&env), before + 2);
+    // Stored as az keyvault secret set --encoding hex stores it.
+    assert_eq!(
+        env.vault.secret_value("plc-a-der").unwrap(),
+        hex_of(a.der())
+    );
+
+    let running = start_controller(&env);
+    let listing = synced(&env, Store::Trust, &["plc-a.der", "plc_b.PEM"]).await;
+    let entry = &listing.entries[0];
+    assert_eq!(entry.secret_name, "plc-a-der");
+    assert!(entry.version.is_some());
+    let cert = entry.certificate.as_ref().unwrap();
+    assert_eq!(cert.sha1, a_sha1);
+    assert!(cert.days_left > 300);
+    assert!(
+        !serde_json::to_string(&listing)
+            .unwrap()
+            .contains(&hex_of(a.der()))
+    );
+
+    // Re-adding the same file: no new version, nothing changed.
+    let again = env
+        .stores
+        .plan_add(Store::Trust, &files[..1], &AddOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(again.secrets[0].action, SecretAction::Unchanged, "{again}");
+    assert!(again.is_noop(), "{again}");
+    let before = set_count(&env);
+    env.stores.apply(&again).await.unwrap();
+    assert_eq!(set_count(&env), before, "same bytes: no new version");
+
+    // Removal by target key: the key leaves the Secret, the object the SecretProviderClass;
+    // the Key Vault secret stays (not asked).
+    let removal = env
+        .stores
+        .remove(Store::Trust, &["plc-a.der"], &RemoveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        removal.provider_class.removed,
+        vec!["plc-a-der".to_string()]
+    );
+    assert_eq!(removal.secret_sync.action, ChangeAction::Update);
+    eventually("the key removed from the Secret", || async {
+        let keys = secret_keys(&env, "aio-opc-ua-broker-trust-list").await?;
+        (keys == vec!["plc_b.PEM".to_string()]).then_some(())
+    })
+    .await;
+    assert!(env.vault.secret_value("plc-a-der").is_some());
+    // Removal by secret name of the last entry deletes the SecretSync.
+    let removal = env
+        .stores
+        .remove(Store::Trust, &["plc-b-PEM"], &RemoveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(removal.secret_sync.action, ChangeAction::Delete);
+    assert!(!listed(&env, Store::Trust).await.exists);
+    // An unknown name changes nothing.
+    let e = env
+        .stores
+        .remove(Store::Trust, &["nope.der"], &RemoveOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound { .. }), "{e}");
+    running.stop().await;
+    env.cluster.cleanup().await;
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_list_takes_cas_and_crls_verified_by_signature() {
+    let env = env("stores-issuer").await;
+    let contoso = ca("Contoso CA");
+    let other = ca("Other CA");
+    let state = cluster_state(env.target.as_ref()).await;
+    let sets = set_count(&env);
+
+    // A CRL named like the CA but signed by another CA: refused, nothing written.
+    let forged = [
+        InputFile::new("contoso.crt", contoso.pem().into_bytes()),
+        InputFile::new("contoso.crl", crl_of(&other)),
+    ];
+    let plan = env
+        .stores
+        .plan_add(Store::Issuer, &forged, &AddOptions::default())
+        .await
+        .unwrap();
+    assert!(plan.is_refused());
+    let refusals = plan.all_refusals().join("\n");
+    assert!(
+        refusals.contains("contoso.crl: is not signed by any CA"),
+        "{refusals}"
+    );
+    let e = env.stores.apply(&plan).await.unwrap_err();
+    assert!(matches!(e, StoreError::Refused { .. }) && e.exit_code() == 1);
+    assert_eq!(set_count(&env), sets);
+    assert_eq!(cluster_state(env.target.as_ref()).await, state);
+
+    // A leaf (CA:FALSE) is not a CA; neither is a certificate without basicConstraints (the
+    // az extension crashed on those).
+    let leaf = server("plc");
+    let bare = {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["bare.local".to_string()]).unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    };
+    for (file, expected) in [
+        (
+            InputFile::new("plc.der", leaf.der().to_vec()),
+            "is not a CA (basicConstraints CA:FALSE)",
+        ),
+        (
+            InputFile::new("bare.der", bare),
+            "has no basicConstraints extension",
+        ),
+    ] {
+        let plan = env
+            .stores
+            .plan_add(Store::Issuer, &[file], &AddOptions::default())
+            .await
+            .unwrap();
+        assert!(plan.all_refusals()[0].contains(expected), "{plan}");
+    }
+    assert_eq!(set_count(&env), sets);
+    assert_eq!(cluster_state(env.target.as_ref()).await, state);
+
+    // The CA and its own CRL: accepted, the CRL's signer named.
+    let good = [
+        InputFile::new("contoso.der", contoso.der().to_vec()),
+        InputFile::new("contoso.crl", crl_of(&contoso)),
+    ];
+    let plan = env
+        .stores
+        .plan_add(Store::Issuer, &good, &AddOptions::default())
+        .await
+        .unwrap();
+    assert!(!plan.is_refused(), "{plan}");
+    assert_eq!(
+        plan.files[1].crl.as_ref().unwrap().signed_by.as_deref(),
+        Some("contoso.der")
+    );
+    env.stores.apply(&plan).await.unwrap();
+    // A later CRL is verified against the CA already listed (read back from Key Vault).
+    let later = env
+        .stores
+        .plan_add(
+            Store::Issuer,
+            &[InputFile::new("contoso-2.crl", crl_of(&contoso))],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!later.is_refused(), "{later}");
+    let running = start_controller(&env);
+    synced(&env, Store::Issuer, &["contoso.der", "contoso.crl"]).await;
+
+    // Removing the CA alone would leave its CRL behind: refused, naming it.
+    let state = cluster_state(env.target.as_ref()).await;
+    let e = env
+        .stores
+        .remove(Store::Issuer, &["contoso.der"], &RemoveOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("contoso.crl is the CRL of contoso.der"),
+        "{e}"
+    );
+    assert_eq!(cluster_state(env.target.as_ref()).await, state);
+    let removal = env
+        .stores
+        .remove(
+            Store::Issuer,
+            &["contoso.der"],
+            &RemoveOptions {
+                with_crl: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(removal.removed.len(), 2);
+    assert_eq!(removal.secret_sync.action, ChangeAction::Delete);
+    running.stop().await;
+    env.cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificate_pair_checked_then_synced() {
+    let env = env("stores-client").await;
+    let issuer = ca("Fabrikam CA");
+    let spec = CertSpec {
+        common_name: "opcua-connector".into(),
+        san: vec![
+            "urn:fabrikam:opcua:connector".into(),
+            "connector.local".into(),
+        ],
+        ..Default::default()
+    };
+    let client = issuer.issue(&spec);
+    let files = [
+        InputFile::new("client.der", client.der().to_vec()),
+        InputFile::new("client.pem", client.key_pem().as_bytes().to_vec()),
+    ];
+    let plan = env
+        .stores
+        .plan_add(Store::Client, &files, &AddOptions::default())
+        .await
+        .unwrap();
+    assert!(!plan.is_refused(), "{plan}");
+    let settings = plan.connector_settings.clone().unwrap();
+    assert_eq!(settings.subject_name, "opcua-connector");
+    assert_eq!(settings.application_uri, "urn:fabrikam:opcua:connector");
+    assert_eq!(
+        settings.application_cert,
+        "aio-opc-ua-broker-client-certificate"
+    );
+    assert!(
+        settings
+            .az_command()
+            .contains("securityPki.applicationUri=urn:fabrikam")
+    );
+    assert!(
+        plan.files[0]
+            .findings
+            .iter()
+            .any(|f| f.code == "issuer_not_self"),
+        "{plan}"
+    );
+    assert!(!plan.to_string().contains("PRIVATE KEY"));
+    env.stores.apply(&plan).await.unwrap();
+    let running = start_controller(&env);
+    let listing = synced(&env, Store::Client, &["client.der", "client.pem"]).await;
+    assert_eq!(
+        listing.entries[1].kind,
+        Some(keyway_stores::FileKind::PrivateKey)
+    );
+
+    // Another key, or an expected URI that differs: refused before any write.
+    let stranger = server("stranger");
+    let sets = set_count(&env);
+    let state = cluster_state(env.target.as_ref()).await;
+    for (files, options, expected) in [
+        (
+            vec![
+                InputFile::new("next.der", client.der().to_vec()),
+                InputFile::new("next.pem", stranger.key_pem().as_bytes().to_vec()),
+            ],
+            AddOptions::default(),
+            "is not the private key of next.der",
+        ),
+        (
+            files.to_vec(),
+            AddOptions {
+                application_uri: Some("urn:other".into()),
+                ..Default::default()
+            },
+            "not the application URI",
+        ),
+        (
+            vec![
+                InputFile::new("a.der", client.der().to_vec()),
+                InputFile::new("b.pem", client.key_pem().as_bytes().to_vec()),
+            ],
+            AddOptions::default(),
+            "same file stem",
+        ),
+    ] {
+        let plan = env
+            .stores
+            .plan_add(Store::Client, &files, &options)
+            .await
+            .unwrap();
+        let refusals = plan.all_refusals().join("\n");
+        assert!(refusals.contains(expected), "{refusals}");
+        assert!(env.stores.apply(&plan).await.is_err());
+    }
+    assert_eq!(set_count(&env), sets);
+    assert_eq!(cluster_state(env.target.as_ref()).await, state);
+    running.stop().await;
+    env.cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_mapped_by_two_stores_survives_removal_from_one() {
+    let env = env("stores-shared").await;
+    let shared = ca("Shared CA");
+    let file = InputFile::new("shared.der", shared.der().to_vec());
+    for store in [Store::Trust, Store::Issuer] {
+        let plan = env
+            .stores
+            .plan_add(store, std::slice::from_ref(&file), &AddOptions::default())
+            .await
+            .unwrap();
+        env.stores.apply(&plan).await.unwrap();
+    }
+    let running = start_controller(&env);
+    synced(&env, Store::Issuer, &["shared.der"]).await;
+    let include = RemoveOptions {
+        include_secrets: true,
+        ..Default::default()
+    };
+    let removal = env
+        .stores
+        .remove(Store::Trust, &["shared.der"], &include)
+        .await
+        .unwrap();
+    assert_eq!(removal.provider_class.action, ChangeAction::Unchanged);
+    assert!(removal.secrets_purged.is_empty());
+    assert!(env.vault.secret_value("shared-der").is_some());
+    // The issuer list still syncs it.
+    eventually("the trust list's Secret collected", || async {
+        secret_keys(&env, "aio-opc-ua-broker-trust-list")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let listing = synced(&env, Store::Issuer, &["shared.der"]).await;
+    assert_eq!(listing.entries[0].sync, SyncState::Synced);
+    // Removed from the last store, with include_secrets: deleted and purged.
+    let removal = env
+        .stores
+        .remove(Store::Issuer, &["shared.der"], &include)
+        .await
+        .unwrap();
+    assert_eq!(removal.secrets_purged, vec!["shared-der".to_string()]);
+    assert!(env.vault.secret_value("shared-der").is_none());
+    assert!(!env.vault.secret_names().contains(&"shared-der".to_string()));
+    running.stop().await;
+    env.cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_writes_nothing() {
+    let env = env("stores-refusals").await;
+    let now = OffsetDateTime::now_utc();
+    let expired = Issued::self_signed(&CertSpec {
+        common_name: "old".into(),
+        not_before: now - Duration::days(400),
+        not_after: now - Duration::days(2),
+        ..Default::default()
+    });
+    let soon = Issued::self_signed(&CertSpec {
+        common_name: "soon".into(),
+        not_after: now + Duration::days(10),
+        ..Default::default()
+    });
+    let a = server("a");
+    let b = server("b");
+    // Something already in Key Vault under the name a file maps to.
+    env.vault.set_secret("taken-der", "00ff").unwrap();
+    let two = format!("{}{}", a.pem(), b.pem());
+    let key_in_pem = format!("{}{}", a.pem(), a.key_pem().as_str());
+    let cases: Vec<(Store, Vec<InputFile>, &str)> = vec![
+        (
+            Store::Trust,
+            vec![InputFile::new("old.der", expired.der().to_vec())],
+            "expired on",
+        ),
+        (
+            Store::Trust,
+            vec![InputFile::new("a.txt", a.der().to_vec())],
+            "takes .der, .crt, .pem",
+        ),
+        (
+            Store::Trust,
+            vec![InputFile::new("two.crt", two.into_bytes())],
+            "holds 2 certificates",
+        ),
+        (
+            Store::Trust,
+            vec![InputFile::new("a.crt", a.der().to_vec())],
+            "is not PEM text",
+        ),
+        (
+            Store::Trust,
+            vec![InputFile::new("a.der", a.pem().into_bytes())],
+            "holds PEM text",
+        ),
+        (
+            Store::Trust,
+            vec![InputFile::new("k.pem", key_in_pem.into_bytes())],
+            "holds a private key",
+        ),
+        (
+            Store::Trust,
+            vec![InputFile::new("taken.der", a.der().to_vec())],
+            "already holds other bytes",
+        ),
+        (
+            Store::Trust,
+            vec![InputFile::new("a.der", a.der().to_vec()).with_secret_name("bad.name")],
+            "secret name",
+        ),
+        (
+            Store::Trust,
+            vec![
+                InputFile::new("a.der", a.der().to_vec()),
+                InputFile::new("a.DER", b.der().to_vec()),
+            ],
+            "given twice",
+        ),
+        (
+            Store::Issuer,
+            vec![InputFile::new("c.crl", crl_of(&ca("X")))],
+            "is not signed by any CA",
+        ),
+        (
+            Store::Issuer,
+            vec![InputFile::new(
+                "late.crl",
+                ca("Late").crl(&[], now - Duration::days(40), Duration::days(30)),
+            )],
+            "nextUpdate",
+        ),
+        (
+            Store::Client,
+            vec![InputFile::new("a.der", a.der().to_vec())],
+            "takes two files",
+        ),
+    ];
+    let sets = set_count(&env);
+    let state = cluster_state(env.target.as_ref()).await;
+    for (store, files, expected) in cases {
+        let plan = env
+            .stores
+            .plan_add(store, &files, &AddOptions::default())
+            .await
+            .unwrap();
+        let refusals = plan.all_refusals().join("\n");
+        assert!(refusals.contains(expected), "{expected}: {refusals}");
+        assert!(plan.to_string().contains("nothing will be written"));
+        let e = env.stores.apply(&plan).await.unwrap_err();
+        assert!(matches!(e, StoreError::Refused { .. }), "{e}");
+        assert_eq!(set_count(&env), sets, "{expected}: no SetSecret");
+        assert_eq!(
+            cluster_state(env.target.as_ref()).await,
+            state,
+            "{expected}"
+        );
+    }
+
+    // Allowed: an expired certificate with allow_expired (a warning), one expiring soon (a
+    // warning), and another value with overwrite (a new version).
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Trust,
+            &[
+                InputFile::new("old.der", expired.der().to_vec()),
+                InputFile::new("soon.der", soon.der().to_vec()),
+                InputFile::new("taken.der", a.der().to_vec()),
+            ],
+            &AddOptions {
+                allow_expired: true,
+                overwrite_secret: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!plan.is_refused(), "{plan}");
+    assert_eq!(plan.files[0].findings[0].code, "expired");
+    assert_eq!(plan.files[1].findings[0].code, "expires_soon");
+    assert_eq!(plan.secrets[2].action, SecretAction::NewVersion);
+    env.stores.apply(&plan).await.unwrap();
+    assert_eq!(set_count(&env), sets + 3);
+    env.cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_secret_sync_enablement_there_is_no_vault() {
+    let (cluster, _vault, target, _, _) = support::cluster("stores-disabled", false).await;
+    let config = keyway_stores::StoreConfig::in_namespace(cluster.namespace());
+    let e = keyway_stores::Instance::discover(target.as_ref(), &config)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::SecretSyncNotEnabled { .. }), "{e}");
+    assert!(
+        e.to_string().contains("az iot ops secretsync enable"),
+        "{e}"
+    );
+    assert_eq!(e.exit_code(), 2);
+    cluster.cleanup().await;
+}

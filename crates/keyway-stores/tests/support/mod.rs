@@ -1,0 +1,223 @@
+//! What the store tests share: a cluster (the stand-in, or `KEYWAY_TEST_KUBECONFIG`'s) with the
+//! CRDs, a vault, the instance's default SecretProviderClass (as secret-sync enablement makes
+//! it), an uploader identity on the official SDK, the SecretSync controller, and counting.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use keyway_emulator::testing::TestCluster;
+use keyway_emulator::{Role, Service, Vault};
+use keyway_stores::{
+    Instance, KeyVaultSecrets, KubernetesTarget, StoreConfig, StoreTarget, Stores,
+};
+use keyway_sync::controller::{Controller, ControllerOptions};
+use keyway_sync::{SecretProviderClass, SecretProviderClassSpec};
+use kube::Api;
+use kube::api::PostParams;
+
+pub const VAULT: &str = "edge-vault";
+pub const DEFAULT_SPC: &str = "spc-ops-7f3a";
+
+pub struct Env {
+    pub cluster: TestCluster,
+    pub vault: Vault,
+    pub stores: Stores,
+    pub target: Arc<KubernetesTarget>,
+    pub controller_options: ControllerOptions,
+    pub uploader: keyway_emulator::Identity,
+}
+
+/// A cluster with the CRDs and a vault; with `enabled`, the default SecretProviderClass too.
+pub async fn env(test: &str) -> Env {
+    let (cluster, vault, target, controller_options, uploader) = cluster(test, true).await;
+    let stores = stores(&cluster, &vault, &uploader, target.clone()).await;
+    Env {
+        cluster,
+        vault,
+        stores,
+        target,
+        controller_options,
+        uploader,
+    }
+}
+
+pub async fn cluster(
+    test: &str,
+    enabled: bool,
+) -> (
+    TestCluster,
+    Vault,
+    Arc<KubernetesTarget>,
+    ControllerOptions,
+    keyway_emulator::Identity,
+) {
+    let cluster = TestCluster::start(test).await.unwrap();
+    let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    cluster.install_crds_from(&crds).await.unwrap();
+    let (emulator, ns) = (cluster.emulator(), cluster.namespace().to_string());
+    let tenant = emulator.add_tenant(None);
+    let ssc = cluster
+        .add_workload_identity(&tenant, "ssc", "aio-ssc-sa")
+        .await
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, VAULT).await.unwrap();
+    vault.grant(&ssc, Role::SecretsUser);
+    let uploader = emulator
+        .add_workload_identity(&tenant, "uploader", "ops", "uploader")
+        .unwrap();
+    vault.grant(&uploader, Role::SecretsOfficer);
+    if enabled {
+        let spc = SecretProviderClass::new(
+            DEFAULT_SPC,
+            SecretProviderClassSpec {
+                provider: Some("azure".into()),
+                parameters: BTreeMap::from([
+                    ("keyvaultName".to_string(), VAULT.to_string()),
+                    ("tenantId".to_string(), tenant.clone()),
+                    ("clientId".to_string(), ssc.client_id.clone()),
+                    ("usePodIdentity".to_string(), "false".to_string()),
+                ]),
+                secret_objects: None,
+            },
+        );
+        Api::<SecretProviderClass>::namespaced(cluster.client(), &ns)
+            .create(&PostParams::default(), &spc)
+            .await
+            .unwrap();
+    }
+    let target = Arc::new(KubernetesTarget::new(cluster.client(), &ns));
+    let options = ControllerOptions {
+        namespaces: vec![ns.clone()],
+        poll_interval: Duration::from_secs(2),
+        jitter: 0.0,
+        authority_host: Some(emulator.authority_host()),
+        client_options: emulator.client_options().unwrap(),
+        verify_challenge_resource: false,
+        vault_urls: BTreeMap::from([(VAULT.to_string(), vault.url().to_string())]),
+        ..Default::default()
+    };
+    (cluster, vault, target, options, uploader)
+}
+
+/// The stores of the test's instance, uploading as the Secrets Officer `uploader`.
+pub async fn stores(
+    cluster: &TestCluster,
+    vault: &Vault,
+    uploader: &keyway_emulator::Identity,
+    target: Arc<KubernetesTarget>,
+) -> Stores {
+    let config = StoreConfig::in_namespace(cluster.namespace());
+    let instance = Instance::discover(target.as_ref(), &config).await.unwrap();
+    Stores::new(
+        config,
+        instance,
+        target,
+        Arc::new(secrets_client(cluster, vault, uploader)),
+    )
+}
+
+pub fn secrets_client(
+    cluster: &TestCluster,
+    vault: &Vault,
+    uploader: &keyway_emulator::Identity,
+) -> KeyVaultSecrets {
+    let emulator = cluster.emulator();
+    let credential = emulator
+        .workload_credential(uploader, "ops", "uploader")
+        .unwrap();
+    let client = SecretClient::new(
+        vault.url(),
+        credential,
+        Some(SecretClientOptions {
+            client_options: emulator.client_options().unwrap(),
+            verify_challenge_resource: Some(false),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    KeyVaultSecrets::new(client)
+}
+
+/// Key Vault SetSecret requests so far.
+pub fn set_count(env: &Env) -> u64 {
+    env.cluster
+        .emulator()
+        .counters()
+        .count(Service::KeyVault, "SetSecret")
+}
+
+/// The connector's custom resources as they are now (name → resourceVersion and spec), to
+/// prove a refusal changed nothing.
+pub async fn cluster_state(target: &dyn StoreTarget) -> Vec<(String, String)> {
+    let mut state = Vec::new();
+    for c in target.provider_classes().await.unwrap() {
+        state.push((
+            format!("spc/{}", c.metadata.name.clone().unwrap_or_default()),
+            format!(
+                "{}:{}",
+                c.metadata.resource_version.clone().unwrap_or_default(),
+                serde_json::to_string(&c.spec).unwrap()
+            ),
+        ));
+    }
+    for s in target.secret_syncs().await.unwrap() {
+        state.push((
+            format!("ss/{}", s.metadata.name.clone().unwrap_or_default()),
+            format!(
+                "{}:{}",
+                s.metadata.resource_version.clone().unwrap_or_default(),
+                serde_json::to_string(&s.spec).unwrap()
+            ),
+        ));
+    }
+    state.sort();
+    state
+}
+
+/// The SecretSync controller, running until stopped.
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub fn start_controller(env: &Env) -> Running {
+    let controller = Controller::new(env.cluster.client(), env.controller_options.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        controller
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Running { stop, task }
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+    }
+}
+
+/// Polls `check` every 200 ms until it holds; panics with `what` after a generous limit (the
+/// wait is for an event; the limit only ends a hung test).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
