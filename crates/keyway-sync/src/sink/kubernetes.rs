@@ -126,7 +126,12 @@ impl KubernetesSecretSink {
         secret_sync: &SecretSync,
     ) -> Result<KubernetesSecretSink> {
         let namespace = secret_sync.namespace().ok_or_else(|| {
-            SyncError::invalid("metadata.namespace", "is required for a SecretSync")
+            SyncError::invalid(
+                "metadata.namespace",
+                crate::FieldProblem::Required {
+                    hint: " for a SecretSync",
+                },
+            )
         })?;
         let name = secret_sync.name_any();
         let object = &secret_sync.spec.secret_object;
@@ -364,7 +369,9 @@ impl SecretSink for KubernetesSecretSink {
                 return Ok(Applied::Unchanged);
             }
         }
-        let version = existing.as_ref().and_then(|s| s.metadata.resource_version.clone());
+        let version = existing
+            .as_ref()
+            .and_then(|s| s.metadata.resource_version.clone());
         {
             let last = lock(&self.last);
             let stale = version.is_some() && version == last.before_write;
