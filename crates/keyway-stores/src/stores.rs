@@ -798,7 +798,8 @@ impl Stores {
     /// Removes entries from `store` by target key or secret name: the mapping leaves the
     /// SecretSync (deleted when empty), the object leaves the SecretProviderClass once no
     /// SecretSync maps it, and with `include_secrets` the Key Vault secrets nothing maps any
-    /// more are deleted and purged. Every name is checked first: an unknown name, or an issuer
+    /// more are deleted (before the cluster changes, so a refused delete changes nothing) and
+    /// purged (after). Every name is checked first: an unknown name, or an issuer
     /// CA whose CRL would stay behind (without `with_crl`), changes nothing.
     pub async fn remove(
         &self,
@@ -1009,6 +1010,11 @@ impl Stores {
         if options.dry_run {
             return Ok(removal);
         }
+        // Deleted first: a refusal (a missing right) then changes nothing at all. Purged last,
+        // once nothing maps them.
+        for secret in &removal.secrets_purged {
+            self.vault.delete(secret).await?;
+        }
         if kept.is_empty() {
             self.target.delete_secret_sync(sync_name).await?;
         } else if let Some(sync) = sync {
@@ -1022,7 +1028,7 @@ impl Stores {
             self.target.apply_provider_class(class).await?;
         }
         for secret in &removal.secrets_purged {
-            self.vault.delete_and_purge(secret).await?;
+            self.vault.purge(secret).await?;
         }
         Ok(removal)
     }

@@ -100,8 +100,11 @@ pub trait VaultSecrets: Send + Sync {
     /// Sets `upload` as a new version; returns the version.
     async fn set(&self, upload: &SecretUpload) -> Result<String>;
 
-    /// Deletes `name` (soft delete), waits until the vault shows it deleted, then purges it.
-    async fn delete_and_purge(&self, name: &str) -> Result<()>;
+    /// Deletes `name` (soft delete); an absent secret is not an error.
+    async fn delete(&self, name: &str) -> Result<()>;
+
+    /// Waits until the vault shows the deleted `name` among deleted secrets, then purges it.
+    async fn purge(&self, name: &str) -> Result<()>;
 }
 
 /// [`VaultSecrets`] on the official Azure SDK's `SecretClient`.
@@ -251,13 +254,16 @@ impl VaultSecrets for KeyVaultSecrets {
             .map_err(|e| from_sync_error(upload.name(), e))
     }
 
-    async fn delete_and_purge(&self, name: &str) -> Result<()> {
+    async fn delete(&self, name: &str) -> Result<()> {
         match self.client.delete_secret(name, None).await {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             // Already deleted: purge what is left.
-            Err(e) if e.http_status().map(u16::from) == Some(404) => {}
-            Err(e) => return Err(vault_error("delete", name, e)),
+            Err(e) if e.http_status().map(u16::from) == Some(404) => Ok(()),
+            Err(e) => Err(vault_error("delete", name, e)),
         }
+    }
+
+    async fn purge(&self, name: &str) -> Result<()> {
         // Deletion is asynchronous: the deleted secret appears after a moment.
         let mut seen = false;
         for attempt in 0..60u32 {
