@@ -595,3 +595,46 @@ async fn report(sync: &SecretSync, context: &Context, verdict: &Verdict) -> Resu
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The condition reason follows the rule broken, never the message's text.
+    #[test]
+    fn invalid_inputs_get_their_reason_by_variant() {
+        let reserved = |map| {
+            SyncError::invalid(
+                "anywhere",
+                FieldProblem::ReservedKey {
+                    map,
+                    key: "secrets-store.sync.x-k8s.io/x".into(),
+                },
+            )
+        };
+        assert_eq!(
+            invalid_reason(&reserved(MetadataMap::Labels)),
+            Reason::InvalidClusterSecretLabelError
+        );
+        assert_eq!(
+            invalid_reason(&reserved(MetadataMap::Annotations)),
+            Reason::InvalidClusterSecretAnnotationError
+        );
+        // Text that merely looks like a labels error is not one.
+        let lookalike = SyncError::invalid("spec.secretObject.labels", "anything");
+        assert_eq!(
+            invalid_reason(&lookalike),
+            Reason::UserInputValidationFailed
+        );
+        let annotation = SyncError::invalid(
+            "spec.secretObject.annotations",
+            FieldProblem::ApiServerAnnotation {
+                key: "kubernetes.io/service-account.name".into(),
+            },
+        );
+        assert_eq!(
+            invalid_reason(&annotation),
+            Reason::UserInputValidationFailed
+        );
+    }
+}

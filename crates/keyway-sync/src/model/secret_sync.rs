@@ -456,4 +456,66 @@ mod tests {
         // Without the SecretProviderClass, sourcePaths are not checked against it.
         sync(&[("nope", "k")]).mapping(None).unwrap();
     }
+
+    /// One check, one order for every caller; what differs is what the target itself needs.
+    #[test]
+    fn validate_checks_the_secretsync_then_what_the_target_needs() {
+        let spec = SyncSpec::new(
+            "https://v.vault.azure.net",
+            vec![KeyVaultObject::secret("db"), KeyVaultObject::secret("cert")],
+        )
+        .unwrap();
+        let secret = SyncTarget::Secret {
+            allowed_types: &ALLOWED_SECRET_TYPES,
+        };
+        let refusal = |sync: &SecretSyncSpec, target| match sync.validate(&spec, target) {
+            Err(SyncError::Invalid { path, problem }) => (path, problem),
+            other => panic!("{other:?}"),
+        };
+        // The type before the mapping, for both targets: the same first error.
+        let mut token = sync(&[("nope", "k")]);
+        token.secret_object.type_ = "kubernetes.io/service-account-token".into();
+        for target in [secret, SyncTarget::Directory] {
+            let (path, problem) = refusal(&token, target);
+            assert_eq!(path, "spec.secretObject.type");
+            assert!(matches!(problem, FieldProblem::SecretTypeNotAllowed { .. }));
+        }
+        // A narrower allow-list refuses more.
+        let mut tls = sync(&[("cert", "tls.crt")]);
+        tls.secret_object.type_ = TLS_SECRET_TYPE.into();
+        let (_, problem) = refusal(
+            &tls,
+            SyncTarget::Secret {
+                allowed_types: &["Opaque"],
+            },
+        );
+        assert!(matches!(problem, FieldProblem::SecretTypeNotAllowed { .. }));
+        // A kubernetes.io/tls Secret needs both keys; files do not.
+        let (path, problem) = refusal(&tls, secret);
+        assert_eq!(path, "spec.secretObject.data");
+        assert_eq!(problem, FieldProblem::TlsKeyMissing { missing: "tls.key" });
+        assert_eq!(
+            tls.validate(&spec, SyncTarget::Directory).unwrap(),
+            [("cert".to_string(), "tls.crt".to_string())]
+        );
+        // `..data` is a Secret key but not a file the directory sink writes.
+        let dotdata = sync(&[("db", "..data")]);
+        dotdata.validate(&spec, secret).unwrap();
+        let (path, problem) = refusal(&dotdata, SyncTarget::Directory);
+        assert_eq!(path, "spec.secretObject.data[0].targetKey");
+        assert!(matches!(problem, FieldProblem::NotAFileName(_)));
+        // Reserved keys name their map, which the controller's condition reason follows.
+        let mut labelled = sync(&[("db", "k")]);
+        labelled.secret_object.labels =
+            Some(BTreeMap::from([(format!("{MANAGED_LABEL}/x"), "y".into())]));
+        let (path, problem) = refusal(&labelled, secret);
+        assert_eq!(path, "spec.secretObject.labels");
+        assert!(matches!(
+            problem,
+            FieldProblem::ReservedKey {
+                map: MetadataMap::Labels,
+                ..
+            }
+        ));
+    }
 }
