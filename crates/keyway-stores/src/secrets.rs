@@ -102,6 +102,7 @@ impl Stores {
             class.as_ref(),
             std::iter::once(vault_secret),
             None,
+            &[],
             &mut refusals,
             false,
         )?;

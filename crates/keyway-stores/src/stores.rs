@@ -331,11 +331,26 @@ impl Stores {
             }
         }
 
-        // 5. Cluster changes.
+        // 5. Cluster changes. A new client certificate replaces the whole mapping: the
+        // objects of the one replaced go too, unless another SecretSync maps them.
+        let mut dropped = Vec::new();
+        if let (Store::Client, Some(sync)) = (store, &existing_sync) {
+            let others = self
+                .mapped_by_others(&sync_name, &self.config.provider_class)
+                .await?;
+            for d in &sync.spec.secret_object.data {
+                if !reports.iter().any(|r| r.secret_name == d.source_path)
+                    && !others.contains(&d.source_path)
+                {
+                    dropped.push(d.source_path.clone());
+                }
+            }
+        }
         let (new_class, class_change) = self.plan_objects(
             existing_class.as_ref(),
             &reports,
             Some(Encoding::Hex),
+            &dropped,
             &mut refusals,
         )?;
         let mut data: Vec<SecretObjectData> = match (&existing_sync, store) {
@@ -436,6 +451,7 @@ impl Stores {
         existing: Option<&SecretProviderClass>,
         reports: &[crate::check::FileReport],
         encoding: Option<Encoding>,
+        dropped: &[String],
         refusals: &mut Vec<String>,
     ) -> Result<(Option<SecretProviderClass>, ResourceChange)> {
         let name = self.config.provider_class.clone();
@@ -444,6 +460,7 @@ impl Stores {
             existing,
             reports.iter().map(|r| r.secret_name.as_str()),
             encoding,
+            dropped,
             refusals,
             true,
         )
@@ -455,6 +472,7 @@ impl Stores {
         existing: Option<&SecretProviderClass>,
         secret_names: impl Iterator<Item = &'a str>,
         encoding: Option<Encoding>,
+        dropped: &[String],
         refusals: &mut Vec<String>,
         may_create: bool,
     ) -> Result<(Option<SecretProviderClass>, ResourceChange)> {
@@ -504,7 +522,13 @@ impl Stores {
                 }
             }
         }
-        let action = match (existing, added.is_empty()) {
+        let removed: Vec<String> = objects
+            .iter()
+            .filter(|o| dropped.iter().any(|d| d == o.output_name()))
+            .map(|o| o.name.clone())
+            .collect();
+        objects.retain(|o| !dropped.iter().any(|d| d == o.output_name()));
+        let action = match (existing, added.is_empty() && removed.is_empty()) {
             (None, _) => ChangeAction::Create,
             (Some(_), true) => ChangeAction::Unchanged,
             (Some(_), false) => ChangeAction::Update,
@@ -514,7 +538,7 @@ impl Stores {
             name: name.to_string(),
             action,
             added,
-            removed: Vec::new(),
+            removed,
         };
         if action == ChangeAction::Unchanged {
             return Ok((None, change));
@@ -854,6 +878,31 @@ impl Stores {
         .await
     }
 
+    /// The source paths every SecretSync of `class_name` but `sync_name` maps.
+    pub(crate) async fn mapped_by_others(
+        &self,
+        sync_name: &str,
+        class_name: &str,
+    ) -> Result<BTreeSet<String>> {
+        let mut mapped = BTreeSet::new();
+        for other in self.target.secret_syncs().await? {
+            if other.metadata.name.as_deref() == Some(sync_name)
+                || other.spec.secret_provider_class_name != class_name
+            {
+                continue;
+            }
+            mapped.extend(
+                other
+                    .spec
+                    .secret_object
+                    .data
+                    .iter()
+                    .map(|d| d.source_path.clone()),
+            );
+        }
+        Ok(mapped)
+    }
+
     /// Issuer list: the CRLs signed by a CA being removed go too (`with_crl`), else refuse.
     async fn crls_of_removed_cas(
         &self,
@@ -942,23 +991,8 @@ impl Stores {
             removed: removed_items,
         };
         // What every other SecretSync of this SecretProviderClass still maps.
-        let mut still_mapped: BTreeSet<String> =
-            kept.iter().map(|d| d.source_path.clone()).collect();
-        for other in self.target.secret_syncs().await? {
-            if other.metadata.name.as_deref() == Some(sync_name)
-                || other.spec.secret_provider_class_name != class_name
-            {
-                continue;
-            }
-            still_mapped.extend(
-                other
-                    .spec
-                    .secret_object
-                    .data
-                    .iter()
-                    .map(|d| d.source_path.clone()),
-            );
-        }
+        let mut still_mapped = self.mapped_by_others(sync_name, class_name).await?;
+        still_mapped.extend(kept.iter().map(|d| d.source_path.clone()));
         let class = self.target.provider_class(class_name).await?;
         let mut class_change = ResourceChange::unchanged("SecretProviderClass", class_name);
         let mut new_class = None;

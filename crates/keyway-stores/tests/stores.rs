@@ -383,7 +383,75 @@ async fn client_certificate_pair_checked_then_synced() {
     }
     assert_eq!(set_count(&env), sets);
     assert_eq!(cluster_state(env.target.as_ref()).await, state);
+
+    // A new client certificate replaces the whole mapping, and the replaced objects leave the
+    // SecretProviderClass.
+    let renewed = issuer.issue(&spec);
+    let files = [
+        InputFile::new("client-2026.der", renewed.der().to_vec()),
+        InputFile::new("client-2026.pem", renewed.key_pem().as_bytes().to_vec()),
+    ];
+    let plan = env
+        .stores
+        .plan_add(Store::Client, &files, &AddOptions::default())
+        .await
+        .unwrap();
+    assert!(!plan.is_refused(), "{plan}");
+    assert_eq!(
+        plan.provider_class.removed,
+        ["client-der", "client-pem"],
+        "{plan}"
+    );
+    assert_eq!(plan.secret_sync.removed.len(), 2, "{plan}");
+    env.stores.apply(&plan).await.unwrap();
+    synced(&env, Store::Client, &["client-2026.der", "client-2026.pem"]).await;
     running.stop().await;
+    env.cluster.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_provider_class_is_named_by_field() {
+    let env = env("stores-hostile").await;
+    let classes: Api<keyway_sync::SecretProviderClass> =
+        Api::namespaced(env.cluster.client(), env.cluster.namespace());
+    let mut spc = keyway_sync::SecretProviderClass::new(
+        "opc-ua-connector",
+        keyway_sync::SecretProviderClassSpec {
+            provider: Some("azure".into()),
+            parameters: [
+                ("keyvaultName".to_string(), support::VAULT.to_string()),
+                (
+                    "objects".to_string(),
+                    "array:\n  - |\n    objectName: a\n    objectType: Secret\n".to_string(),
+                ),
+            ]
+            .into(),
+            secret_objects: None,
+        },
+    );
+    spc.metadata.namespace = Some(env.cluster.namespace().to_string());
+    classes
+        .create(&kube::api::PostParams::default(), &spc)
+        .await
+        .unwrap();
+    let a = server("a");
+    let e = env
+        .stores
+        .plan_add(
+            Store::Trust,
+            &[InputFile::new("a.der", a.der().to_vec())],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    match &e {
+        StoreError::ClusterData { field, reason, .. } => {
+            assert_eq!(field, "spec.parameters.objects[0].objectType", "{e}");
+            assert!(reason.contains("write secret"), "{e}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(e.exit_code(), 2);
     env.cluster.cleanup().await;
 }
 
