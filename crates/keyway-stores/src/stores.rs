@@ -466,6 +466,7 @@ impl Stores {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn plan_objects_in<'a>(
         &self,
         name: &str,
