@@ -576,3 +576,28 @@ pub(crate) fn client_identity(
         Err(problems)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names_map_every_other_character_and_stop_at_127() {
+        assert_eq!(secret_name_for("server.der"), "server-der");
+        assert_eq!(secret_name_for("my_ca (1).CRT"), "my-ca--1--CRT");
+        assert_eq!(secret_name_for("ü.pem"), "--pem");
+        let long = secret_name_for(&"a".repeat(300));
+        assert_eq!(long.len(), 127);
+        assert!(keyway_sync::source::check_secret_name(&long).is_ok());
+    }
+
+    #[test]
+    fn extensions_are_case_insensitive_and_debug_hides_bytes() {
+        assert_eq!(extension("A.CRT"), "crt");
+        assert_eq!(content_type("der"), "application/pkix-cert");
+        assert_eq!(content_type("crl"), "application/pkix-crl");
+        assert_eq!(content_type("pem"), "application/x-pem-file");
+        let file = InputFile::new("k.pem", b"-----BEGIN PRIVATE KEY-----".to_vec());
+        assert!(!format!("{file:?}").contains("PRIVATE"));
+    }
+}

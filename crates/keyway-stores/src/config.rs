@@ -242,3 +242,35 @@ impl Instance {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_azure_iot_operations_names() {
+        let config = StoreConfig::default();
+        assert_eq!(config.namespace, "azure-iot-operations");
+        assert_eq!(config.provider_class, "opc-ua-connector");
+        assert_eq!(
+            config.secret_sync(Store::Trust),
+            "aio-opc-ua-broker-trust-list"
+        );
+        assert_eq!(
+            config.secret_sync(Store::Issuer),
+            "aio-opc-ua-broker-issuer-list"
+        );
+        assert_eq!(
+            config.secret_sync(Store::Client),
+            "aio-opc-ua-broker-client-certificate"
+        );
+        assert_eq!(config.service_account, "aio-ssc-sa");
+        assert_eq!(config.secret_type, "Opaque");
+        assert_eq!(config.expiry_warning, time::Duration::days(30));
+        assert_eq!(
+            config.store_of("aio-opc-ua-broker-issuer-list"),
+            Some(Store::Issuer)
+        );
+        assert!("TRUST".parse::<Store>().is_ok() && "x".parse::<Store>().is_err());
+    }
+}
