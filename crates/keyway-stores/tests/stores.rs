@@ -658,3 +658,58 @@ async fn without_secret_sync_enablement_there_is_no_vault() {
     assert_eq!(e.exit_code(), 2);
     cluster.cleanup().await;
 }
+
+/// The client key in every PEM form openssl writes: PKCS#1 (`RSA PRIVATE KEY`) and SEC1 (`EC
+/// PRIVATE KEY`) as well as PKCS#8 — matched against the certificate, never by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_keys_in_pkcs1_and_sec1_are_matched() {
+    let env = env("stores-keyforms").await;
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keyway-cert/tests/fixtures");
+    let read = |name: &str| std::fs::read(fixtures.join(name)).unwrap();
+    let rsa = read("leaf-rsa.der");
+    let ec = pem::parse(read("leaf-ec.pem")).unwrap().contents().to_vec();
+    let at = keyway_cert::Certificate::from_der(&rsa)
+        .unwrap()
+        .details()
+        .not_before
+        + Duration::days(1);
+    let options = AddOptions {
+        at: Some(at),
+        allow_expired: true,
+        ..Default::default()
+    };
+    for (cert, key, matches) in [
+        (&rsa, "leaf-rsa.pkcs1.key", true),
+        (&ec, "leaf-ec.sec1.key", true),
+        (&rsa, "leaf-ec.sec1.key", false),
+        (&ec, "leaf-rsa.pkcs1.key", false),
+    ] {
+        let files = [
+            InputFile::new("server.der", cert.clone()),
+            InputFile::new("server.pem", read(key)),
+        ];
+        let plan = env
+            .stores
+            .plan_add(Store::Client, &files, &options)
+            .await
+            .unwrap();
+        let refusals = plan.all_refusals().join("\n");
+        assert_eq!(
+            plan.files[1].kind,
+            Some(keyway_stores::FileKind::PrivateKey),
+            "{plan}"
+        );
+        assert_eq!(
+            !refusals.contains("is not the private key"),
+            matches,
+            "{key}: {refusals}"
+        );
+        if matches {
+            assert!(refusals.is_empty(), "{refusals}");
+            let settings = plan.connector_settings.unwrap();
+            assert_eq!(settings.application_uri, "urn:contoso:opcua:server");
+        }
+    }
+    env.cluster.cleanup().await;
+}
