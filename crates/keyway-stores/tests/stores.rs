@@ -713,3 +713,48 @@ async fn client_keys_in_pkcs1_and_sec1_are_matched() {
     }
     env.cluster.cleanup().await;
 }
+
+/// The sync state comes from the cluster: pending before any sync, failed with the
+/// SecretSync's reason while the controller cannot read the vault, synced once it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_states_pending_failed_synced() {
+    let env = env("stores-states").await;
+    let a = server("plc-a");
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Trust,
+            &[InputFile::new("plc-a.der", a.der().to_vec())],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    env.stores.apply(&plan).await.unwrap();
+    let entry = listed(&env, Store::Trust).await.entries.remove(0);
+    match &entry.sync {
+        SyncState::Pending { reason } => {
+            assert!(reason.contains("does not exist yet"), "{reason}")
+        }
+        other => panic!("{other}"),
+    }
+    // The controller's listings fail (ours are GETs by name, which still work).
+    env.cluster.emulator().faults().fail_next(
+        keyway_emulator::Service::KeyVault,
+        Some("GetSecrets"),
+        500,
+        100_000,
+    );
+    let running = start_controller(&env);
+    let reason = eventually("a failed state", || async {
+        match listed(&env, Store::Trust).await.entries.remove(0).sync {
+            SyncState::Failed { reason } => Some(reason),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(reason.contains("ProviderError"), "{reason}");
+    env.cluster.emulator().faults().clear();
+    synced(&env, Store::Trust, &["plc-a.der"]).await;
+    running.stop().await;
+    env.cluster.cleanup().await;
+}
