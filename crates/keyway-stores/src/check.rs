@@ -97,6 +97,27 @@ pub fn secret_name_for(file_name: &str) -> String {
         .collect()
 }
 
+/// The pattern the SecretSync CustomResourceDefinition gives `sourcePath` and `targetKey`
+/// (stricter than a Secret key: `a.der` and `x_y.der` are refused, one character before a
+/// separator not being enough).
+pub const SECRET_SYNC_KEY_PATTERN: &str =
+    r"^[A-Za-z0-9.]([-A-Za-z0-9]+([-._a-zA-Z0-9]?[A-Za-z0-9])*)?(\/([0-9]+))*$";
+
+/// Why `value` cannot be a SecretSync `sourcePath`/`targetKey` (`what` names it), or `None`.
+pub(crate) fn secret_sync_key_problem(value: &str, what: &str) -> Option<String> {
+    static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(SECRET_SYNC_KEY_PATTERN).expect("the CRD's pattern compiles")
+    });
+    if !value.is_empty() && value.len() <= 253 && PATTERN.is_match(value) {
+        return None;
+    }
+    Some(format!(
+        "{value:?} cannot be a SecretSync {what}: the SecretSync resource takes 1-253 characters \
+         matching {SECRET_SYNC_KEY_PATTERN} (at least two letters or digits before the first \
+         '.' or '_', no two separators in a row, no leading '-'); rename it"
+    ))
+}
+
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -589,6 +610,32 @@ mod tests {
         let long = secret_name_for(&"a".repeat(300));
         assert_eq!(long.len(), 127);
         assert!(keyway_sync::source::check_secret_name(&long).is_ok());
+    }
+
+    #[test]
+    fn secret_sync_keys_follow_the_crd_pattern() {
+        for ok in [
+            "server.der",
+            "plc_b.PEM",
+            "ab.crl",
+            "a",
+            "a-der",
+            "x--y",
+            "ca.crl/0",
+        ] {
+            assert_eq!(secret_sync_key_problem(ok, "targetKey"), None, "{ok}");
+        }
+        for bad in [
+            "a.der",
+            "x_y.der",
+            "-x",
+            "a..b",
+            "",
+            "a b",
+            &"a".repeat(254),
+        ] {
+            assert!(secret_sync_key_problem(bad, "targetKey").is_some(), "{bad}");
+        }
     }
 
     #[test]

@@ -158,6 +158,14 @@ impl StoreError {
 
     pub(crate) fn kube(operation: impl Into<String>, error: kube::Error) -> StoreError {
         let (status, message) = match &error {
+            kube::Error::Api(status) if status.code == 409 => (
+                Some(409),
+                format!(
+                    "{}; it changed since it was read (another change at the same time): plan \
+                     again (secrets already written are found unchanged and not written twice)",
+                    status.message
+                ),
+            ),
             kube::Error::Api(status) => (Some(status.code), status.message.clone()),
             other => (None, first_line(&other.to_string())),
         };

@@ -34,7 +34,7 @@ pub struct ReadmeDoctests;
 
 pub use check::{
     CertificateSummary, CrlSummary, FileKind, FileReport, Finding, InputFile, Level,
-    secret_name_for,
+    SECRET_SYNC_KEY_PATTERN, secret_name_for,
 };
 pub use config::{Instance, Store, StoreConfig};
 pub use error::{Result, StoreError, VaultFailure};

@@ -192,6 +192,9 @@ pub struct Plan {
     pub(crate) new_provider_class: Option<SecretProviderClass>,
     #[serde(skip)]
     pub(crate) new_secret_sync: Option<SecretSync>,
+    /// The SecretSync's spec as read, to tell a status write from a concurrent change.
+    #[serde(skip)]
+    pub(crate) base_secret_sync: Option<keyway_sync::SecretSyncSpec>,
 }
 
 impl fmt::Debug for Plan {

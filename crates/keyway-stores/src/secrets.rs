@@ -67,6 +67,14 @@ impl Stores {
         check_resource_name(&synced_name)?;
         let key = add.key.clone().unwrap_or_else(|| vault_secret.to_string());
         validate_secret_key(&key, "key").map_err(|e| StoreError::invalid("key", e.to_string()))?;
+        for (value, what, field) in [
+            (&key, "targetKey", "key"),
+            (&add.vault_secret, "sourcePath", "secret name"),
+        ] {
+            if let Some(problem) = crate::check::secret_sync_key_problem(value, what) {
+                return Err(StoreError::invalid(field, problem));
+            }
+        }
 
         // The cluster.
         let class_name = self.instance.provider_class.clone();
@@ -183,6 +191,7 @@ impl Stores {
             uploads,
             new_provider_class: new_class,
             new_secret_sync: new_sync,
+            base_secret_sync: existing_sync.map(|s| s.spec),
         })
     }
 

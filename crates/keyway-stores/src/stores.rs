@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::check::{
     CertificateSummary, CheckSettings, CrlSummary, FileKind, Finding, Level, Parsed, check_file,
-    client_identity, extension, not_a_ca, secret_name_for,
+    client_identity, extension, not_a_ca, secret_name_for, secret_sync_key_problem,
 };
 use crate::config::{Instance, Store, StoreConfig};
 use crate::error::{Result, StoreError};
@@ -281,6 +281,11 @@ impl Stores {
                 report.refusals.push(format!(
                     "cannot be a key of the Kubernetes Secret: {e}; rename the file"
                 ));
+            } else if let Some(problem) = secret_sync_key_problem(file.name(), "targetKey") {
+                report.refusals.push(problem);
+            }
+            if let Some(problem) = secret_sync_key_problem(&report.secret_name, "sourcePath") {
+                report.refusals.push(format!("its secret name {problem}"));
             }
             reports.push(report);
             parsed.push(p);
@@ -441,6 +446,7 @@ impl Stores {
             uploads,
             new_provider_class: new_class,
             new_secret_sync: new_sync,
+            base_secret_sync: existing_sync.map(|s| s.spec),
         })
     }
 
@@ -552,7 +558,11 @@ impl Stores {
                 secret_objects: None,
             },
         };
-        Ok((Some(self.with_objects(name, spec, &objects)), change))
+        let mut class = self.with_objects(name, spec, &objects);
+        // Applied only over the version read: a concurrent change is a conflict, not lost.
+        class.metadata.resource_version =
+            existing.and_then(|c| c.metadata.resource_version.clone());
+        Ok((Some(class), change))
     }
 
     pub(crate) fn with_objects(
@@ -618,7 +628,9 @@ impl Stores {
                 secret_sync_controller_name: None,
             },
         };
-        (Some(SecretSync::new(name, spec)), change)
+        let mut sync = SecretSync::new(name, spec);
+        sync.metadata.resource_version = existing.and_then(|s| s.metadata.resource_version.clone());
+        (Some(sync), change)
     }
 
     /// The CA certificates the issuer list holds now, by target key (read from Key Vault).
@@ -805,7 +817,8 @@ impl Stores {
             self.target.apply_provider_class(class).await?;
         }
         if let Some(sync) = &plan.new_secret_sync {
-            self.target.apply_secret_sync(sync).await?;
+            self.apply_sync_over(sync.clone(), plan.base_secret_sync.as_ref())
+                .await?;
         }
         Ok(Applied {
             secrets_written: written,
@@ -877,6 +890,37 @@ impl Stores {
             options,
         )
         .await
+    }
+
+    /// Applies `desired` over the SecretSync whose spec was `base` when read. Its
+    /// resourceVersion is a precondition, but a controller writing the status changes it too:
+    /// on a conflict where the spec is still `base`, the apply is retried over the new version;
+    /// a changed spec stays a conflict.
+    pub(crate) async fn apply_sync_over(
+        &self,
+        mut desired: SecretSync,
+        base: Option<&SecretSyncSpec>,
+    ) -> Result<()> {
+        let name = desired.metadata.name.clone().unwrap_or_default();
+        let mut attempts = 0;
+        loop {
+            match self.target.apply_secret_sync(&desired).await {
+                Err(
+                    conflict @ StoreError::Cluster {
+                        status: Some(409), ..
+                    },
+                ) if base.is_some() && attempts < 5 => {
+                    attempts += 1;
+                    match self.target.secret_sync(&name).await? {
+                        Some(current) if Some(&current.spec) == base => {
+                            desired.metadata.resource_version = current.metadata.resource_version;
+                        }
+                        _ => return Err(conflict),
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The source paths every SecretSync of `class_name` but `sync_name` maps.
@@ -1009,7 +1053,9 @@ impl Stores {
                 class_change.action = ChangeAction::Update;
                 class_change.removed = gone.iter().map(|o| o.name.clone()).collect();
                 unmapped_objects = gone.iter().map(|o| o.name.clone()).collect();
-                new_class = Some(self.with_objects(class_name, class.spec.clone(), &stay));
+                let mut updated = self.with_objects(class_name, class.spec.clone(), &stay);
+                updated.metadata.resource_version = class.metadata.resource_version.clone();
+                new_class = Some(updated);
             }
         }
         let mut secrets_purged = Vec::new();
@@ -1055,9 +1101,9 @@ impl Stores {
         } else if let Some(sync) = sync {
             let mut spec = sync.spec.clone();
             spec.secret_object.data = kept;
-            self.target
-                .apply_secret_sync(&SecretSync::new(sync_name, spec))
-                .await?;
+            let mut updated = SecretSync::new(sync_name, spec);
+            updated.metadata.resource_version = sync.metadata.resource_version.clone();
+            self.apply_sync_over(updated, Some(&sync.spec)).await?;
         }
         if let Some(class) = &new_class {
             self.target.apply_provider_class(class).await?;

@@ -40,7 +40,8 @@ pub trait StoreTarget: Send + Sync {
     /// The SecretProviderClass `name`, if it exists.
     async fn provider_class(&self, name: &str) -> Result<Option<SecretProviderClass>>;
 
-    /// Creates or updates `class` (by its name), owning the fields it sets.
+    /// Creates or updates `class` (by its name), owning the fields it sets. When `class`
+    /// carries a `resourceVersion` (the one read), a class changed since is a conflict.
     async fn apply_provider_class(&self, class: &SecretProviderClass) -> Result<()>;
 
     /// Every SecretSync.
@@ -49,7 +50,8 @@ pub trait StoreTarget: Send + Sync {
     /// The SecretSync `name` (with its status), if it exists.
     async fn secret_sync(&self, name: &str) -> Result<Option<SecretSync>>;
 
-    /// Creates or updates `sync` (by its name), owning the fields it sets.
+    /// Creates or updates `sync` (by its name), owning the fields it sets; a `resourceVersion`
+    /// is a precondition as for [`StoreTarget::apply_provider_class`].
     async fn apply_secret_sync(&self, sync: &SecretSync) -> Result<()>;
 
     /// Deletes the SecretSync `name`; an absent one is not an error.
@@ -130,7 +132,8 @@ impl StoreTarget for KubernetesTarget {
     async fn apply_provider_class(&self, class: &SecretProviderClass) -> Result<()> {
         let name = class.metadata.name.clone().unwrap_or_default();
         let api: Api<SecretProviderClass> = Api::namespaced(self.client.clone(), &self.namespace);
-        let body = SecretProviderClass::new(&name, class.spec.clone());
+        let mut body = SecretProviderClass::new(&name, class.spec.clone());
+        body.metadata.resource_version = class.metadata.resource_version.clone();
         api.patch(&name, &apply_params(), &Patch::Apply(&body))
             .await
             .map_err(|e| {
@@ -161,7 +164,8 @@ impl StoreTarget for KubernetesTarget {
     async fn apply_secret_sync(&self, sync: &SecretSync) -> Result<()> {
         let name = sync.metadata.name.clone().unwrap_or_default();
         let api: Api<SecretSync> = Api::namespaced(self.client.clone(), &self.namespace);
-        let body = SecretSync::new(&name, sync.spec.clone());
+        let mut body = SecretSync::new(&name, sync.spec.clone());
+        body.metadata.resource_version = sync.metadata.resource_version.clone();
         api.patch(&name, &apply_params(), &Patch::Apply(&body))
             .await
             .map_err(|e| {

@@ -12,6 +12,7 @@ use keyway_stores::{
 use kube::Api;
 
 mod support;
+use keyway_stores::StoreTarget;
 use support::{Env, cluster_state, env, eventually, set_count, start_controller};
 
 fn ca(name: &str) -> Issued {
@@ -593,6 +594,11 @@ async fn every_refusal_writes_nothing() {
             vec![InputFile::new("a.der", a.der().to_vec())],
             "takes two files",
         ),
+        (
+            Store::Trust,
+            vec![InputFile::new("x_y.der", a.der().to_vec())],
+            "cannot be a SecretSync targetKey",
+        ),
     ];
     let sets = set_count(&env);
     let state = cluster_state(env.target.as_ref()).await;
@@ -756,5 +762,70 @@ async fn sync_states_pending_failed_synced() {
     env.cluster.emulator().faults().clear();
     synced(&env, Store::Trust, &["plc-a.der"]).await;
     running.stop().await;
+    env.cluster.cleanup().await;
+}
+
+/// Two adds planned against the same SecretProviderClass: the second one applied is a conflict
+/// (its objects list was read before the first changed it), never a lost object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_conflict_instead_of_losing_an_object() {
+    let env = env("stores-race").await;
+    let first = InputFile::new("first.der", server("first").der().to_vec());
+    let plan = env
+        .stores
+        .plan_add(Store::Trust, &[first], &AddOptions::default())
+        .await
+        .unwrap();
+    env.stores.apply(&plan).await.unwrap();
+    let a = InputFile::new("alpha.der", server("alpha").der().to_vec());
+    let b = InputFile::new("beta.der", ca("Beta CA").der().to_vec());
+    let plan_a = env
+        .stores
+        .plan_add(
+            Store::Trust,
+            std::slice::from_ref(&a),
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    let plan_b = env
+        .stores
+        .plan_add(
+            Store::Issuer,
+            std::slice::from_ref(&b),
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    env.stores.apply(&plan_a).await.unwrap();
+    let e = env.stores.apply(&plan_b).await.unwrap_err();
+    match &e {
+        StoreError::Cluster {
+            status, message, ..
+        } => {
+            assert_eq!(*status, Some(409), "{e}");
+            assert!(message.contains("plan again"), "{e}");
+        }
+        other => panic!("{other}"),
+    }
+    let sets = set_count(&env);
+    let again = env
+        .stores
+        .plan_add(Store::Issuer, &[b], &AddOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(again.secrets[0].action, SecretAction::Unchanged);
+    env.stores.apply(&again).await.unwrap();
+    assert_eq!(set_count(&env), sets, "the secret was not written twice");
+    let class = env
+        .target
+        .provider_class("opc-ua-connector")
+        .await
+        .unwrap()
+        .unwrap();
+    let objects = &class.spec.parameters["objects"];
+    for name in ["first-der", "alpha-der", "beta-der"] {
+        assert!(objects.contains(name), "{objects}");
+    }
     env.cluster.cleanup().await;
 }
