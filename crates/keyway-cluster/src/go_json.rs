@@ -26,10 +26,7 @@ pub(crate) fn from_value<T: DeserializeOwned>(
             // Which key filled each field, for the message when a second one does too.
             let mut filled_by: Vec<(String, String)> = Vec::new();
             for (key, item) in mapping {
-                let Some(name) = key.as_str() else {
-                    folded.insert(key.clone(), item.clone());
-                    continue;
-                };
+                let name = key.as_str();
                 let field = fields
                     .iter()
                     .find(|f| **f == name)
@@ -173,10 +170,10 @@ mod tests {
         assert_eq!(fold("\u{212a}ey"), fold("KEY"));
         // The same value twice is one value; two different values are refused, naming both.
         assert_eq!(
-        // (Keys are visited in the JSON object's order, sorted: `ClientID` before `clientID`.)
             spec("{clientID: c, ClientID: c, selector: s}").unwrap(),
             expected
         );
+        // (Keys are visited in the JSON object's order, sorted: `ClientID` before `clientID`.)
         let twice = spec("{clientID: a, ClientID: b}").unwrap_err().to_string();
         assert!(
             twice.starts_with("spec.clientID: ClientID is given too"),

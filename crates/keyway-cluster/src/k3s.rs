@@ -827,10 +827,10 @@ pub fn configured_issuer(path: &str, text: &str) -> Result<Option<String>> {
     // As K3s reads the keys, in order: `kube-apiserver-arg` sets the list, `kube-apiserver-arg+`
     // appends to it.
     let mut args: Vec<String> = Vec::new();
-    for (key, item) in value.as_mapping().into_iter().flatten() {
+    for (key, item) in &value.0 {
         let append = match key.as_str() {
-            Some(KEY) => false,
-            Some(APPEND_KEY) => true,
+            KEY => false,
+            APPEND_KEY => true,
             _ => continue,
         };
         if !append {

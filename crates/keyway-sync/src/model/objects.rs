@@ -217,7 +217,7 @@ pub fn parse_objects(yaml: &str, base: &str) -> Result<Vec<KeyVaultObject>> {
     };
     let mut objects = Vec::new();
     let mut outputs = BTreeSet::new();
-    for (i, item) in document.array.iter().enumerate() {
+    for (i, item) in document.array.into_iter().enumerate() {
         let path = format!("{base}[{i}]");
         let raw: RawObject = match item {
             Item::Text(inner) => crate::yaml::from_str(&inner)
