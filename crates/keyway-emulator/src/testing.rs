@@ -11,6 +11,8 @@
 //! let tenant = cluster.emulator().add_tenant(None);
 //! // An identity that trusts the cluster's tokens for a service account in the test namespace.
 //! let identity = cluster.add_workload_identity(&tenant, "app", "sync").await?;
+//! // Or, in one call: a tenant, such an identity (for `reader`) and a vault it may read.
+//! let reader = cluster.workload_vault("my-vault", "reader", keyway_emulator::Role::SecretsUser).await?;
 //! // ... TokenRequest → Entra → Key Vault → Secrets in cluster.namespace() ...
 //! cluster.cleanup().await;
 //! # Ok(()) }
@@ -25,10 +27,62 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-use crate::{Emulator, EmulatorError, FederatedIdentityCredential, Identity, Jwks, Result};
+use crate::{
+    Emulator, EmulatorError, FederatedIdentityCredential, Identity, Jwks, Result, Role, Vault,
+};
 
 /// The variable naming a real cluster's kubeconfig for tests.
 pub const KUBECONFIG_VARIABLE: &str = "KEYWAY_TEST_KUBECONFIG";
+
+/// A tenant, a vault in it, and a workload identity granted a role on the vault: what a test
+/// of anything that reads Key Vault through workload identity federation starts from.
+#[derive(Debug, Clone)]
+pub struct WorkloadVault {
+    /// The tenant (a fresh GUID).
+    pub tenant: String,
+    /// The identity, named after its service account, trusting that account's tokens.
+    pub identity: Identity,
+    /// The vault, where the identity holds the role.
+    pub vault: Vault,
+}
+
+impl WorkloadVault {
+    /// Adds the vault `vault_name` to `tenant` and grants `identity` `role` on it.
+    async fn add(
+        emulator: &Emulator,
+        tenant: String,
+        identity: Identity,
+        vault_name: &str,
+        role: Role,
+    ) -> Result<WorkloadVault> {
+        let vault = emulator.add_vault(&tenant, vault_name).await?;
+        vault.grant(&identity, role);
+        Ok(WorkloadVault {
+            tenant,
+            identity,
+            vault,
+        })
+    }
+}
+
+impl Emulator {
+    /// A fresh tenant with the identity `service_account`, trusting the emulated issuer's
+    /// tokens for `system:serviceaccount:<namespace>:<service_account>`, and the vault
+    /// `vault_name` in which it holds `role` (feature `testing`). For a cluster's own tokens,
+    /// see [`TestCluster::workload_vault`].
+    pub async fn workload_vault(
+        &self,
+        vault_name: &str,
+        namespace: &str,
+        service_account: &str,
+        role: Role,
+    ) -> Result<WorkloadVault> {
+        let tenant = self.add_tenant(None);
+        let identity =
+            self.add_workload_identity(&tenant, service_account, namespace, service_account)?;
+        WorkloadVault::add(self, tenant, identity, vault_name, role).await
+    }
+}
 
 /// A cluster and a fresh namespace in it, beside a running [`Emulator`].
 pub struct TestCluster {
@@ -87,6 +141,31 @@ impl TestCluster {
             namespace,
             kubeconfig,
         })
+    }
+
+    /// [`TestCluster::start`], then the CustomResourceDefinitions in the YAML files of
+    /// `crds_dir` installed (see [`TestCluster::install_crds_from`]).
+    pub async fn start_with_crds(test: &str, crds_dir: &Path) -> Result<TestCluster> {
+        let cluster = TestCluster::start(test).await?;
+        cluster.install_crds_from(crds_dir).await?;
+        Ok(cluster)
+    }
+
+    /// A fresh tenant with the workload identity `service_account` (the ServiceAccount created
+    /// in the test namespace, its tokens from this cluster's issuer trusted, as
+    /// [`TestCluster::add_workload_identity`] does), and the vault `vault_name` in which it
+    /// holds `role`.
+    pub async fn workload_vault(
+        &self,
+        vault_name: &str,
+        service_account: &str,
+        role: Role,
+    ) -> Result<WorkloadVault> {
+        let tenant = self.emulator.add_tenant(None);
+        let identity = self
+            .add_workload_identity(&tenant, service_account, service_account)
+            .await?;
+        WorkloadVault::add(&self.emulator, tenant, identity, vault_name, role).await
     }
 
     /// The emulated Entra ID, OIDC issuer and Key Vault (and the stand-in, when in use).
