@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
-use keyway_emulator::testing::TestCluster;
+use keyway_emulator::testing::{TestCluster, WorkloadVault};
 use keyway_emulator::{Role, Service};
 use keyway_sync::{
     SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
@@ -28,17 +28,19 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
-    let cluster = TestCluster::start("controller-cli").await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    cluster.install_crds_from(&crds).await.unwrap();
-    let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
-    let tenant = emulator.add_tenant(None);
-    let app = cluster
-        .add_workload_identity(&tenant, "sync", "sync")
+    let cluster = TestCluster::start_with_crds("controller-cli", &crds)
         .await
         .unwrap();
-    let vault = emulator.add_vault(&tenant, "cli-ctl-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
+    let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
+    let WorkloadVault {
+        tenant,
+        identity: app,
+        vault,
+    } = cluster
+        .workload_vault("cli-ctl-vault", "sync", Role::SecretsUser)
+        .await
+        .unwrap();
     vault.set_secret("token", "t0k3n").unwrap();
     let class = SecretProviderClass::new(
         "vault",

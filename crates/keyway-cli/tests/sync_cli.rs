@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use keyway_emulator::testing::TestCluster;
+use keyway_emulator::testing::{TestCluster, WorkloadVault};
 use keyway_emulator::{Emulator, Identity, Role, ServiceAccountToken};
 
 struct Setup {
@@ -20,15 +20,17 @@ struct Setup {
 async fn setup(test: &str) -> Setup {
     let cluster = TestCluster::start(test).await.unwrap();
     let emulator = cluster.emulator();
-    let tenant = emulator.add_tenant(None);
-    let reader = emulator
-        .add_workload_identity(&tenant, "reader", "default", "reader")
+    let WorkloadVault {
+        tenant,
+        identity: reader,
+        vault,
+    } = emulator
+        .workload_vault("cli-vault", "default", "reader", Role::SecretsUser)
+        .await
         .unwrap();
     let officer = emulator
         .add_workload_identity(&tenant, "officer", "default", "officer")
         .unwrap();
-    let vault = emulator.add_vault(&tenant, "cli-vault").await.unwrap();
-    vault.grant(&reader, Role::SecretsUser);
     vault.grant(&officer, Role::SecretsOfficer);
     let dir = std::env::temp_dir().join(format!("keyway-sync-cli-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

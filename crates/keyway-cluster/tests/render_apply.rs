@@ -9,9 +9,10 @@ use kube::discovery::{Discovery, Scope};
 
 #[tokio::test]
 async fn rendered_manifests_pass_a_server_side_apply() {
-    let cluster = TestCluster::start("render-apply").await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    cluster.install_crds_from(&crds).await.unwrap();
+    let cluster = TestCluster::start_with_crds("render-apply", &crds)
+        .await
+        .unwrap();
     let manifests = secret_sync(&SecretSyncRequest {
         keyvault: "edge-vault".into(),
         tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),

@@ -5,6 +5,7 @@
 use std::error::Error as _;
 use std::sync::Arc;
 
+use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{Emulator, Role};
 use keyway_sync::{SecretSource, SourceFailure, SyncError};
 
@@ -13,12 +14,14 @@ mod support;
 #[tokio::test]
 async fn a_refused_read_keeps_the_sdk_error_under_it() {
     let emulator = Emulator::start().await.unwrap();
-    let tenant = emulator.add_tenant(None);
-    let app = emulator
-        .add_workload_identity(&tenant, "app", "default", "app")
+    let WorkloadVault {
+        identity: app,
+        vault,
+        ..
+    } = emulator
+        .workload_vault("causes-vault", "default", "app", Role::SecretsUser)
+        .await
         .unwrap();
-    let vault = emulator.add_vault(&tenant, "causes-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
     let credential: Arc<dyn azure_core::credentials::TokenCredential> = emulator
         .workload_credential(&app, "default", "app")
         .unwrap();

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{
     Emulator, FederatedIdentityCredential, Identity, Role, Service, ServiceAccountToken, Vault,
 };
@@ -40,12 +41,14 @@ struct World {
 impl World {
     async fn new(test: &str) -> World {
         let emulator = Emulator::start().await.unwrap();
-        let tenant = emulator.add_tenant(None);
-        let app = emulator
-            .add_workload_identity(&tenant, "sync", "default", "sync")
+        let WorkloadVault {
+            identity: app,
+            vault,
+            ..
+        } = emulator
+            .workload_vault("faults", "default", "sync", Role::SecretsUser)
+            .await
             .unwrap();
-        let vault = emulator.add_vault(&tenant, "faults").await.unwrap();
-        vault.grant(&app, Role::SecretsUser);
         for i in 0..OBJECTS {
             vault
                 .set_secret(&format!("s{i}"), &format!("v1-{i}"))

@@ -19,9 +19,8 @@ mod support;
 
 /// The cluster (stand-in, or `KEYWAY_TEST_KUBECONFIG`'s) with the CRDs from deploy/crds.
 async fn cluster(test: &str) -> TestCluster {
-    let cluster = TestCluster::start(test).await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    cluster.install_crds_from(&crds).await.unwrap();
+    let cluster = TestCluster::start_with_crds(test, &crds).await.unwrap();
     cluster
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use keyway_cert::testing::{KeyKind, TestPki};
+use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{Emulator, Role, SecretSpec, Service, Vault};
 use keyway_sync::{
     DirectorySink, KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, ObjectFormat, ObjectType,
@@ -23,13 +24,15 @@ struct World {
 
 async fn world(test: &str) -> World {
     let emulator = Emulator::start().await.unwrap();
-    let tenant = emulator.add_tenant(None);
-    let app = emulator
-        .add_workload_identity(&tenant, "sync", "default", "sync")
-        .unwrap();
-    let vault = emulator.add_vault(&tenant, "sync-vault").await.unwrap();
     // What `az iot ops secretsync enable` grants: Secrets User (values) and Reader (keys).
-    vault.grant(&app, Role::SecretsUser);
+    let WorkloadVault {
+        identity: app,
+        vault,
+        ..
+    } = emulator
+        .workload_vault("sync-vault", "default", "sync", Role::SecretsUser)
+        .await
+        .unwrap();
     vault.grant(&app, Role::Reader);
     let credential = emulator
         .workload_credential(&app, "default", "sync")

@@ -126,9 +126,8 @@ struct Setup {
 }
 
 async fn setup(test: &str) -> Setup {
-    let cluster = TestCluster::start(test).await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    cluster.install_crds_from(&crds).await.unwrap();
+    let cluster = TestCluster::start_with_crds(test, &crds).await.unwrap();
     let (vault, source) = support::vault::federated_vault(&cluster, "tls-vault", "sync").await;
     Setup {
         cluster,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use keyway_cert::Encoding;
+use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{Emulator, Role};
 use keyway_sync::source::SecretUpload;
 use keyway_sync::{KeyVaultSource, KeyVaultSourceOptions, SecretSource, SourceFailure, SyncError};
@@ -54,12 +55,14 @@ async fn an_unreachable_vault_names_the_host_and_the_cause() {
 #[tokio::test]
 async fn a_refusal_carries_key_vault_s_words_and_the_missing_role() {
     let emulator = Emulator::start().await.unwrap();
-    let tenant = emulator.add_tenant(None);
-    let app = emulator
-        .add_workload_identity(&tenant, "app", "default", "app")
+    let WorkloadVault {
+        identity: app,
+        vault,
+        ..
+    } = emulator
+        .workload_vault("errors-vault", "default", "app", Role::SecretsUser)
+        .await
         .unwrap();
-    let vault = emulator.add_vault(&tenant, "errors-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
     let credential: Arc<dyn azure_core::credentials::TokenCredential> = emulator
         .workload_credential(&app, "default", "app")
         .unwrap();

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use keyway_emulator::Role;
-use keyway_emulator::testing::TestCluster;
+use keyway_emulator::testing::{TestCluster, WorkloadVault};
 use keyway_sync::controller::ControllerOptions;
 use keyway_sync::{
     SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
@@ -109,17 +109,17 @@ pub struct Fixture {
 }
 
 pub async fn fixture(test: &str) -> Fixture {
-    let cluster = TestCluster::start(test).await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    cluster.install_crds_from(&crds).await.unwrap();
+    let cluster = TestCluster::start_with_crds(test, &crds).await.unwrap();
     let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
-    let tenant = emulator.add_tenant(None);
-    let app = cluster
-        .add_workload_identity(&tenant, "sync", "sync")
+    let WorkloadVault {
+        tenant,
+        identity: app,
+        vault,
+    } = cluster
+        .workload_vault("ctl-vault", "sync", Role::SecretsUser)
         .await
         .unwrap();
-    let vault = emulator.add_vault(&tenant, "ctl-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
     vault.set_secret("db-password", "first").unwrap();
     vault.set_secret("api-key", "key-1").unwrap();
     Api::<SecretProviderClass>::namespaced(client.clone(), ns)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
-use keyway_emulator::testing::TestCluster;
+use keyway_emulator::testing::{TestCluster, WorkloadVault};
 use keyway_emulator::{Emulator, Role, Vault};
 use keyway_identity::{FederatedCredential, FederatedCredentialOptions, TokenRequest};
 use keyway_sync::{KeyVaultSource, KeyVaultSourceOptions};
@@ -37,13 +37,14 @@ pub async fn federated_vault(
     service_account: &str,
 ) -> (Vault, KeyVaultSource) {
     let emulator = cluster.emulator();
-    let tenant = emulator.add_tenant(None);
-    let app = cluster
-        .add_workload_identity(&tenant, "sync", "sync")
+    let WorkloadVault {
+        tenant,
+        identity: app,
+        vault,
+    } = cluster
+        .workload_vault(name, "sync", Role::SecretsUser)
         .await
         .unwrap();
-    let vault = emulator.add_vault(&tenant, name).await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
     let credential = FederatedCredential::new(
         &tenant,
         &app.client_id,
