@@ -94,6 +94,24 @@ fn with_loopback_hint(text: String) -> String {
     }
 }
 
+/// keyway-stores' errors keep the library's own classification ([`keyway_stores::StoreError::exit_code`]):
+/// refused by a check, Key Vault or the cluster (1), usage, input or setup (2), unreachable (3).
+/// An argument the library names (`secret_name`, `namespace`) is said as its flag.
+impl From<keyway_stores::StoreError> for CliError {
+    fn from(error: keyway_stores::StoreError) -> CliError {
+        use keyway_stores::StoreError;
+        let text = match &error {
+            StoreError::Invalid { field, reason } => format!("{}: {reason}", flag_for(field)),
+            other => other.to_string(),
+        };
+        match error.exit_code() {
+            1 => CliError::Refused(text),
+            3 => CliError::Remote(text),
+            _ => CliError::Input(text),
+        }
+    }
+}
+
 /// keyway-cluster's errors: a bad argument, field or file is input (exit 2), with the field a
 /// request struct names said as the flag that set it; an ARM request that failed is remote
 /// (exit 3); an I/O error keeps the operating system's error.

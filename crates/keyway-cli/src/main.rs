@@ -3,6 +3,7 @@
 
 mod azure;
 mod cert;
+mod certs;
 mod cluster;
 mod controller;
 #[cfg(feature = "dev")]
@@ -15,6 +16,7 @@ mod identity;
 mod input;
 mod report;
 mod secret;
+mod secrets;
 mod signal;
 mod sync;
 
@@ -35,6 +37,9 @@ enum Command {
     /// Certificates stored as Key Vault secrets: inspect, encode for upload, convert.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// An OPC UA connector's certificate stores: trust list, issuer list, client certificate.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
     /// Cluster configuration for workload identity: the K3s issuer settings, readiness checks.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -54,6 +59,9 @@ enum Command {
     /// Key Vault secrets: upload a file as az does.
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// The instance's synced secrets: add (from a file or standard input), list, remove.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
 }
 
 #[tokio::main]
@@ -61,6 +69,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cert(command) => cert::run(command),
+        Command::Certs(command) => certs::run(command).await,
         Command::Cluster(command) => cluster::run(command).await,
         Command::Controller(args) => controller::run(args).await,
         #[cfg(feature = "dev")]
@@ -70,6 +79,7 @@ async fn main() -> ExitCode {
         Command::Identity(command) => identity::run(command).await,
         Command::Sync(args) => sync::run(args).await,
         Command::Secret(command) => secret::run(command).await,
+        Command::Secrets(command) => secrets::run(command).await,
     };
     match result {
         Ok(code) => code,

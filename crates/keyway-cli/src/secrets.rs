@@ -1,0 +1,156 @@
+//! `keyway secrets`: the instance's synced secrets — a Key Vault secret synced to the edge
+//! under a synced-secret name through the instance's default SecretProviderClass and one
+//! SecretSync — added, listed and removed on keyway-stores. A value comes from a file or
+//! standard input, never from an argument, and is never printed.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args, Subcommand};
+use keyway_stores::{RemoveOptions, SecretAdd, SecretValue};
+use zeroize::Zeroizing;
+
+use crate::certs::{self, RemoveFlags, TargetArgs};
+use crate::error::CliError;
+
+/// `keyway secrets add NAME`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("value").required(true).args(["from_file", "from_stdin", "existing"])))]
+pub struct AddArgs {
+    /// The Key Vault secret's name.
+    pub name: String,
+    /// Read the value from this file.
+    #[arg(long)]
+    pub from_file: Option<PathBuf>,
+    /// Read the value from standard input (to its end).
+    #[arg(long)]
+    pub from_stdin: bool,
+    /// Sync the vault's existing secret NAME as it is.
+    #[arg(long)]
+    pub existing: bool,
+    /// The synced secret's name: the SecretSync and the Kubernetes Secret (default: NAME in
+    /// lower case).
+    #[arg(long)]
+    pub synced_name: Option<String>,
+    /// The key in the Kubernetes Secret (default: NAME).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Write a new version when the secret holds another value, instead of refusing.
+    #[arg(long)]
+    pub overwrite_secret: bool,
+    /// Print the plan only; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `keyway secrets list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `keyway secrets remove NAME`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The synced secret's name (its SecretSync).
+    pub synced_name: String,
+    #[command(flatten)]
+    pub flags: RemoveFlags,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// The `secrets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Create (or pick) a Key Vault secret and sync it to the edge.
+    Add(AddArgs),
+    /// Each synced secret: its Key Vault secret, version, keys and sync state (never a value).
+    List(ListArgs),
+    /// Stop syncing a secret: its SecretSync goes (and with --include-secrets the Key Vault
+    /// secret).
+    Remove(RemoveArgs),
+}
+
+/// Runs one `secrets` subcommand.
+pub async fn run(command: SecretsCommand) -> Result<ExitCode, CliError> {
+    match command {
+        SecretsCommand::Add(args) => add(args).await,
+        SecretsCommand::List(args) => {
+            let stores = certs::open(&args.target).await?;
+            certs::print_listings(&stores.list_secrets().await?, args.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        SecretsCommand::Remove(args) => remove(args).await,
+    }
+}
+
+async fn add(args: AddArgs) -> Result<ExitCode, CliError> {
+    // The value first: a missing file is an input error before anything is asked of a service.
+    let value = if let Some(path) = &args.from_file {
+        let bytes = std::fs::read(path).map_err(|e| CliError::io(path.display().to_string(), e))?;
+        SecretValue::Bytes(Zeroizing::new(bytes))
+    } else if args.from_stdin {
+        let mut bytes = Zeroizing::new(Vec::new());
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| CliError::io("<stdin>", e))?;
+        SecretValue::Bytes(bytes)
+    } else {
+        SecretValue::Existing
+    };
+    if matches!(&value, SecretValue::Bytes(b) if b.is_empty()) {
+        return Err(CliError::Input(
+            "the value is empty: give a file or standard input that holds it".into(),
+        ));
+    }
+    let stores = certs::open(&args.target).await?;
+    let plan = stores
+        .plan_secret(&SecretAdd {
+            vault_secret: args.name.clone(),
+            synced_name: args.synced_name.clone(),
+            key: args.key.clone(),
+            value,
+            overwrite_secret: args.overwrite_secret,
+        })
+        .await?;
+    certs::apply(&stores, plan, args.dry_run).await
+}
+
+async fn remove(args: RemoveArgs) -> Result<ExitCode, CliError> {
+    certs::check_confirmable(&args.flags)?;
+    let stores = certs::open(&args.target).await?;
+    let options = RemoveOptions {
+        include_secrets: args.flags.include_secrets,
+        with_crl: false,
+        dry_run: true,
+    };
+    let preview = stores.remove_secret(&args.synced_name, &options).await?;
+    if args.flags.dry_run {
+        print!("{preview}");
+        println!("dry run: nothing changed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !certs::confirm(&preview, &args.flags)? {
+        println!("not removed");
+        return Ok(ExitCode::from(1));
+    }
+    let done = stores
+        .remove_secret(
+            &args.synced_name,
+            &RemoveOptions {
+                dry_run: false,
+                ..options
+            },
+        )
+        .await?;
+    certs::print_done(&done);
+    Ok(ExitCode::SUCCESS)
+}
