@@ -7,13 +7,11 @@
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
-use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
-use azure_core::http::{
-    ClientOptions, Context, Method, Pipeline, PipelineSendOptions, Request, Url,
-};
+use azure_core::http::{ClientOptions, Method};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::arm::ArmClient;
 use crate::error::{ClusterError, Result};
 use crate::plan::{ArmRequest, PRINCIPAL_ID_PLACEHOLDER, Plan, Step};
 
@@ -64,52 +62,8 @@ pub struct Applied {
     pub detail: String,
 }
 
-struct Arm {
-    pipeline: Pipeline,
-    endpoint: String,
-}
-
-impl Arm {
-    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
-        let url = Url::parse(&format!("{}{path}", self.endpoint.trim_end_matches('/')))
-            .map_err(|e| ClusterError::invalid("endpoint", e.to_string()))?;
-        let mut request = Request::new(url, method);
-        if let Some(body) = body {
-            request.insert_header("content-type", "application/json");
-            request.set_body(serde_json::to_vec(body).unwrap_or_default());
-        }
-        let response = self
-            .pipeline
-            .send(
-                &Context::new(),
-                &mut request,
-                Some(PipelineSendOptions {
-                    skip_checks: true,
-                    ..Default::default()
-                }),
-            )
-            .await
-            .map_err(|e| ClusterError::Arm {
-                request: format!("{method} {path}"),
-                status: None,
-                message: e.to_string(),
-            })?;
-        let status = u16::from(response.status());
-        let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
-        Ok((status, body))
-    }
-
-    fn failure(request: &ArmRequest, status: u16, body: &Value) -> ClusterError {
-        ClusterError::Arm {
-            request: format!("{} {}", request.method, request.path),
-            status: Some(status),
-            message: format!(
-                "{}: {}",
-                body["error"]["code"].as_str().unwrap_or("error"),
-                body["error"]["message"].as_str().unwrap_or_default()
-            ),
-        }
-    }
+fn failure(request: &ArmRequest, status: u16, body: &Value) -> ClusterError {
+    ArmClient::failure(request.method, &request.path, status, body)
 }
 
 /// Applies the plan's ARM steps, in order; stops at the first failure (everything before it is
@@ -119,21 +73,7 @@ pub async fn apply(
     credential: Arc<dyn TokenCredential>,
     options: ApplyOptions,
 ) -> Result<Vec<Applied>> {
-    let policy = Arc::new(BearerTokenAuthorizationPolicy::new(
-        credential,
-        [options.scope.clone()],
-    ));
-    let arm = Arm {
-        pipeline: Pipeline::new(
-            Some(env!("CARGO_PKG_NAME")),
-            Some(env!("CARGO_PKG_VERSION")),
-            options.client_options,
-            vec![policy],
-            Vec::new(),
-            None,
-        ),
-        endpoint: options.endpoint,
-    };
+    let arm = ArmClient::new(credential, options);
     let mut principal_id = None::<String>;
     let mut report = Vec::new();
     for step in &plan.steps {
@@ -143,7 +83,7 @@ pub async fn apply(
                 let request = &requests[0];
                 let (status, body) = arm.send(Method::Get, &request.path, None).await?;
                 if status != 200 {
-                    return Err(Arm::failure(request, status, &body));
+                    return Err(failure(request, status, &body));
                 }
                 principal_id = body["properties"]["principalId"].as_str().map(str::to_string);
                 report.push(Applied {
@@ -156,7 +96,7 @@ pub async fn apply(
                 let (list, put) = (&requests[0], &requests[1]);
                 let (status, body) = arm.send(Method::Get, &list.path, None).await?;
                 if status != 200 {
-                    return Err(Arm::failure(list, status, &body));
+                    return Err(failure(list, status, &body));
                 }
                 let existing = body["value"].as_array().into_iter().flatten().find(|c| {
                     c["properties"]["issuer"].as_str() == Some(issuer)
@@ -172,7 +112,7 @@ pub async fn apply(
                 }
                 let (status, body) = arm.send(Method::Put, &put.path, put.body.as_ref()).await?;
                 if !(200..300).contains(&status) {
-                    return Err(Arm::failure(put, status, &body));
+                    return Err(failure(put, status, &body));
                 }
                 report.push(Applied {
                     step: format!("federate {subject}"),
@@ -201,7 +141,7 @@ pub async fn apply(
                     201 => Outcome::Created,
                     200 => Outcome::Exists,
                     409 if answer["error"]["code"] == "RoleAssignmentExists" => Outcome::Exists,
-                    _ => return Err(Arm::failure(request, status, &answer)),
+                    _ => return Err(failure(request, status, &answer)),
                 };
                 report.push(Applied {
                     step: format!("grant {}", role.name),

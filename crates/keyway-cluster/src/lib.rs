@@ -22,6 +22,7 @@
 //! ```
 
 pub mod apply;
+pub mod arm;
 pub mod connected;
 mod error;
 mod go_json;
