@@ -38,6 +38,7 @@ struct State {
     rules: Vec<Rule>,
     latencies: Vec<Latency>,
     issuer_unreachable: bool,
+    next_link: Option<String>,
 }
 
 /// The fault injector shared by every emulated service.
@@ -113,6 +114,17 @@ impl Faults {
     /// reachable again.
     pub fn set_issuer_unreachable(&self, unreachable: bool) {
         self.with(|s| s.issuer_unreachable = unreachable);
+    }
+
+    /// Makes every Key Vault list page answer with `link` as its `nextLink` (a vault that pages
+    /// to another host, or to itself forever), or pages normally again with `None`.
+    pub fn force_next_link(&self, link: Option<&str>) {
+        self.with(|s| s.next_link = link.map(str::to_string));
+    }
+
+    /// The forced `nextLink`, if any.
+    pub(crate) fn forced_next_link(&self) -> Option<String> {
+        self.with(|s| s.next_link.clone())
     }
 
     /// Removes every fault.

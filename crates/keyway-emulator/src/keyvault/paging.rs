@@ -13,9 +13,11 @@ use super::wire;
 
 /// One page of a list: entries after `$skiptoken` (by key), at most `maxresults` (1–25,
 /// default 25), and a `nextLink` back to this vault when more remain. Only the page's entries
-/// are rendered.
+/// are rendered. A `forced` link (a fault: [`crate::Faults::force_next_link`]) replaces the
+/// `nextLink` of every page, as a broken or hostile vault would answer.
 pub(crate) fn list<'a, T: 'a>(
     url: &str,
+    forced: Option<&str>,
     query: &BTreeMap<String, String>,
     path: &str,
     entries: impl Iterator<Item = (&'a String, &'a T)>,
@@ -45,8 +47,9 @@ pub(crate) fn list<'a, T: 'a>(
         last_key = Some(key.clone());
     }
     let api_version = query.get("api-version").cloned().unwrap_or_default();
-    let next_link = match (more, last_key) {
-        (true, Some(key)) => json!(format!(
+    let next_link = match (forced, more, last_key) {
+        (Some(link), _, _) => json!(link),
+        (None, true, Some(key)) => json!(format!(
             "{url}/{path}?api-version={api_version}&$skiptoken={}&maxresults={max}",
             URL_SAFE_NO_PAD.encode(key)
         )),

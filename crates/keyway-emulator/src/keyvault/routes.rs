@@ -74,6 +74,8 @@ fn execute(
     body: &[u8],
 ) -> Response {
     let url = vault.url();
+    let forced = shared.faults.forced_next_link();
+    let forced = forced.as_deref();
     let now = shared.clock.unix();
     let mut store = vault.store();
     let result = match op {
@@ -92,7 +94,7 @@ fn execute(
             .get(name, version)
             .map(|(s, v)| bundle(url, s, v, true)),
         Op::List => {
-            return paging::list(url, query, "secrets", store.secrets.iter(), |s| {
+            return paging::list(url, forced, query, "secrets", store.secrets.iter(), |s| {
                 s.latest().map(|v| wire::item(url, s, v, false))
             });
         }
@@ -102,6 +104,7 @@ fn execute(
                 let items = keys.iter().zip(&s.versions);
                 return paging::list(
                     url,
+                    forced,
                     query,
                     &format!("secrets/{}/versions", s.name),
                     items,
@@ -127,9 +130,14 @@ fn execute(
             persisted(vault, &store, result)
         }
         Op::ListDeleted => {
-            return paging::list(url, query, "deletedsecrets", store.deleted.iter(), |d| {
-                Some(wire::deleted(url, d, true))
-            });
+            return paging::list(
+                url,
+                forced,
+                query,
+                "deletedsecrets",
+                store.deleted.iter(),
+                |d| Some(wire::deleted(url, d, true)),
+            );
         }
         Op::GetDeleted(name) => store
             .deleted(name)
@@ -145,7 +153,7 @@ fn execute(
             persisted(vault, &store, result)
         }
         Op::ListKeys => {
-            return paging::list(url, query, "keys", store.keys.iter(), |k| {
+            return paging::list(url, forced, query, "keys", store.keys.iter(), |k| {
                 k.versions.last().map(|v| wire::key_item(url, k, v))
             });
         }

@@ -72,14 +72,15 @@ impl PageGuard {
         })?;
         if next.origin() != self.vault.origin() {
             return Err(refuse(format!(
-                "the vault answered a nextLink on another origin ({}); not followed, so the vault's token is not sent there",
-                next.origin().ascii_serialization()
+                "the vault answered a nextLink on another origin ({}, the vault is {}); not followed, so the vault's token is not sent there",
+                next.origin().ascii_serialization(),
+                self.vault.origin().ascii_serialization()
             )));
         }
         if !self.seen.insert(next.to_string()) {
-            return Err(refuse(
-                "the vault answered a nextLink it had already given; stopped instead of paging forever".into(),
-            ));
+            return Err(refuse(format!(
+                "the vault answered a nextLink it had already given ({next}); stopped instead of paging forever"
+            )));
         }
         Ok(())
     }
