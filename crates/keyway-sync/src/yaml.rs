@@ -84,7 +84,8 @@ mod tests {
                       e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n\
                       g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]";
         assert!(from_str::<serde_json::Value>(laughs).is_err());
-        let error = from_str::<serde_json::Value>("token: K10secret::server:abc\nx: [").unwrap_err();
+        let error =
+            from_str::<serde_json::Value>("token: K10secret::server:abc\nx: [").unwrap_err();
         assert!(!error.to_string().contains("K10secret"), "{error}");
         let duplicate = from_str::<serde_json::Value>("a: 1\na: 2").unwrap_err();
         assert!(duplicate.to_string().contains("duplicate"), "{duplicate}");

@@ -19,7 +19,9 @@ fn documents(file: &str) -> Vec<serde_json::Value> {
         .join("../../deploy/controller")
         .join(file);
     let text = std::fs::read_to_string(&path).unwrap();
-    keyway_sync::yaml::documents(&text).unwrap().into_iter()
+    keyway_sync::yaml::documents(&text)
+        .unwrap()
+        .into_iter()
         .collect()
 }
 

@@ -27,8 +27,8 @@ where
     let expected = K::kind(&());
     let mut found = Vec::new();
     let mut matches = Vec::new();
-    let documents =
-        crate::yaml::documents(yaml).map_err(|e| SyncError::invalid("input", format!("is not YAML: {e}")))?;
+    let documents = crate::yaml::documents(yaml)
+        .map_err(|e| SyncError::invalid("input", format!("is not YAML: {e}")))?;
     for (i, value) in documents.into_iter().enumerate() {
         let at = format!("document {}", i + 1);
         let kind = value
