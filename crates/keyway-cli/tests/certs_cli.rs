@@ -1,0 +1,531 @@
+//! `keyway certs` and `keyway secrets` as an operator runs them: processes against the emulated
+//! Entra ID and Key Vault and a cluster (the stand-in, or `KEYWAY_TEST_KUBECONFIG`'s) where
+//! secret sync is enabled, with the SecretSync controller syncing what they map.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use keyway_cert::testing::{CertSpec, Issued};
+use keyway_emulator::testing::TestCluster;
+use keyway_emulator::{Identity, Role, Service, ServiceAccountToken, Vault};
+use keyway_sync::controller::{Controller, ControllerOptions};
+use keyway_sync::{SecretProviderClass, SecretProviderClassSpec, SecretSync};
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+const VAULT: &str = "cli-stores-vault";
+
+struct Setup {
+    cluster: TestCluster,
+    vault: Vault,
+    uploader: Identity,
+    tenant: String,
+    controller_options: ControllerOptions,
+    dir: PathBuf,
+}
+
+/// A cluster with the CRDs, the SecretSync identity (`aio-ssc-sa`, Secrets User), a vault, the
+/// instance's default SecretProviderClass as `az iot ops secretsync enable` makes it, and an
+/// operator identity (Secrets Officer) whose token file the CLI uses.
+async fn setup(test: &str) -> Setup {
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    let cluster = TestCluster::start_with_crds(test, &crds).await.unwrap();
+    let (emulator, ns) = (cluster.emulator(), cluster.namespace().to_string());
+    let tenant = emulator.add_tenant(None);
+    let ssc = cluster
+        .add_workload_identity(&tenant, "ssc", "aio-ssc-sa")
+        .await
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, VAULT).await.unwrap();
+    vault.grant(&ssc, Role::SecretsUser);
+    let uploader = emulator
+        .add_workload_identity(&tenant, "operator", "ops", "operator")
+        .unwrap();
+    vault.grant(&uploader, Role::SecretsOfficer);
+    let spc = SecretProviderClass::new(
+        "spc-ops-cli",
+        SecretProviderClassSpec {
+            provider: Some("azure".into()),
+            parameters: BTreeMap::from([
+                ("keyvaultName".to_string(), VAULT.to_string()),
+                ("tenantId".to_string(), tenant.clone()),
+                ("clientId".to_string(), ssc.client_id.clone()),
+                ("usePodIdentity".to_string(), "false".to_string()),
+            ]),
+            secret_objects: None,
+        },
+    );
+    Api::<SecretProviderClass>::namespaced(cluster.client(), &ns)
+        .create(&PostParams::default(), &spc)
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("keyway-certs-cli-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    emulator.write_ca(&dir.join("ca.pem")).unwrap();
+    cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+    std::fs::write(
+        dir.join("operator.jwt"),
+        emulator.mint_service_account_token(&ServiceAccountToken::new("ops", "operator")),
+    )
+    .unwrap();
+    let controller_options = ControllerOptions {
+        namespaces: vec![ns],
+        poll_interval: Duration::from_secs(2),
+        jitter: 0.0,
+        authority_host: Some(emulator.authority_host()),
+        client_options: emulator.client_options().unwrap(),
+        verify_challenge_resource: false,
+        vault_urls: BTreeMap::from([(VAULT.to_string(), vault.url().to_string())]),
+        ..Default::default()
+    };
+    Setup {
+        cluster,
+        vault,
+        uploader,
+        tenant,
+        controller_options,
+        dir,
+    }
+}
+
+impl Setup {
+    /// `keyway ARGS --namespace NS` as the operator, stdin `stdin` (empty when `None`; never a
+    /// terminal).
+    fn keyway(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyway"))
+            .args(args)
+            .args(["--namespace", self.cluster.namespace()])
+            .env("AZURE_CLIENT_ID", &self.uploader.client_id)
+            .env("AZURE_TENANT_ID", &self.tenant)
+            .env("AZURE_FEDERATED_TOKEN_FILE", self.dir.join("operator.jwt"))
+            .env(
+                "AZURE_AUTHORITY_HOST",
+                self.cluster.emulator().authority_host(),
+            )
+            .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
+            .env("KEYWAY_VAULT_URL", self.vault.url())
+            .env("KUBECONFIG", self.dir.join("kubeconfig"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or_default()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    fn set_count(&self) -> u64 {
+        self.cluster
+            .emulator()
+            .counters()
+            .count(Service::KeyVault, "SetSecret")
+    }
+
+    /// The SecretSyncs and SecretProviderClasses as they are (names, versions, specs).
+    async fn cluster_state(&self) -> Vec<String> {
+        let ns = self.cluster.namespace();
+        let mut state = Vec::new();
+        for c in Api::<SecretProviderClass>::namespaced(self.cluster.client(), ns)
+            .list(&Default::default())
+            .await
+            .unwrap()
+        {
+            state.push(format!(
+                "spc {:?} {:?} {}",
+                c.metadata.name,
+                c.metadata.resource_version,
+                serde_json::to_string(&c.spec).unwrap()
+            ));
+        }
+        for s in Api::<SecretSync>::namespaced(self.cluster.client(), ns)
+            .list(&Default::default())
+            .await
+            .unwrap()
+        {
+            state.push(format!(
+                "ss {:?} {:?} {}",
+                s.metadata.name,
+                s.metadata.resource_version,
+                serde_json::to_string(&s.spec).unwrap()
+            ));
+        }
+        state.sort();
+        state
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Setup {
+    /// Removes the files and the test namespace.
+    async fn finish(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        self.cluster.cleanup().await;
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> Value {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+/// The SecretSync controller, in-process, until the returned sender is dropped or fired.
+fn start_controller(options: &ControllerOptions, client: kube::Client) -> Running {
+    let controller = Controller::new(client, options.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        controller
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Running { stop, task }
+}
+
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+    }
+}
+
+fn server_certificate(name: &str) -> Issued {
+    Issued::self_signed(&CertSpec {
+        common_name: name.into(),
+        san: vec![format!("urn:contoso:{name}")],
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certs_trust_add_list_remove_through_the_process() {
+    let s = setup("certs-cli").await;
+    let ns = s.cluster.namespace().to_string();
+    let server = server_certificate("opcua-server");
+    let file = s.write("opc_server.der", server.der());
+
+    // --dry-run prints the plan and writes nothing.
+    let before = s.cluster_state().await;
+    let out = s.keyway(&["certs", "trust", "add", &file, "--dry-run"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("subject:   CN=opcua-server"), "{stdout}");
+    assert!(stdout.contains("sha256:"), "{stdout}");
+    assert!(stdout.contains("dry run: nothing written"), "{stdout}");
+    assert_eq!(s.set_count(), 0);
+    assert_eq!(s.cluster_state().await, before);
+
+    // Added: the details first, then the secret (named from the file, `_` → `-`) and the
+    // connector's SecretProviderClass and trust list SecretSync.
+    let out = s.keyway(&["certs", "trust", "add", &file], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let details = stdout.find("sha1:").expect("details printed");
+    let wrote = stdout
+        .find("wrote Key Vault secret opc-server-der")
+        .expect("secret written");
+    assert!(details < wrote, "details before applying: {stdout}");
+    assert_eq!(s.set_count(), 1);
+    assert_eq!(
+        s.vault.secret_value("opc-server-der").unwrap(),
+        server
+            .der()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+
+    // Listed: the entry, pending until the controller syncs, then synced.
+    let listing = json(&s.keyway(&["certs", "list", "trust", "--json"], None));
+    let entry = &listing[0]["entries"][0];
+    assert_eq!(listing[0]["secret_sync"], "aio-opc-ua-broker-trust-list");
+    assert_eq!(entry["target_key"], "opc_server.der");
+    assert_eq!(entry["secret_name"], "opc-server-der");
+    let sha1 = entry["certificate"]["sha1"].as_str().unwrap().to_string();
+    assert_eq!(entry["sync"]["state"], "pending", "{listing:#}");
+
+    let running = start_controller(&s.controller_options, s.cluster.client());
+    let secrets: Api<Secret> = Api::namespaced(s.cluster.client(), &ns);
+    let mut synced = None;
+    for _ in 0..900 {
+        if let Some(secret) = secrets
+            .get_opt("aio-opc-ua-broker-trust-list")
+            .await
+            .unwrap()
+            .filter(|secret| {
+                secret
+                    .data
+                    .as_ref()
+                    .is_some_and(|d| d.contains_key("opc_server.der"))
+            })
+        {
+            synced = Some(secret);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let synced = synced.expect("the controller synced the trust list");
+    assert_eq!(synced.data.unwrap()["opc_server.der"].0, server.der());
+    let listing = json(&s.keyway(&["certs", "list", "--json"], None));
+    let trust = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["store"] == "trust")
+        .unwrap();
+    assert_eq!(trust["entries"][0]["sync"]["state"], "synced", "{listing:#}");
+    assert_eq!(trust["entries"][0]["certificate"]["sha1"], sha1.as_str());
+    let people = s.keyway(&["certs", "list"], None);
+    assert_eq!(people.status.code(), Some(0), "{}", text(&people));
+    assert!(
+        String::from_utf8_lossy(&people.stdout).contains("opc_server.der ← opc-server-der"),
+        "{}",
+        text(&people)
+    );
+
+    // Re-adding the same file writes no new version.
+    let out = s.keyway(&["certs", "trust", "add", &file], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing to do"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.set_count(), 1);
+
+    // Removal without --yes on a non-terminal is refused (exit 2) and changes nothing.
+    let before = s.cluster_state().await;
+    let out = s.keyway(&["certs", "trust", "remove", "opc_server.der"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pass --yes"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.cluster_state().await, before);
+
+    // With --yes: the SecretSync (now empty) goes, the Secret loses the key, Key Vault keeps
+    // the secret.
+    let out = s.keyway(
+        &["certs", "trust", "remove", "opc_server.der", "--yes"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("would remove opc_server.der"),
+        "what goes is shown first: {}",
+        text(&out)
+    );
+    let listing = json(&s.keyway(&["certs", "list", "trust", "--json"], None));
+    assert_eq!(listing[0]["exists"], false, "{listing:#}");
+    assert!(s.vault.secret_value("opc-server-der").is_some());
+    let mut key_gone = false;
+    for _ in 0..900 {
+        let secret = secrets
+            .get_opt("aio-opc-ua-broker-trust-list")
+            .await
+            .unwrap();
+        if !secret
+            .and_then(|s| s.data)
+            .is_some_and(|d| d.contains_key("opc_server.der"))
+        {
+            key_gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(key_gone, "the synced Secret lost the key");
+    running.stop().await;
+    s.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certs_bad_input_writes_nothing() {
+    let s = setup("certs-cli-bad").await;
+    let before = s.cluster_state().await;
+
+    // A missing file: input (exit 2).
+    let missing = s.dir.join("absent.der").display().to_string();
+    let out = s.keyway(&["certs", "trust", "add", &missing], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("absent.der"),
+        "{}",
+        text(&out)
+    );
+
+    // An expired certificate: refused by a check (exit 1), the reason named, nothing written.
+    let now = OffsetDateTime::now_utc();
+    let expired = Issued::self_signed(&CertSpec {
+        common_name: "old".into(),
+        not_before: now - time::Duration::days(400),
+        not_after: now - time::Duration::days(2),
+        ..Default::default()
+    });
+    let file = s.write("old.der", expired.der());
+    let out = s.keyway(&["certs", "trust", "add", &file], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing will be written"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expired"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.set_count(), 0);
+    assert_eq!(s.cluster_state().await, before);
+
+    // An unknown name to remove: nothing changed.
+    let out = s.keyway(&["certs", "issuer", "remove", "nope.der", "--yes"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(s.cluster_state().await, before);
+
+    // secrets add without a value source: usage (exit 2), nothing asked of the vault.
+    let out = s.keyway(&["secrets", "add", "db-password"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--from-file"),
+        "{}",
+        text(&out)
+    );
+    // ... nor two.
+    let out = s.keyway(
+        &["secrets", "add", "db-password", "--from-stdin", "--existing"],
+        Some(b"x"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // secrets remove without --yes on a non-terminal.
+    let out = s.keyway(&["secrets", "remove", "db-password"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // --target arm names what it needs.
+    let out = s.keyway(&["certs", "list", "--target", "arm"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(s.set_count(), 0);
+    assert_eq!(s.cluster_state().await, before);
+    s.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_add_list_remove_through_the_process() {
+    let s = setup("secrets-cli").await;
+    let ns = s.cluster.namespace().to_string();
+    let value = b"correct horse battery staple";
+
+    let out = s.keyway(
+        &[
+            "secrets",
+            "add",
+            "db-password",
+            "--from-stdin",
+            "--synced-name",
+            "db",
+            "--key",
+            "password",
+        ],
+        Some(value),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("correct horse"), "never printed");
+    assert_eq!(s.set_count(), 1);
+    assert_eq!(
+        s.vault.secret_value("db-password").as_deref(),
+        Some("correct horse battery staple")
+    );
+
+    let running = start_controller(&s.controller_options, s.cluster.client());
+    let secrets: Api<Secret> = Api::namespaced(s.cluster.client(), &ns);
+    let mut synced = None;
+    for _ in 0..900 {
+        if let Some(secret) = secrets.get_opt("db").await.unwrap() {
+            synced = Some(secret);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        synced.expect("the controller synced db").data.unwrap()["password"].0,
+        value
+    );
+    let listing = json(&s.keyway(&["secrets", "list", "--json"], None));
+    let db = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["secret_sync"] == "db")
+        .unwrap_or_else(|| panic!("{listing:#}"));
+    assert_eq!(db["entries"][0]["target_key"], "password");
+    assert_eq!(db["entries"][0]["secret_name"], "db-password");
+    assert_eq!(db["entries"][0]["sync"]["state"], "synced", "{listing:#}");
+    assert!(!listing.to_string().contains("correct horse"));
+
+    // The same value again: no new version.
+    let out = s.keyway(
+        &[
+            "secrets",
+            "add",
+            "db-password",
+            "--from-stdin",
+            "--synced-name",
+            "db",
+            "--key",
+            "password",
+        ],
+        Some(value),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(s.set_count(), 1);
+
+    // Removed from the edge only: the SecretSync goes, Key Vault keeps the secret.
+    let out = s.keyway(&["secrets", "remove", "db", "--yes"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        Api::<SecretSync>::namespaced(s.cluster.client(), &ns)
+            .get_opt("db")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.vault.secret_value("db-password").is_some());
+    let listing = json(&s.keyway(&["secrets", "list", "--json"], None));
+    assert!(
+        listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["secret_sync"] != "db"),
+        "{listing:#}"
+    );
+    running.stop().await;
+    s.finish().await;
+}
