@@ -89,22 +89,13 @@ impl Emulator {
             })?;
         }
         let bind = SocketAddr::new(options.bind, 0);
-        let entra = serve(&shared, bind, entra::service(shared.clone())).await?;
-        let issuer = serve(&shared, bind, issuer::service(shared.clone())).await?;
+        let start = |spec| serve(&shared, bind, spec);
+        let entra = start(entra::service(shared.clone())).await?;
+        let issuer = start(issuer::service(shared.clone())).await?;
         let kube = Arc::new(KubeState::new());
-        let kubernetes = serve(
-            &shared,
-            bind,
-            kubernetes::service(shared.clone(), kube.clone()),
-        )
-        .await?;
+        let kubernetes = start(kubernetes::service(shared.clone(), kube.clone())).await?;
         let arm_state = Arc::new(ArmState::default());
-        let arm = serve(
-            &shared,
-            bind,
-            arm::service(shared.clone(), arm_state.clone()),
-        )
-        .await?;
+        let arm = start(arm::service(shared.clone(), arm_state.clone())).await?;
         shared.set_urls(entra.base_url(), issuer.base_url());
         Ok(Emulator {
             shared,

@@ -1,6 +1,7 @@
 //! The emulator's wire behaviour, checked with a plain HTTPS client: the shapes and statuses
 //! the real services answer with.
 
+use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{
     Emulator, EmulatorOptions, FederatedIdentityCredential, Identity, Role, Service,
     ServiceAccountToken, Vault,
@@ -17,12 +18,14 @@ struct World {
 
 async fn world() -> World {
     let emulator = Emulator::start().await.unwrap();
-    let tenant = emulator.add_tenant(None);
-    let app = emulator
-        .add_workload_identity(&tenant, "app", "ns", "sa")
+    let WorkloadVault {
+        tenant,
+        identity: app,
+        vault,
+    } = emulator
+        .workload_vault("rest-vault", "ns", "sa", Role::SecretsOfficer)
+        .await
         .unwrap();
-    let vault = emulator.add_vault(&tenant, "rest-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsOfficer);
     World {
         http: emulator.http_client().unwrap(),
         emulator,
@@ -268,11 +271,15 @@ async fn entra_success_shape() {
 async fn entra_failures_answer_like_entra() {
     let w = world().await;
     let assertion = w.assertion();
-    let minted = |change: fn(&mut ServiceAccountToken, &World)| {
+    // The app's assertion with one claim changed.
+    let minted = |change: &dyn Fn(&mut ServiceAccountToken)| {
         let mut spec = ServiceAccountToken::new("ns", "sa");
-        change(&mut spec, &w);
+        change(&mut spec);
         w.emulator.mint_service_account_token(&spec)
     };
+    let issued_in =
+        |minutes| Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes));
+    let issuer_with_slash = format!("{}/", w.emulator.issuer_url());
     // A token signed by some other key than the issuer's.
     let other = Emulator::start().await.unwrap();
     let mut foreign = ServiceAccountToken::new("ns", "sa");
@@ -303,7 +310,7 @@ async fn entra_failures_answer_like_entra() {
                 aadsts: Some(700211),
                 ..w.token_case(
                     "an issuer the identity has no credential for (trailing slash differs)",
-                    minted(|spec, w| spec.issuer = Some(format!("{}/", w.emulator.issuer_url()))),
+                    minted(&|spec| spec.issuer = Some(issuer_with_slash.clone())),
                 )
             },
             TokenCase {
@@ -311,27 +318,21 @@ async fn entra_failures_answer_like_entra() {
                 mentions: Some("api://something-else"),
                 ..w.token_case(
                     "a wrong audience: no credential matches",
-                    minted(|spec, _| spec.audiences = vec!["api://something-else".into()]),
+                    minted(&|spec| spec.audiences = vec!["api://something-else".into()]),
                 )
             },
             TokenCase {
                 aadsts: Some(700024),
                 ..w.token_case(
                     "not yet valid beyond the 5 minutes of skew",
-                    minted(|spec, _| {
-                        spec.issued_at =
-                            Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(10))
-                    }),
+                    minted(&|spec| spec.issued_at = issued_in(10)),
                 )
             },
             TokenCase {
                 status: Some(200),
                 ..w.token_case(
                     "not yet valid within the 5 minutes of skew",
-                    minted(|spec, _| {
-                        spec.issued_at =
-                            Some(time::OffsetDateTime::now_utc() + time::Duration::minutes(4))
-                    }),
+                    minted(&|spec| spec.issued_at = issued_in(4)),
                 )
             },
             TokenCase {
