@@ -6,7 +6,10 @@
 //! DER certificate stored with `--encoding hex`, a Key Vault certificate (its PKCS#12 backing
 //! secret), a plain secret; writes the SecretProviderClass and SecretSync; syncs through
 //! workload identity federation into a directory; rotates one secret and syncs again to show
-//! that only that object was fetched. It touches nothing but loopback and the output directory.
+//! that only that object was fetched; then, as `keyway certs trust add` does, adds an OPC UA
+//! server's certificate to a connector's trust list, lets the SecretSync controller sync it and
+//! lists the store (`keyway certs list`). It touches nothing but loopback and the output
+//! directory.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -290,6 +293,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     for (key, size) in &secret {
         let _ = writeln!(text, "           {key:<22} {size:>6} B");
     }
+    // 7. An OPC UA connector's trust list, as `keyway certs trust add` and `keyway certs list`
+    //    do it: the server's certificate checked and shown, uploaded as hex, mapped through the
+    //    connector's SecretProviderClass and SecretSync, and synced by the controller.
+    trust_list(&mut text, &emulator, &tenant, &vault, client).await?;
     let _ = writeln!(
         text,
         "\n{} objects synced through {} token exchange(s) in {} ms; no value or token was printed.",
@@ -306,6 +313,170 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     })
 }
 
+/// The instance's namespace in the trust-list step, as Azure IoT Operations names it.
+const AIO_NAMESPACE: &str = "azure-iot-operations";
+
+/// A kube client for the emulator's API server stand-in.
+async fn stand_in_client(emulator: &Emulator) -> Result<kube::Client, CliError> {
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&emulator.kubeconfig()).map_err(demo_error)?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .map_err(demo_error)?;
+    kube::Client::try_from(config).map_err(demo_error)
+}
+
+/// `keyway certs trust add opcua-press-01.der`, then the controller syncs it and `keyway certs
+/// list trust` shows it synced: on the stand-in, in an instance namespace where secret sync is
+/// enabled (its default SecretProviderClass and the `aio-ssc-sa` identity).
+async fn trust_list(
+    text: &mut String,
+    emulator: &Emulator,
+    tenant: &str,
+    vault: &keyway_emulator::Vault,
+    uploader: SecretClient,
+) -> Result<(), CliError> {
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use keyway_cert::testing::{CertSpec, Issued};
+    use keyway_stores::{
+        AddOptions, InputFile, Instance, KeyVaultSecrets, KubernetesTarget, Store, StoreConfig,
+        Stores, SyncState,
+    };
+    use kube::api::PostParams;
+
+    let client = stand_in_client(emulator).await?;
+    let mut namespace = Namespace::default();
+    namespace.metadata.name = Some(AIO_NAMESPACE.into());
+    kube::Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .map_err(demo_error)?;
+    // What `az iot ops secretsync enable` leaves: the sync identity and the default class.
+    let config = StoreConfig::in_namespace(AIO_NAMESPACE);
+    let mut account = ServiceAccount::default();
+    account.metadata.name = Some(config.service_account.clone());
+    kube::Api::<ServiceAccount>::namespaced(client.clone(), AIO_NAMESPACE)
+        .create(&PostParams::default(), &account)
+        .await
+        .map_err(demo_error)?;
+    let ssc = emulator
+        .add_workload_identity(tenant, "aio-ssc", AIO_NAMESPACE, &config.service_account)
+        .map_err(demo_error)?;
+    vault.grant(&ssc, Role::SecretsUser);
+    let default_class = SecretProviderClass::new(
+        "spc-ops-demo",
+        SecretProviderClassSpec {
+            provider: Some("azure".into()),
+            parameters: BTreeMap::from([
+                ("keyvaultName".to_string(), VAULT.to_string()),
+                ("tenantId".to_string(), tenant.to_string()),
+                ("clientId".to_string(), ssc.client_id.clone()),
+                ("usePodIdentity".to_string(), "false".to_string()),
+            ]),
+            secret_objects: None,
+        },
+    );
+    kube::Api::<SecretProviderClass>::namespaced(client.clone(), AIO_NAMESPACE)
+        .create(&PostParams::default(), &default_class)
+        .await
+        .map_err(demo_error)?;
+
+    // keyway certs trust add opcua-press-01.der
+    let target = Arc::new(KubernetesTarget::new(client.clone(), AIO_NAMESPACE));
+    let mut instance = Instance::discover(target.as_ref(), &config).await?;
+    instance.vault_url = vault.url().to_string();
+    let stores = Stores::new(
+        config,
+        instance,
+        target,
+        Arc::new(KeyVaultSecrets::new(uploader)),
+    );
+    let server = Issued::self_signed(&CertSpec {
+        common_name: "opcua-press-01".into(),
+        san: vec![
+            "opcua-press-01.local".into(),
+            "urn:contoso:opcua:press-01".into(),
+        ],
+        ..Default::default()
+    });
+    let plan = stores
+        .plan_add(
+            Store::Trust,
+            &[InputFile::new("opcua-press-01.der", server.der().to_vec())],
+            &AddOptions::default(),
+        )
+        .await?;
+    let _ = writeln!(
+        text,
+        "\ncerts      keyway certs trust add opcua-press-01.der --namespace {AIO_NAMESPACE}"
+    );
+    for line in plan.to_string().lines() {
+        let _ = writeln!(text, "           {line}");
+    }
+    stores.apply(&plan).await?;
+
+    // The controller syncs the trust list's SecretSync into its Secret.
+    let controller = keyway_sync::controller::Controller::new(
+        client,
+        keyway_sync::controller::ControllerOptions {
+            namespaces: vec![AIO_NAMESPACE.into()],
+            poll_interval: std::time::Duration::from_secs(2),
+            jitter: 0.0,
+            authority_host: Some(emulator.authority_host()),
+            client_options: emulator.client_options().map_err(demo_error)?,
+            verify_challenge_resource: false,
+            vault_urls: BTreeMap::from([(VAULT.to_string(), vault.url().to_string())]),
+            ..Default::default()
+        },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        controller
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    // keyway certs list trust, until the controller has synced it (bounded: a demo that
+    // cannot sync says so instead of hanging).
+    let mut listing = Vec::new();
+    for _ in 0..150 {
+        listing = stores.list(Some(Store::Trust), None).await?;
+        if listing
+            .iter()
+            .flat_map(|l| &l.entries)
+            .all(|e| e.sync == SyncState::Synced)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), running).await;
+    let _ = writeln!(
+        text,
+        "\n           keyway certs list trust --namespace {AIO_NAMESPACE}, after the controller synced"
+    );
+    for l in &listing {
+        for line in l.to_string().lines() {
+            let _ = writeln!(text, "           {line}");
+        }
+    }
+    let synced = listing
+        .iter()
+        .flat_map(|l| &l.entries)
+        .any(|e| e.target_key == "opcua-press-01.der" && e.sync == SyncState::Synced);
+    if !synced {
+        return Err(demo_error(
+            "the controller did not sync the trust list within 30 s",
+        ));
+    }
+    Ok(())
+}
+
 /// Syncs the SecretSync into the stand-in and returns the Secret's keys and sizes.
 async fn kubernetes_secret(
     emulator: &Emulator,
@@ -318,15 +489,7 @@ async fn kubernetes_secret(
     use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use kube::api::PostParams;
-    let kubeconfig =
-        kube::config::Kubeconfig::from_yaml(&emulator.kubeconfig()).map_err(demo_error)?;
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .map_err(demo_error)?;
-    let client = kube::Client::try_from(config).map_err(demo_error)?;
+    let client = stand_in_client(emulator).await?;
     let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
     for crd in keyway_sync::crds() {
         crds.create(&PostParams::default(), &crd)

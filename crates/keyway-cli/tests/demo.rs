@@ -35,6 +35,22 @@ fn demo_syncs_through_workload_identity_and_fetches_only_the_rotated_secret() {
         stdout.contains("opcua-chain-pem          3791 B") || stdout.contains("opcua-chain-pem"),
         "{stdout}"
     );
+    // The OPC UA server's certificate went into the connector's trust list (details shown
+    // before applying), and the controller synced it (`keyway certs list`).
+    assert!(
+        stdout.contains("keyway certs trust add opcua-press-01.der"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("subject:   CN=opcua-press-01"), "{stdout}");
+    assert!(
+        stdout.contains("trust list (aio-opc-ua-broker-trust-list):"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("opcua-press-01.der ← opcua-press-01-der (version ")
+            && stdout.contains("): synced"),
+        "{stdout}"
+    );
     let files = dir.join("files");
     assert_eq!(
         std::fs::read(files.join("db-password")).unwrap(),
