@@ -49,6 +49,18 @@ impl World {
             .unwrap()
     }
 
+    /// GETs `url` without a token and reads the answer as JSON.
+    async fn get_json(&self, url: String) -> Value {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     fn assertion(&self) -> String {
         self.emulator
             .mint_service_account_token(&ServiceAccountToken::new("ns", "sa"))
@@ -376,18 +388,12 @@ async fn entra_failures_answer_like_entra() {
 #[tokio::test]
 async fn issuer_documents_and_key_rotation() {
     let w = world().await;
-    let discovery: Value = w
-        .http
-        .get(format!(
+    let discovery = w
+        .get_json(format!(
             "{}/.well-known/openid-configuration",
             w.emulator.issuer_url()
         ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(discovery["issuer"], w.emulator.issuer_url());
     assert_eq!(
         discovery["id_token_signing_alg_values_supported"][0],
@@ -395,15 +401,9 @@ async fn issuer_documents_and_key_rotation() {
     );
     let old_token = w.assertion();
     w.emulator.rotate_issuer_key().unwrap();
-    let jwks: Value = w
-        .http
-        .get(discovery["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = w
+        .get_json(discovery["jwks_uri"].as_str().unwrap().to_string())
+        .await;
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
     for key in keys {
@@ -672,15 +672,9 @@ async fn faults_and_counters() {
         "the connection is closed without an answer"
     );
 
-    let counters: Value = w
-        .http
-        .get(format!("{}/_emulator/requests", w.vault.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters = w
+        .get_json(format!("{}/_emulator/requests", w.vault.url()))
+        .await;
     let find = |service: &str, op: &str, status: u64| {
         counters["requests"]
             .as_array()
