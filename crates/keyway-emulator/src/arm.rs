@@ -2,8 +2,9 @@
 //! identities (read), their federated identity credentials (list, get, put — a credential put
 //! here is trusted by the emulated Entra at once), and role assignments (list, get, put; 409
 //! `RoleAssignmentExists` when the same role is already assigned to the same principal under
-//! another name; a Key Vault role on an emulated vault's scope is granted on that vault).
-//! Bearer tokens from the emulated Entra for `https://management.azure.com` only.
+//! another name; a Key Vault role on an emulated vault's scope is granted on that vault);
+//! and, in [`edge`], an IoT Operations instance with its custom location and extension, and the
+//! secret sync resources made on it. Bearer tokens from the emulated Entra for `https://management.azure.com` only.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +23,9 @@ use crate::keyvault::{Role, VaultState};
 use crate::server::ServiceSpec;
 use crate::state::Shared;
 use keyway_identity::FederatedIdentityCredential;
+
+mod edge;
+pub use edge::{IotOperationsInstance, SECRET_SYNC_API_VERSION};
 
 /// The token audience of Azure Resource Manager.
 pub const ARM_RESOURCE: &str = "https://management.azure.com";
@@ -45,6 +49,8 @@ pub(crate) struct ArmState {
     identities: Mutex<BTreeMap<String, ArmIdentity>>,
     assignments: Mutex<BTreeMap<String, Assignment>>,
     vaults: Mutex<BTreeMap<String, Arc<VaultState>>>,
+    /// IoT Operations instances, their extensions and the secret sync resources.
+    pub edge: edge::EdgeState,
 }
 
 impl std::fmt::Debug for ArmState {
@@ -209,6 +215,9 @@ pub(crate) fn service(shared: Arc<Shared>, state: Arc<ArmState>) -> ServiceSpec 
 
 /// The operation a request is counted under.
 fn operation(method: &Method, path: &str) -> &'static str {
+    if let Some(operation) = edge::operation(method, path) {
+        return operation;
+    }
     let credentials = path.contains("/federatedIdentityCredentials");
     let assignments = path.contains("/roleAssignments");
     match (method, credentials, assignments) {
@@ -258,6 +267,17 @@ async fn handle(
             &format!("The Resource '{what}' was not found."),
         )
     };
+
+    if let Some(response) = edge::handle(
+        &state.edge,
+        &method,
+        &path,
+        uri.query().unwrap_or_default(),
+        &headers,
+        &body,
+    ) {
+        return response;
+    }
 
     // Federated identity credentials.
     if let Some(at) = lower.find("/federatedidentitycredentials") {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use keyway_identity::{FederatedIdentityCredential, Jwks};
 
-use crate::arm::{self, ArmState};
+use crate::arm::{self, ArmState, IotOperationsInstance};
 use crate::control::{self, FaultRequest};
 use crate::counters::{Counters, RequestCount, Service};
 use crate::directory::{self, Identity};
@@ -524,6 +524,35 @@ impl Emulator {
         );
         self.arm_state.add_identity(&id, identity.clone());
         id
+    }
+
+    /// An Azure IoT Operations instance `name` in `resource_group`, readable through the ARM
+    /// stand-in with its custom location (for namespace `namespace`), connected cluster and IoT
+    /// Operations extension (configuration `settings`); secret sync resources can then be
+    /// made with that custom location as their `extendedLocation`.
+    pub fn add_iot_operations_instance(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        name: &str,
+        namespace: &str,
+        settings: &std::collections::BTreeMap<String, String>,
+    ) -> IotOperationsInstance {
+        self.arm_state
+            .edge
+            .add_instance(subscription, resource_group, name, namespace, settings)
+    }
+
+    /// The ARM resource `id` as the stand-in holds it (instances, custom locations,
+    /// extensions, secret sync resources), if it exists.
+    pub fn arm_resource(&self, id: &str) -> Option<serde_json::Value> {
+        self.arm_state.edge.resource(id)
+    }
+
+    /// Sets the SecretSync `id`'s `properties.status`, as the extension reports it from the
+    /// cluster; false when there is no such resource.
+    pub fn set_arm_secret_sync_status(&self, id: &str, status: serde_json::Value) -> bool {
+        self.arm_state.edge.set_status(id, status)
     }
 
     /// Role assignments made through the ARM stand-in: (scope, role definition id, principal).
