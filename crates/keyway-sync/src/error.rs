@@ -329,6 +329,9 @@ pub enum SyncError {
         target: String,
         /// Why.
         reason: String,
+        /// The error it failed with (the operating system's, the API server's), when there
+        /// was one.
+        source: Option<Cause>,
     },
 }
 
@@ -367,13 +370,16 @@ impl SyncError {
     }
 
     /// This error with `cause` under it ([`std::error::Error::source`]), for the variants that
-    /// keep one ([`SyncError::Source`], [`SyncError::Convert`]); others are returned as they are.
+    /// keep one ([`SyncError::Source`], [`SyncError::Convert`], [`SyncError::Sink`]); others are
+    /// returned as they are.
     pub fn with_cause(
         mut self,
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> SyncError {
         match &mut self {
-            SyncError::Source { source, .. } | SyncError::Convert { source, .. } => {
+            SyncError::Source { source, .. }
+            | SyncError::Convert { source, .. }
+            | SyncError::Sink { source, .. } => {
                 *source = Some(Cause::new(cause));
             }
             _ => {}
@@ -386,6 +392,7 @@ impl SyncError {
         SyncError::Sink {
             target: target.into(),
             reason: reason.into(),
+            source: None,
         }
     }
 }

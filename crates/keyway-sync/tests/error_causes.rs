@@ -5,7 +5,6 @@
 use std::error::Error as _;
 use std::sync::Arc;
 
-use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{Emulator, Role};
 use keyway_sync::{SecretSource, SourceFailure, SyncError};
 
@@ -14,11 +13,7 @@ mod support;
 #[tokio::test]
 async fn a_refused_read_keeps_the_sdk_error_under_it() {
     let emulator = Emulator::start().await.unwrap();
-    let WorkloadVault {
-        identity: app,
-        vault,
-        ..
-    } = emulator
+    let (app, vault) = emulator
         .workload_vault("causes-vault", "default", "app", Role::SecretsUser)
         .await
         .unwrap();
@@ -55,4 +50,26 @@ async fn a_refused_read_keeps_the_sdk_error_under_it() {
     let copy = error.clone();
     assert_eq!(copy, error);
     assert!(copy.source().is_some());
+}
+
+/// A directory that cannot be made keeps the operating system's error, kind included.
+#[test]
+fn a_sink_failure_keeps_the_operating_system_s_error() {
+    let file = std::env::temp_dir().join(format!("keyway-causes-{}", std::process::id()));
+    std::fs::write(&file, b"not a directory").unwrap();
+    let error = keyway_sync::DirectorySink::new(file.join("secrets")).unwrap_err();
+    let _ = std::fs::remove_file(&file);
+    let SyncError::Sink {
+        source: Some(cause),
+        ..
+    } = &error
+    else {
+        panic!("a sink failure with its cause: {error:?}");
+    };
+    let io = cause
+        .get()
+        .downcast_ref::<std::io::Error>()
+        .expect("the operating system's error");
+    assert_ne!(io.kind(), std::io::ErrorKind::Other, "{io}");
+    assert!(error.to_string().starts_with("writing "), "{error}");
 }

@@ -127,10 +127,12 @@ pub struct Staged<'a> {
 }
 
 fn sink_error(target: &Path, e: impl std::fmt::Display) -> SyncError {
-    SyncError::Sink {
-        target: target.display().to_string(),
-        reason: e.to_string(),
-    }
+    SyncError::sink(target.display().to_string(), e.to_string())
+}
+
+/// The operating system's error on `target`, kept under the failure (its `ErrorKind` too).
+fn io_error(target: &Path, e: std::io::Error) -> SyncError {
+    sink_error(target, &e).with_cause(e)
 }
 
 impl DirectorySink {
@@ -147,7 +149,7 @@ impl DirectorySink {
     /// A sink writing under `root` (created if missing).
     pub fn new(root: impl Into<PathBuf>) -> Result<DirectorySink> {
         let root = root.into();
-        fs::create_dir_all(&root).map_err(|e| sink_error(&root, e))?;
+        fs::create_dir_all(&root).map_err(|e| io_error(&root, e))?;
         Ok(DirectorySink {
             root,
             file_mode: 0o644,
@@ -263,13 +265,13 @@ impl DirectorySink {
         {
             use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
             builder.mode(self.dir_mode);
-            builder.create(dir).map_err(|e| sink_error(dir, e))?;
+            builder.create(dir).map_err(|e| io_error(dir, e))?;
             // The umask may have narrowed it.
             fs::set_permissions(dir, fs::Permissions::from_mode(self.dir_mode))
-                .map_err(|e| sink_error(dir, e))
+                .map_err(|e| io_error(dir, e))
         }
         #[cfg(not(unix))]
-        builder.create(dir).map_err(|e| sink_error(dir, e))
+        builder.create(dir).map_err(|e| io_error(dir, e))
     }
 
     /// The directory.
@@ -421,16 +423,16 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(mode);
     }
-    let mut file = options.open(path).map_err(|e| sink_error(path, e))?;
+    let mut file = options.open(path).map_err(|e| io_error(path, e))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
-        .map_err(|e| sink_error(path, e))?;
+        .map_err(|e| io_error(path, e))?;
     #[cfg(unix)]
     {
         // The umask may have narrowed the mode at creation; filePermission is exact.
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|e| sink_error(path, e))?;
+            .map_err(|e| io_error(path, e))?;
     }
     Ok(())
 }
@@ -598,7 +600,7 @@ impl Staged<'_> {
         self.sink.step("linking ..data_tmp")?;
         symlink(&self.generation, &tmp)?;
         self.sink.step("swapping ..data")?;
-        fs::rename(&tmp, root.join(DATA)).map_err(|e| sink_error(&root.join(DATA), e))?;
+        fs::rename(&tmp, root.join(DATA)).map_err(|e| io_error(&root.join(DATA), e))?;
         Ok(planted)
     }
 
@@ -611,7 +613,7 @@ impl Staged<'_> {
             self.sink.step("replacing a planted name")?;
             let _ = fs::remove_file(&tmp);
             symlink(&ours, &tmp)?;
-            fs::rename(&tmp, &visible).map_err(|e| sink_error(&visible, e))?;
+            fs::rename(&tmp, &visible).map_err(|e| io_error(&visible, e))?;
         }
         Ok(())
     }
@@ -622,10 +624,7 @@ impl Staged<'_> {
     /// `..mybackup/`, a link leading elsewhere, a regular file or a directory stays.
     fn clean_up(self) -> Result<()> {
         let root = &self.sink.root;
-        for entry in fs::read_dir(root)
-            .map_err(|e| sink_error(root, e))?
-            .flatten()
-        {
+        for entry in fs::read_dir(root).map_err(|e| io_error(root, e))?.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             let Ok(kind) = entry.file_type() else {
                 continue;
@@ -651,7 +650,7 @@ impl Staged<'_> {
 
 #[cfg(unix)]
 fn symlink(target: &str, link: &Path) -> Result<()> {
-    std::os::unix::fs::symlink(target, link).map_err(|e| sink_error(link, e))
+    std::os::unix::fs::symlink(target, link).map_err(|e| io_error(link, e))
 }
 
 #[cfg(not(unix))]
@@ -719,7 +718,7 @@ impl DirectorySink {
             }
             // Nothing written yet, or a dangling `..data`: nothing to keep.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileSet::default()),
-            Err(e) => Err(sink_error(&data, e)),
+            Err(e) => Err(io_error(&data, e)),
         }
     }
 }

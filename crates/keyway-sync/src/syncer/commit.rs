@@ -115,10 +115,7 @@ mod tests {
     #[async_trait::async_trait]
     impl SecretSink for Refusing {
         async fn apply(&self, _: &FileSet) -> Result<Applied> {
-            Err(SyncError::Sink {
-                target: "t".into(),
-                reason: "full".into(),
-            })
+            Err(SyncError::sink("t", "full"))
         }
         async fn current(&self) -> Result<FileSet> {
             Ok(FileSet::default())
