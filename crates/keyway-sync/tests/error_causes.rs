@@ -5,6 +5,7 @@
 use std::error::Error as _;
 use std::sync::Arc;
 
+use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{Emulator, Role};
 use keyway_sync::{SecretSource, SourceFailure, SyncError};
 
@@ -13,7 +14,11 @@ mod support;
 #[tokio::test]
 async fn a_refused_read_keeps_the_sdk_error_under_it() {
     let emulator = Emulator::start().await.unwrap();
-    let (app, vault) = emulator
+    let WorkloadVault {
+        identity: app,
+        vault,
+        ..
+    } = emulator
         .workload_vault("causes-vault", "default", "app", Role::SecretsUser)
         .await
         .unwrap();
