@@ -323,8 +323,8 @@ pub async fn apply(stores: &Stores, plan: Plan, dry_run: bool) -> Result<ExitCod
         println!("wrote Key Vault secret {name} version {version}");
     }
     println!(
-        "applied: SecretProviderClass {}, SecretSync {}; the controller syncs it (see `keyway \
-         certs list` / `keyway secrets list`)",
+        "applied: SecretProviderClass {}, SecretSync {}; the SecretSync controller syncs it \
+         (`list` shows its state)",
         applied.provider_class, applied.secret_sync
     );
     Ok(ExitCode::SUCCESS)

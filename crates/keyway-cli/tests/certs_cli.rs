@@ -301,7 +301,10 @@ async fn certs_trust_add_list_remove_through_the_process() {
         .iter()
         .find(|l| l["store"] == "trust")
         .unwrap();
-    assert_eq!(trust["entries"][0]["sync"]["state"], "synced", "{listing:#}");
+    assert_eq!(
+        trust["entries"][0]["sync"]["state"], "synced",
+        "{listing:#}"
+    );
     assert_eq!(trust["entries"][0]["certificate"]["sha1"], sha1.as_str());
     let people = s.keyway(&["certs", "list"], None);
     assert_eq!(people.status.code(), Some(0), "{}", text(&people));
@@ -421,7 +424,13 @@ async fn certs_bad_input_writes_nothing() {
     );
     // ... nor two.
     let out = s.keyway(
-        &["secrets", "add", "db-password", "--from-stdin", "--existing"],
+        &[
+            "secrets",
+            "add",
+            "db-password",
+            "--from-stdin",
+            "--existing",
+        ],
         Some(b"x"),
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
