@@ -249,6 +249,51 @@ mod tests {
     }
 
     #[test]
+    fn store_errors_keep_the_library_exit_code_and_name_flags() {
+        use keyway_stores::{StoreError, VaultFailure};
+        let code = |e: &CliError| e.exit_code();
+        let invalid = CliError::from(StoreError::Invalid {
+            field: "secret_name".into(),
+            reason: "\"a_b\" is not a Key Vault name".into(),
+        });
+        assert!(
+            matches!(&invalid, CliError::Input(t) if t.starts_with("--secret-name: ")),
+            "{invalid:?}"
+        );
+        assert_eq!(code(&invalid), ExitCode::from(2));
+        let refused = CliError::from(StoreError::Refused {
+            reasons: vec!["old.der: expired".into()],
+        });
+        assert_eq!(code(&refused), ExitCode::from(1));
+        let not_enabled = CliError::from(StoreError::SecretSyncNotEnabled {
+            namespace: "azure-iot-operations".into(),
+            connector: "opc-ua-connector".into(),
+        });
+        assert_eq!(code(&not_enabled), ExitCode::from(2));
+        let vault = |failure, status| StoreError::Vault {
+            operation: "set",
+            secret: "s".into(),
+            failure,
+            status,
+            message: "m".into(),
+        };
+        assert_eq!(
+            code(&CliError::from(vault(VaultFailure::Forbidden, Some(403)))),
+            ExitCode::from(1)
+        );
+        assert_eq!(
+            code(&CliError::from(vault(VaultFailure::Unreachable, None))),
+            ExitCode::from(3)
+        );
+        let unreachable = CliError::from(StoreError::Cluster {
+            operation: "listing SecretSyncs".into(),
+            status: None,
+            message: "connection refused".into(),
+        });
+        assert_eq!(code(&unreachable), ExitCode::from(3));
+    }
+
+    #[test]
     fn only_the_loopback_refusal_names_the_command_line_opt_in() {
         use keyway_identity::{IdentityError, InsecureReason};
         let insecure = |reason| IdentityError::Insecure {
