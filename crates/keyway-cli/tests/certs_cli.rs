@@ -409,6 +409,57 @@ async fn certs_bad_input_writes_nothing() {
     assert_eq!(s.set_count(), 0);
     assert_eq!(s.cluster_state().await, before);
 
+    // The client certificate: --dry-run prints the connector settings to apply; a key of
+    // another pair is refused (exit 1) before either secret is written.
+    let client = server_certificate("opcua-connector");
+    let der = s.write("connector.der", client.der());
+    let pem = s.write("connector.pem", client.key_pem().as_bytes());
+    let out = s.keyway(
+        &[
+            "certs",
+            "client",
+            "add",
+            "--public-key-file",
+            &der,
+            "--private-key-file",
+            &pem,
+            "--dry-run",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .contains("connectors.values.securityPki.applicationUri = urn:contoso:opcua-connector")
+            && stdout.contains("az k8s-extension update"),
+        "{stdout}"
+    );
+    let other = server_certificate("someone-else");
+    std::fs::create_dir_all(s.dir.join("mixed")).unwrap();
+    let der = s.write("mixed/connector.der", client.der());
+    let pem = s.write("mixed/connector.pem", other.key_pem().as_bytes());
+    let out = s.keyway(
+        &[
+            "certs",
+            "client",
+            "add",
+            "--public-key-file",
+            &der,
+            "--private-key-file",
+            &pem,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not the private key of connector.der"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(s.set_count(), 0);
+    assert_eq!(s.cluster_state().await, before);
+
     // An unknown name to remove: nothing changed.
     let out = s.keyway(&["certs", "issuer", "remove", "nope.der", "--yes"], None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
