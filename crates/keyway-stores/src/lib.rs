@@ -15,8 +15,11 @@
 //!
 //! The vault side is the [`VaultSecrets`] trait ([`KeyVaultSecrets`] on the official SDK); the
 //! cluster side is the [`StoreTarget`] trait ([`KubernetesTarget`]: server-side apply with field
-//! manager `keyway`). Nothing here ever prints, logs or serialises a secret value.
+//! manager `keyway`; [`ArmTarget`]: the `Microsoft.SecretSyncController` resources on the IoT
+//! Operations instance's custom location through Azure Resource Manager, and the client
+//! certificate's connector settings applied to the IoT Operations extension). Nothing here ever prints, logs or serialises a secret value.
 
+mod arm;
 mod check;
 mod config;
 mod error;
@@ -32,6 +35,7 @@ mod vault;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub use arm::{ArmTarget, IOT_OPERATIONS_EXTENSION_TYPE, SECRET_SYNC_API_VERSION};
 pub use check::{
     CertificateSummary, CrlSummary, FileKind, FileReport, Finding, InputFile, Level,
     SECRET_SYNC_KEY_PATTERN, secret_name_for,

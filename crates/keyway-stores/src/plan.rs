@@ -344,4 +344,8 @@ pub struct Applied {
     pub provider_class: ChangeAction,
     /// The SecretSync change made.
     pub secret_sync: ChangeAction,
+    /// For the client certificate: the extension configuration keys the target changed to
+    /// apply the connector settings (empty: already so); `None` when the target does not
+    /// apply them (Kubernetes: run [`ConnectorSettings::az_command`]).
+    pub connector_settings_changed: Option<Vec<String>>,
 }

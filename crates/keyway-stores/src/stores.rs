@@ -820,6 +820,10 @@ impl Stores {
             self.apply_sync_over(sync.clone(), plan.base_secret_sync.as_ref())
                 .await?;
         }
+        let connector_settings_changed = match &plan.connector_settings {
+            Some(settings) => self.target.apply_connector_settings(settings).await?,
+            None => None,
+        };
         Ok(Applied {
             secrets_written: written,
             secrets_unchanged: plan
@@ -830,6 +834,7 @@ impl Stores {
                 .collect(),
             provider_class: plan.provider_class.action,
             secret_sync: plan.secret_sync.action,
+            connector_settings_changed,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The cluster side behind a trait, [`StoreTarget`]: read and server-side apply the
 //! SecretProviderClass and SecretSync custom resources, and tell what a synced Secret holds (as
-//! digests, never values). [`KubernetesTarget`] implements it on the Kubernetes API; an Azure
-//! Resource Manager implementation (`Microsoft.SecretSyncController/...`) fits the same trait.
+//! digests, never values). [`KubernetesTarget`] implements it on the Kubernetes API,
+//! [`crate::ArmTarget`] on Azure Resource Manager (`Microsoft.SecretSyncController/...`).
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 
 use crate::error::{Result, StoreError};
+use crate::plan::ConnectorSettings;
 
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "keyway";
@@ -61,6 +62,19 @@ pub trait StoreTarget: Send + Sync {
     /// no such Secret. A target that cannot see the Secret (ARM) answers `Ok(None)`, and sync
     /// states then come from the SecretSync's status alone.
     async fn synced_digests(&self, name: &str) -> Result<Option<BTreeMap<String, Digest>>>;
+
+    /// Applies the OPC UA connector's settings where this target can: on Azure Resource
+    /// Manager, the IoT Operations extension's configuration settings, sending only the keys
+    /// whose values differ. Returns the keys changed (empty: already so), or `None` when the
+    /// target cannot apply them (Kubernetes: the operator runs
+    /// [`ConnectorSettings::az_command`]).
+    async fn apply_connector_settings(
+        &self,
+        settings: &ConnectorSettings,
+    ) -> Result<Option<Vec<String>>> {
+        let _ = settings;
+        Ok(None)
+    }
 }
 
 /// [`StoreTarget`] on the Kubernetes API: the custom resources in one namespace, server-side
