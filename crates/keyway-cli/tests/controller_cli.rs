@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
-use keyway_emulator::testing::{TestCluster, WorkloadVault};
+use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Role, Service};
 use keyway_sync::{
     SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
@@ -33,14 +33,11 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
         .await
         .unwrap();
     let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
-    let WorkloadVault {
-        tenant,
-        identity: app,
-        vault,
-    } = cluster
+    let (app, vault) = cluster
         .workload_vault("cli-ctl-vault", "sync", Role::SecretsUser)
         .await
         .unwrap();
+    let tenant = app.tenant_id.clone();
     vault.set_secret("token", "t0k3n").unwrap();
     let class = SecretProviderClass::new(
         "vault",

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use keyway_emulator::testing::{TestCluster, WorkloadVault};
+use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Emulator, Identity, Role, ServiceAccountToken};
 
 struct Setup {
@@ -20,14 +20,11 @@ struct Setup {
 async fn setup(test: &str) -> Setup {
     let cluster = TestCluster::start(test).await.unwrap();
     let emulator = cluster.emulator();
-    let WorkloadVault {
-        tenant,
-        identity: reader,
-        vault,
-    } = emulator
+    let (reader, vault) = emulator
         .workload_vault("cli-vault", "default", "reader", Role::SecretsUser)
         .await
         .unwrap();
+    let tenant = reader.tenant_id.clone();
     let officer = emulator
         .add_workload_identity(&tenant, "officer", "default", "officer")
         .unwrap();

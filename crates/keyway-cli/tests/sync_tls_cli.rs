@@ -11,7 +11,7 @@ use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use keyway_cert::testing::{KeyKind, TestPki};
 use keyway_cert::{Bundle, ContentType, ParseOptions, PrivateKey};
-use keyway_emulator::testing::{TestCluster, WorkloadVault};
+use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Identity, Role, ServiceAccountToken};
 
 struct Setup {
@@ -26,14 +26,11 @@ async fn setup(test: &str) -> Setup {
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
     let cluster = TestCluster::start_with_crds(test, &crds).await.unwrap();
     let emulator = cluster.emulator();
-    let WorkloadVault {
-        tenant,
-        identity: reader,
-        vault,
-    } = emulator
+    let (reader, vault) = emulator
         .workload_vault("tls-cli-vault", "default", "reader", Role::SecretsUser)
         .await
         .unwrap();
+    let tenant = reader.tenant_id.clone();
     let dir = std::env::temp_dir().join(format!("keyway-tls-cli-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -12,7 +12,7 @@
 //! // An identity that trusts the cluster's tokens for a service account in the test namespace.
 //! let identity = cluster.add_workload_identity(&tenant, "app", "sync").await?;
 //! // Or, in one call: a tenant, such an identity (for `reader`) and a vault it may read.
-//! let reader = cluster.workload_vault("my-vault", "reader", keyway_emulator::Role::SecretsUser).await?;
+//! let (reader, vault) = cluster.workload_vault("my-vault", "reader", keyway_emulator::Role::SecretsUser).await?;
 //! // ... TokenRequest → Entra → Key Vault → Secrets in cluster.namespace() ...
 //! cluster.cleanup().await;
 //! # Ok(()) }
@@ -34,53 +34,36 @@ use crate::{
 /// The variable naming a real cluster's kubeconfig for tests.
 pub const KUBECONFIG_VARIABLE: &str = "KEYWAY_TEST_KUBECONFIG";
 
-/// A tenant, a vault in it, and a workload identity granted a role on the vault: what a test
-/// of anything that reads Key Vault through workload identity federation starts from.
-#[derive(Debug, Clone)]
-pub struct WorkloadVault {
-    /// The tenant (a fresh GUID).
-    pub tenant: String,
-    /// The identity, named after its service account, trusting that account's tokens.
-    pub identity: Identity,
-    /// The vault, where the identity holds the role.
-    pub vault: Vault,
-}
-
-impl WorkloadVault {
-    /// Adds the vault `vault_name` to `tenant` and grants `identity` `role` on it.
-    async fn add(
-        emulator: &Emulator,
-        tenant: String,
-        identity: Identity,
-        vault_name: &str,
-        role: Role,
-    ) -> Result<WorkloadVault> {
-        let vault = emulator.add_vault(&tenant, vault_name).await?;
-        vault.grant(&identity, role);
-        Ok(WorkloadVault {
-            tenant,
-            identity,
-            vault,
-        })
-    }
+/// Adds the vault `vault_name` to `identity`'s tenant and grants `identity` `role` on it.
+async fn grant_vault(
+    emulator: &Emulator,
+    identity: Identity,
+    vault_name: &str,
+    role: Role,
+) -> Result<(Identity, Vault)> {
+    let vault = emulator.add_vault(&identity.tenant_id, vault_name).await?;
+    vault.grant(&identity, role);
+    Ok((identity, vault))
 }
 
 impl Emulator {
-    /// A fresh tenant with the identity `service_account`, trusting the emulated issuer's
-    /// tokens for `system:serviceaccount:<namespace>:<service_account>`, and the vault
-    /// `vault_name` in which it holds `role` (feature `testing`). For a cluster's own tokens,
-    /// see [`TestCluster::workload_vault`].
+    /// What a test of anything that reads Key Vault through workload identity federation
+    /// starts from (feature `testing`): in a fresh tenant, the identity `service_account`,
+    /// trusting the emulated issuer's tokens for
+    /// `system:serviceaccount:<namespace>:<service_account>`, and the vault `vault_name`, in
+    /// which it holds `role`. The tenant is the identity's `tenant_id`. For a cluster's own
+    /// tokens, see [`TestCluster::workload_vault`].
     pub async fn workload_vault(
         &self,
         vault_name: &str,
         namespace: &str,
         service_account: &str,
         role: Role,
-    ) -> Result<WorkloadVault> {
+    ) -> Result<(Identity, Vault)> {
         let tenant = self.add_tenant(None);
         let identity =
             self.add_workload_identity(&tenant, service_account, namespace, service_account)?;
-        WorkloadVault::add(self, tenant, identity, vault_name, role).await
+        grant_vault(self, identity, vault_name, role).await
     }
 }
 
@@ -151,21 +134,21 @@ impl TestCluster {
         Ok(cluster)
     }
 
-    /// A fresh tenant with the workload identity `service_account` (the ServiceAccount created
+    /// In a fresh tenant, the workload identity `service_account` (the ServiceAccount created
     /// in the test namespace, its tokens from this cluster's issuer trusted, as
-    /// [`TestCluster::add_workload_identity`] does), and the vault `vault_name` in which it
-    /// holds `role`.
+    /// [`TestCluster::add_workload_identity`] does) and the vault `vault_name`, in which it
+    /// holds `role`. The tenant is the identity's `tenant_id`.
     pub async fn workload_vault(
         &self,
         vault_name: &str,
         service_account: &str,
         role: Role,
-    ) -> Result<WorkloadVault> {
+    ) -> Result<(Identity, Vault)> {
         let tenant = self.emulator.add_tenant(None);
         let identity = self
             .add_workload_identity(&tenant, service_account, service_account)
             .await?;
-        WorkloadVault::add(&self.emulator, tenant, identity, vault_name, role).await
+        grant_vault(&self.emulator, identity, vault_name, role).await
     }
 
     /// The emulated Entra ID, OIDC issuer and Key Vault (and the stand-in, when in use).

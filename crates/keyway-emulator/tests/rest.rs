@@ -1,7 +1,6 @@
 //! The emulator's wire behaviour, checked with a plain HTTPS client: the shapes and statuses
 //! the real services answer with.
 
-use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{
     Emulator, EmulatorOptions, FederatedIdentityCredential, Identity, Role, Service,
     ServiceAccountToken, Vault,
@@ -18,14 +17,11 @@ struct World {
 
 async fn world() -> World {
     let emulator = Emulator::start().await.unwrap();
-    let WorkloadVault {
-        tenant,
-        identity: app,
-        vault,
-    } = emulator
+    let (app, vault) = emulator
         .workload_vault("rest-vault", "ns", "sa", Role::SecretsOfficer)
         .await
         .unwrap();
+    let tenant = app.tenant_id.clone();
     World {
         http: emulator.http_client().unwrap(),
         emulator,

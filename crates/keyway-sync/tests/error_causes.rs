@@ -5,7 +5,6 @@
 use std::error::Error as _;
 use std::sync::Arc;
 
-use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{Emulator, Role};
 use keyway_sync::{SecretSource, SourceFailure, SyncError};
 
@@ -14,11 +13,7 @@ mod support;
 #[tokio::test]
 async fn a_refused_read_keeps_the_sdk_error_under_it() {
     let emulator = Emulator::start().await.unwrap();
-    let WorkloadVault {
-        identity: app,
-        vault,
-        ..
-    } = emulator
+    let (app, vault) = emulator
         .workload_vault("causes-vault", "default", "app", Role::SecretsUser)
         .await
         .unwrap();

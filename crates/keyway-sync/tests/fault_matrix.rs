@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{
     Emulator, FederatedIdentityCredential, Identity, Role, Service, ServiceAccountToken, Vault,
 };
@@ -41,11 +40,7 @@ struct World {
 impl World {
     async fn new(test: &str) -> World {
         let emulator = Emulator::start().await.unwrap();
-        let WorkloadVault {
-            identity: app,
-            vault,
-            ..
-        } = emulator
+        let (app, vault) = emulator
             .workload_vault("faults", "default", "sync", Role::SecretsUser)
             .await
             .unwrap();

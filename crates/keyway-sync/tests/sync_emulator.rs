@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use keyway_cert::testing::{KeyKind, TestPki};
-use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{Emulator, Role, SecretSpec, Service, Vault};
 use keyway_sync::{
     DirectorySink, KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, ObjectFormat, ObjectType,
@@ -25,11 +24,7 @@ struct World {
 async fn world(test: &str) -> World {
     let emulator = Emulator::start().await.unwrap();
     // What `az iot ops secretsync enable` grants: Secrets User (values) and Reader (keys).
-    let WorkloadVault {
-        identity: app,
-        vault,
-        ..
-    } = emulator
+    let (app, vault) = emulator
         .workload_vault("sync-vault", "default", "sync", Role::SecretsUser)
         .await
         .unwrap();

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use keyway_cert::Encoding;
-use keyway_emulator::testing::WorkloadVault;
 use keyway_emulator::{Emulator, Role};
 use keyway_sync::source::SecretUpload;
 use keyway_sync::{KeyVaultSource, KeyVaultSourceOptions, SecretSource, SourceFailure, SyncError};
@@ -55,11 +54,7 @@ async fn an_unreachable_vault_names_the_host_and_the_cause() {
 #[tokio::test]
 async fn a_refusal_carries_key_vault_s_words_and_the_missing_role() {
     let emulator = Emulator::start().await.unwrap();
-    let WorkloadVault {
-        identity: app,
-        vault,
-        ..
-    } = emulator
+    let (app, vault) = emulator
         .workload_vault("errors-vault", "default", "app", Role::SecretsUser)
         .await
         .unwrap();

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use keyway_emulator::Role;
-use keyway_emulator::testing::{TestCluster, WorkloadVault};
+use keyway_emulator::testing::TestCluster;
 use keyway_sync::controller::ControllerOptions;
 use keyway_sync::{
     SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
@@ -112,14 +112,11 @@ pub async fn fixture(test: &str) -> Fixture {
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
     let cluster = TestCluster::start_with_crds(test, &crds).await.unwrap();
     let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
-    let WorkloadVault {
-        tenant,
-        identity: app,
-        vault,
-    } = cluster
+    let (app, vault) = cluster
         .workload_vault("ctl-vault", "sync", Role::SecretsUser)
         .await
         .unwrap();
+    let tenant = app.tenant_id.clone();
     vault.set_secret("db-password", "first").unwrap();
     vault.set_secret("api-key", "key-1").unwrap();
     Api::<SecretProviderClass>::namespaced(client.clone(), ns)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use azure_core::credentials::TokenCredential;
-use keyway_emulator::testing::{TestCluster, WorkloadVault};
+use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Emulator, Role, Vault};
 use keyway_identity::{FederatedCredential, FederatedCredentialOptions, TokenRequest};
 use keyway_sync::{KeyVaultSource, KeyVaultSourceOptions};
@@ -37,14 +37,11 @@ pub async fn federated_vault(
     service_account: &str,
 ) -> (Vault, KeyVaultSource) {
     let emulator = cluster.emulator();
-    let WorkloadVault {
-        tenant,
-        identity: app,
-        vault,
-    } = cluster
+    let (app, vault) = cluster
         .workload_vault(name, "sync", Role::SecretsUser)
         .await
         .unwrap();
+    let tenant = app.tenant_id.clone();
     let credential = FederatedCredential::new(
         &tenant,
         &app.client_id,
