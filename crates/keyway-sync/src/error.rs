@@ -181,6 +181,18 @@ pub enum FieldProblem {
         /// The key.
         key: String,
     },
+    /// A `sourcePath` or `targetKey` the SecretSync CRD's pattern refuses
+    /// ([`crate::model::secret_sync::SECRET_SYNC_DATA_PATTERN`]): the API server would not
+    /// admit the SecretSync.
+    #[error(
+        "{value:?} is refused by the SecretSync CRD's pattern, which the API server enforces: \
+         a letter, digit or '.', then letters, digits and '-', with '.' and '_' only between \
+         letters or digits, and '/' only before a version number (name/0); at most 253"
+    )]
+    NotInCrdPattern {
+        /// The value.
+        value: String,
+    },
     /// A `kubernetes.io/tls` SecretSync mapping a key other than `tls.crt` and `tls.key`.
     #[error(
         "{key:?}: a kubernetes.io/tls Secret holds only tls.crt and tls.key (use Opaque for \

@@ -221,6 +221,24 @@ pub enum SyncTarget<'a> {
     Directory,
 }
 
+/// The pattern the SecretSync CRD (`secretsyncs.secret-sync.x-k8s.io`, as shipped in `crds/`)
+/// gives `spec.secretObject.data[*].sourcePath` and `targetKey`, both at most 253 long: an API
+/// server refuses a SecretSync whose keys do not match, so [`SecretSyncSpec::mapping`] checks
+/// `targetKey` with it too, and a file the CLI reads or a manifest `cluster render` writes fails
+/// the same way.
+pub const SECRET_SYNC_DATA_PATTERN: &str =
+    r"^[A-Za-z0-9.]([-A-Za-z0-9]+([-._a-zA-Z0-9]?[A-Za-z0-9])*)?(\/([0-9]+))*$";
+
+/// Whether `value` is a `sourcePath` or `targetKey` the SecretSync CRD admits
+/// ([`SECRET_SYNC_DATA_PATTERN`], at most 253 long).
+pub fn in_secret_sync_pattern(value: &str) -> bool {
+    static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        // A constant, compiled by this module's tests: cannot fail at run time.
+        regex::Regex::new(SECRET_SYNC_DATA_PATTERN).expect("the CRD's pattern compiles")
+    });
+    (1..=MAX_SECRET_KEY_LEN).contains(&value.len()) && PATTERN.is_match(value)
+}
+
 /// The longest key a Kubernetes Secret's `data` accepts.
 pub const MAX_SECRET_KEY_LEN: usize = 253;
 
@@ -257,9 +275,11 @@ pub fn validate_secret_key(key: &str, path: &str) -> Result<()> {
 impl SecretSyncSpec {
     /// The whole check of `spec.secretObject.data`, the one every caller makes (the CLI, the
     /// controller through [`crate::Remap::for_secret_sync`], the renderers): at least one item,
-    /// every `targetKey` a Kubernetes Secret key ([`validate_secret_key`]) used once, every
-    /// `sourcePath` given and — when `spec` is known — a path the SecretProviderClass writes
-    /// ([`SyncSpec::outputs`]). Returns the `(sourcePath, targetKey)` pairs in order; errors
+    /// every `targetKey` a Kubernetes Secret key ([`validate_secret_key`]) that the SecretSync
+    /// CRD's pattern admits ([`SECRET_SYNC_DATA_PATTERN`]), used once, every `sourcePath` given
+    /// and — when `spec` is known — a path the SecretProviderClass writes
+    /// ([`SyncSpec::outputs`]). (The CRD gives `sourcePath` the same pattern, which an alias in a
+    /// subdirectory, `app/password`, does not match; that check is not made here yet.) Returns the `(sourcePath, targetKey)` pairs in order; errors
     /// name the field (`spec.secretObject.data[1].targetKey`) and say what is allowed.
     pub fn mapping(&self, spec: Option<&SyncSpec>) -> Result<Vec<(String, String)>> {
         let data = &self.secret_object.data;
@@ -275,6 +295,14 @@ impl SecretSyncSpec {
         for (i, item) in data.iter().enumerate() {
             let at = format!("spec.secretObject.data[{i}]");
             validate_secret_key(&item.target_key, &format!("{at}.targetKey"))?;
+            if !in_secret_sync_pattern(&item.target_key) {
+                return Err(SyncError::invalid(
+                    format!("{at}.targetKey"),
+                    FieldProblem::NotInCrdPattern {
+                        value: item.target_key.clone(),
+                    },
+                ));
+            }
             if !targets.insert(item.target_key.as_str()) {
                 return Err(SyncError::invalid(
                     format!("{at}.targetKey"),
@@ -457,6 +485,53 @@ mod tests {
         sync(&[("nope", "k")]).mapping(None).unwrap();
     }
 
+    /// The pattern is the CRD's own, and keys it refuses are refused before the API server
+    /// would refuse the SecretSync.
+    #[test]
+    fn data_keys_follow_the_secretsync_crds_pattern() {
+        let crd = crate::model::crds()
+            .into_iter()
+            .find(|c| c.metadata.name.as_deref() == Some("secretsyncs.secret-sync.x-k8s.io"))
+            .unwrap();
+        let crd = serde_json::to_value(crd).unwrap();
+        let item = "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/\
+                    secretObject/properties/data/items/properties";
+        for field in ["sourcePath", "targetKey"] {
+            let schema = &crd.pointer(&format!("{item}/{field}")).unwrap();
+            assert_eq!(schema["pattern"], SECRET_SYNC_DATA_PATTERN, "{field}");
+            assert_eq!(schema["maxLength"], MAX_SECRET_KEY_LEN, "{field}");
+        }
+        for good in [
+            "a",
+            "tls.crt",
+            "db-password",
+            "opcua-server.der",
+            "name/0",
+            "hist/12/3",
+            ".dotfile",
+            "a-",
+        ] {
+            assert!(in_secret_sync_pattern(good), "{good}");
+        }
+        for bad in [
+            "", "a.der", "x_y.der", "..data", "conf/db", "a/", "a..b", "a_", "-a", "a b",
+        ] {
+            assert!(!in_secret_sync_pattern(bad), "{bad}");
+        }
+        assert!(!in_secret_sync_pattern(&"k".repeat(254)));
+        let spec = SyncSpec::new(
+            "https://v.vault.azure.net",
+            vec![KeyVaultObject::secret("db")],
+        )
+        .unwrap();
+        let e = sync(&[("db", "a.der")]).mapping(Some(&spec)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("spec.secretObject.data[0].targetKey: \"a.der\" is refused by"),
+            "{e}"
+        );
+    }
+
     /// One check, one order for every caller; what differs is what the target itself needs.
     #[test]
     fn validate_checks_the_secretsync_then_what_the_target_needs() {
@@ -498,12 +573,14 @@ mod tests {
             tls.validate(&spec, SyncTarget::Directory).unwrap(),
             [("cert".to_string(), "tls.crt".to_string())]
         );
-        // `..data` is a Secret key but not a file the directory sink writes.
+        // `..data` is a Secret key, but neither the SecretSync CRD's pattern nor the directory
+        // sink takes it: refused for both targets at the same field.
         let dotdata = sync(&[("db", "..data")]);
-        dotdata.validate(&spec, secret).unwrap();
-        let (path, problem) = refusal(&dotdata, SyncTarget::Directory);
-        assert_eq!(path, "spec.secretObject.data[0].targetKey");
-        assert!(matches!(problem, FieldProblem::NotAFileName(_)));
+        for target in [secret, SyncTarget::Directory] {
+            let (path, problem) = refusal(&dotdata, target);
+            assert_eq!(path, "spec.secretObject.data[0].targetKey");
+            assert!(matches!(problem, FieldProblem::NotInCrdPattern { .. }));
+        }
         // Reserved keys name their map, which the controller's condition reason follows.
         let mut labelled = sync(&[("db", "k")]);
         labelled.secret_object.labels =
