@@ -11,7 +11,7 @@ use std::sync::Arc;
 use azure_security_keyvault_secrets::SecretClient;
 use clap::{Args, Subcommand, ValueEnum};
 use keyway_stores::{
-    AddOptions, InputFile, Instance, KeyVaultSecrets, KubernetesTarget, Plan, Removal,
+    AddOptions, ArmTarget, InputFile, Instance, KeyVaultSecrets, KubernetesTarget, Plan, Removal,
     RemoveOptions, Store, StoreConfig, StoreListing, StoreTarget, Stores,
 };
 
@@ -36,15 +36,26 @@ pub struct TargetArgs {
     /// in-cluster) or arm (Azure Resource Manager, with --resource-group and --instance).
     #[arg(long, value_enum, default_value = "kubernetes")]
     pub target: TargetKind,
+    /// --target arm: the subscription of the Azure IoT Operations instance.
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID", required_if_eq("target", "arm"))]
+    pub subscription: Option<String>,
     /// --target arm: the resource group of the Azure IoT Operations instance.
     #[arg(long, required_if_eq("target", "arm"))]
     pub resource_group: Option<String>,
     /// --target arm: the Azure IoT Operations instance's name.
     #[arg(long, required_if_eq("target", "arm"))]
     pub instance: Option<String>,
-    /// The instance's namespace.
-    #[arg(long, default_value = "azure-iot-operations")]
-    pub namespace: String,
+    /// --target arm: the Azure Resource Manager endpoint (`keyway dev` exports its own).
+    #[arg(
+        long,
+        env = "KEYWAY_ARM_ENDPOINT",
+        default_value = "https://management.azure.com"
+    )]
+    pub arm_endpoint: String,
+    /// The instance's namespace (default: azure-iot-operations; with --target arm, the one its
+    /// custom location maps to).
+    #[arg(long)]
+    pub namespace: Option<String>,
     /// The instance's default SecretProviderClass (the one `az iot ops secretsync enable`
     /// made), when the namespace holds several that name a Key Vault.
     #[arg(long)]
@@ -206,28 +217,51 @@ pub async fn run(command: CertsCommand) -> Result<ExitCode, CliError> {
 /// default SecretProviderClass, or `--vault-url`) and a Key Vault client on the workload
 /// identity credential of the environment, as `keyway secret set` uses.
 pub async fn open(args: &TargetArgs) -> Result<Stores, CliError> {
-    let mut config = StoreConfig::in_namespace(&args.namespace);
-    config.default_provider_class = args.default_provider_class.clone();
-    let target: Arc<dyn StoreTarget> = match args.target {
+    let (namespace, target): (String, Arc<dyn StoreTarget>) = match args.target {
         TargetKind::Kubernetes => {
             if args.resource_group.is_some() || args.instance.is_some() {
                 return Err(CliError::Input(
                     "--resource-group and --instance are for --target arm".into(),
                 ));
             }
-            Arc::new(KubernetesTarget::new(
-                azure::default_kube_client().await?,
-                &config.namespace,
-            ))
+            let namespace = args
+                .namespace
+                .clone()
+                .unwrap_or_else(|| StoreConfig::default().namespace);
+            let target = KubernetesTarget::new(azure::default_kube_client().await?, &namespace);
+            (namespace, Arc::new(target))
         }
         TargetKind::Arm => {
-            return Err(CliError::Input(
-                "--target arm: not built yet (keyway-stores has no Azure Resource Manager \
-                 target so far); use --target kubernetes with the cluster's kubeconfig"
-                    .into(),
-            ));
+            // Required with --target arm (clap checks), so present here.
+            let (Some(subscription), Some(group), Some(instance)) =
+                (&args.subscription, &args.resource_group, &args.instance)
+            else {
+                return Err(CliError::Input(
+                    "--target arm needs --subscription, --resource-group and --instance".into(),
+                ));
+            };
+            let options = keyway_cluster::apply::ApplyOptions {
+                endpoint: args.arm_endpoint.clone(),
+                client_options: keyway_identity::client_options()?,
+                ..Default::default()
+            };
+            let credential = azure::credential(None, None)?;
+            let target =
+                ArmTarget::connect(credential, options, subscription, group, instance).await?;
+            if let Some(asked) = &args.namespace
+                && asked != target.namespace()
+            {
+                return Err(CliError::Input(format!(
+                    "--namespace {asked}: instance {instance} lives in namespace {} (its custom \
+                     location's); drop --namespace",
+                    target.namespace()
+                )));
+            }
+            (target.namespace().to_string(), Arc::new(target))
         }
     };
+    let mut config = StoreConfig::in_namespace(namespace);
+    config.default_provider_class = args.default_provider_class.clone();
     let mut instance = Instance::discover(target.as_ref(), &config).await?;
     if let Some(url) = &args.vault_url {
         instance.vault_url = url.clone();
@@ -327,6 +361,23 @@ pub async fn apply(stores: &Stores, plan: Plan, dry_run: bool) -> Result<ExitCod
          (`list` shows its state)",
         applied.provider_class, applied.secret_sync
     );
+    match &applied.connector_settings_changed {
+        Some(keys) if keys.is_empty() => {
+            println!("connector settings: the IoT Operations extension already has them")
+        }
+        Some(keys) => println!(
+            "connector settings: set on the IoT Operations extension ({})",
+            keys.join(", ")
+        ),
+        None => {
+            if plan.connector_settings.is_some() {
+                println!(
+                    "connector settings: not applied by this target; run the az \
+                     k8s-extension update line above"
+                );
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,234 @@
+//! `keyway certs --target arm` as an operator runs it: the process against the emulator's
+//! Azure Resource Manager stand-in (an IoT Operations instance, its custom location and
+//! extension) and Key Vault — the stores' SecretProviderClass and SecretSyncs are ARM
+//! resources, and the client certificate's connector settings go to the extension.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use keyway_cert::testing::{CertSpec, Issued};
+use keyway_cluster::apply::ApplyOptions;
+use keyway_emulator::{Emulator, Identity, IotOperationsInstance, Role, ServiceAccountToken};
+use keyway_stores::{ArmTarget, StoreTarget};
+use keyway_sync::{SecretProviderClass, SecretProviderClassSpec};
+use serde_json::Value;
+
+const SUBSCRIPTION: &str = "sub-cli";
+const GROUP: &str = "edge-rg";
+const VAULT: &str = "arm-cli-vault";
+
+struct Setup {
+    emulator: Emulator,
+    instance: IotOperationsInstance,
+    tenant: String,
+    operator: Identity,
+    vault_url: String,
+    dir: PathBuf,
+}
+
+/// An IoT Operations instance `aio-1` with secret sync enabled (its default class made
+/// through ARM), a vault, and an operator identity (Secrets Officer) for the CLI.
+async fn setup() -> Setup {
+    let emulator = Emulator::start().await.unwrap();
+    let tenant = emulator.add_tenant(None);
+    let ssc = emulator
+        .add_workload_identity(&tenant, "ssc", "azure-iot-operations", "aio-ssc-sa")
+        .unwrap();
+    let vault = emulator.add_vault(&tenant, VAULT).await.unwrap();
+    vault.grant(&ssc, Role::SecretsUser);
+    let operator = emulator
+        .add_workload_identity(&tenant, "operator", "ops", "operator")
+        .unwrap();
+    vault.grant(&operator, Role::SecretsOfficer);
+    let instance = emulator.add_iot_operations_instance(
+        SUBSCRIPTION,
+        GROUP,
+        "aio-1",
+        "azure-iot-operations",
+        &BTreeMap::new(),
+    );
+    let credential: Arc<dyn azure_core::credentials::TokenCredential> = emulator
+        .workload_credential(&operator, "ops", "operator")
+        .unwrap();
+    let target = ArmTarget::connect(
+        credential,
+        ApplyOptions {
+            endpoint: emulator.arm_url(),
+            client_options: emulator.client_options().unwrap(),
+            ..Default::default()
+        },
+        SUBSCRIPTION,
+        GROUP,
+        "aio-1",
+    )
+    .await
+    .unwrap();
+    target
+        .apply_provider_class(&SecretProviderClass::new(
+            "spc-ops-cli",
+            SecretProviderClassSpec {
+                provider: Some("azure".into()),
+                parameters: BTreeMap::from([
+                    ("keyvaultName".to_string(), VAULT.to_string()),
+                    ("tenantId".to_string(), tenant.clone()),
+                    ("clientId".to_string(), ssc.client_id.clone()),
+                ]),
+                secret_objects: None,
+            },
+        ))
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("keyway-certs-arm-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    emulator.write_ca(&dir.join("ca.pem")).unwrap();
+    std::fs::write(
+        dir.join("operator.jwt"),
+        emulator.mint_service_account_token(&ServiceAccountToken::new("ops", "operator")),
+    )
+    .unwrap();
+    Setup {
+        vault_url: vault.url().to_string(),
+        emulator,
+        instance,
+        tenant,
+        operator,
+        dir,
+    }
+}
+
+impl Setup {
+    /// `keyway ARGS --target arm --subscription S --resource-group G --instance aio-1` as the
+    /// operator; no kubeconfig at all.
+    fn keyway(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keyway"))
+            .args(args)
+            .args([
+                "--target",
+                "arm",
+                "--subscription",
+                SUBSCRIPTION,
+                "--resource-group",
+                GROUP,
+                "--instance",
+                "aio-1",
+            ])
+            .env("AZURE_CLIENT_ID", &self.operator.client_id)
+            .env("AZURE_TENANT_ID", &self.tenant)
+            .env("AZURE_FEDERATED_TOKEN_FILE", self.dir.join("operator.jwt"))
+            .env("AZURE_AUTHORITY_HOST", self.emulator.authority_host())
+            .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
+            .env("KEYWAY_VAULT_URL", &self.vault_url)
+            .env("KEYWAY_ARM_ENDPOINT", self.emulator.arm_url())
+            .env("KUBECONFIG", self.dir.join("no-kubeconfig"))
+            .output()
+            .unwrap()
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    }
+
+    fn arm(&self, kind: &str, name: &str) -> Option<Value> {
+        self.emulator.arm_resource(&format!(
+            "/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.SecretSyncController/{kind}/{name}"
+        ))
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn certificate(name: &str) -> Issued {
+    Issued::self_signed(&CertSpec {
+        common_name: name.into(),
+        san: vec![format!("urn:contoso:{name}")],
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certs_through_azure_resource_manager() {
+    let s = setup().await;
+    let server = certificate("opcua-server");
+    let file = s.write("opc_server.der", server.der());
+
+    let out = s.keyway(&["certs", "trust", "add", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let sync = s
+        .arm("secretSyncs", "aio-opc-ua-broker-trust-list")
+        .expect("the trust list's SecretSync is an ARM resource");
+    assert_eq!(
+        sync["extendedLocation"]["name"],
+        s.instance.custom_location_id.as_str()
+    );
+    assert!(
+        s.arm("azureKeyVaultSecretProviderClasses", "opc-ua-connector")
+            .is_some()
+    );
+
+    let out = s.keyway(&["certs", "list", "trust", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = &listing[0]["entries"][0];
+    assert_eq!(entry["target_key"], "opc_server.der", "{listing:#}");
+    assert_eq!(entry["secret_name"], "opc-server-der");
+
+    // The client certificate's connector settings go to the IoT Operations extension.
+    let client = certificate("opcua-connector");
+    let der = s.write("connector.der", client.der());
+    let pem = s.write("connector.pem", client.key_pem().as_bytes());
+    let out = s.keyway(&[
+        "certs",
+        "client",
+        "add",
+        "--public-key-file",
+        &der,
+        "--private-key-file",
+        &pem,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("connector settings: set on the IoT Operations extension"),
+        "{}",
+        text(&out)
+    );
+    let settings = s.emulator.arm_resource(&s.instance.extension_id).unwrap()["properties"]
+        ["configurationSettings"]
+        .clone();
+    assert_eq!(
+        settings["connectors.values.securityPki.applicationUri"], "urn:contoso:opcua-connector",
+        "{settings:#}"
+    );
+
+    // Removal without --yes off a terminal is refused; with it the SecretSync goes.
+    let out = s.keyway(&["certs", "trust", "remove", "opc_server.der"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = s.keyway(&["certs", "trust", "remove", "opc_server.der", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        s.arm("secretSyncs", "aio-opc-ua-broker-trust-list")
+            .is_none()
+    );
+
+    // --namespace that is not the instance's is named.
+    let out = s.keyway(&["certs", "list", "--namespace", "elsewhere"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("lives in namespace azure-iot-operations"),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
