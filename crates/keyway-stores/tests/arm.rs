@@ -502,3 +502,68 @@ async fn every_refusal_writes_nothing_through_arm() {
     .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
 }
+
+#[tokio::test]
+async fn a_class_changed_since_planning_is_a_conflict_and_arm_failures_are_typed() {
+    let env = env().await;
+    let (a, b, c) = (server("plc-a"), server("plc-b"), server("plc-c"));
+    let add = |name: &str, cert: &Issued| {
+        vec![InputFile::new(format!("{name}.der"), cert.der().to_vec())]
+    };
+    let first = env
+        .stores
+        .plan_add(Store::Trust, &add("plc-c", &c), &AddOptions::default())
+        .await
+        .unwrap();
+    env.stores.apply(&first).await.unwrap();
+    // Two adds planned against the same class: the second one's etag is stale once the first
+    // is applied, so it fails instead of dropping the first one's object.
+    let one = env
+        .stores
+        .plan_add(Store::Trust, &add("plc-a", &a), &AddOptions::default())
+        .await
+        .unwrap();
+    let two = env
+        .stores
+        .plan_add(Store::Trust, &add("plc-b", &b), &AddOptions::default())
+        .await
+        .unwrap();
+    env.stores.apply(&one).await.unwrap();
+    let err = env.stores.apply(&two).await.unwrap_err();
+    match &err {
+        StoreError::Cluster {
+            status: Some(409),
+            message,
+            ..
+        } => assert!(message.contains("plan again"), "{message}"),
+        other => panic!("expected a conflict, got {other}"),
+    }
+    let text = objects(&env.class("opc-ua-connector").unwrap());
+    assert!(
+        text.contains("plc-a-der") && text.contains("plc-c-der"),
+        "{text}"
+    );
+    // Planned again, it applies.
+    let two = env
+        .stores
+        .plan_add(Store::Trust, &add("plc-b", &b), &AddOptions::default())
+        .await
+        .unwrap();
+    env.stores.apply(&two).await.unwrap();
+    assert!(objects(&env.class("opc-ua-connector").unwrap()).contains("plc-b-der"));
+
+    // ARM failing (5xx after the pipeline's retries) is "unreachable", exit code 3.
+    env.emulator
+        .faults()
+        .fail_next(Service::Arm, Some("SecretSyncs_Get"), 503, 20);
+    let err = env.stores.list(Some(Store::Trust), None).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    env.emulator.faults().clear();
+    // A 403 is a refusal by the remote end, exit code 1, with ARM's code.
+    env.emulator
+        .faults()
+        .fail_next(Service::Arm, Some("SecretSyncs_Get"), 403, 1);
+    let err = env.stores.list(Some(Store::Trust), None).await.unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("InjectedFault"), "{err}");
+}
