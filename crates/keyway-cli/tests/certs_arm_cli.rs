@@ -222,6 +222,28 @@ async fn certs_through_azure_resource_manager() {
             .is_none()
     );
 
+    // A synced secret through the instance's default class, as an ARM SecretSync.
+    let value = s.write("pw.txt", b"correct horse");
+    let out = s.keyway(&[
+        "secrets",
+        "add",
+        "db-password",
+        "--from-file",
+        &value,
+        "--synced-name",
+        "db",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("correct horse"));
+    let db = s.arm("secretSyncs", "db").expect("the SecretSync db");
+    assert_eq!(db["properties"]["secretProviderClassName"], "spc-ops-cli");
+    let out = s.keyway(&["secrets", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"secret_sync\": \"db\""));
+    let out = s.keyway(&["secrets", "remove", "db", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(s.arm("secretSyncs", "db").is_none());
+
     // --namespace that is not the instance's is named.
     let out = s.keyway(&["certs", "list", "--namespace", "elsewhere"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
