@@ -20,8 +20,7 @@ mod support;
 /// The cluster (stand-in, or `KEYWAY_TEST_KUBECONFIG`'s) with the CRDs from deploy/crds.
 async fn cluster(test: &str) -> TestCluster {
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    let cluster = TestCluster::start_with_crds(test, &crds).await.unwrap();
-    cluster
+    TestCluster::start_with_crds(test, &crds).await.unwrap()
 }
 
 fn secret_sync(name: &str, secret_type: &str, data: &[(&str, &str)]) -> SecretSync {
