@@ -589,6 +589,11 @@ impl StoreTarget for ArmTarget {
     }
 
     /// ARM does not show the synced Secret: sync states come from the SecretSync's status.
+    fn shows_secrets(&self) -> bool {
+        false
+    }
+
+    /// ARM does not show the synced Secret: `None`.
     async fn synced_digests(&self, _name: &str) -> Result<Option<BTreeMap<String, Digest>>> {
         Ok(None)
     }

@@ -37,6 +37,33 @@ impl fmt::Display for SyncState {
 }
 
 impl SyncState {
+    /// The state `sync`'s status reports, for a target that cannot see the Secret (Azure
+    /// Resource Manager, where the secret sync extension copies the cluster's status): failed
+    /// when a condition is `False`; synced when the latest condition is `True` (the extension's
+    /// word: the bytes are not compared); else pending with the latest condition's reason.
+    pub fn reported(sync: &SecretSync) -> SyncState {
+        let conditions = sync
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        if let Some(failed) = failed(&conditions) {
+            return failed;
+        }
+        match conditions.iter().max_by_key(|c| c.last_transition_time.0) {
+            Some(latest) if latest.status == "True" => SyncState::Synced,
+            Some(latest) => SyncState::Pending {
+                reason: format!(
+                    "the extension reports {} ({})",
+                    latest.reason, latest.status
+                ),
+            },
+            None => SyncState::Pending {
+                reason: "the secret sync extension has reported no sync yet".into(),
+            },
+        }
+    }
+
     /// The state of `key` of `sync`: synced when `digests` (the Secret's) has `expected` under
     /// `key`; else failed when a condition of the SecretSync is `False`, else pending.
     pub fn of(
@@ -56,14 +83,8 @@ impl SyncState {
             .as_ref()
             .and_then(|s| s.conditions.clone())
             .unwrap_or_default();
-        if let Some(failed) = conditions.iter().find(|c| c.status == "False") {
-            return SyncState::Failed {
-                reason: if failed.message.is_empty() {
-                    failed.reason.clone()
-                } else {
-                    format!("{}: {}", failed.reason, failed.message)
-                },
-            };
+        if let Some(failed) = failed(&conditions) {
+            return failed;
         }
         let reason = match (digests, held, expected) {
             (None, _, _) => "the Secret does not exist yet".to_string(),
@@ -80,4 +101,18 @@ impl SyncState {
             reason: format!("{reason}{last}"),
         }
     }
+}
+
+/// Failed, with the reason and message of the first `False` condition, if there is one.
+fn failed(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Option<SyncState> {
+    let failed = conditions.iter().find(|c| c.status == "False")?;
+    Some(SyncState::Failed {
+        reason: if failed.message.is_empty() {
+            failed.reason.clone()
+        } else {
+            format!("{}: {}", failed.reason, failed.message)
+        },
+    })
 }

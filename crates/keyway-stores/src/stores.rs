@@ -1227,7 +1227,11 @@ impl Stores {
                     ),
                 });
             }
-            entry.sync = SyncState::of(&sync, digests.as_ref(), &d.target_key, expected);
+            entry.sync = if self.target.shows_secrets() {
+                SyncState::of(&sync, digests.as_ref(), &d.target_key, expected)
+            } else {
+                SyncState::reported(&sync)
+            };
             entries.push(entry);
         }
         Ok(StoreListing {

@@ -63,6 +63,12 @@ pub trait StoreTarget: Send + Sync {
     /// states then come from the SecretSync's status alone.
     async fn synced_digests(&self, name: &str) -> Result<Option<BTreeMap<String, Digest>>>;
 
+    /// Whether [`StoreTarget::synced_digests`] can see the synced Secrets. When not (ARM),
+    /// sync states are what the SecretSync's status reports ([`crate::SyncState::reported`]).
+    fn shows_secrets(&self) -> bool {
+        true
+    }
+
     /// Applies the OPC UA connector's settings where this target can: on Azure Resource
     /// Manager, the IoT Operations extension's configuration settings, sending only the keys
     /// whose values differ. Returns the keys changed (empty: already so), or `None` when the

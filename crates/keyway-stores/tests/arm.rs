@@ -262,7 +262,29 @@ async fn trust_list_added_listed_and_removed_as_arm_resources() {
             .sha1
             .clone()
     );
-    assert!(matches!(listing.entries[0].sync, SyncState::Pending { .. }));
+    assert_eq!(
+        listing.entries[0].sync,
+        SyncState::Pending {
+            reason: "the secret sync extension has reported no sync yet".into()
+        }
+    );
+    // The extension reports the first sync done: synced (ARM shows no Secret to compare).
+    assert!(env.emulator.set_arm_secret_sync_status(
+        sync["id"].as_str().unwrap(),
+        json!({"conditions": [{
+            "type": "Create", "status": "True", "reason": "CreateSucceeded",
+            "message": "Secret created successfully.", "lastTransitionTime": "2026-12-01T00:00:00Z"}]})
+    ));
+    let listing = env
+        .stores
+        .list(Some(Store::Trust), None)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        listing.entries.iter().all(|e| e.sync == SyncState::Synced),
+        "{listing}"
+    );
     assert!(env.emulator.set_arm_secret_sync_status(
         sync["id"].as_str().unwrap(),
         json!({"conditions": [{
