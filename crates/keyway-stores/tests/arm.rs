@@ -589,3 +589,45 @@ async fn a_class_changed_since_planning_is_a_conflict_and_arm_failures_are_typed
     assert_eq!(err.exit_code(), 1, "{err}");
     assert!(err.to_string().contains("InjectedFault"), "{err}");
 }
+
+#[tokio::test]
+async fn synced_secrets_through_the_default_class_on_arm() {
+    let env = env().await;
+    let add = keyway_stores::SecretAdd {
+        vault_secret: "db-password".into(),
+        synced_name: Some("db".into()),
+        key: Some("password".into()),
+        value: keyway_stores::SecretValue::Bytes(zeroize::Zeroizing::new(b"s3cret".to_vec())),
+        overwrite_secret: false,
+    };
+    let plan = env.stores.plan_secret(&add).await.unwrap();
+    assert!(!plan.is_refused(), "{plan}");
+    env.stores.apply(&plan).await.unwrap();
+    // The default class (made by secret-sync enablement) gains the object; the SecretSync is
+    // an ARM resource on the instance's custom location.
+    let class = env.class("spc-ops-7f3a").unwrap();
+    assert!(
+        objects(&class).contains("objectName: db-password"),
+        "{class}"
+    );
+    let sync = env.sync("db").unwrap();
+    assert_eq!(
+        sync["properties"]["objectSecretMapping"],
+        json!([{"sourcePath": "db-password", "targetKey": "password"}])
+    );
+    assert_eq!(
+        sync["properties"]["secretProviderClassName"],
+        "spc-ops-7f3a"
+    );
+    let listings = env.stores.list_secrets().await.unwrap();
+    assert_eq!(listings.len(), 1);
+    assert_eq!(listings[0].entries[0].secret_name, "db-password");
+    assert!(!serde_json::to_string(&listings).unwrap().contains("s3cret"));
+
+    env.stores
+        .remove_secret("db", &RemoveOptions::default())
+        .await
+        .unwrap();
+    assert!(env.sync("db").is_none());
+    assert!(!objects(&env.class("spc-ops-7f3a").unwrap()).contains("db-password"));
+}
