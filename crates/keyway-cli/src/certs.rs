@@ -19,6 +19,33 @@ use crate::azure;
 use crate::error::CliError;
 use crate::report::pretty_json;
 
+/// Writes to standard output; a reader that went away (`keyway certs list | head`) ends the
+/// output quietly instead of a panic.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: writing to standard output: {e}");
+    }
+}
+
+/// `print!` through [`write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::certs::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `println!` through [`write_out`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::certs::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {out, outln};
+
 /// Where the stores' SecretProviderClass and SecretSyncs are changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TargetKind {
@@ -337,7 +364,7 @@ async fn add_client(args: ClientAddArgs) -> Result<ExitCode, CliError> {
 /// Prints `plan`, then (unless a dry run) applies it. A refused plan exits 1 and writes
 /// nothing.
 pub async fn apply(stores: &Stores, plan: Plan, dry_run: bool) -> Result<ExitCode, CliError> {
-    print!("{plan}");
+    out!("{plan}");
     if plan.is_refused() {
         return Err(CliError::Refused(format!(
             "refused, nothing written: {}",
@@ -345,33 +372,33 @@ pub async fn apply(stores: &Stores, plan: Plan, dry_run: bool) -> Result<ExitCod
         )));
     }
     if dry_run {
-        println!("dry run: nothing written");
+        outln!("dry run: nothing written");
         return Ok(ExitCode::SUCCESS);
     }
     if plan.is_noop() {
-        println!("nothing to do: Key Vault and the cluster already hold this");
+        outln!("nothing to do: Key Vault and the cluster already hold this");
         return Ok(ExitCode::SUCCESS);
     }
     let applied = stores.apply(&plan).await?;
     for (name, version) in &applied.secrets_written {
-        println!("wrote Key Vault secret {name} version {version}");
+        outln!("wrote Key Vault secret {name} version {version}");
     }
-    println!(
+    outln!(
         "applied: SecretProviderClass {}, SecretSync {}; the SecretSync controller syncs it \
          (`list` shows its state)",
         applied.provider_class, applied.secret_sync
     );
     match &applied.connector_settings_changed {
         Some(keys) if keys.is_empty() => {
-            println!("connector settings: the IoT Operations extension already has them")
+            outln!("connector settings: the IoT Operations extension already has them")
         }
-        Some(keys) => println!(
+        Some(keys) => outln!(
             "connector settings: set on the IoT Operations extension ({})",
             keys.join(", ")
         ),
         None => {
             if plan.connector_settings.is_some() {
-                println!(
+                outln!(
                     "connector settings: not applied by this target; run the az \
                      k8s-extension update line above"
                 );
@@ -397,11 +424,11 @@ pub fn check_confirmable(flags: &RemoveFlags) -> Result<(), CliError> {
 /// Shows `preview` (a dry run's [`Removal`]) and, unless --yes, asks on the terminal. `false`:
 /// the operator declined.
 pub fn confirm(preview: &Removal, flags: &RemoveFlags) -> Result<bool, CliError> {
-    print!("{preview}");
+    out!("{preview}");
     if flags.yes {
         return Ok(true);
     }
-    print!("remove? [y/N] ");
+    out!("remove? [y/N] ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     std::io::stdin()
@@ -422,12 +449,12 @@ async fn remove(store: Store, args: RemoveArgs) -> Result<ExitCode, CliError> {
     };
     let preview = stores.remove(store, &names, &options).await?;
     if args.flags.dry_run {
-        print!("{preview}");
-        println!("dry run: nothing changed");
+        out!("{preview}");
+        outln!("dry run: nothing changed");
         return Ok(ExitCode::SUCCESS);
     }
     if !confirm(&preview, &args.flags)? {
-        println!("not removed");
+        outln!("not removed");
         return Ok(ExitCode::from(1));
     }
     let done = stores
@@ -446,7 +473,7 @@ async fn remove(store: Store, args: RemoveArgs) -> Result<ExitCode, CliError> {
 
 /// Says what a removal did (its details were shown before).
 pub fn print_done(done: &Removal) {
-    println!(
+    outln!(
         "removed {} entr{}; Key Vault secrets purged: {}",
         done.removed.len(),
         if done.removed.len() == 1 { "y" } else { "ies" },
@@ -461,10 +488,10 @@ pub fn print_done(done: &Removal) {
 /// Prints listings for people or as JSON.
 pub fn print_listings(listings: &[StoreListing], json: bool) {
     if json {
-        print!("{}", pretty_json(listings));
+        out!("{}", pretty_json(listings));
     } else {
         for listing in listings {
-            print!("{listing}");
+            out!("{listing}");
         }
     }
 }

@@ -11,7 +11,7 @@ use clap::{ArgGroup, Args, Subcommand};
 use keyway_stores::{RemoveOptions, SecretAdd, SecretValue};
 use zeroize::Zeroizing;
 
-use crate::certs::{self, RemoveFlags, TargetArgs};
+use crate::certs::{self, RemoveFlags, TargetArgs, out, outln};
 use crate::error::CliError;
 
 /// `keyway secrets add NAME`.
@@ -134,12 +134,12 @@ async fn remove(args: RemoveArgs) -> Result<ExitCode, CliError> {
     };
     let preview = stores.remove_secret(&args.synced_name, &options).await?;
     if args.flags.dry_run {
-        print!("{preview}");
-        println!("dry run: nothing changed");
+        out!("{preview}");
+        outln!("dry run: nothing changed");
         return Ok(ExitCode::SUCCESS);
     }
     if !certs::confirm(&preview, &args.flags)? {
-        println!("not removed");
+        outln!("not removed");
         return Ok(ExitCode::from(1));
     }
     let done = stores

@@ -99,7 +99,23 @@ impl Setup {
     /// `keyway ARGS --namespace NS` as the operator, stdin `stdin` (empty when `None`; never a
     /// terminal).
     fn keyway(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or_default()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// `keyway ARGS --namespace NS` as the operator, not yet started.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyway"));
+        command
             .args(args)
             .args(["--namespace", self.cluster.namespace()])
             .env("AZURE_CLIENT_ID", &self.uploader.client_id)
@@ -111,16 +127,8 @@ impl Setup {
             )
             .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
             .env("KEYWAY_VAULT_URL", self.vault.url())
-            .env("KUBECONFIG", self.dir.join("kubeconfig"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or_default()).unwrap();
-        drop(input);
-        child.wait_with_output().unwrap()
+            .env("KUBECONFIG", self.dir.join("kubeconfig"));
+        command
     }
 
     fn set_count(&self) -> u64 {
@@ -459,6 +467,24 @@ async fn certs_bad_input_writes_nothing() {
     );
     assert_eq!(s.set_count(), 0);
     assert_eq!(s.cluster_state().await, before);
+
+    // A reader that goes away (`keyway certs list | head -1`) ends the output quietly: exit 0,
+    // no panic.
+    let mut child = s
+        .command(&["certs", "list"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out)
+    );
 
     // An unknown name to remove: nothing changed.
     let out = s.keyway(&["certs", "issuer", "remove", "nope.der", "--yes"], None);
