@@ -52,6 +52,9 @@ pub struct ArmTarget {
     custom_location_id: String,
     namespace: String,
     extension_id: Option<String>,
+    /// Why the extensions could not be listed, if they could not (the stores still work; only
+    /// the connector settings need the extension).
+    extension_error: Option<String>,
 }
 
 fn check_segment(field: &str, value: &str) -> Result<()> {
@@ -169,7 +172,13 @@ impl ArmTarget {
         let path = format!(
             "{host}/providers/Microsoft.KubernetesConfiguration/extensions?api-version={EXTENSION_API_VERSION}"
         );
-        let extensions = list(&client, &what, &path).await?;
+        // Listing extensions needs a right on the cluster that managing the stores does not:
+        // a refusal here only matters to the connector settings.
+        let (extensions, extension_error) = match list(&client, &what, &path).await {
+            Ok(extensions) => (extensions, None),
+            Err(e) if !e.is_unreachable() => (Vec::new(), Some(e.to_string())),
+            Err(e) => return Err(e),
+        };
         let extension_id = extensions
             .iter()
             .find(|e| {
@@ -188,6 +197,7 @@ impl ArmTarget {
             custom_location_id,
             namespace,
             extension_id,
+            extension_error,
         })
     }
 
@@ -610,9 +620,12 @@ impl StoreTarget for ArmTarget {
                 ),
                 status: Some(404),
                 message: format!(
-                    "the cluster of custom location {} has no IoT Operations extension \
-                     (extensionType {IOT_OPERATIONS_EXTENSION_TYPE}); apply them by hand: {}",
-                    self.custom_location_id,
+                    "{}; apply them by hand: {}",
+                    self.extension_error.clone().unwrap_or_else(|| format!(
+                        "the cluster of custom location {} has no IoT Operations extension \
+                         (extensionType {IOT_OPERATIONS_EXTENSION_TYPE})",
+                        self.custom_location_id
+                    )),
                     settings.az_command()
                 ),
             });

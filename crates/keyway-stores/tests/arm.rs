@@ -499,6 +499,44 @@ async fn every_refusal_writes_nothing_through_arm() {
     );
     assert_eq!(env.writes(), before);
 
+    // Without the right to list the cluster's extensions the stores still work; only the
+    // connector settings are refused, naming the reason and the command to run instead.
+    env.emulator
+        .faults()
+        .fail_next(Service::Arm, Some("Extensions_List"), 403, 1);
+    let limited = ArmTarget::connect(
+        env.credential.clone(),
+        env.options.clone(),
+        SUBSCRIPTION,
+        GROUP,
+        "aio-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(limited.extension_id(), None);
+    assert!(
+        limited
+            .provider_class("spc-ops-7f3a")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let settings = keyway_stores::ConnectorSettings {
+        application_cert: "aio-opc-ua-broker-client-certificate".into(),
+        subject_name: "opcua-connector".into(),
+        application_uri: APPLICATION_URI.into(),
+    };
+    let err = limited
+        .apply_connector_settings(&settings)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("InjectedFault") && err.contains("az k8s-extension update"),
+        "{err}"
+    );
+    assert_eq!(env.count(Service::Arm, "Extensions_Update"), 0);
+
     // An instance that does not exist is named, with the fix.
     let err = ArmTarget::connect(
         env.credential.clone(),
