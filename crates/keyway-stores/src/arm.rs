@@ -217,6 +217,16 @@ impl ArmTarget {
         self.extension_id.as_deref()
     }
 
+    fn no_extension(&self) -> String {
+        self.extension_error.clone().unwrap_or_else(|| {
+            format!(
+                "the cluster of custom location {} has no IoT Operations extension \
+                 (extensionType {IOT_OPERATIONS_EXTENSION_TYPE})",
+                self.custom_location_id
+            )
+        })
+    }
+
     fn path(&self, kind: &str, name: Option<&str>) -> String {
         let name = name.map(|n| format!("/{n}")).unwrap_or_default();
         format!(
@@ -598,6 +608,18 @@ impl StoreTarget for ArmTarget {
         }
     }
 
+    fn check_connector_settings(&self) -> std::result::Result<(), String> {
+        match &self.extension_id {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "the connector settings cannot be applied: {} (grant the right to read the \
+                 cluster's extensions, or use the Kubernetes target and run the az command the \
+                 plan prints)",
+                self.no_extension()
+            )),
+        }
+    }
+
     /// ARM does not show the synced Secret: sync states come from the SecretSync's status.
     fn shows_secrets(&self) -> bool {
         false
@@ -621,11 +643,7 @@ impl StoreTarget for ArmTarget {
                 status: Some(404),
                 message: format!(
                     "{}; apply them by hand: {}",
-                    self.extension_error.clone().unwrap_or_else(|| format!(
-                        "the cluster of custom location {} has no IoT Operations extension \
-                         (extensionType {IOT_OPERATIONS_EXTENSION_TYPE})",
-                        self.custom_location_id
-                    )),
+                    self.no_extension(),
                     settings.az_command()
                 ),
             });

@@ -335,6 +335,11 @@ impl Stores {
                     self.check_client(&mut reports, &parsed, options, &mut refusals, &mut warnings);
             }
         }
+        if connector_settings.is_some()
+            && let Err(reason) = self.target.check_connector_settings()
+        {
+            refusals.push(reason);
+        }
 
         // 5. Cluster changes. A new client certificate replaces the whole mapping: the
         // objects of the one replaced go too, unless another SecretSync maps them.

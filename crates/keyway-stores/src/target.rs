@@ -69,6 +69,12 @@ pub trait StoreTarget: Send + Sync {
         true
     }
 
+    /// Why [`StoreTarget::apply_connector_settings`] would fail, if it would: checked when a
+    /// client certificate is planned, so such a plan is refused before any write.
+    fn check_connector_settings(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+
     /// Applies the OPC UA connector's settings where this target can: on Azure Resource
     /// Manager, the IoT Operations extension's configuration settings, sending only the keys
     /// whose values differ. Returns the keys changed (empty: already so), or `None` when the

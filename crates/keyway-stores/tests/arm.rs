@@ -32,6 +32,7 @@ struct Env {
     stores: Stores,
     options: ApplyOptions,
     credential: Arc<dyn azure_core::credentials::TokenCredential>,
+    vault_url: String,
 }
 
 /// An instance with secret sync enabled (its default class made through ARM, as `az iot ops
@@ -130,6 +131,7 @@ async fn env() -> Env {
         stores,
         options,
         credential,
+        vault_url: vault.url().to_string(),
     }
 }
 
@@ -536,6 +538,46 @@ async fn every_refusal_writes_nothing_through_arm() {
         "{err}"
     );
     assert_eq!(env.count(Service::Arm, "Extensions_Update"), 0);
+    // So a client certificate planned through it is refused before any write.
+    let client = server("client");
+    let config = StoreConfig::in_namespace(limited.namespace());
+    let instance = Instance::discover(&limited, &config).await.unwrap();
+    let vault = SecretClient::new(
+        &env.vault_url,
+        env.credential.clone(),
+        Some(SecretClientOptions {
+            client_options: env.emulator.client_options().unwrap(),
+            verify_challenge_resource: Some(false),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let limited_stores = Stores::new(
+        config,
+        instance,
+        Arc::new(limited),
+        Arc::new(KeyVaultSecrets::new(vault)),
+    );
+    let plan = limited_stores
+        .plan_add(
+            Store::Client,
+            &[
+                InputFile::new("client.der", client.der().to_vec()),
+                InputFile::new("client.pem", client.key_pem().as_bytes().to_vec()),
+            ],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        plan.all_refusals()
+            .join("; ")
+            .contains("the connector settings cannot be applied"),
+        "{plan}"
+    );
+    let before = env.writes();
+    assert!(limited_stores.apply(&plan).await.is_err());
+    assert_eq!(env.writes(), before);
 
     // An instance that does not exist is named, with the fix.
     let err = ArmTarget::connect(
