@@ -112,6 +112,86 @@ impl Setup {
         der
     }
 
+    /// Stores `value` as the secret `name` (by the officer), through `keyway secret set`.
+    fn set_secret_text(&self, name: &str, value: &str) {
+        let file = self.dir.join("v.txt");
+        std::fs::write(&file, value).unwrap();
+        let set = self.keyway(
+            &self.officer,
+            "officer",
+            &[
+                "secret",
+                "set",
+                "--name",
+                name,
+                "--file",
+                file.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            set.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&set.stderr)
+        );
+    }
+
+    /// Writes `spc.yaml`: [`SPC`] with its first object (`server-cert` as a secret) only.
+    fn write_server_cert_spc(&self) -> PathBuf {
+        let spc = self.dir.join("spc.yaml");
+        std::fs::write(
+            &spc,
+            SPC.split("        - |\n          objectName: server-cert\n          objectAlias")
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        spc
+    }
+
+    /// `keyway ARGS` as the reader, started with its output piped.
+    fn spawn_as_reader(&self, args: &[&str]) -> std::process::Child {
+        self.command(&self.reader, &self.dir.join("reader.jwt"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Starts `keyway ARGS` as the reader with the token exchange held back, waits until its
+    /// cycle is under way (the vault's challenge, answered at once, is counted), sends SIGINT
+    /// and returns what the process left; the faults are cleared after.
+    async fn interrupt_mid_cycle(&self, args: &[&str]) -> Output {
+        let challenged_before = self
+            .emulator()
+            .counters()
+            .count(keyway_emulator::Service::KeyVault, "GetSecrets");
+        self.emulator().faults().set_latency(
+            keyway_emulator::Service::Entra,
+            Some("Token"),
+            std::time::Duration::from_secs(600),
+        );
+        let child = self.spawn_as_reader(args);
+        for _ in 0..1200 {
+            if self
+                .emulator()
+                .counters()
+                .count(keyway_emulator::Service::KeyVault, "GetSecrets")
+                > challenged_before
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        interrupt(&child);
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        self.emulator().faults().clear();
+        out
+    }
+
     /// `keyway` as `identity` with the token file `token`, the emulators' CA and vault, and the
     /// cluster's kubeconfig when one was written.
     fn command(&self, identity: &Identity, token: &std::path::Path) -> Command {
@@ -132,6 +212,15 @@ impl Drop for Setup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Sends SIGINT to `child`.
+fn interrupt(child: &std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
 }
 
 const SPC: &str = r#"
@@ -215,11 +304,9 @@ async fn upload_like_az_then_sync_into_a_directory() {
         der,
         "hex-stored DER decoded by objectEncoding hex (as the provider decodes it)"
     );
-    assert!(
-        std::fs::read_to_string(target.join("server.pem"))
-            .unwrap()
-            .starts_with("-----BEGIN CERTIFICATE-----")
-    );
+    assert!(std::fs::read_to_string(target.join("server.pem"))
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
 
     // With a SecretSync: only its objects, under its target keys.
     std::fs::write(
@@ -531,11 +618,9 @@ async fn a_symlink_planted_in_the_target_directory_is_not_written_through() {
         std::fs::read_to_string(outside.join("fake-data").join("ca.crt")).unwrap(),
         "planted"
     );
-    assert!(
-        std::fs::read_to_string(target.join("ca.crt"))
-            .unwrap()
-            .starts_with("-----BEGIN CERTIFICATE-----")
-    );
+    assert!(std::fs::read_to_string(target.join("ca.crt"))
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
     assert_eq!(
         std::fs::read_link(target.join("ca.crt")).unwrap(),
         std::path::Path::new("..data/ca.crt")
@@ -668,28 +753,8 @@ async fn sync_reads_what_is_mapped_names_findings_and_says_what_it_expected() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_during_a_cycle_stops_at_once_and_keeps_the_previous_set() {
     let s = setup("sigint").await;
-    std::fs::write(s.dir.join("v.txt"), "first").unwrap();
-    let set = s.keyway(
-        &s.officer,
-        "officer",
-        &[
-            "secret",
-            "set",
-            "--name",
-            "server-cert",
-            "--file",
-            s.dir.join("v.txt").to_str().unwrap(),
-        ],
-    );
-    assert_eq!(set.status.code(), Some(0));
-    let spc = s.dir.join("spc.yaml");
-    std::fs::write(
-        &spc,
-        SPC.split("        - |\n          objectName: server-cert\n          objectAlias")
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    s.set_secret_text("server-cert", "first");
+    let spc = s.write_server_cert_spc();
     let target = s.dir.join("out");
     let args = [
         "sync",
@@ -702,42 +767,7 @@ async fn sigint_during_a_cycle_stops_at_once_and_keeps_the_previous_set() {
 
     // The cycle starts with the vault's challenge (answered at once), then the token
     // exchange, which is held back: the process is mid-cycle once the challenge is counted.
-    let challenged_before = s
-        .emulator()
-        .counters()
-        .count(keyway_emulator::Service::KeyVault, "GetSecrets");
-    s.emulator().faults().set_latency(
-        keyway_emulator::Service::Entra,
-        Some("Token"),
-        std::time::Duration::from_secs(600),
-    );
-    let child = s
-        .command(&s.reader, &s.dir.join("reader.jwt"))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the cycle is under way.
-    for _ in 0..1200 {
-        if s.emulator()
-            .counters()
-            .count(keyway_emulator::Service::KeyVault, "GetSecrets")
-            > challenged_before
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    s.emulator().faults().clear();
+    let out = s.interrupt_mid_cycle(&args).await;
     assert_eq!(
         out.status.code(),
         Some(130),
@@ -755,21 +785,8 @@ async fn sigint_during_a_cycle_stops_at_once_and_keeps_the_previous_set() {
 async fn synced_files_are_private_unless_file_permission_says_otherwise() {
     use std::os::unix::fs::PermissionsExt;
     let s = setup("modes").await;
-    std::fs::write(s.dir.join("v.txt"), "value").unwrap();
     for name in ["private-one", "shared-one"] {
-        let set = s.keyway(
-            &s.officer,
-            "officer",
-            &[
-                "secret",
-                "set",
-                "--name",
-                name,
-                "--file",
-                s.dir.join("v.txt").to_str().unwrap(),
-            ],
-        );
-        assert_eq!(set.status.code(), Some(0));
+        s.set_secret_text(name, "value");
     }
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let spc = |objects: &str| {
@@ -877,28 +894,8 @@ async fn an_entra_refusal_exits_1_and_an_unreachable_entra_exits_3() {
 async fn sync_interval_prints_each_cycle_and_stops_on_sigint() {
     use std::io::BufRead;
     let s = setup("interval").await;
-    std::fs::write(s.dir.join("v.txt"), "first").unwrap();
-    let set = s.keyway(
-        &s.officer,
-        "officer",
-        &[
-            "secret",
-            "set",
-            "--name",
-            "server-cert",
-            "--file",
-            s.dir.join("v.txt").to_str().unwrap(),
-        ],
-    );
-    assert_eq!(set.status.code(), Some(0));
-    let spc = s.dir.join("spc.yaml");
-    std::fs::write(
-        &spc,
-        SPC.split("        - |\n          objectName: server-cert\n          objectAlias")
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    s.set_secret_text("server-cert", "first");
+    let spc = s.write_server_cert_spc();
     let target = s.dir.join("out");
     let args = [
         "sync",
@@ -909,22 +906,9 @@ async fn sync_interval_prints_each_cycle_and_stops_on_sigint() {
         "--interval",
         "1h",
     ];
-    let interrupt = |child: &std::process::Child| {
-        let killed = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-    };
 
     // Between cycles: the first cycle's summary line, then SIGINT during the hour's wait.
-    let mut child = s
-        .command(&s.reader, &s.dir.join("reader.jwt"))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = s.spawn_as_reader(&args);
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let first = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
@@ -958,51 +942,8 @@ async fn sync_interval_prints_each_cycle_and_stops_on_sigint() {
     assert_eq!(std::fs::read(target.join("server-cert")).unwrap(), b"first");
 
     // Mid-cycle: the token exchange is held back, as in the one-shot test above.
-    std::fs::write(s.dir.join("v.txt"), "second").unwrap();
-    let set = s.keyway(
-        &s.officer,
-        "officer",
-        &[
-            "secret",
-            "set",
-            "--name",
-            "server-cert",
-            "--file",
-            s.dir.join("v.txt").to_str().unwrap(),
-        ],
-    );
-    assert_eq!(set.status.code(), Some(0));
-    let challenged_before = s
-        .emulator()
-        .counters()
-        .count(keyway_emulator::Service::KeyVault, "GetSecrets");
-    s.emulator().faults().set_latency(
-        keyway_emulator::Service::Entra,
-        Some("Token"),
-        std::time::Duration::from_secs(600),
-    );
-    let child = s
-        .command(&s.reader, &s.dir.join("reader.jwt"))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..1200 {
-        if s.emulator()
-            .counters()
-            .count(keyway_emulator::Service::KeyVault, "GetSecrets")
-            > challenged_before
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    interrupt(&child);
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    s.emulator().faults().clear();
+    s.set_secret_text("server-cert", "second");
+    let out = s.interrupt_mid_cycle(&args).await;
     assert_eq!(
         out.status.code(),
         Some(130),
