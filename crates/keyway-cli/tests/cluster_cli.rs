@@ -45,15 +45,18 @@ fn k3s_config_dry_run_write_and_rerun() {
         "a dry run writes nothing"
     );
 
-    let write = keyway(&[
-        "cluster",
-        "k3s-config",
-        "--issuer",
-        issuer,
-        "--file",
-        path,
-        "--write",
-    ]);
+    let write_config = || {
+        keyway(&[
+            "cluster",
+            "k3s-config",
+            "--issuer",
+            issuer,
+            "--file",
+            path,
+            "--write",
+        ])
+    };
+    let write = write_config();
     assert_eq!(write.status.code(), Some(0), "{}", text(&write.stderr));
     assert!(text(&write.stdout).contains("systemctl restart k3s"));
     let written = std::fs::read_to_string(&file).unwrap();
@@ -62,15 +65,7 @@ fn k3s_config_dry_run_write_and_rerun() {
     let backup = std::fs::read_to_string(dir.join("config.yaml.keyway.bak")).unwrap();
     assert_eq!(backup, original);
 
-    let again = keyway(&[
-        "cluster",
-        "k3s-config",
-        "--issuer",
-        issuer,
-        "--file",
-        path,
-        "--write",
-    ]);
+    let again = write_config();
     assert_eq!(again.status.code(), Some(0));
     assert!(
         text(&again.stdout).contains("nothing to do"),
@@ -197,23 +192,7 @@ async fn check_compares_the_issuer_everywhere() {
 
 #[test]
 fn render_prints_manifests_that_load_back() {
-    let out = keyway(&[
-        "cluster",
-        "render",
-        "secret-sync",
-        "--keyvault",
-        "edge-vault",
-        "--tenant-id",
-        "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        "--client-id",
-        "00000000-1111-2222-3333-444444444444",
-        "--namespace",
-        "azure-iot-operations",
-        "--object",
-        "db-password",
-        "--object",
-        "opcua-cert:server.der:secret:hex",
-    ]);
+    let out = render_objects(&["db-password", "opcua-cert:server.der:secret:hex"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let yaml = text(&out.stdout);
     let kinds: Vec<String> = yaml
@@ -313,9 +292,9 @@ fn render_objects_by_named_parts_and_ambiguous_ones_refused() {
     );
 }
 
-#[test]
-fn render_trust_list_defaults_to_the_opc_ua_connector() {
-    let out = keyway(&[
+/// `render trust-list` for the vault `edge-vault` in `namespace`, with these further arguments.
+fn render_trust_list(namespace: &str, rest: &[&str]) -> Output {
+    let mut args = vec![
         "cluster",
         "render",
         "trust-list",
@@ -326,14 +305,25 @@ fn render_trust_list_defaults_to_the_opc_ua_connector() {
         "--client-id",
         "c",
         "--namespace",
+        namespace,
+    ];
+    args.extend(rest);
+    keyway(&args)
+}
+
+#[test]
+fn render_trust_list_defaults_to_the_opc_ua_connector() {
+    let out = render_trust_list(
         "azure-iot-operations",
-        "--trust",
-        "partner-server",
-        "--issuer",
-        "name=contoso-ca-der,stem=contoso-ca",
-        "--crl",
-        "name=contoso-ca-crl,stem=contoso-ca",
-    ]);
+        &[
+            "--trust",
+            "partner-server",
+            "--issuer",
+            "name=contoso-ca-der,stem=contoso-ca",
+            "--crl",
+            "name=contoso-ca-crl,stem=contoso-ca",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let yaml = text(&out.stdout);
     let names: Vec<&str> = yaml
@@ -354,42 +344,10 @@ fn render_trust_list_defaults_to_the_opc_ua_connector() {
         yaml.contains("targetKey: contoso-ca.crl") && yaml.contains("targetKey: contoso-ca.der")
     );
     // The earlier form still works, with the new names.
-    let earlier = keyway(&[
-        "cluster",
-        "render",
-        "trust-list",
-        "--keyvault",
-        "edge-vault",
-        "--tenant-id",
-        "t",
-        "--client-id",
-        "c",
-        "--namespace",
-        "aio",
-        "--cert",
-        "ca",
-        "--store",
-        "issuer-list",
-    ]);
+    let earlier = render_trust_list("aio", &["--cert", "ca", "--store", "issuer-list"]);
     assert_eq!(earlier.status.code(), Some(0), "{}", text(&earlier.stderr));
     assert!(text(&earlier.stdout).contains("name: aio-opc-ua-broker-issuer-list"));
-    let orphan = keyway(&[
-        "cluster",
-        "render",
-        "trust-list",
-        "--keyvault",
-        "edge-vault",
-        "--tenant-id",
-        "t",
-        "--client-id",
-        "c",
-        "--namespace",
-        "aio",
-        "--trust",
-        "a",
-        "--crl",
-        "a-crl",
-    ]);
+    let orphan = render_trust_list("aio", &["--trust", "a", "--crl", "a-crl"]);
     assert_eq!(orphan.status.code(), Some(2));
     assert!(
         text(&orphan.stderr).contains("--crl"),
@@ -495,14 +453,17 @@ fn migrate_pod_identity_reads_the_dapr_guide_as_written() {
     let file = dir.join("guide.yaml");
     std::fs::write(&file, &guide).unwrap();
     let path = file.to_str().unwrap();
-    let out = keyway(&[
-        "cluster",
-        "migrate-pod-identity",
-        path,
-        "--issuer",
-        "https://issuer.example/",
-        "--json",
-    ]);
+    let migrate = || {
+        keyway(&[
+            "cluster",
+            "migrate-pod-identity",
+            path,
+            "--issuer",
+            "https://issuer.example/",
+            "--json",
+        ])
+    };
+    let out = migrate();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -531,14 +492,7 @@ fn migrate_pod_identity_reads_the_dapr_guide_as_written() {
         ),
     )
     .unwrap();
-    let empty = keyway(&[
-        "cluster",
-        "migrate-pod-identity",
-        path,
-        "--issuer",
-        "https://issuer.example/",
-        "--json",
-    ]);
+    let empty = migrate();
     assert_eq!(empty.status.code(), Some(2));
     assert!(
         text(&empty.stderr).contains("spec.clientID: is missing or empty"),
