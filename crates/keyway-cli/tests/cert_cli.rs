@@ -37,6 +37,31 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
+/// `keyway cert convert` of the hex-tagged `leaf-rsa.pfx.hex` fixture `--to tls --out
+/// tls_dir`, which must succeed.
+fn convert_fixture_pfx_to_tls(tls_dir: &Path) {
+    let out = keyway(
+        &[
+            "cert",
+            "convert",
+            &fixture("leaf-rsa.pfx.hex"),
+            "--file-encoding-tag",
+            "hex",
+            "--to",
+            "tls",
+            "--out",
+            tls_dir.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
@@ -213,26 +238,7 @@ fn encode_prints_exactly_what_az_stores() {
 fn convert_pfx_to_tls_and_pem() {
     let dir = scratch("convert");
     let tls_dir = dir.join("tls");
-    let out = keyway(
-        &[
-            "cert",
-            "convert",
-            &fixture("leaf-rsa.pfx.hex"),
-            "--file-encoding-tag",
-            "hex",
-            "--to",
-            "tls",
-            "--out",
-            tls_dir.to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    convert_fixture_pfx_to_tls(&tls_dir);
     let read = |p: &Path| std::fs::read(p).unwrap();
     assert_eq!(
         read(&tls_dir.join("tls.crt")),
@@ -330,7 +336,7 @@ fn pkcs12_password_comes_from_the_environment() {
 #[cfg(unix)]
 #[test]
 fn convert_never_writes_the_key_into_what_is_planted_at_the_temporary_name() {
-    use std::os::unix::fs::{PermissionsExt as _, symlink};
+    use std::os::unix::fs::{symlink, PermissionsExt as _};
     let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
     for plant_link in [true, false] {
         let dir = scratch(if plant_link {
@@ -349,26 +355,7 @@ fn convert_never_writes_the_key_into_what_is_planted_at_the_temporary_name() {
             std::fs::write(&planted, "planted").unwrap();
             std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666)).unwrap();
         }
-        let out = keyway(
-            &[
-                "cert",
-                "convert",
-                &fixture("leaf-rsa.pfx.hex"),
-                "--file-encoding-tag",
-                "hex",
-                "--to",
-                "tls",
-                "--out",
-                tls_dir.to_str().unwrap(),
-            ],
-            None,
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        convert_fixture_pfx_to_tls(&tls_dir);
         assert_eq!(
             std::fs::read_to_string(&victim).unwrap(),
             "someone else's file"
@@ -380,12 +367,10 @@ fn convert_never_writes_the_key_into_what_is_planted_at_the_temporary_name() {
             assert_eq!(mode(&planted), 0o666);
         }
         let key = tls_dir.join("tls.key");
-        assert!(
-            std::fs::symlink_metadata(&key)
-                .unwrap()
-                .file_type()
-                .is_file()
-        );
+        assert!(std::fs::symlink_metadata(&key)
+            .unwrap()
+            .file_type()
+            .is_file());
         assert_eq!(mode(&key), 0o600, "link planted: {plant_link}");
         assert_eq!(
             std::fs::read(&key).unwrap(),
