@@ -336,7 +336,7 @@ fn pkcs12_password_comes_from_the_environment() {
 #[cfg(unix)]
 #[test]
 fn convert_never_writes_the_key_into_what_is_planted_at_the_temporary_name() {
-    use std::os::unix::fs::{symlink, PermissionsExt as _};
+    use std::os::unix::fs::{PermissionsExt as _, symlink};
     let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
     for plant_link in [true, false] {
         let dir = scratch(if plant_link {
@@ -367,10 +367,12 @@ fn convert_never_writes_the_key_into_what_is_planted_at_the_temporary_name() {
             assert_eq!(mode(&planted), 0o666);
         }
         let key = tls_dir.join("tls.key");
-        assert!(std::fs::symlink_metadata(&key)
-            .unwrap()
-            .file_type()
-            .is_file());
+        assert!(
+            std::fs::symlink_metadata(&key)
+                .unwrap()
+                .file_type()
+                .is_file()
+        );
         assert_eq!(mode(&key), 0o600, "link planted: {plant_link}");
         assert_eq!(
             std::fs::read(&key).unwrap(),

@@ -304,9 +304,11 @@ async fn upload_like_az_then_sync_into_a_directory() {
         der,
         "hex-stored DER decoded by objectEncoding hex (as the provider decodes it)"
     );
-    assert!(std::fs::read_to_string(target.join("server.pem"))
-        .unwrap()
-        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(
+        std::fs::read_to_string(target.join("server.pem"))
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
 
     // With a SecretSync: only its objects, under its target keys.
     std::fs::write(
@@ -618,9 +620,11 @@ async fn a_symlink_planted_in_the_target_directory_is_not_written_through() {
         std::fs::read_to_string(outside.join("fake-data").join("ca.crt")).unwrap(),
         "planted"
     );
-    assert!(std::fs::read_to_string(target.join("ca.crt"))
-        .unwrap()
-        .starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(
+        std::fs::read_to_string(target.join("ca.crt"))
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
     assert_eq!(
         std::fs::read_link(target.join("ca.crt")).unwrap(),
         std::path::Path::new("..data/ca.crt")
