@@ -10,18 +10,7 @@ use keyway_sync::SecretSync;
 use keyway_sync::controller::Controller;
 use kube::Api;
 use kube::api::PostParams;
-use support::{Fixture, eventually, fixture, secret_sync, spawn};
-
-/// The `Create` condition's status, reason and message.
-fn create_condition(sync: &SecretSync) -> Option<(String, String, String)> {
-    sync.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Create")
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
+use support::{Fixture, create_condition, eventually, fixture, secret_sync, spawn};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secretsyncs_that_cannot_sync_create_no_secret() {

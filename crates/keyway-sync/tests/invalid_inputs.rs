@@ -13,18 +13,7 @@ use keyway_sync::controller::Controller;
 use keyway_sync::{SecretProviderClass, SecretSync};
 use kube::Api;
 use kube::api::PostParams;
-use support::{Fixture, eventually, fixture, spawn};
-
-/// The `Create` condition's status, reason and message.
-fn create_condition(sync: &SecretSync) -> Option<(String, String, String)> {
-    sync.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Create")
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
-}
+use support::{Fixture, create_condition, eventually, fixture, spawn};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_refuses_every_case_of_the_table_with_its_field_path() {

@@ -97,6 +97,17 @@ pub fn condition(sync: &SecretSync, kind: &str) -> Option<(String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// The `Create` condition's status, reason and message.
+pub fn create_condition(sync: &SecretSync) -> Option<(String, String, String)> {
+    sync.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Create")
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
 /// A cluster with the CRDs, an identity trusted for `sync`, a vault with two secrets, a
 /// SecretProviderClass `vault` and a SecretSync `app`, and controller options for them.
 pub struct Fixture {
