@@ -3,9 +3,8 @@
 //! it was, and a clone keeps the cause.
 
 use std::error::Error as _;
-use std::sync::Arc;
 
-use keyway_emulator::{Emulator, Role};
+use keyway_emulator::Emulator;
 use keyway_sync::{SecretSource, SourceFailure, SyncError};
 
 mod support;
@@ -13,14 +12,7 @@ mod support;
 #[tokio::test]
 async fn a_refused_read_keeps_the_sdk_error_under_it() {
     let emulator = Emulator::start().await.unwrap();
-    let (app, vault) = emulator
-        .workload_vault("causes-vault", "default", "app", Role::SecretsUser)
-        .await
-        .unwrap();
-    let credential: Arc<dyn azure_core::credentials::TokenCredential> = emulator
-        .workload_credential(&app, "default", "app")
-        .unwrap();
-    let source = support::vault::source(&emulator, &vault, credential);
+    let (_vault, source) = support::vault::workload_source(&emulator, "causes-vault").await;
 
     let error = source.get("no-such-secret", None).await.unwrap_err();
     let SyncError::Source {

@@ -2,33 +2,15 @@
 //! send that host the bearer token) or to itself forever. The listing is refused before the
 //! token leaves, ends instead of looping, and says which link and why.
 
-use std::sync::Arc;
+mod support;
 
-use keyway_emulator::{Emulator, Role, Service};
-use keyway_sync::{KeyVaultSource, KeyVaultSourceOptions, SecretSource, SyncError};
+use keyway_emulator::{Emulator, Service};
+use keyway_sync::{KeyVaultSource, SecretSource, SyncError};
 
 /// A vault with one secret, read by a workload identity that holds Secrets User on it.
 async fn vault_and_source(emulator: &Emulator) -> (keyway_emulator::Vault, KeyVaultSource) {
-    let tenant = emulator.add_tenant(None);
-    let app = emulator
-        .add_workload_identity(&tenant, "app", "default", "app")
-        .unwrap();
-    let vault = emulator.add_vault(&tenant, "paging-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
+    let (vault, source) = support::vault::workload_source(emulator, "paging-vault").await;
     vault.set_secret("db-password", "s3cret").unwrap();
-    let credential: Arc<dyn azure_core::credentials::TokenCredential> = emulator
-        .workload_credential(&app, "default", "app")
-        .unwrap();
-    let source = KeyVaultSource::new(
-        vault.url(),
-        credential,
-        KeyVaultSourceOptions {
-            client_options: emulator.client_options().unwrap(),
-            verify_challenge_resource: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
     (vault, source)
 }
 

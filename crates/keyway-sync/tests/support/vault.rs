@@ -60,3 +60,18 @@ pub async fn federated_vault(
     let source = source(emulator, &vault, credential);
     (vault, source)
 }
+
+/// A fresh tenant with the workload identity `app` (service account `app` in `default`), a
+/// vault `name` in it that the identity may read (Secrets User), and a source reading that
+/// vault with the identity's federated credential.
+pub async fn workload_source(emulator: &Emulator, name: &str) -> (Vault, KeyVaultSource) {
+    let (app, vault) = emulator
+        .workload_vault(name, "default", "app", Role::SecretsUser)
+        .await
+        .unwrap();
+    let credential = emulator
+        .workload_credential(&app, "default", "app")
+        .unwrap();
+    let source = source(emulator, &vault, credential);
+    (vault, source)
+}
