@@ -700,3 +700,57 @@ async fn a_replica_that_regains_the_lease_sees_the_cluster_as_it_is() {
     running.stop().await;
     cluster.cleanup().await;
 }
+
+/// A SecretSync made after the shared vault listing was taken may map a secret created since:
+/// it is synced at once, not when the listing next expires (up to a minute on a long poll).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_secretsync_sees_a_secret_newer_than_the_shared_listing() {
+    let Fixture {
+        cluster,
+        tenant,
+        app,
+        vault,
+        mut options,
+        ..
+    } = fixture("late-secret").await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    // A long poll: the shared listing stays fresh for a minute.
+    options.poll_interval = Duration::from_secs(120);
+    let running = spawn(Controller::new(client.clone(), options), None);
+    eventually("the first sync", || async {
+        secrets.get_opt("app").await.unwrap()
+    })
+    .await;
+
+    vault.set_secret("late-secret", "late").unwrap();
+    let mut class = provider_class(&tenant, &app.client_id, &["late-secret"]);
+    class.metadata.name = Some("late".into());
+    Api::<SecretProviderClass>::namespaced(client.clone(), ns)
+        .create(&kube::api::PostParams::default(), &class)
+        .await
+        .unwrap();
+    let mut sync = support::secret_sync(&[("late-secret", "value")]);
+    sync.metadata.name = Some("late".into());
+    sync.spec.secret_provider_class_name = "late".into();
+    Api::<SecretSync>::namespaced(client.clone(), ns)
+        .create(&kube::api::PostParams::default(), &sync)
+        .await
+        .unwrap();
+    eventually("the late secret synced", || async {
+        let secret = secrets.get_opt("late").await.unwrap()?;
+        (secret.data?.get("value")?.0 == b"late").then_some(())
+    })
+    .await;
+    // Synced on its first reconcile: no reconcile failed (before, the late SecretSync failed
+    // with "not in the vault's listing" until the shared listing expired).
+    let failed: Vec<_> = running
+        .metrics
+        .reconciles()
+        .into_iter()
+        .filter(|(reason, _)| !reason.ends_with("Succeeded"))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    running.stop().await;
+    cluster.cleanup().await;
+}

@@ -357,6 +357,13 @@ async fn reconcile(sync: Arc<SecretSync>, context: Arc<Context>) -> Result<Actio
     Ok(Action::requeue(requeue))
 }
 
+/// How long ago `sync` was created (by the API server's clock; `None` when it does not say).
+fn age(sync: &SecretSync) -> Option<Duration> {
+    let created = sync.metadata.creation_timestamp.as_ref()?.0;
+    let elapsed = k8s_openapi::jiff::Timestamp::now().duration_since(created);
+    Duration::try_from(elapsed).ok()
+}
+
 /// Runs the sync; every failure becomes a verdict, so the status tells it.
 async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
     let options = &context.options;
@@ -497,7 +504,22 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
         // A changed spec or a forced sync reads the vault afresh, not this cycle's answers.
         source.expire().await;
     }
-    let report = syncer.run_once().await;
+    let mut report = syncer.run_once().await;
+    // A SecretSync created after the shared listing was taken may map secrets created since
+    // then: its misses are checked against a new listing instead of failing until the listing
+    // expires. (SecretSyncs older than the listing, all of them at start-up, never re-list.)
+    if report
+        .objects
+        .iter()
+        .any(|o| o.failure == Some(crate::error::SourceFailure::NotFound))
+        && let (Some(listed), Some(age)) = (source.listing_age().await, age(sync))
+        // creationTimestamp has whole seconds: a SecretSync within a second of the listing
+        // counts as newer.
+        && age < listed + Duration::from_secs(1)
+    {
+        source.expire_now();
+        report = syncer.run_once().await;
+    }
     context.registry.metrics.observe(&report);
     let created = status::created(sync.status.as_ref());
     let force = sync.spec.force_synchronization.clone().unwrap_or_default();

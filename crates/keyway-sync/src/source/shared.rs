@@ -89,6 +89,15 @@ impl SharedSource {
         self.values_guard().clear();
     }
 
+    /// How long ago the listing now shared was taken (`None`: there is none).
+    pub async fn listing_age(&self) -> Option<Duration> {
+        self.listing
+            .lock()
+            .await
+            .as_ref()
+            .map(|listing| listing.taken.elapsed())
+    }
+
     /// Like [`SharedSource::expire`], from synchronous code: the listing is dropped at the next
     /// opportunity (a listing under way completes first).
     pub fn expire_now(&self) {
