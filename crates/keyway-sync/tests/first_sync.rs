@@ -152,7 +152,9 @@ fn secret_sync(name: &str, service_account: &str, data: &[(&str, &str)]) -> Secr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_service_account_creates_no_empty_secret() {
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    let cluster = TestCluster::start_with_crds("first-sync-ghost", &crds).await.unwrap();
+    let cluster = TestCluster::start_with_crds("first-sync-ghost", &crds)
+        .await
+        .unwrap();
     let (kube, ns) = (cluster.client(), cluster.namespace());
     let (vault, source) =
         support::vault::federated_vault(&cluster, "ghost-vault", "no-such-account").await;
