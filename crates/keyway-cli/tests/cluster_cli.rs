@@ -356,14 +356,16 @@ fn render_trust_list_defaults_to_the_opc_ua_connector() {
     );
 }
 
-#[test]
-fn plan_prints_a_script_the_requests_or_the_plan() {
-    let base = [
+/// `cluster plan secretsync` for the identity `aio-secretsync` in `edge-rg` of `subscription`,
+/// the vault `edge-vault`, `issuer` and the namespace `azure-iot-operations`; each value
+/// stands at an even index, from 4 (subscription) to 14 (namespace), where a test may patch it.
+fn plan_secretsync_args<'a>(subscription: &'a str, issuer: &'a str) -> Vec<&'a str> {
+    vec![
         "cluster",
         "plan",
         "secretsync",
         "--subscription",
-        "11111111-2222-3333-4444-555555555555",
+        subscription,
         "--resource-group",
         "edge-rg",
         "--identity",
@@ -371,10 +373,18 @@ fn plan_prints_a_script_the_requests_or_the_plan() {
         "--keyvault",
         "edge-vault",
         "--issuer",
-        "https://issuer.example/edge-1/",
+        issuer,
         "--namespace",
         "azure-iot-operations",
-    ];
+    ]
+}
+
+#[test]
+fn plan_prints_a_script_the_requests_or_the_plan() {
+    let base = plan_secretsync_args(
+        "11111111-2222-3333-4444-555555555555",
+        "https://issuer.example/edge-1/",
+    );
     let az = keyway(&base);
     assert_eq!(az.status.code(), Some(0), "{}", text(&az.stderr));
     assert!(text(&az.stdout).contains("az identity federated-credential create"));
@@ -546,29 +556,10 @@ async fn plan_apply_runs_the_arm_steps_as_the_environment_identity() {
     )
     .unwrap();
     emulator.write_ca(&dir.join("ca.pem")).unwrap();
-    let args: Vec<String> = [
-        "cluster",
-        "plan",
-        "secretsync",
-        "--subscription",
-        "sub-1",
-        "--resource-group",
-        "edge-rg",
-        "--identity",
-        "aio-secretsync",
-        "--keyvault",
-        "edge-vault",
-        "--issuer",
-        &emulator.issuer_url(),
-        "--namespace",
-        "azure-iot-operations",
-        "--apply",
-        "--arm-endpoint",
-        &emulator.arm_url(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let (issuer, arm_url) = (emulator.issuer_url(), emulator.arm_url());
+    let mut args = plan_secretsync_args("sub-1", &issuer);
+    args.extend(["--apply", "--arm-endpoint", &arm_url]);
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let envs = [
         ("AZURE_CLIENT_ID", operator.client_id.clone()),
         ("AZURE_TENANT_ID", tenant.clone()),
