@@ -6,6 +6,56 @@ use keyway_cluster::apply::{ApplyOptions, Outcome, apply};
 use keyway_cluster::plan::{Plan, SecretSyncPlanRequest};
 use keyway_emulator::{Emulator, Service, ServiceAccountToken};
 
+/// The plan for the identity `identity` in `sub-1`/`edge-rg`, the vault `edge-vault` and the
+/// emulator's issuer, for `service_account` in `namespace`.
+fn secret_sync_plan(
+    emulator: &Emulator,
+    identity: &str,
+    namespace: &str,
+    service_account: &str,
+) -> Plan {
+    Plan::secret_sync(&SecretSyncPlanRequest {
+        subscription: "sub-1".into(),
+        resource_group: "edge-rg".into(),
+        identity: identity.into(),
+        keyvault: "edge-vault".into(),
+        keyvault_resource_group: None,
+        issuer: emulator.issuer_url(),
+        namespace: namespace.into(),
+        service_account: service_account.into(),
+        k3s_max_token_expiration: None,
+        uploader_principal_id: None,
+    })
+    .unwrap()
+}
+
+/// The operator who applies a plan: any TokenCredential; here, the workload identity
+/// `operator` of `tenant` (service account `ops/operator`), and its credential.
+fn operator_credential(
+    emulator: &Emulator,
+    tenant: &str,
+) -> (
+    keyway_emulator::Identity,
+    std::sync::Arc<keyway_identity::FederatedCredential>,
+) {
+    let operator = emulator
+        .add_workload_identity(tenant, "operator", "ops", "operator")
+        .unwrap();
+    let credential = emulator
+        .workload_credential(&operator, "ops", "operator")
+        .unwrap();
+    (operator, credential)
+}
+
+/// Requests to the emulator's ARM stand-in, over its TLS.
+fn apply_options(emulator: &Emulator) -> ApplyOptions {
+    ApplyOptions {
+        endpoint: emulator.arm_url(),
+        client_options: emulator.client_options().unwrap(),
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn a_plan_applies_idempotently_and_the_identity_then_reads_the_vault() {
     let emulator = Emulator::start().await.unwrap();
@@ -15,30 +65,14 @@ async fn a_plan_applies_idempotently_and_the_identity_then_reads_the_vault() {
     let vault = emulator.add_vault(&tenant, "edge-vault").await.unwrap();
     vault.set_secret("db-password", "s3cret").unwrap();
     // The operator who applies the plan: any TokenCredential; here, workload identity.
-    let operator = emulator
-        .add_workload_identity(&tenant, "operator", "ops", "operator")
-        .unwrap();
-    let credential = emulator
-        .workload_credential(&operator, "ops", "operator")
-        .unwrap();
-    let plan = Plan::secret_sync(&SecretSyncPlanRequest {
-        subscription: "sub-1".into(),
-        resource_group: "edge-rg".into(),
-        identity: "aio-secretsync".into(),
-        keyvault: "edge-vault".into(),
-        keyvault_resource_group: None,
-        issuer: emulator.issuer_url(),
-        namespace: "azure-iot-operations".into(),
-        service_account: "aio-ssc-sa".into(),
-        k3s_max_token_expiration: None,
-        uploader_principal_id: None,
-    })
-    .unwrap();
-    let options = || ApplyOptions {
-        endpoint: emulator.arm_url(),
-        client_options: emulator.client_options().unwrap(),
-        ..Default::default()
-    };
+    let (operator, credential) = operator_credential(&emulator, &tenant);
+    let plan = secret_sync_plan(
+        &emulator,
+        "aio-secretsync",
+        "azure-iot-operations",
+        "aio-ssc-sa",
+    );
+    let options = || apply_options(&emulator);
 
     // Before: the sync identity cannot get a token for the service account.
     assert!(
@@ -138,36 +172,11 @@ async fn a_plan_applies_idempotently_and_the_identity_then_reads_the_vault() {
 async fn failures_name_the_request() {
     let emulator = Emulator::start().await.unwrap();
     let tenant = emulator.add_tenant(None);
-    let operator = emulator
-        .add_workload_identity(&tenant, "operator", "ops", "operator")
-        .unwrap();
-    let credential = emulator
-        .workload_credential(&operator, "ops", "operator")
-        .unwrap();
-    let plan = Plan::secret_sync(&SecretSyncPlanRequest {
-        subscription: "sub-1".into(),
-        resource_group: "edge-rg".into(),
-        identity: "missing".into(),
-        keyvault: "edge-vault".into(),
-        keyvault_resource_group: None,
-        issuer: emulator.issuer_url(),
-        namespace: "ns".into(),
-        service_account: "sa".into(),
-        k3s_max_token_expiration: None,
-        uploader_principal_id: None,
-    })
-    .unwrap();
-    let err = apply(
-        &plan,
-        credential,
-        ApplyOptions {
-            endpoint: emulator.arm_url(),
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap_err();
+    let (_, credential) = operator_credential(&emulator, &tenant);
+    let plan = secret_sync_plan(&emulator, "missing", "ns", "sa");
+    let err = apply(&plan, credential, apply_options(&emulator))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("GET /subscriptions/sub-1/resourceGroups/edge-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/missing"), "{text}");
     assert!(text.contains("HTTP 404: ResourceNotFound"), "{text}");
