@@ -145,35 +145,27 @@ fn the_arm_requests_and_the_az_script_say_the_same() {
 
 #[test]
 fn bad_requests_name_the_flag() {
-    let mut http = request();
-    http.issuer = "http://x/".into();
-    assert!(
-        Plan::secret_sync(&http)
-            .unwrap_err()
-            .to_string()
-            .starts_with("issuer")
-    );
-    let mut bad = request();
-    bad.identity = "a/b".into();
-    assert!(
-        Plan::secret_sync(&bad)
-            .unwrap_err()
-            .to_string()
-            .starts_with("identity")
-    );
-    // Names Key Vault and Kubernetes would refuse, caught before any step is planned.
-    let mut vault = request();
-    vault.keyvault = "edge_vault".into();
-    let error = Plan::secret_sync(&vault).unwrap_err().to_string();
-    assert!(error.starts_with("keyvault: \"edge_vault\""), "{error}");
-    let mut namespace = request();
-    namespace.namespace = "Azure_IoT".into();
-    let error = Plan::secret_sync(&namespace).unwrap_err().to_string();
-    assert!(error.starts_with("namespace: \"Azure_IoT\""), "{error}");
-    let mut account = request();
-    account.service_account = "SSC_SA".into();
-    let error = Plan::secret_sync(&account).unwrap_err().to_string();
-    assert!(error.starts_with("service_account: "), "{error}");
+    type Change = fn(&mut SecretSyncPlanRequest);
+    let cases: [(Change, &str); 5] = [
+        (|r| r.issuer = "http://x/".into(), "issuer"),
+        (|r| r.identity = "a/b".into(), "identity"),
+        // Names Key Vault and Kubernetes would refuse, caught before any step is planned.
+        (
+            |r| r.keyvault = "edge_vault".into(),
+            "keyvault: \"edge_vault\"",
+        ),
+        (
+            |r| r.namespace = "Azure_IoT".into(),
+            "namespace: \"Azure_IoT\"",
+        ),
+        (|r| r.service_account = "SSC_SA".into(), "service_account: "),
+    ];
+    for (change, prefix) in cases {
+        let mut bad = request();
+        change(&mut bad);
+        let error = Plan::secret_sync(&bad).unwrap_err().to_string();
+        assert!(error.starts_with(prefix), "{error}");
+    }
 }
 
 #[test]

@@ -60,28 +60,13 @@ fn a_secret_sync_renders_and_loads_back() {
     let sync: SecretSync = serde_json::from_value(docs[2].clone()).unwrap();
     assert_eq!(sync.spec.service_account_name, "aio-ssc-sa");
     assert_eq!(sync.spec.secret_provider_class_name, "edge-vault");
-    let keys: Vec<&str> = sync
-        .spec
-        .secret_object
-        .data
-        .iter()
-        .map(|d| d.target_key.as_str())
-        .collect();
-    assert_eq!(keys, ["db-password", "server.der", "signing"]);
+    assert_eq!(target_keys(&sync), ["db-password", "server.der", "signing"]);
 }
 
 #[test]
 fn tls_takes_one_certificate_and_bad_input_is_named() {
     let tls = secret_sync(&request(&["name=web-cert"], "kubernetes.io/tls")).unwrap();
-    let keys: Vec<&str> = tls
-        .secret_sync
-        .spec
-        .secret_object
-        .data
-        .iter()
-        .map(|d| d.target_key.as_str())
-        .collect();
-    assert_eq!(keys, ["tls.crt", "tls.key"]);
+    assert_eq!(target_keys(&tls.secret_sync), ["tls.crt", "tls.key"]);
     let two = secret_sync(&request(
         &["name=a,type=cert", "name=b,type=cert"],
         "kubernetes.io/tls",
