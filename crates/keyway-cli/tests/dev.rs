@@ -39,8 +39,12 @@ fn client(env: &Value) -> reqwest::Client {
         .unwrap()
 }
 
-async fn token(http: &reqwest::Client, env: &Value, client_id: &str, token_file: &str) -> String {
-    let assertion = std::fs::read_to_string(token_file).unwrap();
+/// A Key Vault token for `identity` (an object of the printed environment with its
+/// `client_id` and `federated_token_file`: the environment itself, or its `officer`).
+async fn token(http: &reqwest::Client, env: &Value, identity: &Value) -> String {
+    let client_id = identity["client_id"].as_str().unwrap();
+    let assertion =
+        std::fs::read_to_string(identity["federated_token_file"].as_str().unwrap()).unwrap();
     let body: Value = http
         .post(format!(
             "{}/{}/oauth2/v2.0/token",
@@ -67,6 +71,40 @@ async fn token(http: &reqwest::Client, env: &Value, client_id: &str, token_file:
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_string()
+}
+
+/// `keyway` with the printed environment's Entra ID and CA, as `identity` (the environment
+/// itself, or its `officer`).
+fn keyway_as(env: &Value, identity: &Value) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyway"));
+    command
+        .env(
+            "AZURE_AUTHORITY_HOST",
+            env["authority_host"].as_str().unwrap(),
+        )
+        .env("AZURE_TENANT_ID", env["tenant_id"].as_str().unwrap())
+        .env("AZURE_CLIENT_ID", identity["client_id"].as_str().unwrap())
+        .env(
+            "AZURE_FEDERATED_TOKEN_FILE",
+            identity["federated_token_file"].as_str().unwrap(),
+        )
+        .env("SSL_CERT_FILE", env["ca_file"].as_str().unwrap());
+    command
+}
+
+/// Sets the secret `greeting` of `vault` to `value` with the bearer token `token`.
+async fn put_greeting(
+    http: &reqwest::Client,
+    vault: &str,
+    token: &str,
+    value: &str,
+) -> reqwest::Response {
+    http.put(format!("{vault}/secrets/greeting?api-version=2025-07-01"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"value": value}))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -109,35 +147,11 @@ async fn dev_serves_the_printed_environment_and_keeps_state() {
     assert_eq!(namespaces.status().as_u16(), 200);
 
     // The officer uploads; the workload identity reads.
-    let officer = token(
-        &http,
-        &env,
-        env["officer"]["client_id"].as_str().unwrap(),
-        env["officer"]["federated_token_file"].as_str().unwrap(),
-    )
-    .await;
-    let put = http
-        .put(format!("{vault}/secrets/greeting?api-version=2025-07-01"))
-        .bearer_auth(&officer)
-        .json(&serde_json::json!({"value": "hello"}))
-        .send()
-        .await
-        .unwrap();
+    let officer = token(&http, &env, &env["officer"]).await;
+    let put = put_greeting(&http, &vault, &officer, "hello").await;
     assert_eq!(put.status().as_u16(), 200);
-    let reader = token(
-        &http,
-        &env,
-        env["client_id"].as_str().unwrap(),
-        env["federated_token_file"].as_str().unwrap(),
-    )
-    .await;
-    let denied = http
-        .put(format!("{vault}/secrets/greeting?api-version=2025-07-01"))
-        .bearer_auth(&reader)
-        .json(&serde_json::json!({"value": "nope"}))
-        .send()
-        .await
-        .unwrap();
+    let reader = token(&http, &env, &env).await;
+    let denied = put_greeting(&http, &vault, &reader, "nope").await;
     assert_eq!(
         denied.status().as_u16(),
         403,
@@ -150,13 +164,7 @@ async fn dev_serves_the_printed_environment_and_keeps_state() {
     assert_eq!(again["client_id"], env["client_id"]);
     assert_eq!(again["tenant_id"], env["tenant_id"]);
     let http = client(&again);
-    let reader = token(
-        &http,
-        &again,
-        again["client_id"].as_str().unwrap(),
-        again["federated_token_file"].as_str().unwrap(),
-    )
-    .await;
+    let reader = token(&http, &again, &again).await;
     let got: Value = http
         .get(format!(
             "{}/secrets/greeting?api-version=2025-07-01",
@@ -198,21 +206,10 @@ async fn dev_writes_its_environment_when_ready_and_guards_its_state() {
     let file = dir.join("value.txt");
     std::fs::write(&file, "v").unwrap();
     let set = |name: &str| {
-        Command::new(env!("CARGO_BIN_EXE_keyway"))
+        keyway_as(&env, &env)
             .args(["secret", "set", "--name", name, "--file"])
             .arg(&file)
             .env("KEYWAY_VAULT_URL", env["vault_url"].as_str().unwrap())
-            .env(
-                "AZURE_AUTHORITY_HOST",
-                env["authority_host"].as_str().unwrap(),
-            )
-            .env("AZURE_TENANT_ID", env["tenant_id"].as_str().unwrap())
-            .env("AZURE_CLIENT_ID", env["client_id"].as_str().unwrap())
-            .env(
-                "AZURE_FEDERATED_TOKEN_FILE",
-                env["federated_token_file"].as_str().unwrap(),
-            )
-            .env("SSL_CERT_FILE", env["ca_file"].as_str().unwrap())
             .output()
             .unwrap()
     };
@@ -232,7 +229,7 @@ async fn dev_writes_its_environment_when_ready_and_guards_its_state() {
     assert!(!stderr.contains("\\r\\n"), "{stderr}");
 
     // A provisioning plan applies through the ARM stand-in, with what dev prints.
-    let plan = Command::new(env!("CARGO_BIN_EXE_keyway"))
+    let plan = keyway_as(&env, &env["officer"])
         .args([
             "cluster",
             "plan",
@@ -250,20 +247,6 @@ async fn dev_writes_its_environment_when_ready_and_guards_its_state() {
         .args(["--identity", env["identity_name"].as_str().unwrap()])
         .args(["--keyvault", "keyway-dev"])
         .env("KEYWAY_ARM_ENDPOINT", env["arm_endpoint"].as_str().unwrap())
-        .env(
-            "AZURE_AUTHORITY_HOST",
-            env["authority_host"].as_str().unwrap(),
-        )
-        .env("AZURE_TENANT_ID", env["tenant_id"].as_str().unwrap())
-        .env(
-            "AZURE_CLIENT_ID",
-            env["officer"]["client_id"].as_str().unwrap(),
-        )
-        .env(
-            "AZURE_FEDERATED_TOKEN_FILE",
-            env["officer"]["federated_token_file"].as_str().unwrap(),
-        )
-        .env("SSL_CERT_FILE", env["ca_file"].as_str().unwrap())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&plan.stdout);
