@@ -26,6 +26,37 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A fresh directory with the cluster's kubeconfig and the emulators' CA, for `keyway
+/// controller` to run with.
+fn controller_dir(cluster: &TestCluster, test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("keyway-controller-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+    cluster.emulator().write_ca(&dir.join("ca.pem")).unwrap();
+    dir
+}
+
+/// `keyway controller` with the kubeconfig and the CA of [`controller_dir`]'s `dir`.
+fn controller(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_keyway"));
+    command
+        .arg("controller")
+        .env("KUBECONFIG", dir.join("kubeconfig"))
+        .env("SSL_CERT_FILE", dir.join("ca.pem"));
+    command
+}
+
+/// Who holds the controller's Lease.
+async fn lease_holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get("keyway-controller")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
@@ -82,14 +113,10 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
         .await
         .unwrap();
 
-    let dir = std::env::temp_dir().join(format!("keyway-controller-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
-    emulator.write_ca(&dir.join("ca.pem")).unwrap();
+    let dir = controller_dir(&cluster, "cli");
     let (metrics_port, health_port) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyway"))
+    let mut child = controller(&dir)
         .args([
-            "controller",
             "--namespaces",
             ns,
             "--poll-interval",
@@ -104,8 +131,6 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
             "--vault-url",
             &format!("cli-ctl-vault={}", vault.url()),
         ])
-        .env("KUBECONFIG", dir.join("kubeconfig"))
-        .env("SSL_CERT_FILE", dir.join("ca.pem"))
         .env("AZURE_AUTHORITY_HOST", emulator.authority_host())
         .env("POD_NAME", "controller-0")
         .stdout(Stdio::null())
@@ -181,19 +206,12 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
     let during = asked() - before;
     assert!(during <= 1, "{during} API-server requests for 20 probes");
     let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
-    let holder = leases
-        .get("keyway-controller")
-        .await
-        .unwrap()
-        .spec
-        .unwrap()
-        .holder_identity;
+    let holder = lease_holder(&leases).await;
     assert_eq!(holder.as_deref(), Some("controller-0"));
 
     // A second replica is a standby, and says so.
-    let mut standby = Command::new(env!("CARGO_BIN_EXE_keyway"))
+    let mut standby = controller(&dir)
         .args([
-            "controller",
             "--namespaces",
             ns,
             "--leader-elect",
@@ -204,8 +222,6 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
             "--health-addr",
             &format!("127.0.0.1:{}", free_port()),
         ])
-        .env("KUBECONFIG", dir.join("kubeconfig"))
-        .env("SSL_CERT_FILE", dir.join("ca.pem"))
         .env("POD_NAME", "controller-1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -243,13 +259,7 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
     .unwrap();
     assert_eq!(output.0.code(), Some(0), "{}", output.1);
     assert!(!output.1.contains("t0k3n"), "no secret in the logs");
-    let holder = leases
-        .get("keyway-controller")
-        .await
-        .unwrap()
-        .spec
-        .unwrap()
-        .holder_identity;
+    let holder = lease_holder(&leases).await;
     assert_eq!(holder, None, "SIGTERM releases the Lease");
     let _ = std::fs::remove_dir_all(&dir);
     cluster.cleanup().await;
@@ -266,16 +276,11 @@ async fn the_controller_names_a_missing_crd() {
         cluster.cleanup().await;
         return;
     }
-    let dir = std::env::temp_dir().join(format!("keyway-controller-crds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
-    cluster.emulator().write_ca(&dir.join("ca.pem")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
-        .args(["controller", "--all-namespaces"])
+    let dir = controller_dir(&cluster, "crds");
+    let out = controller(&dir)
+        .args(["--all-namespaces"])
         .args(["--metrics-addr", &format!("127.0.0.1:{}", free_port())])
         .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-        .env("KUBECONFIG", dir.join("kubeconfig"))
-        .env("SSL_CERT_FILE", dir.join("ca.pem"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
