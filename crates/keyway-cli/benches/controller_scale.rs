@@ -49,17 +49,14 @@ async fn main() {
     let classes = syncs.div_ceil(SYNCS_PER_CLASS);
     let distinct = classes * OBJECTS_PER_CLASS;
 
-    let cluster = TestCluster::start("scale").await.unwrap();
     let crds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    cluster.install_crds_from(&crds).await.unwrap();
+    let cluster = TestCluster::start_with_crds("scale", &crds).await.unwrap();
     let (emulator, client, ns) = (cluster.emulator(), cluster.client(), cluster.namespace());
-    let tenant = emulator.add_tenant(None);
-    let app = cluster
-        .add_workload_identity(&tenant, "sync", "sync")
+    let (app, vault) = cluster
+        .workload_vault("scale-vault", "sync", Role::SecretsUser)
         .await
         .unwrap();
-    let vault = emulator.add_vault(&tenant, "scale-vault").await.unwrap();
-    vault.grant(&app, Role::SecretsUser);
+    let tenant = app.tenant_id.clone();
     for i in 0..distinct {
         vault
             .set_secret(&format!("s-{i:05}"), &format!("value-{i}"))
