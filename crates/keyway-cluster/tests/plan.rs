@@ -6,6 +6,19 @@ use keyway_cluster::plan::{
     federated_credential_name, role_assignment_name,
 };
 
+/// `bash -n` (parse, run nothing) on `script`, written to a temporary file named after `test`.
+fn bash_syntax_check(script: &str, test: &str) -> std::process::Output {
+    let file = std::env::temp_dir().join(format!("keyway-{test}-{}.sh", std::process::id()));
+    std::fs::write(&file, script).unwrap();
+    let syntax = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    syntax
+}
+
 fn request() -> SecretSyncPlanRequest {
     SecretSyncPlanRequest {
         subscription: "11111111-2222-3333-4444-555555555555".into(),
@@ -126,19 +139,12 @@ fn the_arm_requests_and_the_az_script_say_the_same() {
     assert!(script.contains("keyway cluster k3s-config --issuer"));
     assert!(script.contains("clientID: ${CLIENT_ID}"), "{script}");
     // The script is valid bash.
-    let file = std::env::temp_dir().join(format!("keyway-plan-{}.sh", std::process::id()));
-    std::fs::write(&file, &script).unwrap();
-    let syntax = std::process::Command::new("bash")
-        .arg("-n")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let syntax = bash_syntax_check(&script, "plan");
     assert!(
         syntax.status.success(),
         "{}\n{script}",
         String::from_utf8_lossy(&syntax.stderr)
     );
-    let _ = std::fs::remove_file(&file);
     let json = serde_json::to_value(&plan).unwrap();
     assert_eq!(json["steps"][0]["step"], "lookup_identity");
 }
@@ -201,15 +207,8 @@ fn the_identity_plan_federates_the_instance_service_account() {
         script.contains("IDENTITY_ID='/subscriptions/s/"),
         "{script}"
     );
-    let file = std::env::temp_dir().join(format!("keyway-plan-id-{}.sh", std::process::id()));
-    std::fs::write(&file, &script).unwrap();
-    let syntax = std::process::Command::new("bash")
-        .arg("-n")
-        .arg(&file)
-        .output()
-        .unwrap();
+    let syntax = bash_syntax_check(&script, "plan-id");
     assert!(syntax.status.success());
-    let _ = std::fs::remove_file(&file);
 }
 
 #[test]
