@@ -1,9 +1,12 @@
 //! The `keyway cert` commands, run as a user runs them: the built binary, real files.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use keyway_cert::testing::{CertSpec, Issued, KeyKind, TestPki};
+use support::assert_exit;
 use time::{Duration, OffsetDateTime};
 
 fn keyway(args: &[&str], stdin: Option<&[u8]>) -> Output {
@@ -54,12 +57,7 @@ fn convert_fixture_pfx_to_tls(tls_dir: &Path) {
         ],
         None,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -80,12 +78,7 @@ fn inspect_json_has_the_documented_shape() {
         ],
         None,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let v = json(&out);
     assert_eq!(v["encoding"], "utf-8");
     assert_eq!(v["content_type"], "application/x-pem-file");
@@ -321,12 +314,7 @@ fn pkcs12_password_comes_from_the_environment() {
         .env("KEYWAY_PKCS12_PASSWORD", "keyway-test")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(json(&out)["private_keys"], 1);
 }
 
@@ -389,12 +377,7 @@ fn pkcs12_password_comes_from_a_file_or_standard_input_never_the_command_line() 
     let pfx = fixture("leaf-ec-password.pfx");
     let base = ["cert", "inspect", pfx.as_str(), "--json"];
     let ok = |out: &Output| {
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit(&out, 0);
         assert_eq!(json(out)["private_keys"], 1);
     };
 

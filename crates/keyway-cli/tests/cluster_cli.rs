@@ -4,7 +4,10 @@
 //! stand-in (or `KEYWAY_TEST_KUBECONFIG`'s cluster): the issuer compared across the connected
 //! cluster's profile, the K3s config, a minted token and the discovery document.
 
+mod support;
+
 use std::process::{Command, Output};
+use support::assert_exit;
 
 fn keyway(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keyway"))
@@ -28,7 +31,7 @@ fn k3s_config_dry_run_write_and_rerun() {
     let issuer = "https://issuer.example/edge-1/";
 
     let dry = keyway(&["cluster", "k3s-config", "--issuer", issuer, "--file", path]);
-    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    assert_exit(&dry, 0);
     let out = text(&dry.stdout);
     assert!(
         out.contains(&format!("+  - service-account-issuer={issuer}")),
@@ -57,7 +60,7 @@ fn k3s_config_dry_run_write_and_rerun() {
         ])
     };
     let write = write_config();
-    assert_eq!(write.status.code(), Some(0), "{}", text(&write.stderr));
+    assert_exit(&write, 0);
     assert!(text(&write.stdout).contains("systemctl restart k3s"));
     let written = std::fs::read_to_string(&file).unwrap();
     assert!(written.starts_with("# edge node\nnode-name: edge-1\nkube-apiserver-arg:\n  - v=2\n"));
@@ -193,7 +196,7 @@ async fn check_compares_the_issuer_everywhere() {
 #[test]
 fn render_prints_manifests_that_load_back() {
     let out = render_objects(&["db-password", "opcua-cert:server.der:secret:hex"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_exit(&out, 0);
     let yaml = text(&out.stdout);
     let kinds: Vec<String> = yaml
         .lines()
@@ -216,7 +219,7 @@ fn render_prints_manifests_that_load_back() {
             "--client-id",
             "c",
         ]);
-        assert_eq!(dapr.status.code(), Some(0), "{}", text(&dapr.stderr));
+        assert_exit(&dapr, 0);
         assert!(text(&dapr.stdout).contains("type: secretstores.azure.keyvault"));
         assert!(text(&dapr.stdout).contains("value: edge-vault"));
     }
@@ -269,7 +272,7 @@ fn render_objects(objects: &[&str]) -> Output {
 #[test]
 fn render_objects_by_named_parts_and_ambiguous_ones_refused() {
     let named = render_objects(&["name=opcua-cert,type=cert,alias=server.der"]);
-    assert_eq!(named.status.code(), Some(0), "{}", text(&named.stderr));
+    assert_exit(&named, 0);
     let yaml = text(&named.stdout);
     assert!(
         yaml.contains("objectName: opcua-cert") && yaml.contains("objectType: cert"),
@@ -324,7 +327,7 @@ fn render_trust_list_defaults_to_the_opc_ua_connector() {
             "name=contoso-ca-crl,stem=contoso-ca",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_exit(&out, 0);
     let yaml = text(&out.stdout);
     let names: Vec<&str> = yaml
         .lines()
@@ -345,7 +348,7 @@ fn render_trust_list_defaults_to_the_opc_ua_connector() {
     );
     // The earlier form still works, with the new names.
     let earlier = render_trust_list("aio", &["--cert", "ca", "--store", "issuer-list"]);
-    assert_eq!(earlier.status.code(), Some(0), "{}", text(&earlier.stderr));
+    assert_exit(&earlier, 0);
     assert!(text(&earlier.stdout).contains("name: aio-opc-ua-broker-issuer-list"));
     let orphan = render_trust_list("aio", &["--trust", "a", "--crl", "a-crl"]);
     assert_eq!(orphan.status.code(), Some(2));
@@ -386,7 +389,7 @@ fn plan_prints_a_script_the_requests_or_the_plan() {
         "https://issuer.example/edge-1/",
     );
     let az = keyway(&base);
-    assert_eq!(az.status.code(), Some(0), "{}", text(&az.stderr));
+    assert_exit(&az, 0);
     assert!(text(&az.stdout).contains("az identity federated-credential create"));
     let mut arm_args = base.to_vec();
     arm_args.extend(["--output", "arm"]);
@@ -433,7 +436,7 @@ fn migrate_pod_identity_prints_manifests_and_what_is_left() {
         "--issuer",
         "https://issuer.example/",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_exit(&out, 0);
     let printed = text(&out.stdout);
     assert!(
         printed.contains("set serviceAccountName: app-workload-identity"),
@@ -474,7 +477,7 @@ fn migrate_pod_identity_reads_the_dapr_guide_as_written() {
         ])
     };
     let out = migrate();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_exit(&out, 0);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         json["service_accounts"][0]["metadata"]["annotations"]["azure.workload.identity/client-id"],
@@ -528,7 +531,7 @@ fn k3s_config_edits_the_append_form() {
         file.to_str().unwrap(),
         "--write",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_exit(&out, 0);
     let written = std::fs::read_to_string(&file).unwrap();
     assert_eq!(
         written,
@@ -581,13 +584,7 @@ async fn plan_apply_runs_the_arm_steps_as_the_environment_identity() {
         })
     };
     let first = run().await.unwrap();
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}{}",
-        text(&first.stdout),
-        text(&first.stderr)
-    );
+    assert_exit(&first, 0);
     assert_eq!(
         text(&first.stdout).matches("Created").count(),
         3,

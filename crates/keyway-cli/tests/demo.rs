@@ -1,8 +1,11 @@
 //! `keyway demo`, the README's first command: offline, exit 0, and what it says it did.
 
+mod support;
+
 use std::process::Command;
 
 use keyway_cert::{Bundle, ParseOptions, ValidationOptions};
+use support::assert_exit;
 
 #[test]
 fn demo_syncs_through_workload_identity_and_fetches_only_the_rotated_secret() {
@@ -12,13 +15,7 @@ fn demo_syncs_through_workload_identity_and_fetches_only_the_rotated_secret() {
         .args(["demo", "--out", dir.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("calls at the vault: 2 list, 7 get, 1 token"),

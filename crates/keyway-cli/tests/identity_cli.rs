@@ -1,10 +1,13 @@
 //! `keyway identity ...` run as a user runs it, against an in-process emulator.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use keyway_emulator::{Emulator, ServiceAccountToken};
 use serde_json::Value;
+use support::assert_exit;
 
 struct Setup {
     emulator: Emulator,
@@ -74,12 +77,7 @@ fn json(out: &Output) -> Value {
 async fn check_passes_and_reports_every_section() {
     let s = setup("ok").await;
     let out = s.keyway(&["identity", "check", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_exit(&out, 0);
     let v = json(&out);
     assert_eq!(v["assertion"]["issuer"], s.emulator.issuer_url());
     assert_eq!(
@@ -228,12 +226,7 @@ async fn check_exit_codes_for_config_and_unreachable() {
         .faults()
         .drop_next(keyway_emulator::Service::Entra, Some("Token"), 100);
     let out = s.keyway(&["identity", "check", "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_exit(&out, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -253,12 +246,7 @@ async fn jwks_and_fic_commands() {
         "--out",
         out_dir.to_str().unwrap(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let jwks: keyway_emulator::Jwks =
         serde_json::from_slice(&std::fs::read(out_dir.join("jwks")).unwrap()).unwrap();
     assert_eq!(

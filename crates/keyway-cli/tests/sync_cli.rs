@@ -1,11 +1,14 @@
 //! `keyway secret set` and `keyway sync` as an operator runs them, against an in-process emulator
 //! (Kubernetes: the stand-in, or the real cluster `KEYWAY_TEST_KUBECONFIG` names).
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Emulator, Identity, Role, ServiceAccountToken};
+use support::assert_exit;
 
 struct Setup {
     /// The emulators, and the Kubernetes cluster: the stand-in, or `KEYWAY_TEST_KUBECONFIG`'s.
@@ -103,12 +106,7 @@ impl Setup {
                 "application/pkix-cert",
             ],
         );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_exit(&out, 0);
         der
     }
 
@@ -128,12 +126,7 @@ impl Setup {
                 file.to_str().unwrap(),
             ],
         );
-        assert_eq!(
-            set.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&set.stderr)
-        );
+        assert_exit(&set, 0);
     }
 
     /// Writes `spc.yaml`: [`SPC`] with its first object (`server-cert` as a secret) only.
@@ -262,12 +255,7 @@ async fn upload_like_az_then_sync_into_a_directory() {
             "hex",
         ],
     );
-    assert_eq!(
-        denied.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&denied.stderr)
-    );
+    assert_exit(&denied, 1);
 
     // The value is stored as az stores it (hex text, tag file-encoding: hex): objectEncoding
     // hex writes the DER, as the provider does.
@@ -290,13 +278,7 @@ async fn upload_like_az_then_sync_into_a_directory() {
         "--json",
     ];
     let out = s.keyway(&s.reader, "reader", &args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["calls"]["get"], 2);
     assert_eq!(
@@ -322,12 +304,7 @@ async fn upload_like_az_then_sync_into_a_directory() {
         Some(&s.dir.join("ss.yaml")),
         &mapped,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_exit(&out, 0);
     let names: Vec<String> = std::fs::read_dir(&mapped)
         .unwrap()
         .flatten()
@@ -386,12 +363,7 @@ async fn exit_codes_for_bad_manifests_failed_objects_and_an_unreachable_vault() 
         .faults()
         .fail_next(keyway_emulator::Service::KeyVault, None, 503, 1000);
     let out = s.sync_to_dir(&s.dir.join("spc.yaml"), None, &target);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_exit(&out, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -443,13 +415,7 @@ async fn sync_into_a_kubernetes_secret_owned_by_the_secretsync() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let secret =
         kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(s.cluster.client(), &namespace)
             .get("app")
@@ -604,13 +570,7 @@ async fn a_symlink_planted_in_the_target_directory_is_not_written_through() {
         Some(&s.dir.join("ss.yaml")),
         &target,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(tree(&outside), before, "nothing written outside");
     assert_eq!(
         std::fs::read_to_string(outside.join("victim")).unwrap(),
@@ -659,12 +619,7 @@ async fn sync_reads_what_is_mapped_names_findings_and_says_what_it_expected() {
             "application/x-pem-file",
         ],
     );
-    assert_eq!(
-        set.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&set.stderr)
-    );
+    assert_exit(&set, 0);
 
     let manifests = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader}\n---\n\
         apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: app}\n\
@@ -744,12 +699,7 @@ async fn sync_reads_what_is_mapped_names_findings_and_says_what_it_expected() {
         .arg(s.dir.join("elsewhere"))
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_exit(&out, 2);
 }
 
 /// SIGINT in the middle of a cycle (the vault is slow) stops the process at once, and the set
@@ -772,12 +722,7 @@ async fn sigint_during_a_cycle_stops_at_once_and_keeps_the_previous_set() {
     // The cycle starts with the vault's challenge (answered at once), then the token
     // exchange, which is held back: the process is mid-cycle once the challenge is counted.
     let out = s.interrupt_mid_cycle(&args).await;
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 130);
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
     assert_eq!(std::fs::read(target.join("server-cert")).unwrap(), b"first");
 }
@@ -819,12 +764,7 @@ async fn synced_files_are_private_unless_file_permission_says_otherwise() {
         s.keyway(&s.reader, "reader", &a)
     };
     let out = run(args(&private, &target));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(mode(&target.join("private-one")), 0o600);
     assert_eq!(
         mode(&target.join("..data")),
@@ -846,12 +786,7 @@ async fn synced_files_are_private_unless_file_permission_says_otherwise() {
     .unwrap();
     let target = s.dir.join("shared-out");
     let out = run(args(&shared, &target));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(mode(&target.join("shared-one")), 0o644);
     assert_eq!(mode(&target.join("..data")), 0o755);
 }
@@ -882,12 +817,7 @@ async fn an_entra_refusal_exits_1_and_an_unreachable_entra_exits_3() {
         .faults()
         .drop_next(keyway_emulator::Service::Entra, None, 1000);
     let unreachable = s.sync_to_dir(&spc, None, &target);
-    assert_eq!(
-        unreachable.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&unreachable.stdout)
-    );
+    assert_exit(&unreachable, 3);
     s.emulator().faults().clear();
 }
 
@@ -935,12 +865,7 @@ async fn sync_interval_prints_each_cycle_and_stops_on_sigint() {
     .await
     .unwrap();
     let (out, rest) = out;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(rest, "", "one cycle, one line");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("interrupted"));
     assert_eq!(std::fs::read(target.join("server-cert")).unwrap(), b"first");
@@ -948,12 +873,7 @@ async fn sync_interval_prints_each_cycle_and_stops_on_sigint() {
     // Mid-cycle: the token exchange is held back, as in the one-shot test above.
     s.set_secret_text("server-cert", "second");
     let out = s.interrupt_mid_cycle(&args).await;
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 130);
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
     assert_eq!(out.stdout, b"", "no cycle completed");
     assert_eq!(std::fs::read(target.join("server-cert")).unwrap(), b"first");
