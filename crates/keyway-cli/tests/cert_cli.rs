@@ -377,7 +377,7 @@ fn pkcs12_password_comes_from_a_file_or_standard_input_never_the_command_line() 
     let pfx = fixture("leaf-ec-password.pfx");
     let base = ["cert", "inspect", pfx.as_str(), "--json"];
     let ok = |out: &Output| {
-        assert_exit(&out, 0);
+        assert_exit(out, 0);
         assert_eq!(json(out)["private_keys"], 1);
     };
 
