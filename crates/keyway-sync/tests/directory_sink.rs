@@ -41,20 +41,10 @@ impl Drop for Scratch {
 }
 
 fn set(pairs: &[(&str, &str)]) -> FileSet {
-    FileSet {
-        files: pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    SyncedFile {
-                        contents: zeroize::Zeroizing::new(v.as_bytes().to_vec()),
-                        mode: None,
-                    },
-                )
-            })
-            .collect(),
-    }
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), SyncedFile::new(*v)))
+        .collect()
 }
 
 /// Every entry under `dir`, recursively, without following links (sorted, relative).

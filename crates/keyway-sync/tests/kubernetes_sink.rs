@@ -132,10 +132,7 @@ async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
         )
         .await
         .unwrap();
-    let file = |v: &str| keyway_sync::SyncedFile {
-        contents: zeroize::Zeroizing::new(v.as_bytes().to_vec()),
-        mode: None,
-    };
+    let file = |v: &str| keyway_sync::SyncedFile::new(v);
     let set = keyway_sync::FileSet {
         files: BTreeMap::from([("a".to_string(), file("1"))]),
     };

@@ -729,20 +729,10 @@ mod tests {
     use crate::sink::SyncedFile;
 
     fn set(pairs: &[(&str, &str)]) -> FileSet {
-        FileSet {
-            files: pairs
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_string(),
-                        SyncedFile {
-                            contents: zeroize::Zeroizing::new(v.as_bytes().to_vec()),
-                            mode: None,
-                        },
-                    )
-                })
-                .collect(),
-        }
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), SyncedFile::new(*v)))
+            .collect()
     }
 
     /// `apply`'s file I/O runs off the async executor: on a single-threaded runtime, a write

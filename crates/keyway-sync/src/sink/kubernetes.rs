@@ -322,10 +322,7 @@ impl KubernetesSecretSink {
                 ),
             )
         })?;
-        let file = |bytes: &[u8]| SyncedFile {
-            contents: zeroize::Zeroizing::new(bytes.to_vec()),
-            mode: None,
-        };
+        let file = |bytes: &[u8]| SyncedFile::new(bytes);
         Ok(FileSet {
             files: BTreeMap::from([
                 (

@@ -31,6 +31,16 @@ pub struct SyncedFile {
     pub mode: Option<u32>,
 }
 
+impl SyncedFile {
+    /// A file holding `contents`, with the default mode (0644).
+    pub fn new(contents: impl Into<Vec<u8>>) -> SyncedFile {
+        SyncedFile {
+            contents: Zeroizing::new(contents.into()),
+            mode: None,
+        }
+    }
+}
+
 impl fmt::Debug for SyncedFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncedFile")
@@ -69,6 +79,15 @@ impl FileSet {
     /// Whether the set holds no file. An empty set is never published (see [`SecretSink`]).
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
+    }
+}
+
+/// A set of these files, by relative path.
+impl FromIterator<(String, SyncedFile)> for FileSet {
+    fn from_iter<I: IntoIterator<Item = (String, SyncedFile)>>(files: I) -> FileSet {
+        FileSet {
+            files: files.into_iter().collect(),
+        }
     }
 }
 
@@ -175,10 +194,7 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SyncedFile {
-        SyncedFile {
-            contents: Zeroizing::new(text.as_bytes().to_vec()),
-            mode: None,
-        }
+        SyncedFile::new(text)
     }
 
     /// One source path to two names; what the inner sink holds reads back under the source.

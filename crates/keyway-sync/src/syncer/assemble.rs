@@ -185,10 +185,7 @@ mod tests {
     use crate::source::MemorySource;
 
     fn file(text: &str) -> SyncedFile {
-        SyncedFile {
-            contents: zeroize::Zeroizing::new(text.as_bytes().to_vec()),
-            mode: None,
-        }
+        SyncedFile::new(text)
     }
 
     /// Assemble keeps every output's previous data: a failed object the syncer read before

@@ -126,10 +126,7 @@ mod tests {
         let object = &syncer.spec.objects[0];
         let synced = |text: &str| Synced {
             key: ChangeKey::of(&SecretProperties::default(), OffsetDateTime::now_utc()),
-            file: SyncedFile {
-                contents: zeroize::Zeroizing::new(text.as_bytes().to_vec()),
-                mode: None,
-            },
+            file: SyncedFile::new(text),
             findings: Vec::new(),
         };
         let updates: BTreeMap<String, Synced> =

@@ -282,10 +282,7 @@ mod tests {
     fn remembered(properties: &SecretProperties, fetched_at: OffsetDateTime) -> Synced {
         Synced {
             key: ChangeKey::of(properties, fetched_at),
-            file: SyncedFile {
-                contents: zeroize::Zeroizing::new(b"old".to_vec()),
-                mode: None,
-            },
+            file: SyncedFile::new(b"old"),
             findings: Vec::new(),
         }
     }
