@@ -104,7 +104,12 @@ impl From<keyway_stores::StoreError> for CliError {
             StoreError::Invalid { field, reason } => format!("{}: {reason}", flag_for(field)),
             other => other.to_string(),
         };
-        match error.exit_code() {
+        // A Key Vault failure gets the exit code keyway-sync's failures get (one rule).
+        let code = match &error {
+            StoreError::Vault { failure, .. } => failure_exit_code((*failure).into()),
+            other => other.exit_code(),
+        };
+        match code {
             1 => CliError::Refused(text),
             3 => CliError::Remote(text),
             _ => CliError::Input(text),

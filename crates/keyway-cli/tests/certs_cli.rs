@@ -615,3 +615,52 @@ async fn secrets_add_list_remove_through_the_process() {
     running.stop().await;
     s.finish().await;
 }
+
+/// An identity or credential failure names its cause and gets keyway-sync's exit code: an
+/// unknown client ID is Entra's refusal (AADSTS, exit 1), a missing token file is this
+/// machine's setup (exit 2, the path named), an unreachable authority host is exit 3 (the host
+/// named). Nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certs_identity_failures_name_the_cause_and_exit_code() {
+    let s = setup("certs-cli-identity").await;
+    let file = s.write("srv3.der", server_certificate("srv3").der());
+    let run = |env: (&str, String)| {
+        let mut command = s.command(&["certs", "trust", "add", &file]);
+        command.env(env.0, env.1);
+        command.stdin(Stdio::null()).output().unwrap()
+    };
+
+    let out = run(("AZURE_CLIENT_ID", "00000000-0000-0000-0000-00000000beef".into()));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("AADSTS"),
+        "{}",
+        text(&out)
+    );
+
+    let missing = s.dir.join("no-such-token.jwt").display().to_string();
+    let out = run(("AZURE_FEDERATED_TOKEN_FILE", missing.clone()));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&missing),
+        "{}",
+        text(&out)
+    );
+
+    let out = run(("AZURE_AUTHORITY_HOST", "https://login.keyway.invalid".into()));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("login.keyway.invalid"),
+        "{}",
+        text(&out)
+    );
+    for out in [&out] {
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("will not be retried"),
+            "{}",
+            text(out)
+        );
+    }
+    assert_eq!(s.set_count(), 0);
+    s.finish().await;
+}

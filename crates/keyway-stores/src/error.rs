@@ -14,10 +14,30 @@ pub enum VaultFailure {
     Conflict,
     /// The vault or Entra ID could not be reached, or failed (5xx).
     Unreachable,
-    /// The credential could not get a token.
+    /// This machine's credential is unusable: its token file or configuration (exit code 2
+    /// in a CLI); the message names the file or setting.
     Credential,
+    /// Entra ID refused the identity (an `AADSTS` answer, exit code 1 in a CLI); the message
+    /// carries Entra's code and its fix.
+    Unauthenticated,
     /// Anything else Key Vault answered.
     Other,
+}
+
+/// The same failure in keyway-sync's terms, so a CLI gives it the exit code keyway-sync's
+/// [`keyway_sync::SourceFailure`] gets (one rule for both).
+impl From<VaultFailure> for keyway_sync::SourceFailure {
+    fn from(failure: VaultFailure) -> keyway_sync::SourceFailure {
+        use keyway_sync::SourceFailure;
+        match failure {
+            VaultFailure::NotFound => SourceFailure::NotFound,
+            VaultFailure::Forbidden => SourceFailure::Forbidden,
+            VaultFailure::Unreachable => SourceFailure::Unavailable,
+            VaultFailure::Credential => SourceFailure::Credential,
+            VaultFailure::Unauthenticated => SourceFailure::Unauthenticated,
+            VaultFailure::Conflict | VaultFailure::Other => SourceFailure::Other,
+        }
+    }
 }
 
 /// An error of a store operation.
@@ -122,24 +142,24 @@ impl StoreError {
     /// Whether a remote end could not be reached (exit code 3 in a CLI).
     pub fn is_unreachable(&self) -> bool {
         match self {
-            StoreError::Vault { failure, .. } => {
-                matches!(
-                    failure,
-                    VaultFailure::Unreachable | VaultFailure::Credential
-                )
-            }
+            StoreError::Vault { failure, .. } => *failure == VaultFailure::Unreachable,
             StoreError::Cluster { status, .. } => status.is_none_or(|s| s >= 500),
             _ => false,
         }
     }
 
-    /// The CLI exit code for this error: 1 refused by a check (or by the remote end), 2 usage,
-    /// input or setup, 3 unreachable.
+    /// The CLI exit code for this error: 1 refused by a check (or by the remote end, Entra
+    /// ID included), 2 usage, input or setup (a local credential file or setting too), 3
+    /// unreachable.
     pub fn exit_code(&self) -> u8 {
         if self.is_unreachable() {
             return 3;
         }
         match self {
+            StoreError::Vault {
+                failure: VaultFailure::Credential,
+                ..
+            } => 2,
             StoreError::Refused { .. } | StoreError::Vault { .. } | StoreError::Cluster { .. } => 1,
             _ => 2,
         }

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient};
 use keyway_cert::{DecodeOptions, decode_value};
-use keyway_sync::source::{FILE_ENCODING_TAG, SecretUpload, describe_body};
+use keyway_sync::source::{
+    FILE_ENCODING_TAG, SecretUpload, VaultOperation, describe_body, source_error,
+};
 use zeroize::Zeroizing;
 
 use crate::error::{Result, StoreError, VaultFailure, first_line};
@@ -143,14 +145,34 @@ fn right(operation: &str) -> &'static str {
     }
 }
 
-/// Maps an SDK error of `operation` on `secret` to a [`StoreError::Vault`]: Key Vault's code
-/// and message, and for a 403 the missing right.
+/// Maps an SDK error of `operation` on `secret` at `vault` (its URL) to a
+/// [`StoreError::Vault`]: Key Vault's code and message, and for a 403 the missing right. A
+/// credential or transport failure is classified and told by keyway-sync's
+/// [`source_error`] (one rule for both): Entra's refusal with its AADSTS code and fix, the
+/// local token file or configuration, or the unreachable host.
 pub(crate) fn vault_error(
+    vault: &str,
     operation: &'static str,
     secret: &str,
     error: azure_core::Error,
 ) -> StoreError {
     use azure_core::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::Credential | ErrorKind::Io | ErrorKind::Connection
+    ) && error.http_status().is_none()
+    {
+        let sync_operation = if operation == "get" {
+            VaultOperation::ReadSecret
+        } else {
+            VaultOperation::WriteSecret
+        };
+        return from_sync_error(
+            operation,
+            secret,
+            source_error(vault, secret, sync_operation, error),
+        );
+    }
     let status = error.http_status().map(u16::from);
     let body = match error.kind() {
         ErrorKind::HttpResponse {
@@ -160,12 +182,10 @@ pub(crate) fn vault_error(
         _ => None,
     };
     let failure = match (status, error.kind()) {
-        (_, ErrorKind::Credential) => VaultFailure::Credential,
         (Some(404), _) => VaultFailure::NotFound,
         (Some(403), _) => VaultFailure::Forbidden,
         (Some(409), _) => VaultFailure::Conflict,
         (Some(s), _) if s >= 500 || s == 429 => VaultFailure::Unreachable,
-        (None, ErrorKind::Io | ErrorKind::Connection) => VaultFailure::Unreachable,
         _ => VaultFailure::Other,
     };
     let mut message = body
@@ -187,7 +207,11 @@ pub(crate) fn vault_error(
     }
 }
 
-fn from_sync_error(secret: &str, error: keyway_sync::SyncError) -> StoreError {
+fn from_sync_error(
+    operation: &'static str,
+    secret: &str,
+    error: keyway_sync::SyncError,
+) -> StoreError {
     use keyway_sync::{SourceFailure, SyncError};
     match error {
         SyncError::Source {
@@ -196,15 +220,14 @@ fn from_sync_error(secret: &str, error: keyway_sync::SyncError) -> StoreError {
             message,
             ..
         } => StoreError::Vault {
-            operation: "set",
+            operation,
             secret: secret.to_string(),
             failure: match failure {
                 SourceFailure::NotFound => VaultFailure::NotFound,
                 SourceFailure::Forbidden | SourceFailure::Disabled => VaultFailure::Forbidden,
                 SourceFailure::Unavailable | SourceFailure::Throttled => VaultFailure::Unreachable,
-                SourceFailure::Credential | SourceFailure::Unauthenticated => {
-                    VaultFailure::Credential
-                }
+                SourceFailure::Credential => VaultFailure::Credential,
+                SourceFailure::Unauthenticated => VaultFailure::Unauthenticated,
                 _ => VaultFailure::Other,
             },
             status,
@@ -228,9 +251,9 @@ impl VaultSecrets for KeyVaultSecrets {
         let secret = match answer {
             Ok(response) => response
                 .into_model()
-                .map_err(|e| vault_error("get", name, e))?,
+                .map_err(|e| vault_error(&self.url, "get", name, e))?,
             Err(e) if e.http_status().map(u16::from) == Some(404) => return Ok(None),
-            Err(e) => return Err(vault_error("get", name, e)),
+            Err(e) => return Err(vault_error(&self.url, "get", name, e)),
         };
         let version = secret.resource_id().ok().and_then(|id| id.version);
         Ok(Some(StoredSecret {
@@ -251,7 +274,7 @@ impl VaultSecrets for KeyVaultSecrets {
         upload
             .send(&self.client)
             .await
-            .map_err(|e| from_sync_error(upload.name(), e))
+            .map_err(|e| from_sync_error("set", upload.name(), e))
     }
 
     async fn delete(&self, name: &str) -> Result<()> {
@@ -259,7 +282,7 @@ impl VaultSecrets for KeyVaultSecrets {
             Ok(_) => Ok(()),
             // Already deleted: purge what is left.
             Err(e) if e.http_status().map(u16::from) == Some(404) => Ok(()),
-            Err(e) => Err(vault_error("delete", name, e)),
+            Err(e) => Err(vault_error(&self.url, "delete", name, e)),
         }
     }
 
@@ -276,7 +299,7 @@ impl VaultSecrets for KeyVaultSecrets {
                     tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt.min(8) + 1)))
                         .await;
                 }
-                Err(e) => return Err(vault_error("get-deleted", name, e)),
+                Err(e) => return Err(vault_error(&self.url, "get-deleted", name, e)),
             }
         }
         if !seen {
@@ -293,7 +316,7 @@ impl VaultSecrets for KeyVaultSecrets {
         self.client
             .purge_deleted_secret(name, None)
             .await
-            .map_err(|e| vault_error("purge", name, e))?;
+            .map_err(|e| vault_error(&self.url, "purge", name, e))?;
         Ok(())
     }
 }

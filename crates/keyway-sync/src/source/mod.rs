@@ -21,7 +21,7 @@ pub use memory::MemorySource;
 pub use paging::MAX_PAGES;
 pub use shared::SharedSource;
 pub use upload::{FILE_ENCODING_TAG, MAX_SECRET_VALUE_BYTES, SecretUpload, check_secret_name};
-pub use vault_error::{VaultOperation, describe_body};
+pub use vault_error::{VaultOperation, describe_body, source_error};
 
 /// What a listing says about a secret: enough to tell whether it changed, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
