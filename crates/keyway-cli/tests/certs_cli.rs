@@ -630,7 +630,10 @@ async fn certs_identity_failures_name_the_cause_and_exit_code() {
         command.stdin(Stdio::null()).output().unwrap()
     };
 
-    let out = run(("AZURE_CLIENT_ID", "00000000-0000-0000-0000-00000000beef".into()));
+    let out = run((
+        "AZURE_CLIENT_ID",
+        "00000000-0000-0000-0000-00000000beef".into(),
+    ));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("AADSTS"),
@@ -647,7 +650,10 @@ async fn certs_identity_failures_name_the_cause_and_exit_code() {
         text(&out)
     );
 
-    let out = run(("AZURE_AUTHORITY_HOST", "https://login.keyway.invalid".into()));
+    let out = run((
+        "AZURE_AUTHORITY_HOST",
+        "https://login.keyway.invalid".into(),
+    ));
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("login.keyway.invalid"),
