@@ -52,6 +52,13 @@ async fn world(test: &str, role: Option<Role>) -> World {
 }
 
 impl World {
+    /// How many of `service`'s `operation` requests the emulator counted with `status`.
+    fn answered(&self, service: Service, operation: &str, status: u16) -> u64 {
+        self.emulator
+            .counters()
+            .count_status(service, operation, status)
+    }
+
     fn credential(&self) -> Arc<WorkloadIdentityCredential> {
         WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
             credential_options: ClientAssertionCredentialOptions {
@@ -158,9 +165,7 @@ async fn set_get_versions_list_delete_recover() {
         .unwrap();
     assert_eq!(listed.len(), 60);
     assert_eq!(
-        w.emulator
-            .counters()
-            .count_status(Service::KeyVault, "GetSecrets", 200),
+        w.answered(Service::KeyVault, "GetSecrets", 200),
         3,
         "60 secrets are 3 pages of 25"
     );
@@ -200,25 +205,10 @@ async fn one_token_exchange_serves_many_calls() {
     for _ in 0..5 {
         client.get_secret("a", None).await.unwrap();
     }
-    assert_eq!(
-        w.emulator
-            .counters()
-            .count_status(Service::Entra, "Token", 200),
-        1
-    );
+    assert_eq!(w.answered(Service::Entra, "Token", 200), 1);
     // Each new client's first call is challenged once (401) before it sends a token.
-    assert_eq!(
-        w.emulator
-            .counters()
-            .count_status(Service::KeyVault, "GetSecret", 401),
-        1
-    );
-    assert_eq!(
-        w.emulator
-            .counters()
-            .count_status(Service::KeyVault, "GetSecret", 200),
-        5
-    );
+    assert_eq!(w.answered(Service::KeyVault, "GetSecret", 401), 1);
+    assert_eq!(w.answered(Service::KeyVault, "GetSecret", 200), 5);
 }
 
 fn error_text(e: &azure_core::Error) -> String {
@@ -257,12 +247,7 @@ async fn unreachable_issuer_is_aadsts90061() {
     w.emulator.faults().set_issuer_unreachable(true);
     let text = error_text(&w.client().get_secret("a", None).await.unwrap_err());
     assert!(text.contains("AADSTS90061"), "{text}");
-    assert!(
-        w.emulator
-            .counters()
-            .count_status(Service::Issuer, "OpenIdConfiguration", 0)
-            >= 1
-    );
+    assert!(w.answered(Service::Issuer, "OpenIdConfiguration", 0) >= 1);
 }
 
 #[tokio::test]
@@ -311,18 +296,8 @@ async fn throttling_answers_429_and_the_sdk_waits_for_retry_after() {
     client.get_secret("a", None).await.unwrap();
     let started = Instant::now();
     client.get_secret("a", None).await.unwrap(); // over budget: 429 + Retry-After, then success
-    assert_eq!(
-        w.emulator
-            .counters()
-            .count_status(Service::KeyVault, "GetSecret", 429),
-        1
-    );
-    assert_eq!(
-        w.emulator
-            .counters()
-            .count_status(Service::KeyVault, "GetSecret", 200),
-        3
-    );
+    assert_eq!(w.answered(Service::KeyVault, "GetSecret", 429), 1);
+    assert_eq!(w.answered(Service::KeyVault, "GetSecret", 200), 3);
     // The SDK's own backoff starts at 100 ms; only Retry-After makes it wait a second or more.
     assert!(
         started.elapsed() >= Duration::from_millis(900),
