@@ -42,6 +42,10 @@ impl Kube {
             .await
     }
 
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.json(reqwest::Method::POST, path, body).await
+    }
+
     async fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, "application/json", None)
             .await
@@ -108,13 +112,7 @@ async fn auth_and_discovery() {
 #[tokio::test]
 async fn create_get_list_conflicts_and_patches() {
     let k = Kube::new().await;
-    let (status, created) = k
-        .json(
-            reqwest::Method::POST,
-            SECRETS,
-            secret("one", json!({"app": "x"})),
-        )
-        .await;
+    let (status, created) = k.post(SECRETS, secret("one", json!({"app": "x"}))).await;
     assert_eq!(status, 201);
     let rv = created["metadata"]["resourceVersion"]
         .as_str()
@@ -124,19 +122,12 @@ async fn create_get_list_conflicts_and_patches() {
         created["metadata"]["uid"].is_string()
             && created["metadata"]["creationTimestamp"].is_string()
     );
-    let (status, dup) = k
-        .json(reqwest::Method::POST, SECRETS, secret("one", json!({})))
-        .await;
+    let (status, dup) = k.post(SECRETS, secret("one", json!({}))).await;
     assert_eq!(
         (status, dup["reason"].as_str(), dup["code"].as_u64()),
         (409, Some("AlreadyExists"), Some(409))
     );
-    k.json(
-        reqwest::Method::POST,
-        SECRETS,
-        secret("two", json!({"app": "y"})),
-    )
-    .await;
+    k.post(SECRETS, secret("two", json!({"app": "y"}))).await;
 
     let (_, list) = k.get(&format!("{SECRETS}?labelSelector=app%3Dx")).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
@@ -215,11 +206,7 @@ async fn create_get_list_conflicts_and_patches() {
     assert_eq!((status, again["data"]["k"].as_str()), (200, Some("Mg==")));
 
     let (status, nowhere) = k
-        .json(
-            reqwest::Method::POST,
-            "/api/v1/namespaces/absent/secrets",
-            secret("x", json!({})),
-        )
+        .post("/api/v1/namespaces/absent/secrets", secret("x", json!({})))
         .await;
     assert_eq!(
         (status, nowhere["reason"].as_str()),
@@ -231,8 +218,7 @@ async fn create_get_list_conflicts_and_patches() {
 async fn token_requests_mint_tokens_entra_accepts() {
     let k = Kube::new().await;
     let (status, _) = k
-        .json(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/namespaces/default/serviceaccounts",
             json!({"metadata": {"name": "sync"}}),
         )
@@ -240,8 +226,7 @@ async fn token_requests_mint_tokens_entra_accepts() {
     assert_eq!(status, 201);
     let request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": ["api://AzureADTokenExchange"], "expirationSeconds": 600}});
     let (status, answer) = k
-        .json(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/namespaces/default/serviceaccounts/sync/token",
             request.clone(),
         )
@@ -284,8 +269,7 @@ async fn token_requests_mint_tokens_entra_accepts() {
     let mut short = request.clone();
     short["spec"]["expirationSeconds"] = json!(60);
     assert_eq!(
-        k.json(
-            reqwest::Method::POST,
+        k.post(
             "/api/v1/namespaces/default/serviceaccounts/sync/token",
             short
         )
@@ -296,16 +280,14 @@ async fn token_requests_mint_tokens_entra_accepts() {
     let mut long = request;
     long["spec"]["expirationSeconds"] = json!(10 * 86_400);
     let (_, capped) = k
-        .json(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/namespaces/default/serviceaccounts/sync/token",
             long,
         )
         .await;
     assert_eq!(capped["spec"]["expirationSeconds"], 86_400);
     let (status, _) = k
-        .json(
-            reqwest::Method::POST,
+        .post(
             "/api/v1/namespaces/default/serviceaccounts/ghost/token",
             json!({"spec": {}}),
         )
@@ -328,8 +310,7 @@ async fn custom_resources_status_generation_and_garbage_collection() {
         }
     });
     assert_eq!(
-        k.json(
-            reqwest::Method::POST,
+        k.post(
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
             crd
         )
@@ -339,7 +320,7 @@ async fn custom_resources_status_generation_and_garbage_collection() {
     );
     let base = "/apis/secret-sync.x-k8s.io/v1alpha1/namespaces/default/secretsyncs";
     let (status, created) = k
-        .json(reqwest::Method::POST, base, json!({"apiVersion": "secret-sync.x-k8s.io/v1alpha1", "kind": "SecretSync", "metadata": {"name": "app"}, "spec": {"serviceAccountName": "sync"}}))
+        .post(base, json!({"apiVersion": "secret-sync.x-k8s.io/v1alpha1", "kind": "SecretSync", "metadata": {"name": "app"}, "spec": {"serviceAccountName": "sync"}}))
         .await;
     assert_eq!(status, 201);
     assert_eq!(created["metadata"]["generation"], 1);
@@ -383,7 +364,7 @@ async fn custom_resources_status_generation_and_garbage_collection() {
     let uid = created["metadata"]["uid"].clone();
     let mut owned = secret("app", json!({}));
     owned["metadata"]["ownerReferences"] = json!([{"apiVersion": "secret-sync.x-k8s.io/v1alpha1", "kind": "SecretSync", "name": "app", "uid": uid}]);
-    assert_eq!(k.json(reqwest::Method::POST, SECRETS, owned).await.0, 201);
+    assert_eq!(k.post(SECRETS, owned).await.0, 201);
     assert_eq!(
         k.call(
             reqwest::Method::DELETE,
@@ -406,13 +387,7 @@ async fn custom_resources_status_generation_and_garbage_collection() {
 async fn watches_stream_changes_bookmarks_and_410_after_compaction() {
     use futures::StreamExt;
     let k = Kube::new().await;
-    let (_, first) = k
-        .json(
-            reqwest::Method::POST,
-            SECRETS,
-            secret("w1", json!({"watch": "me"})),
-        )
-        .await;
+    let (_, first) = k.post(SECRETS, secret("w1", json!({"watch": "me"}))).await;
     let since = first["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
@@ -430,14 +405,8 @@ async fn watches_stream_changes_bookmarks_and_410_after_compaction() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let mut stream = response.bytes_stream();
-    k.json(
-        reqwest::Method::POST,
-        SECRETS,
-        secret("w2", json!({"watch": "me"})),
-    )
-    .await;
-    k.json(reqwest::Method::POST, SECRETS, secret("other", json!({})))
-        .await;
+    k.post(SECRETS, secret("w2", json!({"watch": "me"}))).await;
+    k.post(SECRETS, secret("other", json!({}))).await;
     k.call(
         reqwest::Method::PATCH,
         &format!("{SECRETS}/w2"),
