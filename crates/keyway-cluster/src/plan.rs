@@ -171,6 +171,19 @@ pub fn identity_id(subscription: &str, resource_group: &str, name: &str) -> Stri
     )
 }
 
+/// [`identity_id`] once the subscription, resource group and identity name of a request are
+/// names ARM accepts (each refused naming its field).
+fn checked_identity_id(subscription: &str, resource_group: &str, identity: &str) -> Result<String> {
+    for (field, value) in [
+        ("subscription", subscription),
+        ("resource_group", resource_group),
+        ("identity", identity),
+    ] {
+        check_name(field, value)?;
+    }
+    Ok(identity_id(subscription, resource_group, identity))
+}
+
 /// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}`.
 pub fn vault_id(subscription: &str, resource_group: &str, name: &str) -> String {
     format!(
@@ -224,21 +237,14 @@ impl Plan {
     /// service account on the cloud-connections identity (same issuer and audience as the
     /// secret sync's).
     pub fn identity(request: &IdentityPlanRequest) -> Result<Plan> {
-        for (field, value) in [
-            ("subscription", &request.subscription),
-            ("resource_group", &request.resource_group),
-            ("identity", &request.identity),
-        ] {
-            check_name(field, value)?;
-        }
-        names::check_namespace("namespace", &request.namespace)?;
-        names::check_object_name("service_account", &request.service_account)?;
-        check_issuer(&request.issuer)?;
-        let identity = identity_id(
+        let identity = checked_identity_id(
             &request.subscription,
             &request.resource_group,
             &request.identity,
-        );
+        )?;
+        names::check_namespace("namespace", &request.namespace)?;
+        names::check_object_name("service_account", &request.service_account)?;
+        check_issuer(&request.issuer)?;
         Ok(Plan {
             title: format!(
                 "federate {}:{} with the cloud-connections identity {}",
@@ -257,13 +263,11 @@ impl Plan {
     /// sync service account, grant Secrets User and Reader on the vault, (optionally) set the
     /// K3s issuer, and create the SecretProviderClass.
     pub fn secret_sync(request: &SecretSyncPlanRequest) -> Result<Plan> {
-        for (field, value) in [
-            ("subscription", &request.subscription),
-            ("resource_group", &request.resource_group),
-            ("identity", &request.identity),
-        ] {
-            check_name(field, value)?;
-        }
+        let identity = checked_identity_id(
+            &request.subscription,
+            &request.resource_group,
+            &request.identity,
+        )?;
         names::check_keyvault_name("keyvault", &request.keyvault)?;
         names::check_namespace("namespace", &request.namespace)?;
         names::check_object_name("service_account", &request.service_account)?;
@@ -271,11 +275,6 @@ impl Plan {
             check_name("keyvault_resource_group", group)?;
         }
         check_issuer(&request.issuer)?;
-        let identity = identity_id(
-            &request.subscription,
-            &request.resource_group,
-            &request.identity,
-        );
         let vault_group = request
             .keyvault_resource_group
             .as_deref()
