@@ -72,6 +72,8 @@ pub struct Removal {
     pub secrets_kept: Vec<(String, String)>,
     /// Whether this was a dry run.
     pub dry_run: bool,
+    /// Why more goes than was named (e.g. the client certificate's other half).
+    pub notes: Vec<String>,
 }
 
 impl std::fmt::Display for Removal {
@@ -88,6 +90,9 @@ impl std::fmt::Display for Removal {
         };
         for (key, secret) in &self.removed {
             writeln!(f, "{what}: {verb} {key} (secret {secret})")?;
+        }
+        for note in &self.notes {
+            writeln!(f, "  {note}")?;
         }
         writeln!(f, "  {}", self.secret_sync)?;
         writeln!(f, "  {}", self.provider_class)?;
@@ -863,9 +868,15 @@ impl Stores {
             .unwrap_or_default();
         let mut remove: Vec<SecretObjectData> = Vec::new();
         for name in names {
+            // The client certificate is one pair: its .der or its .pem (or their shared
+            // stem) names both.
             let matched: Vec<&SecretObjectData> = data
                 .iter()
-                .filter(|d| d.target_key == *name || d.source_path == *name)
+                .filter(|d| {
+                    d.target_key == *name
+                        || d.source_path == *name
+                        || (store == Store::Client && file_stem(&d.target_key) == *name)
+                })
                 .collect();
             if matched.is_empty() {
                 return Err(StoreError::NotFound {
@@ -880,6 +891,20 @@ impl Stores {
                 }
             }
         }
+        let mut notes = Vec::new();
+        if store == Store::Client {
+            let stems: BTreeSet<String> = remove.iter().map(|d| file_stem(&d.target_key)).collect();
+            for d in &data {
+                if stems.contains(&file_stem(&d.target_key)) && !remove.contains(d) {
+                    notes.push(format!(
+                        "{} goes too: the certificate and its private key are removed together \
+                         (the connector cannot use one without the other)",
+                        d.target_key
+                    ));
+                    remove.push(d.clone());
+                }
+            }
+        }
         if store == Store::Issuer {
             self.crls_of_removed_cas(&data, &mut remove, options.with_crl)
                 .await?;
@@ -889,17 +914,20 @@ impl Stores {
             .filter(|d| !remove.contains(d))
             .cloned()
             .collect();
-        self.remove_mapping(
-            Some(store),
-            None,
-            &sync_name,
-            sync.as_ref(),
-            &self.config.provider_class.clone(),
-            remove,
-            kept,
-            options,
-        )
-        .await
+        let mut removal = self
+            .remove_mapping(
+                Some(store),
+                None,
+                &sync_name,
+                sync.as_ref(),
+                &self.config.provider_class.clone(),
+                remove,
+                kept,
+                options,
+            )
+            .await?;
+        removal.notes = notes;
+        Ok(removal)
     }
 
     /// Applies `desired` over the SecretSync whose spec was `base` when read. Its
@@ -1097,6 +1125,7 @@ impl Stores {
             secrets_purged,
             secrets_kept,
             dry_run: options.dry_run,
+            notes: Vec::new(),
         };
         if options.dry_run {
             return Ok(removal);
@@ -1246,6 +1275,15 @@ impl Stores {
             entries,
         })
     }
+}
+
+/// A target key's file stem (`connector.der` → `connector`).
+fn file_stem(target_key: &str) -> String {
+    std::path::Path::new(target_key)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(target_key)
+        .to_string()
 }
 
 fn known(data: &[SecretObjectData]) -> String {

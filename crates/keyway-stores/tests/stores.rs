@@ -406,6 +406,49 @@ async fn client_certificate_pair_checked_then_synced() {
     assert_eq!(plan.secret_sync.removed.len(), 2, "{plan}");
     env.stores.apply(&plan).await.unwrap();
     synced(&env, Store::Client, &["client-2026.der", "client-2026.pem"]).await;
+
+    // Either half of the pair, or its stem, removes both, and the plan says so.
+    let dry = RemoveOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    for name in ["client-2026.der", "client-2026.pem", "client-2026"] {
+        let preview = env
+            .stores
+            .remove(Store::Client, &[name], &dry)
+            .await
+            .unwrap();
+        let mut keys: Vec<&str> = preview.removed.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["client-2026.der", "client-2026.pem"],
+            "{name}: {preview}"
+        );
+        // A half named says why the other half goes too.
+        assert_eq!(
+            preview.to_string().contains("removed together"),
+            name != "client-2026",
+            "{name}: {preview}"
+        );
+    }
+    let done = env
+        .stores
+        .remove(
+            Store::Client,
+            &["client-2026.der"],
+            &RemoveOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.removed.len(), 2, "{done}");
+    assert!(
+        Api::<keyway_sync::SecretSync>::namespaced(env.cluster.client(), env.cluster.namespace())
+            .get_opt("aio-opc-ua-broker-client-certificate")
+            .await
+            .unwrap()
+            .is_none()
+    );
     running.stop().await;
     env.cluster.cleanup().await;
 }
