@@ -3,7 +3,7 @@
 //! SecretSync — added, listed and removed on keyway-stores. A value comes from a file or
 //! standard input, never from an argument, and is never printed.
 
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +16,9 @@ use crate::error::CliError;
 
 /// `keyway secrets add NAME`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("value").required(true).args(["from_file", "from_stdin", "existing"])))]
+// The group is not required in clap: a missing source is said by `add`, after a stray value
+// on the command line is refused (without echoing it).
+#[command(group(ArgGroup::new("value").args(["from_file", "from_stdin", "existing"])))]
 pub struct AddArgs {
     /// The Key Vault secret's name.
     pub name: String,
@@ -44,6 +46,32 @@ pub struct AddArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// A value given as an argument: refused without being echoed (clap's own error would
+    /// print it).
+    #[arg(hide = true)]
+    pub stray_value: Vec<String>,
+}
+
+impl AddArgs {
+    /// Refuses a value on the command line, and a missing value source, without echoing
+    /// anything the user typed.
+    fn check_value_source(&self) -> Result<(), CliError> {
+        if !self.stray_value.is_empty() {
+            return Err(CliError::Input(
+                "a secret value is never taken from the command line (it would stay in the \
+                 shell history and the process list): use --from-stdin or --from-file"
+                    .into(),
+            ));
+        }
+        if self.from_file.is_none() && !self.from_stdin && !self.existing {
+            return Err(CliError::Input(
+                "say where the value comes from: --from-file FILE, --from-stdin (piped), or \
+                 --existing to sync the vault's secret as it is"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `keyway secrets list`.
@@ -93,11 +121,22 @@ pub async fn run(command: SecretsCommand) -> Result<ExitCode, CliError> {
 }
 
 async fn add(args: AddArgs) -> Result<ExitCode, CliError> {
+    args.check_value_source()?;
     // The value first: a missing file is an input error before anything is asked of a service.
     let value = if let Some(path) = &args.from_file {
         let bytes = std::fs::read(path).map_err(|e| CliError::io(path.display().to_string(), e))?;
         SecretValue::Bytes(Zeroizing::new(bytes))
     } else if args.from_stdin {
+        // Typed on a terminal the value would be echoed on the screen (and end with the
+        // newline Enter adds): it must come from a pipe.
+        if std::io::stdin().is_terminal() {
+            return Err(CliError::Input(
+                "--from-stdin reads a pipe, and standard input is a terminal (the value would \
+                 be shown as typed): pipe it, e.g. `printf %s \"$VALUE\" | keyway secrets add \
+                 NAME --from-stdin`, or use --from-file"
+                    .into(),
+            ));
+        }
         let mut bytes = Zeroizing::new(Vec::new());
         std::io::stdin()
             .read_to_end(&mut bytes)

@@ -499,6 +499,39 @@ async fn certs_bad_input_writes_nothing() {
         "{}",
         text(&out)
     );
+    // A value as an argument: refused (exit 2) without echoing it, nothing asked of the vault.
+    let out = s.keyway(
+        &[
+            "secrets",
+            "add",
+            "db-password",
+            "hunter2-on-the-command-line",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("hunter2") && stderr.contains("never taken from the command line"),
+        "{}",
+        text(&out)
+    );
+    let out = s.keyway(
+        &[
+            "secrets",
+            "add",
+            "db-password",
+            "--from-stdin",
+            "hunter2-again",
+        ],
+        Some(b"x"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("hunter2"),
+        "{}",
+        text(&out)
+    );
     // ... nor two.
     let out = s.keyway(
         &[
