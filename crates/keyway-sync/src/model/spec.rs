@@ -265,42 +265,44 @@ mod tests {
     /// A spec built in code is held to the SecretProviderClass's rules for the same options.
     #[test]
     fn a_spec_in_code_keeps_the_provider_class_rules() {
-        let refused = |object: KeyVaultObject| {
-            SyncSpec::new("https://v.vault.azure.net", vec![object])
+        // (object, what the error starts with)
+        for (object, start) in [
+            (
+                KeyVaultObject {
+                    alias: Some("a..b".into()),
+                    ..KeyVaultObject::secret("a")
+                },
+                "objects[0].alias: must be a plain relative path",
+            ),
+            (
+                KeyVaultObject {
+                    object_type: ObjectType::Key,
+                    encoding: Some(keyway_cert::Encoding::Hex),
+                    ..KeyVaultObject::secret("k")
+                },
+                "objects[0].encoding: is only allowed with objectType secret",
+            ),
+            (
+                KeyVaultObject {
+                    object_type: ObjectType::Cert,
+                    format: Some(ObjectFormat::Pfx),
+                    ..KeyVaultObject::secret("c")
+                },
+                "objects[0].format: pfx is only allowed",
+            ),
+            (
+                KeyVaultObject {
+                    file_permission: Some(0o1777),
+                    ..KeyVaultObject::secret("m")
+                },
+                "objects[0].file_permission: 0o1777",
+            ),
+        ] {
+            let e = SyncSpec::new("https://v.vault.azure.net", vec![object])
                 .unwrap_err()
-                .to_string()
-        };
-        let e = refused(KeyVaultObject {
-            alias: Some("a..b".into()),
-            ..KeyVaultObject::secret("a")
-        });
-        assert!(
-            e.starts_with("objects[0].alias: must be a plain relative path"),
-            "{e}"
-        );
-        let e = refused(KeyVaultObject {
-            object_type: ObjectType::Key,
-            encoding: Some(keyway_cert::Encoding::Hex),
-            ..KeyVaultObject::secret("k")
-        });
-        assert!(
-            e.starts_with("objects[0].encoding: is only allowed with objectType secret"),
-            "{e}"
-        );
-        let e = refused(KeyVaultObject {
-            object_type: ObjectType::Cert,
-            format: Some(ObjectFormat::Pfx),
-            ..KeyVaultObject::secret("c")
-        });
-        assert!(
-            e.starts_with("objects[0].format: pfx is only allowed"),
-            "{e}"
-        );
-        let e = refused(KeyVaultObject {
-            file_permission: Some(0o1777),
-            ..KeyVaultObject::secret("m")
-        });
-        assert!(e.starts_with("objects[0].file_permission: 0o1777"), "{e}");
+                .to_string();
+            assert!(e.starts_with(start), "{e}");
+        }
         SyncSpec::new(
             "https://v.vault.azure.net",
             vec![KeyVaultObject {
