@@ -485,8 +485,9 @@ pub fn print_done(done: &Removal) {
     );
 }
 
-/// Prints listings for people or as JSON.
-pub fn print_listings(listings: &[StoreListing], json: bool) {
+/// Prints listings for people or as JSON; the exit code is 1 when any listed entry failed to
+/// sync (a partial result, as `keyway sync` says), else 0.
+pub fn print_listings(listings: &[StoreListing], json: bool) -> ExitCode {
     if json {
         out!("{}", pretty_json(listings));
     } else {
@@ -494,11 +495,15 @@ pub fn print_listings(listings: &[StoreListing], json: bool) {
             out!("{listing}");
         }
     }
+    if listings.iter().any(StoreListing::has_failed) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 async fn list(args: ListArgs) -> Result<ExitCode, CliError> {
     let stores = open(&args.target).await?;
     let listings = stores.list(args.store, None).await?;
-    print_listings(&listings, args.json);
-    Ok(ExitCode::SUCCESS)
+    Ok(print_listings(&listings, args.json))
 }

@@ -113,8 +113,10 @@ pub async fn run(command: SecretsCommand) -> Result<ExitCode, CliError> {
         SecretsCommand::Add(args) => add(args).await,
         SecretsCommand::List(args) => {
             let stores = certs::open(&args.target).await?;
-            certs::print_listings(&stores.list_secrets().await?, args.json);
-            Ok(ExitCode::SUCCESS)
+            Ok(certs::print_listings(
+                &stores.list_secrets().await?,
+                args.json,
+            ))
         }
         SecretsCommand::Remove(args) => remove(args).await,
     }

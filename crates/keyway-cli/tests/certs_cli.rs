@@ -703,3 +703,51 @@ async fn certs_identity_failures_name_the_cause_and_exit_code() {
     assert_eq!(s.set_count(), 0);
     s.finish().await;
 }
+
+/// A listing with a failed entry exits 1 (a partial result, as `keyway sync` does); its output
+/// is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_entry_makes_the_listing_exit_1() {
+    let s = setup("certs-cli-failed").await;
+    let file = s.write("plc.der", server_certificate("plc").der());
+    let out = s.keyway(&["certs", "trust", "add", &file], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = s.keyway(&["certs", "list"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "pending is not failed: {}",
+        text(&out)
+    );
+    let syncs: Api<SecretSync> = Api::namespaced(s.cluster.client(), s.cluster.namespace());
+    let body = serde_json::json!({
+        "apiVersion": "secret-sync.x-k8s.io/v1alpha1",
+        "kind": "SecretSync",
+        "metadata": {"name": "aio-opc-ua-broker-trust-list"},
+        "status": {"conditions": [{
+            "type": "SecretCreated",
+            "status": "False",
+            "reason": "ProviderError",
+            "message": "the provider failed",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }]},
+    });
+    syncs
+        .patch_status(
+            "aio-opc-ua-broker-trust-list",
+            &kube::api::PatchParams::apply("keyway-test").force(),
+            &kube::api::Patch::Apply(&body),
+        )
+        .await
+        .unwrap();
+    for args in [&["certs", "list"][..], &["certs", "list", "--json"][..]] {
+        let out = s.keyway(args, None);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("ProviderError"),
+            "{}",
+            text(&out)
+        );
+    }
+    s.finish().await;
+}

@@ -140,6 +140,16 @@ pub struct StoreListing {
     pub entries: Vec<Entry>,
 }
 
+impl StoreListing {
+    /// Whether any entry's sync failed: a partial result (exit code 1 in a CLI, as for
+    /// `keyway sync`).
+    pub fn has_failed(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|e| matches!(e.sync, SyncState::Failed { .. }))
+    }
+}
+
 impl std::fmt::Display for StoreListing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let title = match self.store {
