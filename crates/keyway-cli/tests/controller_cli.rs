@@ -174,13 +174,12 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
         "{metrics}"
     );
     assert!(!metrics.contains("t0k3n"), "no secret in metrics");
-    for path in ["healthz", "readyz"] {
-        let status = http
-            .get(format!("http://127.0.0.1:{health_port}/{path}"))
+    let probe = |path: &str| {
+        http.get(format!("http://127.0.0.1:{health_port}/{path}"))
             .send()
-            .await
-            .unwrap()
-            .status();
+    };
+    for path in ["healthz", "readyz"] {
+        let status = probe(path).await.unwrap().status();
         assert_eq!(status.as_u16(), 200, "/{path}");
     }
     // A probe storm is not API-server load: /readyz reuses its answer for a few seconds, so
@@ -188,18 +187,10 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
     let asked = || emulator.counters().count(Service::Kubernetes, "discovery");
     let before = asked();
     for _ in 0..10 {
-        let status = http
-            .get(format!("http://127.0.0.1:{health_port}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = probe("readyz").await.unwrap().status();
         assert_eq!(status.as_u16(), 200);
     }
-    let storm = (0..10).map(|_| {
-        http.get(format!("http://127.0.0.1:{health_port}/readyz"))
-            .send()
-    });
+    let storm = (0..10).map(|_| probe("readyz"));
     for answer in futures::future::join_all(storm).await {
         assert_eq!(answer.unwrap().status().as_u16(), 200);
     }

@@ -4,6 +4,8 @@
 //! parsing them; an object without a key writes nothing and says which SecretSync item is at
 //! fault; a tls SecretSync without `tls.key` is a usage error.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -13,6 +15,7 @@ use keyway_cert::testing::{KeyKind, TestPki};
 use keyway_cert::{Bundle, ContentType, ParseOptions, PrivateKey};
 use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Identity, Role, ServiceAccountToken};
+use support::assert_exit;
 
 struct Setup {
     cluster: TestCluster,
@@ -48,6 +51,11 @@ async fn setup(test: &str) -> Setup {
 }
 
 impl Setup {
+    /// [`Setup::sync`] with `object` mapped to both `tls.crt` and `tls.key`.
+    fn sync_tls_pair(&self, name: &str, object: &str) -> Output {
+        self.sync(name, object, &[(object, "tls.crt"), (object, "tls.key")])
+    }
+
     /// `keyway sync --to-kubernetes` for the SecretProviderClass syncing `object` and a tls
     /// SecretSync `name` mapping `data` (sourcePath, targetKey).
     fn sync(&self, name: &str, object: &str, data: &[(&str, &str)]) -> Output {
@@ -164,23 +172,13 @@ async fn sync_to_kubernetes_splits_tls_secrets_and_refuses_keyless_objects() {
     s.vault
         .import_certificate("web-cert", &b64(&pki.pkcs12("")), "application/x-pkcs12")
         .unwrap();
-    let out = s.sync(
-        "web",
-        "web-cert",
-        &[("web-cert", "tls.crt"), ("web-cert", "tls.key")],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_exit(&s.sync_tls_pair("web", "web-cert"), 0);
     assert_tls_secret(&s.secret("web").await.unwrap(), "cli.local", "certificate");
 
     // A PEM secret with the key after the chain.
     let pem = [pki.chain_pem(false), pki.leaf.key_pem().to_string()].concat();
     s.vault.set_secret("pem-bundle", &pem).unwrap();
-    let out = s.sync(
-        "pem",
-        "pem-bundle",
-        &[("pem-bundle", "tls.crt"), ("pem-bundle", "tls.key")],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_exit(&s.sync_tls_pair("pem", "pem-bundle"), 0);
     assert_tls_secret(&s.secret("pem").await.unwrap(), "cli.local", "PEM");
 
     // A chain without its key: nothing written, the item and the object named.
