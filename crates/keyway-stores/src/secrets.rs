@@ -84,24 +84,36 @@ impl Stores {
             source_path: vault_secret.to_string(),
             target_key: key.clone(),
         };
-        if let Some(sync) = &existing_sync {
-            let same = sync.spec.secret_provider_class_name == class_name
-                && sync.spec.secret_object.data == [item.clone()];
-            if !same {
-                refusals.push(format!(
-                    "{} exists with another mapping; remove it first or choose another synced name",
-                    self.resource("SecretSync", &synced_name)
-                ));
-            }
-        }
-        for name in [
+        let is_store = [
             &self.config.trust_list,
             &self.config.issuer_list,
             &self.config.client_certificate,
-        ] {
-            if *name == synced_name {
+        ]
+        .contains(&&synced_name);
+        if is_store {
+            // Removing it would take the connector's certificates away: never the advice.
+            refusals.push(format!(
+                "{synced_name} is a certificate store's SecretSync; choose another synced name"
+            ));
+        } else if let Some(sync) = &existing_sync {
+            let same = sync.spec.secret_provider_class_name == class_name
+                && sync.spec.secret_object.data == [item.clone()];
+            // One item through the instance's default class: a synced secret as `keyway
+            // secrets add` makes it, which the operator may mean to replace. Anything else
+            // serves something keyway did not make: only another name is safe advice.
+            let a_synced_secret = sync.spec.secret_provider_class_name == class_name
+                && sync.spec.secret_object.data.len() == 1;
+            if !same {
+                let fix = if a_synced_secret {
+                    "remove that synced secret first, or choose another synced name".to_string()
+                } else {
+                    "it is not a synced secret made by `keyway secrets` (removing it would break \
+                     what uses it): choose another synced name"
+                        .to_string()
+                };
                 refusals.push(format!(
-                    "{synced_name} is a certificate store's SecretSync; choose another synced name"
+                    "{} exists with another mapping; {fix}",
+                    self.resource("SecretSync", &synced_name)
                 ));
             }
         }

@@ -239,3 +239,56 @@ async fn a_refused_purge_names_the_missing_right() {
     assert_eq!(listing[0].entries[0].target_key, "plc.der");
     env.cluster.cleanup().await;
 }
+
+/// A synced name that clashes with a certificate store's SecretSync is refused with one fix:
+/// another name (removing the store's SecretSync would take the connector's certificates away).
+/// A clash with a synced secret as `plan_secret` makes it may be removed first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clash_with_a_store_never_advises_removing_it() {
+    let env = env("secrets-clash").await;
+    let cert = keyway_cert::testing::Issued::self_signed(&Default::default());
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Trust,
+            &[InputFile::new("plc.der", cert.der().to_vec())],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    env.stores.apply(&plan).await.unwrap();
+    let add = |synced: &str| SecretAdd {
+        vault_secret: "db-password".into(),
+        synced_name: Some(synced.into()),
+        key: Some("password".into()),
+        value: value("v1"),
+        overwrite_secret: false,
+    };
+    let refused = env
+        .stores
+        .plan_secret(&add("aio-opc-ua-broker-trust-list"))
+        .await
+        .unwrap();
+    assert!(refused.is_refused(), "{refused}");
+    let text = refused.to_string();
+    assert!(
+        text.contains("choose another synced name") && !text.contains("remove"),
+        "{text}"
+    );
+
+    // A synced secret made the same way, mapping another secret: removing it is an option.
+    let plan = env.stores.plan_secret(&add("db")).await.unwrap();
+    env.stores.apply(&plan).await.unwrap();
+    let other = SecretAdd {
+        vault_secret: "other-password".into(),
+        ..add("db")
+    };
+    let refused = env.stores.plan_secret(&other).await.unwrap();
+    assert!(
+        refused
+            .to_string()
+            .contains("remove that synced secret first"),
+        "{refused}"
+    );
+    env.cluster.cleanup().await;
+}
