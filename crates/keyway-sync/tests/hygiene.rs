@@ -15,10 +15,7 @@ use k8s_openapi::api::events::v1::Event;
 use keyway_emulator::{Service, ServiceAccountToken};
 use keyway_identity::{FederatedCredential, FederatedCredentialOptions, StaticAssertion};
 use keyway_sync::controller::Controller;
-use keyway_sync::{
-    DirectorySink, KeyVaultObject, KeyVaultSource, KeyVaultSourceOptions, SecretSync, SyncSpec,
-    Syncer,
-};
+use keyway_sync::{DirectorySink, KeyVaultObject, SecretSync, SyncSpec, Syncer};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use support::{Fixture, eventually, fixture, spawn};
@@ -155,34 +152,27 @@ async fn no_secret_or_token_reaches_logs_debug_errors_events_status_or_metrics()
         .status
         .unwrap()
         .token;
-    let credential = FederatedCredential::new(
-        &tenant,
-        &app.client_id,
-        &emulator.authority_host(),
-        Arc::new(StaticAssertion::new(service_account_token.clone())),
-        FederatedCredentialOptions {
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    // The app's credential over the emulator's TLS, presenting `assertion`.
+    let federated = |assertion: String| {
+        FederatedCredential::new(
+            &tenant,
+            &app.client_id,
+            &emulator.authority_host(),
+            Arc::new(StaticAssertion::new(assertion)),
+            FederatedCredentialOptions {
+                client_options: emulator.client_options().unwrap(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let credential = federated(service_account_token.clone());
     let token = credential
         .token(&["https://vault.azure.net/.default"])
         .await
         .unwrap();
     let access_token = token.token.secret().to_string();
-    let source = Arc::new(
-        KeyVaultSource::new(
-            vault.url(),
-            credential.clone(),
-            KeyVaultSourceOptions {
-                client_options: emulator.client_options().unwrap(),
-                verify_challenge_resource: false,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
-    );
+    let source = Arc::new(support::vault::source(emulator, &vault, credential.clone()));
     let dir = std::env::temp_dir().join(format!("keyway-hygiene-{}", std::process::id()));
     let sink = Arc::new(DirectorySink::new(&dir).unwrap());
     let syncer = Syncer::new(
@@ -219,17 +209,7 @@ async fn no_secret_or_token_reaches_logs_debug_errors_events_status_or_metrics()
     // 3. A refused exchange: the error names the token's claims, never the token.
     let assertion =
         emulator.mint_service_account_token(&ServiceAccountToken::new(ns, "not-trusted"));
-    let refused = FederatedCredential::new(
-        &tenant,
-        &app.client_id,
-        &emulator.authority_host(),
-        Arc::new(StaticAssertion::new(assertion.clone())),
-        FederatedCredentialOptions {
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let refused = federated(assertion.clone());
     let error = refused
         .token(&["https://vault.azure.net/.default"])
         .await
