@@ -16,7 +16,7 @@ use keyway_stores::{
 };
 
 use crate::azure;
-use crate::error::CliError;
+use crate::error::{CliError, store_flags};
 use crate::report::pretty_json;
 
 /// Writes to standard output; a reader that went away (`keyway certs list | head`) ends the
@@ -364,12 +364,12 @@ async fn add_client(args: ClientAddArgs) -> Result<ExitCode, CliError> {
 /// Prints `plan`, then (unless a dry run) applies it. A refused plan exits 1 and writes
 /// nothing.
 pub async fn apply(stores: &Stores, plan: Plan, dry_run: bool) -> Result<ExitCode, CliError> {
-    out!("{plan}");
+    out!("{}", store_flags(&plan.to_string()));
     if plan.is_refused() {
-        return Err(CliError::Refused(format!(
+        return Err(CliError::Refused(store_flags(&format!(
             "refused, nothing written: {}",
             plan.all_refusals().join("; ")
-        )));
+        ))));
     }
     if dry_run {
         outln!("dry run: nothing written");

@@ -101,8 +101,10 @@ impl From<keyway_stores::StoreError> for CliError {
     fn from(error: keyway_stores::StoreError) -> CliError {
         use keyway_stores::StoreError;
         let text = match &error {
-            StoreError::Invalid { field, reason } => format!("{}: {reason}", flag_for(field)),
-            other => other.to_string(),
+            StoreError::Invalid { field, reason } => {
+                store_flags(&format!("{}: {reason}", flag_for(field)))
+            }
+            other => store_flags(&other.to_string()),
         };
         // A Key Vault failure gets the exit code keyway-sync's failures get (one rule).
         let code = match &error {
@@ -139,6 +141,26 @@ impl From<keyway_cluster::ClusterError> for CliError {
             _ => CliError::Input(error.to_string()),
         }
     }
+}
+
+/// keyway-stores' refusals name the option that would allow what was refused by its field in
+/// backticks (`` `allow_expired` ``); said here as the flag that sets it.
+const STORE_OPTION_FLAGS: &[(&str, &str)] = &[
+    ("`allow_expired`", "--allow-expired"),
+    ("`overwrite_secret`", "--overwrite-secret"),
+    ("`with_crl`", "--with-crl"),
+    ("`SecretValue::Existing`", "--existing"),
+    ("`SecretValue::Bytes`", "--from-file or --from-stdin"),
+];
+
+/// `text` (a keyway-stores plan or refusal) with each option field it names said as the flag
+/// that sets it (`` `allow_expired` `` → `--allow-expired`).
+pub fn store_flags(text: &str) -> String {
+    STORE_OPTION_FLAGS
+        .iter()
+        .fold(text.to_string(), |text, (field, flag)| {
+            text.replace(field, flag)
+        })
 }
 
 /// The command-line flag that sets a library request's field (`keyvault_resource_group` →
@@ -251,6 +273,23 @@ mod tests {
             message: "boom".into(),
         });
         assert!(matches!(arm, CliError::Remote(_)));
+    }
+
+    #[test]
+    fn store_option_fields_are_said_as_flags() {
+        assert_eq!(
+            store_flags(
+                "a: x; set `allow_expired` to add it; set `overwrite_secret`, or \
+                 (`SecretValue::Existing`); c.crl: remove it too (`with_crl`); give its value \
+                 (`SecretValue::Bytes`)"
+            ),
+            "a: x; set --allow-expired to add it; set --overwrite-secret, or (--existing); \
+             c.crl: remove it too (--with-crl); give its value (--from-file or --from-stdin)"
+        );
+        let refused = CliError::from(keyway_stores::StoreError::Refused {
+            reasons: vec!["ca.crl is the CRL of ca.der: remove it too (`with_crl`)".into()],
+        });
+        assert!(refused.to_string().contains("(--with-crl)"), "{refused}");
     }
 
     #[test]

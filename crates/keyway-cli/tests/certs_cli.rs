@@ -410,7 +410,9 @@ async fn certs_bad_input_writes_nothing() {
         text(&out)
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("expired"),
+        String::from_utf8_lossy(&out.stderr).contains("expired")
+            && String::from_utf8_lossy(&out.stderr).contains("--allow-expired")
+            && !text(&out).contains("`allow_expired`"),
         "{}",
         text(&out)
     );
@@ -529,6 +531,26 @@ async fn certs_bad_input_writes_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("hunter2"),
+        "{}",
+        text(&out)
+    );
+    // Another value already in the vault, or no secret to sync: the flags that would do it.
+    s.vault.set_secret("held-password", "old").unwrap();
+    let out = s.keyway(
+        &["secrets", "add", "held-password", "--from-stdin"],
+        Some(b"new"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--overwrite-secret") && stderr.contains("--existing"),
+        "{}",
+        text(&out)
+    );
+    let out = s.keyway(&["secrets", "add", "absent-password", "--existing"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--from-file or --from-stdin"),
         "{}",
         text(&out)
     );

@@ -476,9 +476,9 @@ fn check_certificate(cert: &Certificate, settings: &CheckSettings, report: &mut 
         if settings.allow_expired {
             report.findings.push(Finding::warning("expired", text));
         } else {
-            report.refusals.push(format!(
-                "{text}; allow expired certificates to add it anyway"
-            ));
+            report
+                .refusals
+                .push(format!("{text}; set `allow_expired` to add it anyway"));
         }
     } else if d.not_after < settings.at + settings.expiry_warning {
         report.findings.push(Finding::warning(

@@ -155,7 +155,8 @@ impl Stores {
             (SecretValue::Existing, Some(_)) => SecretAction::Unchanged,
             (SecretValue::Existing, None) => {
                 refusals.push(format!(
-                    "Key Vault holds no secret {vault_secret} to sync; give its value instead"
+                    "Key Vault holds no secret {vault_secret} to sync; give its value instead \
+                     (`SecretValue::Bytes`)"
                 ));
                 SecretAction::Unchanged
             }
@@ -166,7 +167,8 @@ impl Stores {
             (SecretValue::Bytes(_), Some(s)) => {
                 refusals.push(format!(
                     "Key Vault already holds another value under {vault_secret} (version {}); \
-                     overwrite the secret to replace it, or sync the existing one",
+                     set `overwrite_secret` to replace it, or sync the existing one \
+                     (`SecretValue::Existing`)",
                     s.version.as_deref().unwrap_or("?")
                 ));
                 SecretAction::Unchanged

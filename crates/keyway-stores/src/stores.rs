@@ -423,7 +423,8 @@ impl Stores {
                     Some(s) => {
                         refusals.push(format!(
                             "{}: Key Vault already holds other bytes under {} (version {}); \
-                             overwrite the secret to replace them, or choose another secret name",
+                             set `overwrite_secret` to replace them, or choose another secret \
+                             name",
                             report.file,
                             s.name,
                             s.version.as_deref().unwrap_or("?")
@@ -1046,7 +1047,7 @@ impl Stores {
                 .map(|(d, ca)| {
                     format!(
                         "{} is the CRL of {ca}, which would stay in the issuer list without its \
-                         CA: remove it too (with CRL) or remove it first",
+                         CA: remove it too (`with_crl`) or remove it first",
                         d.target_key
                     )
                 })
