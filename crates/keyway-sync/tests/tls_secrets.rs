@@ -5,7 +5,6 @@
 //! object has no key. Through the emulated Entra and Key Vault and the Kubernetes stand-in (or
 //! `KEYWAY_TEST_KUBECONFIG`'s cluster); the Secret's values are checked by parsing them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -17,8 +16,8 @@ use keyway_emulator::testing::TestCluster;
 use keyway_sync::controller::Controller;
 use keyway_sync::{
     KeyVaultObject, KeyVaultSource, KubernetesSecretSink, ObjectFormat, ObjectType, Remap,
-    SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
-    SecretSyncSpec, SyncSpec, Syncer,
+    SecretObject, SecretObjectData, SecretProviderClass, SecretSync, SecretSyncSpec, SyncSpec,
+    Syncer,
 };
 use kube::Api;
 use kube::api::PostParams;
@@ -414,20 +413,8 @@ async fn the_controller_writes_tls_secrets_and_reports_a_missing_key() {
     vault
         .set_secret("chain-only", &kv.chain_pem(false))
         .unwrap();
-    let objects = "array:\n    - |\n      objectName: web-cert\n      objectType: secret\n    - |\n      objectName: chain-only\n      objectType: secret\n";
-    let class = SecretProviderClass::new(
-        "certs",
-        SecretProviderClassSpec {
-            provider: Some("azure".into()),
-            parameters: BTreeMap::from([
-                ("keyvaultName".to_string(), "ctl-vault".to_string()),
-                ("tenantID".to_string(), tenant.clone()),
-                ("clientID".to_string(), app.client_id.clone()),
-                ("objects".to_string(), objects.to_string()),
-            ]),
-            secret_objects: None,
-        },
-    );
+    let mut class = support::provider_class(&tenant, &app.client_id, &["web-cert", "chain-only"]);
+    class.metadata.name = Some("certs".into());
     Api::<SecretProviderClass>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &class)
         .await
