@@ -47,18 +47,28 @@ fn secret_sync(name: &str, secret_type: &str, data: &[(&str, &str)]) -> SecretSy
     )
 }
 
+/// [`secret_sync`], created in the cluster.
+async fn create(
+    syncs: &Api<SecretSync>,
+    name: &str,
+    secret_type: &str,
+    data: &[(&str, &str)],
+) -> SecretSync {
+    syncs
+        .create(
+            &PostParams::default(),
+            &secret_sync(name, secret_type, data),
+        )
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_request_to_entra_to_key_vault_to_a_kubernetes_secret() {
     let cluster = cluster("chain").await;
     let (kube, ns) = (cluster.client(), cluster.namespace());
     let syncs: Api<SecretSync> = Api::namespaced(kube.clone(), ns);
-    let created = syncs
-        .create(
-            &PostParams::default(),
-            &secret_sync("app", "Opaque", &[("db-password", "password")]),
-        )
-        .await
-        .unwrap();
+    let created = create(&syncs, "app", "Opaque", &[("db-password", "password")]).await;
 
     let (vault, source) = support::vault::federated_vault(&cluster, "chain-vault", "sync").await;
     vault.set_secret("db-password", "s3cret").unwrap();
@@ -125,13 +135,7 @@ async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
         .await
         .unwrap();
 
-    let taken = syncs
-        .create(
-            &PostParams::default(),
-            &secret_sync("taken", "Opaque", &[("a", "a")]),
-        )
-        .await
-        .unwrap();
+    let taken = create(&syncs, "taken", "Opaque", &[("a", "a")]).await;
     let file = |v: &str| keyway_sync::SyncedFile::new(v);
     let set = keyway_sync::FileSet {
         files: BTreeMap::from([("a".to_string(), file("1"))]),
@@ -151,17 +155,13 @@ async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
         .await
         .unwrap();
 
-    let tls = syncs
-        .create(
-            &PostParams::default(),
-            &secret_sync(
-                "tls",
-                "kubernetes.io/tls",
-                &[("a", "tls.crt"), ("a", "tls.key")],
-            ),
-        )
-        .await
-        .unwrap();
+    let tls = create(
+        &syncs,
+        "tls",
+        "kubernetes.io/tls",
+        &[("a", "tls.crt"), ("a", "tls.key")],
+    )
+    .await;
     let sink = KubernetesSecretSink::for_secret_sync(kube.clone(), &tls).unwrap();
     let wrong = keyway_sync::FileSet {
         files: BTreeMap::from([("ca.crt".to_string(), file("x"))]),
