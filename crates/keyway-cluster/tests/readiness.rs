@@ -159,7 +159,11 @@ async fn the_cluster_probe_reads_the_issuer_from_a_minted_token_and_the_discover
     assert_eq!(
         sources,
         [
-            format!("a token the cluster mints for {}/probe", cluster.namespace()).as_str(),
+            format!(
+                "a token the cluster mints for {}/probe",
+                cluster.namespace()
+            )
+            .as_str(),
             "the cluster's discovery document"
         ]
     );
