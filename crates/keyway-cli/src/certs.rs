@@ -386,7 +386,8 @@ pub async fn apply(stores: &Stores, plan: Plan, dry_run: bool) -> Result<ExitCod
     outln!(
         "applied: SecretProviderClass {}, SecretSync {}; the SecretSync controller syncs it \
          (`list` shows its state)",
-        applied.provider_class, applied.secret_sync
+        applied.provider_class,
+        applied.secret_sync
     );
     match &applied.connector_settings_changed {
         Some(keys) if keys.is_empty() => {
