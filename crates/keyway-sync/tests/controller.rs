@@ -87,15 +87,7 @@ async fn secretsyncs_are_synced_rotated_kept_on_failure_and_collected() {
         "a failing vault never blanks the Secret"
     );
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    eventually("a ProviderError Event", || async {
-        let listed = events.list(&ListParams::default()).await.unwrap();
-        listed
-            .items
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("ProviderError"))
-            .then_some(())
-    })
-    .await;
+    support::event_with_reason(&events, "ProviderError").await;
     emulator.faults().clear();
     eventually("recovery", || async {
         let sync = syncs.get("app").await.unwrap();

@@ -102,15 +102,7 @@ async fn no_secret_or_token_reaches_logs_debug_errors_events_status_or_metrics()
         .faults()
         .fail_next(Service::KeyVault, None, 500, 1_000_000);
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    eventually("a ProviderError Event", || async {
-        let listed = events.list(&ListParams::default()).await.unwrap();
-        listed
-            .items
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("ProviderError"))
-            .then_some(())
-    })
-    .await;
+    support::event_with_reason(&events, "ProviderError").await;
     emulator.faults().clear();
     eventually("recovery", || async {
         let secret = secrets.get_opt("app").await.unwrap()?;

@@ -82,6 +82,22 @@ where
     }
 }
 
+/// Waits until `events` lists an Event with `reason` (as the controller records a failure).
+pub async fn event_with_reason(events: &Api<k8s_openapi::api::events::v1::Event>, reason: &str) {
+    eventually(&format!("a {reason} Event"), || async {
+        let listed = events
+            .list(&kube::api::ListParams::default())
+            .await
+            .unwrap();
+        listed
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some(reason))
+            .then_some(())
+    })
+    .await;
+}
+
 /// How long [`eventually`] waits before it calls a test hung. Generous on purpose: a loaded
 /// 2-core CI machine runs several controllers at once, and a watch that failed several times
 /// in a row waits out kube-runtime's backoff (up to 30 s, jittered) before it re-lists.
