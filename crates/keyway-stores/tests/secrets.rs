@@ -11,7 +11,7 @@ use keyway_stores::{
 use zeroize::Zeroizing;
 
 mod support;
-use support::{DEFAULT_SPC, cluster_state, env, eventually, set_count, start_controller};
+use support::{DEFAULT_SPC, add_file, cluster_state, env, eventually, set_count, start_controller};
 
 fn value(text: &str) -> SecretValue {
     SecretValue::Bytes(Zeroizing::new(text.as_bytes().to_vec()))
@@ -143,16 +143,7 @@ async fn synced_secrets_add_list_remove() {
 async fn a_refused_purge_names_the_missing_right() {
     let env = env("secrets-403").await;
     let cert = keyway_cert::testing::Issued::self_signed(&Default::default());
-    let plan = env
-        .stores
-        .plan_add(
-            Store::Trust,
-            &[InputFile::new("plc.der", cert.der().to_vec())],
-            &AddOptions::default(),
-        )
-        .await
-        .unwrap();
-    env.stores.apply(&plan).await.unwrap();
+    add_file(&env.stores, Store::Trust, "plc.der", cert.der()).await;
     // Someone who may read secrets but not delete them.
     let emulator = env.cluster.emulator();
     let reader = emulator
@@ -247,16 +238,7 @@ async fn a_refused_purge_names_the_missing_right() {
 async fn a_clash_with_a_store_never_advises_removing_it() {
     let env = env("secrets-clash").await;
     let cert = keyway_cert::testing::Issued::self_signed(&Default::default());
-    let plan = env
-        .stores
-        .plan_add(
-            Store::Trust,
-            &[InputFile::new("plc.der", cert.der().to_vec())],
-            &AddOptions::default(),
-        )
-        .await
-        .unwrap();
-    env.stores.apply(&plan).await.unwrap();
+    add_file(&env.stores, Store::Trust, "plc.der", cert.der()).await;
     let add = |synced: &str| SecretAdd {
         vault_secret: "db-password".into(),
         synced_name: Some(synced.into()),

@@ -13,7 +13,7 @@ use kube::Api;
 
 mod support;
 use keyway_stores::StoreTarget;
-use support::{Env, cluster_state, env, eventually, set_count, start_controller};
+use support::{Env, add_file, cluster_state, env, eventually, set_count, start_controller};
 
 fn ca(name: &str) -> Issued {
     Issued::self_signed(&CertSpec {
@@ -769,16 +769,7 @@ async fn client_keys_in_pkcs1_and_sec1_are_matched() {
 async fn sync_states_pending_failed_synced() {
     let env = env("stores-states").await;
     let a = server("plc-a");
-    let plan = env
-        .stores
-        .plan_add(
-            Store::Trust,
-            &[InputFile::new("plc-a.der", a.der().to_vec())],
-            &AddOptions::default(),
-        )
-        .await
-        .unwrap();
-    env.stores.apply(&plan).await.unwrap();
+    add_file(&env.stores, Store::Trust, "plc-a.der", a.der()).await;
     let entry = listed(&env, Store::Trust).await.entries.remove(0);
     match &entry.sync {
         SyncState::Pending { reason } => {

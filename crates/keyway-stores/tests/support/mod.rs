@@ -11,7 +11,8 @@ use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use keyway_emulator::testing::TestCluster;
 use keyway_emulator::{Role, Service, Vault};
 use keyway_stores::{
-    Instance, KeyVaultSecrets, KubernetesTarget, StoreConfig, StoreTarget, Stores,
+    AddOptions, InputFile, Instance, KeyVaultSecrets, KubernetesTarget, Store, StoreConfig,
+    StoreTarget, Stores,
 };
 use keyway_sync::controller::{Controller, ControllerOptions};
 use keyway_sync::{SecretProviderClass, SecretProviderClassSpec};
@@ -141,6 +142,19 @@ pub fn secrets_client(
     KeyVaultSecrets::new(client)
 }
 
+/// Adds the file `name` holding `der` to `store` with the default options and applies it.
+pub async fn add_file(stores: &Stores, store: Store, name: &str, der: &[u8]) {
+    let plan = stores
+        .plan_add(
+            store,
+            &[InputFile::new(name, der.to_vec())],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    stores.apply(&plan).await.unwrap();
+}
+
 /// Key Vault SetSecret requests so far.
 pub fn set_count(env: &Env) -> u64 {
     env.cluster
@@ -154,27 +168,29 @@ pub fn set_count(env: &Env) -> u64 {
 pub async fn cluster_state(target: &dyn StoreTarget) -> Vec<(String, String)> {
     let mut state = Vec::new();
     for c in target.provider_classes().await.unwrap() {
-        state.push((
-            format!("spc/{}", c.metadata.name.clone().unwrap_or_default()),
-            format!(
-                "{}:{}",
-                c.metadata.resource_version.clone().unwrap_or_default(),
-                serde_json::to_string(&c.spec).unwrap()
-            ),
-        ));
+        state.push(resource_state("spc", &c.metadata, &c.spec));
     }
     for s in target.secret_syncs().await.unwrap() {
-        state.push((
-            format!("ss/{}", s.metadata.name.clone().unwrap_or_default()),
-            format!(
-                "{}:{}",
-                s.metadata.resource_version.clone().unwrap_or_default(),
-                serde_json::to_string(&s.spec).unwrap()
-            ),
-        ));
+        state.push(resource_state("ss", &s.metadata, &s.spec));
     }
     state.sort();
     state
+}
+
+/// One resource's entry in [`cluster_state`]: `kind/name` → `resourceVersion:spec`.
+fn resource_state(
+    kind: &str,
+    metadata: &kube::api::ObjectMeta,
+    spec: &impl serde::Serialize,
+) -> (String, String) {
+    (
+        format!("{kind}/{}", metadata.name.clone().unwrap_or_default()),
+        format!(
+            "{}:{}",
+            metadata.resource_version.clone().unwrap_or_default(),
+            serde_json::to_string(spec).unwrap()
+        ),
+    )
 }
 
 /// The SecretSync controller, running until stopped.
