@@ -169,6 +169,24 @@ impl Env {
         ]
     }
 
+    /// The trust list as `list` shows it.
+    async fn trust_list(&self) -> keyway_stores::StoreListing {
+        self.stores
+            .list(Some(Store::Trust), None)
+            .await
+            .unwrap()
+            .remove(0)
+    }
+
+    /// The secret sync extension reports `condition` (at a fixed time) as `sync`'s only one.
+    fn report_condition(&self, sync: &Value, mut condition: Value) {
+        condition["lastTransitionTime"] = json!("2026-12-01T00:00:00Z");
+        assert!(self.emulator.set_arm_secret_sync_status(
+            sync["id"].as_str().unwrap(),
+            json!({"conditions": [condition]})
+        ));
+    }
+
     fn settings(&self) -> Value {
         self.emulator
             .arm_resource(&self.instance.extension_id)
@@ -248,12 +266,7 @@ async fn trust_list_added_listed_and_removed_as_arm_resources() {
     assert_eq!(sync["properties"]["kubernetesSecretType"], "Opaque");
 
     // Listed: pending until the extension reports; failed with its reason when it does.
-    let listing = env
-        .stores
-        .list(Some(Store::Trust), None)
-        .await
-        .unwrap()
-        .remove(0);
+    let listing = env.trust_list().await;
     assert_eq!(listing.entries.len(), 2);
     assert_eq!(listing.entries[0].target_key, "plc-a.der");
     assert_eq!(
@@ -271,34 +284,22 @@ async fn trust_list_added_listed_and_removed_as_arm_resources() {
         }
     );
     // The extension reports the first sync done: synced (ARM shows no Secret to compare).
-    assert!(env.emulator.set_arm_secret_sync_status(
-        sync["id"].as_str().unwrap(),
-        json!({"conditions": [{
-            "type": "Create", "status": "True", "reason": "CreateSucceeded",
-            "message": "Secret created successfully.", "lastTransitionTime": "2026-12-01T00:00:00Z"}]})
-    ));
-    let listing = env
-        .stores
-        .list(Some(Store::Trust), None)
-        .await
-        .unwrap()
-        .remove(0);
+    env.report_condition(
+        &sync,
+        json!({"type": "Create", "status": "True", "reason": "CreateSucceeded",
+            "message": "Secret created successfully."}),
+    );
+    let listing = env.trust_list().await;
     assert!(
         listing.entries.iter().all(|e| e.sync == SyncState::Synced),
         "{listing}"
     );
-    assert!(env.emulator.set_arm_secret_sync_status(
-        sync["id"].as_str().unwrap(),
-        json!({"conditions": [{
-            "type": "SecretSynced", "status": "False", "reason": "ProviderError",
-            "message": "vault unreachable", "lastTransitionTime": "2026-12-01T00:00:00Z"}]})
-    ));
-    let listing = env
-        .stores
-        .list(Some(Store::Trust), None)
-        .await
-        .unwrap()
-        .remove(0);
+    env.report_condition(
+        &sync,
+        json!({"type": "SecretSynced", "status": "False", "reason": "ProviderError",
+            "message": "vault unreachable"}),
+    );
+    let listing = env.trust_list().await;
     assert_eq!(
         listing.entries[1].sync,
         SyncState::Failed {
