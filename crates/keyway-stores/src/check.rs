@@ -397,13 +397,7 @@ fn parse_pem_certificate(bytes: &[u8], report: &mut FileReport) -> Parsed {
         );
         return Parsed::Nothing;
     }
-    let bundle = match Bundle::parse(
-        bytes,
-        ParseOptions {
-            content_type: Some(ContentType::Pem),
-            ..Default::default()
-        },
-    ) {
+    let bundle = match parse_pem(bytes) {
         Ok(bundle) => bundle,
         Err(e) => {
             report.refusals.push(format!("is not readable PEM: {e}"));
@@ -430,14 +424,19 @@ fn parse_pem_certificate(bytes: &[u8], report: &mut FileReport) -> Parsed {
     }
 }
 
-fn parse_key(bytes: &[u8], report: &mut FileReport) -> Parsed {
-    let bundle = match Bundle::parse(
+/// `bytes` read as PEM text, whatever blocks it holds.
+fn parse_pem(bytes: &[u8]) -> keyway_cert::Result<Bundle> {
+    Bundle::parse(
         bytes,
         ParseOptions {
             content_type: Some(ContentType::Pem),
             ..Default::default()
         },
-    ) {
+    )
+}
+
+fn parse_key(bytes: &[u8], report: &mut FileReport) -> Parsed {
+    let bundle = match parse_pem(bytes) {
         Ok(bundle) => bundle,
         Err(e) => {
             report

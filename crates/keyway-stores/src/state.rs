@@ -42,11 +42,7 @@ impl SyncState {
     /// when a condition is `False`; synced when the latest condition is `True` (the extension's
     /// word: the bytes are not compared); else pending with the latest condition's reason.
     pub fn reported(sync: &SecretSync) -> SyncState {
-        let conditions = sync
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.clone())
-            .unwrap_or_default();
+        let conditions = conditions(sync);
         if let Some(failed) = failed(&conditions) {
             return failed;
         }
@@ -78,11 +74,7 @@ impl SyncState {
         {
             return SyncState::Synced;
         }
-        let conditions = sync
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.clone())
-            .unwrap_or_default();
+        let conditions = conditions(sync);
         if let Some(failed) = failed(&conditions) {
             return failed;
         }
@@ -101,6 +93,14 @@ impl SyncState {
             reason: format!("{reason}{last}"),
         }
     }
+}
+
+/// The SecretSync's status conditions (none when it has no status yet).
+fn conditions(sync: &SecretSync) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    sync.status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default()
 }
 
 /// Failed, with the reason and message of the first `False` condition, if there is one.
