@@ -34,6 +34,31 @@ use crate::{
 /// The variable naming a real cluster's kubeconfig for tests.
 pub const KUBECONFIG_VARIABLE: &str = "KEYWAY_TEST_KUBECONFIG";
 
+/// How long [`eventually`] waits before it calls a test hung. Generous on purpose: a loaded
+/// 2-core CI machine runs several controllers at once, and a watch that failed several times
+/// in a row waits out kube-runtime's backoff (up to 30 s, jittered) before it re-lists.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// Polls `check` every 200 ms until it holds, and returns at once when it does; panics with
+/// `what` after [`PATIENCE`]. The wait is for an event, not a budget: the limit only ends a
+/// test that would otherwise hang.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if started.elapsed() > PATIENCE {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Adds the vault `vault_name` to `identity`'s tenant and grants `identity` `role` on it.
 async fn grant_vault(
     emulator: &Emulator,

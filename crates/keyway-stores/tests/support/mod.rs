@@ -219,21 +219,5 @@ impl Running {
     }
 }
 
-/// Polls `check` every 200 ms until it holds; panics with `what` after a generous limit (the
-/// wait is for an event; the limit only ends a hung test).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if started.elapsed() > Duration::from_secs(180) {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+/// Polls until a check holds (the wait is for an event; the limit only ends a hung test).
+pub use keyway_emulator::testing::eventually;
