@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Secret;
 use keyway_emulator::testing::TestCluster;
 use keyway_sync::{
     DirectorySink, KeyVaultObject, KubernetesSecretSink, MemorySink, MemorySource, Outcome, Remap,
-    SecretObject, SecretObjectData, SecretSync, SecretSyncSpec, SyncSpec, Syncer,
+    SecretSync, SyncSpec, Syncer,
 };
 use kube::Api;
 use kube::api::PostParams;
@@ -124,27 +124,7 @@ async fn a_mapping_with_nothing_to_map_publishes_nothing() {
 }
 
 fn secret_sync(name: &str, service_account: &str, data: &[(&str, &str)]) -> SecretSync {
-    SecretSync::new(
-        name,
-        SecretSyncSpec {
-            secret_provider_class_name: "app".into(),
-            service_account_name: service_account.into(),
-            secret_object: SecretObject {
-                type_: "Opaque".into(),
-                data: data
-                    .iter()
-                    .map(|(s, t)| SecretObjectData {
-                        source_path: s.to_string(),
-                        target_key: t.to_string(),
-                    })
-                    .collect(),
-                labels: None,
-                annotations: None,
-            },
-            force_synchronization: None,
-            secret_sync_controller_name: None,
-        },
-    )
+    support::secret_sync_of(name, "app", service_account, "Opaque", data, &[])
 }
 
 /// A SecretSync naming a service account that does not exist: every object fails (no token),

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use keyway_emulator::testing::TestCluster;
 use keyway_sync::{
-    KeyVaultObject, KubernetesSecretSink, MANAGED_LABEL, Outcome, Remap, SecretObject,
-    SecretObjectData, SecretSync, SecretSyncSpec, SyncSpec, Syncer,
+    KeyVaultObject, KubernetesSecretSink, MANAGED_LABEL, Outcome, Remap, SecretSync, SyncSpec,
+    Syncer,
 };
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
@@ -24,27 +24,13 @@ async fn cluster(test: &str) -> TestCluster {
 }
 
 fn secret_sync(name: &str, secret_type: &str, data: &[(&str, &str)]) -> SecretSync {
-    SecretSync::new(
-        name,
-        SecretSyncSpec {
-            secret_provider_class_name: "app".into(),
-            service_account_name: "sync".into(),
-            secret_object: SecretObject {
-                type_: secret_type.into(),
-                data: data
-                    .iter()
-                    .map(|(s, t)| SecretObjectData {
-                        source_path: s.to_string(),
-                        target_key: t.to_string(),
-                    })
-                    .collect(),
-                labels: Some(BTreeMap::from([("app".to_string(), "demo".to_string())])),
-                annotations: None,
-            },
-            force_synchronization: None,
-            secret_sync_controller_name: None,
-        },
-    )
+    support::secret_sync_of(name, "app", "sync", secret_type, data, &[("app", "demo")])
+}
+
+/// `sink` refuses to write `set`, saying `expected`.
+async fn refused(sink: &KubernetesSecretSink, set: &keyway_sync::FileSet, expected: &str) {
+    let err = keyway_sync::SecretSink::apply(sink, set).await.unwrap_err();
+    assert!(err.to_string().contains(expected), "{err}");
 }
 
 /// [`secret_sync`], created in the cluster.
@@ -141,13 +127,7 @@ async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
         files: BTreeMap::from([("a".to_string(), file("1"))]),
     };
     let sink = KubernetesSecretSink::for_secret_sync(kube.clone(), &taken).unwrap();
-    let err = keyway_sync::SecretSink::apply(&sink, &set)
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("keyway never takes over a Secret"),
-        "{err}"
-    );
+    refused(&sink, &set, "keyway never takes over a Secret").await;
     let adopted = KubernetesSecretSink::for_secret_sync(kube.clone(), &taken)
         .unwrap()
         .adopt(true);
@@ -166,13 +146,7 @@ async fn never_takes_over_foreign_secrets_and_checks_tls_keys() {
     let wrong = keyway_sync::FileSet {
         files: BTreeMap::from([("ca.crt".to_string(), file("x"))]),
     };
-    let err = keyway_sync::SecretSink::apply(&sink, &wrong)
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("only tls.crt and tls.key"),
-        "{err}"
-    );
+    refused(&sink, &wrong, "only tls.crt and tls.key").await;
 
     let mut reserved = secret_sync("reserved", "Opaque", &[("a", "a")]);
     reserved.spec.secret_object.labels = Some(BTreeMap::from([(

@@ -16,8 +16,7 @@ use keyway_emulator::testing::TestCluster;
 use keyway_sync::controller::Controller;
 use keyway_sync::{
     KeyVaultObject, KeyVaultSource, KubernetesSecretSink, ObjectFormat, ObjectType, Remap,
-    SecretObject, SecretObjectData, SecretProviderClass, SecretSync, SecretSyncSpec, SyncSpec,
-    Syncer,
+    SecretProviderClass, SecretSync, SyncSpec, Syncer,
 };
 use kube::Api;
 use kube::api::PostParams;
@@ -38,26 +37,13 @@ fn cert_fixture(name: &str) -> Vec<u8> {
 }
 
 fn tls_sync(name: &str, crt_source: &str, key_source: &str) -> SecretSync {
-    SecretSync::new(
+    support::secret_sync_of(
         name,
-        SecretSyncSpec {
-            secret_provider_class_name: "certs".into(),
-            service_account_name: "sync".into(),
-            secret_object: SecretObject {
-                type_: "kubernetes.io/tls".into(),
-                data: [(crt_source, "tls.crt"), (key_source, "tls.key")]
-                    .iter()
-                    .map(|(source, target)| SecretObjectData {
-                        source_path: source.to_string(),
-                        target_key: target.to_string(),
-                    })
-                    .collect(),
-                labels: None,
-                annotations: None,
-            },
-            force_synchronization: None,
-            secret_sync_controller_name: None,
-        },
+        "certs",
+        "sync",
+        "kubernetes.io/tls",
+        &[(crt_source, "tls.crt"), (key_source, "tls.key")],
+        &[],
     )
 }
 

@@ -39,21 +39,39 @@ pub fn provider_class(tenant: &str, client_id: &str, objects: &[&str]) -> Secret
 }
 
 pub fn secret_sync(keys: &[(&str, &str)]) -> SecretSync {
+    secret_sync_of("app", "vault", "sync", "Opaque", keys, &[("app", "edge")])
+}
+
+/// The SecretSync `name`: `class`'s objects, read as `service_account`, into a Secret of
+/// `secret_type` with `labels` (none when empty); `data` maps each object to its key.
+pub fn secret_sync_of(
+    name: &str,
+    class: &str,
+    service_account: &str,
+    secret_type: &str,
+    data: &[(&str, &str)],
+    labels: &[(&str, &str)],
+) -> SecretSync {
     SecretSync::new(
-        "app",
+        name,
         SecretSyncSpec {
-            secret_provider_class_name: "vault".into(),
-            service_account_name: "sync".into(),
+            secret_provider_class_name: class.into(),
+            service_account_name: service_account.into(),
             secret_object: SecretObject {
-                type_: "Opaque".into(),
-                data: keys
+                type_: secret_type.into(),
+                data: data
                     .iter()
                     .map(|(source, target)| SecretObjectData {
                         source_path: source.to_string(),
                         target_key: target.to_string(),
                     })
                     .collect(),
-                labels: Some(BTreeMap::from([("app".to_string(), "edge".to_string())])),
+                labels: (!labels.is_empty()).then(|| {
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect()
+                }),
                 annotations: None,
             },
             force_synchronization: None,
@@ -62,25 +80,8 @@ pub fn secret_sync(keys: &[(&str, &str)]) -> SecretSync {
     )
 }
 
-/// Polls `check` every 200 ms until it holds, and returns at once when it does; panics with
-/// `what` after [`PATIENCE`]. The wait is for an event, not a budget: the limit only ends a
-/// test that would otherwise hang.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = std::time::Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if started.elapsed() > PATIENCE {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+/// Polls until a check holds; the limit only ends a hung test.
+pub use keyway_emulator::testing::eventually;
 
 /// Waits until `events` lists an Event with `reason` (as the controller records a failure).
 pub async fn event_with_reason(events: &Api<k8s_openapi::api::events::v1::Event>, reason: &str) {
@@ -97,11 +98,6 @@ pub async fn event_with_reason(events: &Api<k8s_openapi::api::events::v1::Event>
     })
     .await;
 }
-
-/// How long [`eventually`] waits before it calls a test hung. Generous on purpose: a loaded
-/// 2-core CI machine runs several controllers at once, and a watch that failed several times
-/// in a row waits out kube-runtime's backoff (up to 30 s, jittered) before it re-lists.
-pub const PATIENCE: Duration = Duration::from_secs(180);
 
 pub fn condition(sync: &SecretSync, kind: &str) -> Option<(String, String)> {
     sync.status
