@@ -316,44 +316,28 @@ pub(crate) fn check_file(
     let bytes = file.bytes();
     let parsed = match (store, ext.as_str()) {
         (Store::Client, "pem") => parse_key(bytes, &mut report),
-        (_, "der") => {
-            if looks_pem(bytes) {
-                report.refusals.push(
-                    "holds PEM text, not DER: name it .crt (or .pem), or convert it with \
-                     `openssl x509 -outform der`"
-                        .into(),
-                );
-                Parsed::Nothing
-            } else {
-                match Certificate::from_der(bytes) {
-                    Ok(cert) => Parsed::Certificate(Box::new(cert)),
-                    Err(e) => {
-                        report
-                            .refusals
-                            .push(format!("is not one DER certificate: {e}"));
-                        Parsed::Nothing
-                    }
-                }
-            }
-        }
-        (_, "crl") => {
-            if looks_pem(bytes) {
-                report.refusals.push(
-                    "holds a PEM CRL; the connector reads .crl files as DER: convert it with \
-                     `openssl crl -outform der`"
-                        .into(),
-                );
-                Parsed::Nothing
-            } else {
-                match Crl::from_der(bytes) {
-                    Ok(crl) => Parsed::Crl(Box::new(crl)),
-                    Err(e) => {
-                        report.refusals.push(format!("is not one DER CRL: {e}"));
-                        Parsed::Nothing
-                    }
-                }
-            }
-        }
+        (_, "der") => parse_der(
+            bytes,
+            &mut report,
+            "holds PEM text, not DER: name it .crt (or .pem), or convert it with \
+             `openssl x509 -outform der`",
+            |der| {
+                Certificate::from_der(der)
+                    .map(|cert| Parsed::Certificate(Box::new(cert)))
+                    .map_err(|e| format!("is not one DER certificate: {e}"))
+            },
+        ),
+        (_, "crl") => parse_der(
+            bytes,
+            &mut report,
+            "holds a PEM CRL; the connector reads .crl files as DER: convert it with \
+             `openssl crl -outform der`",
+            |der| {
+                Crl::from_der(der)
+                    .map(|crl| Parsed::Crl(Box::new(crl)))
+                    .map_err(|e| format!("is not one DER CRL: {e}"))
+            },
+        ),
         _ => parse_pem_certificate(bytes, &mut report),
     };
     match &parsed {
@@ -422,6 +406,26 @@ fn parse_pem_certificate(bytes: &[u8], report: &mut FileReport) -> Parsed {
             Parsed::Nothing
         }
     }
+}
+
+/// A file that must be DER: refused with `if_pem` when it holds PEM text, else `parse`d (its
+/// error refuses it).
+fn parse_der(
+    bytes: &[u8],
+    report: &mut FileReport,
+    if_pem: &str,
+    parse: impl FnOnce(&[u8]) -> std::result::Result<Parsed, String>,
+) -> Parsed {
+    let refusal = if looks_pem(bytes) {
+        if_pem.to_string()
+    } else {
+        match parse(bytes) {
+            Ok(parsed) => return parsed,
+            Err(refusal) => refusal,
+        }
+    };
+    report.refusals.push(refusal);
+    Parsed::Nothing
 }
 
 /// `bytes` read as PEM text, whatever blocks it holds.

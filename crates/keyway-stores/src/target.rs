@@ -117,6 +117,22 @@ impl KubernetesTarget {
     fn what(&self, kind: &str, name: &str) -> String {
         format!("{kind} {}/{name}", self.namespace)
     }
+
+    /// Server-side applies `body`, the `kind` resource `name` of the namespace.
+    async fn apply<K>(&self, kind: &str, name: &str, body: &K) -> Result<()>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::Serialize
+            + serde::de::DeserializeOwned,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
+        api.patch(name, &apply_params(), &Patch::Apply(body))
+            .await
+            .map_err(|e| StoreError::kube(format!("applying {}", self.what(kind, name)), e))?;
+        Ok(())
+    }
 }
 
 fn apply_params() -> PatchParams {
@@ -157,18 +173,9 @@ impl StoreTarget for KubernetesTarget {
 
     async fn apply_provider_class(&self, class: &SecretProviderClass) -> Result<()> {
         let name = class.metadata.name.clone().unwrap_or_default();
-        let api: Api<SecretProviderClass> = Api::namespaced(self.client.clone(), &self.namespace);
         let mut body = SecretProviderClass::new(&name, class.spec.clone());
         body.metadata.resource_version = class.metadata.resource_version.clone();
-        api.patch(&name, &apply_params(), &Patch::Apply(&body))
-            .await
-            .map_err(|e| {
-                StoreError::kube(
-                    format!("applying {}", self.what("SecretProviderClass", &name)),
-                    e,
-                )
-            })?;
-        Ok(())
+        self.apply("SecretProviderClass", &name, &body).await
     }
 
     async fn secret_syncs(&self) -> Result<Vec<SecretSync>> {
@@ -189,15 +196,9 @@ impl StoreTarget for KubernetesTarget {
 
     async fn apply_secret_sync(&self, sync: &SecretSync) -> Result<()> {
         let name = sync.metadata.name.clone().unwrap_or_default();
-        let api: Api<SecretSync> = Api::namespaced(self.client.clone(), &self.namespace);
         let mut body = SecretSync::new(&name, sync.spec.clone());
         body.metadata.resource_version = sync.metadata.resource_version.clone();
-        api.patch(&name, &apply_params(), &Patch::Apply(&body))
-            .await
-            .map_err(|e| {
-                StoreError::kube(format!("applying {}", self.what("SecretSync", &name)), e)
-            })?;
-        Ok(())
+        self.apply("SecretSync", &name, &body).await
     }
 
     async fn delete_secret_sync(&self, name: &str) -> Result<()> {
