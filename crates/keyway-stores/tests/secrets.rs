@@ -13,6 +13,14 @@ use zeroize::Zeroizing;
 mod support;
 use support::{DEFAULT_SPC, add_file, cluster_state, env, eventually, set_count, start_controller};
 
+/// The test's stores with a self-signed certificate added to the trust list as `plc.der`.
+async fn trusting_one_certificate(test: &str) -> support::Env {
+    let env = env(test).await;
+    let cert = keyway_cert::testing::Issued::self_signed(&Default::default());
+    add_file(&env.stores, Store::Trust, "plc.der", cert.der()).await;
+    env
+}
+
 fn value(text: &str) -> SecretValue {
     SecretValue::Bytes(Zeroizing::new(text.as_bytes().to_vec()))
 }
@@ -141,9 +149,7 @@ async fn synced_secrets_add_list_remove() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_purge_names_the_missing_right() {
-    let env = env("secrets-403").await;
-    let cert = keyway_cert::testing::Issued::self_signed(&Default::default());
-    add_file(&env.stores, Store::Trust, "plc.der", cert.der()).await;
+    let env = trusting_one_certificate("secrets-403").await;
     // Someone who may read secrets but not delete them.
     let emulator = env.cluster.emulator();
     let reader = emulator
@@ -236,9 +242,7 @@ async fn a_refused_purge_names_the_missing_right() {
 /// A clash with a synced secret as `plan_secret` makes it may be removed first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clash_with_a_store_never_advises_removing_it() {
-    let env = env("secrets-clash").await;
-    let cert = keyway_cert::testing::Issued::self_signed(&Default::default());
-    add_file(&env.stores, Store::Trust, "plc.der", cert.der()).await;
+    let env = trusting_one_certificate("secrets-clash").await;
     let add = |synced: &str| SecretAdd {
         vault_secret: "db-password".into(),
         synced_name: Some(synced.into()),
