@@ -46,25 +46,25 @@ impl Readiness {
     /// Adds the connected cluster's profile: its flags and its issuer.
     pub fn connected_cluster(&mut self, cluster: &ConnectedCluster) {
         let enable = "az connectedk8s update -n <cluster> -g <group> --enable-oidc-issuer --enable-workload-identity";
-        if cluster.oidc_issuer_enabled != Some(true) {
-            self.findings.push(Finding {
-                code: "oidc_issuer_disabled",
-                message: format!(
-                    "oidcIssuerProfile.enabled is {}",
-                    describe(cluster.oidc_issuer_enabled)
-                ),
-                fix: enable.into(),
-            });
-        }
-        if cluster.workload_identity_enabled != Some(true) {
-            self.findings.push(Finding {
-                code: "workload_identity_disabled",
-                message: format!(
-                    "securityProfile.workloadIdentity.enabled is {}",
-                    describe(cluster.workload_identity_enabled)
-                ),
-                fix: enable.into(),
-            });
+        for (code, field, enabled) in [
+            (
+                "oidc_issuer_disabled",
+                "oidcIssuerProfile.enabled",
+                cluster.oidc_issuer_enabled,
+            ),
+            (
+                "workload_identity_disabled",
+                "securityProfile.workloadIdentity.enabled",
+                cluster.workload_identity_enabled,
+            ),
+        ] {
+            if enabled != Some(true) {
+                self.findings.push(Finding {
+                    code,
+                    message: format!("{field} is {}", describe(enabled)),
+                    fix: enable.into(),
+                });
+            }
         }
         match (&cluster.self_hosted_issuer_url, &cluster.issuer_url) {
             (Some(url), _) => self.observe(
