@@ -386,25 +386,25 @@ pub(crate) fn handle(
         let name = path[at + EXTENSIONS.len()..].trim_start_matches('/');
         return Some(extension(state, method, cluster, &lower, name, body));
     }
-    if group_scoped && lower.contains("/providers/microsoft.iotoperations/instances/") {
-        if !INSTANCE_API_VERSIONS.contains(&version) {
-            return Some(unsupported_version(
-                "Microsoft.IoTOperations/instances",
-                version,
-                INSTANCE_API_VERSIONS,
-            ));
+    // The read-only resources: (path part, ARM type, API versions served).
+    for (part, type_name, versions) in [
+        (
+            "/providers/microsoft.iotoperations/instances/",
+            "Microsoft.IoTOperations/instances",
+            INSTANCE_API_VERSIONS,
+        ),
+        (
+            "/providers/microsoft.extendedlocation/customlocations/",
+            "Microsoft.ExtendedLocation/customLocations",
+            CUSTOM_LOCATION_API_VERSIONS,
+        ),
+    ] {
+        if group_scoped && lower.contains(part) {
+            if !versions.contains(&version) {
+                return Some(unsupported_version(type_name, version, versions));
+            }
+            return Some(read_only(state, method, path, segments[4]));
         }
-        return Some(read_only(state, method, path, segments[4]));
-    }
-    if group_scoped && lower.contains("/providers/microsoft.extendedlocation/customlocations/") {
-        if !CUSTOM_LOCATION_API_VERSIONS.contains(&version) {
-            return Some(unsupported_version(
-                "Microsoft.ExtendedLocation/customLocations",
-                version,
-                CUSTOM_LOCATION_API_VERSIONS,
-            ));
-        }
-        return Some(read_only(state, method, path, segments[4]));
     }
     if group_scoped && lower.contains(SSC) {
         let type_name = match segments[7].to_ascii_lowercase().as_str() {
@@ -470,6 +470,24 @@ fn read_only(state: &EdgeState, method: &Method, path: &str, group: &str) -> Res
     }
 }
 
+/// A collection's answer: its resources (those whose key starts with `prefix`) to a GET,
+/// `MethodNotAllowed` to anything else.
+fn list(resources: &BTreeMap<String, Value>, method: &Method, prefix: &str) -> Response {
+    if method != Method::GET {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "The method is not supported here.",
+        );
+    }
+    let value: Vec<Value> = resources
+        .iter()
+        .filter(|(id, _)| id.starts_with(prefix))
+        .map(|(_, v)| v.clone())
+        .collect();
+    Json(json!({"value": value})).into_response()
+}
+
 fn extension(
     state: &EdgeState,
     method: &Method,
@@ -480,20 +498,7 @@ fn extension(
 ) -> Response {
     let mut resources = lock(&state.resources);
     if name.is_empty() {
-        if method != Method::GET {
-            return error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "MethodNotAllowed",
-                "The method is not supported here.",
-            );
-        }
-        let prefix = format!("{cluster}{EXTENSIONS}/");
-        let value: Vec<Value> = resources
-            .iter()
-            .filter(|(id, _)| id.starts_with(&prefix))
-            .map(|(_, v)| v.clone())
-            .collect();
-        return Json(json!({"value": value})).into_response();
+        return list(&resources, method, &format!("{cluster}{EXTENSIONS}/"));
     }
     let Some(resource) = resources.get_mut(lower) else {
         return error(
@@ -571,19 +576,7 @@ fn secret_sync_resource(
         .map(str::to_string);
     let mut resources = lock(&state.resources);
     if name.is_empty() {
-        if method != Method::GET {
-            return error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "MethodNotAllowed",
-                "The method is not supported here.",
-            );
-        }
-        let value: Vec<Value> = resources
-            .iter()
-            .filter(|(id, _)| id.starts_with(&prefix))
-            .map(|(_, v)| v.clone())
-            .collect();
-        return Json(json!({"value": value})).into_response();
+        return list(&resources, method, &prefix);
     }
     let precondition_failed = || {
         error(

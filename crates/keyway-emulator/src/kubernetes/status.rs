@@ -20,6 +20,16 @@ pub(crate) fn failure(
     if let Some(kind) = kind {
         details.insert("kind".into(), json!(kind));
     }
+    failure_with(code, reason, message, details)
+}
+
+/// A failure `Status` with its `details` as given.
+fn failure_with(
+    code: StatusCode,
+    reason: &str,
+    message: &str,
+    details: serde_json::Map<String, serde_json::Value>,
+) -> Response {
     let body = json!({
         "kind": "Status",
         "apiVersion": "v1",
@@ -103,15 +113,13 @@ pub(crate) fn invalid(
     }
     details.insert("kind".into(), json!(kind));
     details.insert("causes".into(), json!(causes));
-    let body = json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": format!("{qualified} \"{name}\" is invalid: {}", super::field::aggregate(errors)),
-        "reason": "Invalid",
-        "details": details,
-        "code": 422,
-    });
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+    failure_with(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid",
+        &format!(
+            "{qualified} \"{name}\" is invalid: {}",
+            super::field::aggregate(errors)
+        ),
+        details,
+    )
 }
