@@ -50,9 +50,42 @@ impl Kube {
         self.call(reqwest::Method::GET, path, "application/json", None)
             .await
     }
+
+    /// A JSON merge patch of `path`.
+    async fn merge_patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(
+            reqwest::Method::PATCH,
+            path,
+            "application/merge-patch+json",
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    /// Opens a watch of the Secrets (`watch=true&` then `query`).
+    async fn watch_secrets(&self, query: &str) -> reqwest::Response {
+        self.http
+            .get(format!(
+                "{}{SECRETS}?watch=true&{query}",
+                self.emulator.kubernetes_url()
+            ))
+            .bearer_auth(self.emulator.kubernetes_token())
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 const SECRETS: &str = "/api/v1/namespaces/default/secrets";
+
+/// The `name` of each item of the array `list`.
+fn names_in(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["name"].as_str().unwrap())
+        .collect()
+}
 
 fn secret(name: &str, labels: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "labels": labels}, "type": "Opaque", "data": {"a": "MQ=="}})
@@ -75,12 +108,7 @@ async fn auth_and_discovery() {
     );
 
     let (_, core) = k.get("/api/v1").await;
-    let names: Vec<&str> = core["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let names = names_in(&core["resources"]);
     for want in [
         "namespaces",
         "secrets",
@@ -91,12 +119,7 @@ async fn auth_and_discovery() {
         assert!(names.contains(&want), "{want} in {names:?}");
     }
     let (_, groups) = k.get("/apis").await;
-    let groups: Vec<&str> = groups["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["name"].as_str().unwrap())
-        .collect();
+    let groups = names_in(&groups["groups"]);
     assert!(
         groups.contains(&"coordination.k8s.io") && groups.contains(&"apiextensions.k8s.io"),
         "{groups:?}"
@@ -165,12 +188,7 @@ async fn create_get_list_conflicts_and_patches() {
     );
 
     let (_, merged) = k
-        .call(
-            reqwest::Method::PATCH,
-            &format!("{SECRETS}/one"),
-            "application/merge-patch+json",
-            Some(json!({"data": {"b": "Mw=="}}).to_string()),
-        )
+        .merge_patch(&format!("{SECRETS}/one"), json!({"data": {"b": "Mw=="}}))
         .await;
     assert_eq!(merged["data"], json!({"a": "Mg==", "b": "Mw=="}));
     let (_, patched) = k
@@ -327,11 +345,9 @@ async fn custom_resources_status_generation_and_garbage_collection() {
 
     // Status through the subresource does not move the generation; a spec change does.
     let (_, with_status) = k
-        .call(
-            reqwest::Method::PATCH,
+        .merge_patch(
             &format!("{base}/app/status"),
-            "application/merge-patch+json",
-            Some(json!({"status": {"syncHash": "abc"}}).to_string()),
+            json!({"status": {"syncHash": "abc"}}),
         )
         .await;
     assert_eq!(
@@ -342,14 +358,9 @@ async fn custom_resources_status_generation_and_garbage_collection() {
         (Some("abc"), Some(1))
     );
     let (_, respec) = k
-        .call(
-            reqwest::Method::PATCH,
+        .merge_patch(
             &format!("{base}/app"),
-            "application/merge-patch+json",
-            Some(
-                json!({"spec": {"serviceAccountName": "other"}, "status": {"syncHash": "ignored"}})
-                    .to_string(),
-            ),
+            json!({"spec": {"serviceAccountName": "other"}, "status": {"syncHash": "ignored"}}),
         )
         .await;
     assert_eq!(
@@ -392,28 +403,17 @@ async fn watches_stream_changes_bookmarks_and_410_after_compaction() {
         .as_str()
         .unwrap()
         .to_string();
-    let url = format!(
-        "{}{SECRETS}?watch=true&resourceVersion={since}&labelSelector=watch%3Dme&allowWatchBookmarks=true&timeoutSeconds=8",
-        k.emulator.kubernetes_url()
-    );
     let response = k
-        .http
-        .get(&url)
-        .bearer_auth(k.emulator.kubernetes_token())
-        .send()
-        .await
-        .unwrap();
+        .watch_secrets(&format!(
+            "resourceVersion={since}&labelSelector=watch%3Dme&allowWatchBookmarks=true&timeoutSeconds=8"
+        ))
+        .await;
     assert_eq!(response.status().as_u16(), 200);
     let mut stream = response.bytes_stream();
     k.post(SECRETS, secret("w2", json!({"watch": "me"}))).await;
     k.post(SECRETS, secret("other", json!({}))).await;
-    k.call(
-        reqwest::Method::PATCH,
-        &format!("{SECRETS}/w2"),
-        "application/merge-patch+json",
-        Some(json!({"data": {"x": "eA=="}}).to_string()),
-    )
-    .await;
+    k.merge_patch(&format!("{SECRETS}/w2"), json!({"data": {"x": "eA=="}}))
+        .await;
     k.call(
         reqwest::Method::DELETE,
         &format!("{SECRETS}/w1"),
@@ -450,17 +450,9 @@ async fn watches_stream_changes_bookmarks_and_410_after_compaction() {
 
     // After compaction, an old resourceVersion is gone: the client must list again.
     k.emulator.compact_kubernetes_history();
-    let stale = format!(
-        "{}{SECRETS}?watch=true&resourceVersion={since}",
-        k.emulator.kubernetes_url()
-    );
     let text = k
-        .http
-        .get(&stale)
-        .bearer_auth(k.emulator.kubernetes_token())
-        .send()
+        .watch_secrets(&format!("resourceVersion={since}"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
