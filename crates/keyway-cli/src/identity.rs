@@ -128,27 +128,15 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
             let jwks = Jwks::from_public_keys(&pems)?;
             std::fs::create_dir_all(&out)
                 .map_err(|e| CliError::io(out.display().to_string(), e))?;
-            input::write_atomic(
-                &out.join("jwks"),
-                report::pretty_json(&jwks).as_bytes(),
-                false,
-            )?;
-            eprintln!(
-                "wrote {} ({} key(s))",
-                out.join("jwks").display(),
-                jwks.keys.len()
-            );
+            let written = write_json(&out, "jwks", &jwks)?;
+            eprintln!("wrote {} ({} key(s))", written.display(), jwks.keys.len());
             if let Some(issuer) = issuer {
                 let mut configuration = OpenIdConfiguration::for_issuer(&issuer);
                 configuration.id_token_signing_alg_values_supported = algorithms(&jwks);
-                input::write_atomic(
-                    &out.join("openid-configuration"),
-                    report::pretty_json(&configuration).as_bytes(),
-                    false,
-                )?;
+                let written = write_json(&out, "openid-configuration", &configuration)?;
                 eprintln!(
                     "wrote {}; serve it at {}/.well-known/openid-configuration and the JWKS at {}",
-                    out.join("openid-configuration").display(),
+                    written.display(),
                     issuer.trim_end_matches('/'),
                     configuration.jwks_uri
                 );
@@ -199,6 +187,17 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
 }
 
 /// Quotes a value for a POSIX shell when it needs it.
+/// Writes `value` as pretty JSON to `dir`/`name` (replacing it whole) and returns that path.
+fn write_json(
+    dir: &std::path::Path,
+    name: &str,
+    value: &impl serde::Serialize,
+) -> Result<PathBuf, CliError> {
+    let path = dir.join(name);
+    input::write_atomic(&path, report::pretty_json(value).as_bytes(), false)?;
+    Ok(path)
+}
+
 fn shell(value: &str) -> String {
     if value
         .bytes()
