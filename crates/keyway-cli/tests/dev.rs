@@ -39,14 +39,19 @@ fn client(env: &Value) -> reqwest::Client {
         .unwrap()
 }
 
+/// The JSON body of the answer to `request`.
+async fn json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// A Key Vault token for `identity` (an object of the printed environment with its
 /// `client_id` and `federated_token_file`: the environment itself, or its `officer`).
 async fn token(http: &reqwest::Client, env: &Value, identity: &Value) -> String {
     let client_id = identity["client_id"].as_str().unwrap();
     let assertion =
         std::fs::read_to_string(identity["federated_token_file"].as_str().unwrap()).unwrap();
-    let body: Value = http
-        .post(format!(
+    let body = json(
+        http.post(format!(
             "{}/{}/oauth2/v2.0/token",
             env["authority_host"].as_str().unwrap(),
             env["tenant_id"].as_str().unwrap()
@@ -60,13 +65,9 @@ async fn token(http: &reqwest::Client, env: &Value, identity: &Value) -> String 
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ),
             ("client_assertion", assertion.trim()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ]),
+    )
+    .await;
     body["access_token"]
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
@@ -165,18 +166,14 @@ async fn dev_serves_the_printed_environment_and_keeps_state() {
     assert_eq!(again["tenant_id"], env["tenant_id"]);
     let http = client(&again);
     let reader = token(&http, &again, &again).await;
-    let got: Value = http
-        .get(format!(
+    let got = json(
+        http.get(format!(
             "{}/secrets/greeting?api-version=2025-07-01",
             again["vault_url"].as_str().unwrap()
         ))
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .bearer_auth(&reader),
+    )
+    .await;
     assert_eq!(got["value"], "hello");
     stop(child);
     let _ = std::fs::remove_dir_all(dir);

@@ -96,9 +96,12 @@ async fn check_passes_and_reports_every_section() {
     // An expectation that differs by a trailing slash, while the exchange works: Entra's
     // record matches the token, so the expectation is what is wrong — a note, not a problem.
     let expect = format!("{}/", s.emulator.issuer_url());
-    let out = s.keyway(&["identity", "check", "--expect-issuer", &expect]);
-    assert_exit(&out, 0);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let check_expecting_slash = |code: i32| {
+        let out = s.keyway(&["identity", "check", "--expect-issuer", &expect]);
+        assert_exit(&out, code);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stdout = check_expecting_slash(0);
     assert!(
         stdout.contains("note") && stdout.contains("trailing slash"),
         "{stdout}"
@@ -107,9 +110,7 @@ async fn check_passes_and_reports_every_section() {
 
     // When the exchange fails, the same mismatch is the likely cause: a problem.
     s.write_token("other");
-    let out = s.keyway(&["identity", "check", "--expect-issuer", &expect]);
-    assert_exit(&out, 1);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = check_expecting_slash(1);
     assert!(
         stdout.contains("!! fic") && stdout.contains("trailing slash"),
         "{stdout}"
