@@ -468,13 +468,29 @@ fn parse_key(bytes: &[u8], report: &mut FileReport) -> Parsed {
     }
 }
 
+/// A time as people read it in a listing: RFC 3339 (`2026-12-01T00:00:00Z`).
+pub(crate) fn when(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// `12 days left`, or `expired 3 days ago` once `days_left` is negative.
+pub(crate) fn days(days_left: i64) -> String {
+    if days_left < 0 {
+        format!("expired {} days ago", -days_left)
+    } else {
+        format!("{days_left} days left")
+    }
+}
+
 fn check_certificate(cert: &Certificate, settings: &CheckSettings, report: &mut FileReport) {
     let summary = CertificateSummary::of(cert, settings.at);
     let d = cert.details();
     if d.not_after < settings.at {
         let text = format!(
             "expired on {} ({} days ago)",
-            d.not_after, -summary.days_left
+            when(d.not_after),
+            -summary.days_left
         );
         if settings.allow_expired {
             report.findings.push(Finding::warning("expired", text));
@@ -486,7 +502,11 @@ fn check_certificate(cert: &Certificate, settings: &CheckSettings, report: &mut 
     } else if d.not_after < settings.at + settings.expiry_warning {
         report.findings.push(Finding::warning(
             "expires_soon",
-            format!("expires on {} (in {} days)", d.not_after, summary.days_left),
+            format!(
+                "expires on {} (in {} days)",
+                when(d.not_after),
+                summary.days_left
+            ),
         ));
     }
     if d.not_before > settings.at {
@@ -604,6 +624,17 @@ pub(crate) fn client_identity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Listings print RFC 3339 times and say "expired" rather than negative days left.
+    #[test]
+    fn times_and_days_read_as_people_read_them() {
+        assert_eq!(
+            when(time::macros::datetime!(2025-01-01 0:00 UTC)),
+            "2025-01-01T00:00:00Z"
+        );
+        assert_eq!(days(12), "12 days left");
+        assert_eq!(days(-699), "expired 699 days ago");
+    }
 
     #[test]
     fn secret_names_map_every_other_character_and_stop_at_127() {

@@ -269,8 +269,9 @@ impl fmt::Display for Plan {
                 writeln!(f, "    sha256:    {}", c.sha256)?;
                 writeln!(
                     f,
-                    "    not after: {} ({} days left)",
-                    c.not_after, c.days_left
+                    "    not after: {} ({})",
+                    crate::check::when(c.not_after),
+                    crate::check::days(c.days_left)
                 )?;
                 if !c.san.is_empty() {
                     writeln!(f, "    san:       {}", c.san.join(", "))?;

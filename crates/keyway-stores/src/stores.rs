@@ -172,12 +172,16 @@ impl std::fmt::Display for StoreListing {
             if let Some(c) = &e.certificate {
                 writeln!(
                     f,
-                    "    {} sha1 {} not after {} ({} days left)",
-                    c.subject, c.sha1, c.not_after, c.days_left
+                    "    {} sha1 {} not after {} ({})",
+                    c.subject,
+                    c.sha1,
+                    crate::check::when(c.not_after),
+                    crate::check::days(c.days_left)
                 )?;
             }
             if let Some(c) = &e.crl {
-                writeln!(f, "    CRL of {} next update {:?}", c.issuer, c.next_update)?;
+                let next = c.next_update.map_or("none".to_string(), crate::check::when);
+                writeln!(f, "    CRL of {} next update {next}", c.issuer)?;
             }
             for finding in &e.findings {
                 writeln!(
@@ -716,6 +720,8 @@ impl Stores {
                     } else {
                         cas.iter()
                             .map(|(k, _)| k.as_str())
+                            .collect::<BTreeSet<_>>()
+                            .into_iter()
                             .collect::<Vec<_>>()
                             .join(", ")
                     }
