@@ -15,10 +15,7 @@ use crate::error::{ClusterError, Result};
 
 /// Deserializes `T` from a YAML mapping at `path` (for messages, e.g. `spec`), its top-level
 /// keys matched to `T`'s field names as Go does: exactly, else ignoring case.
-pub(crate) fn from_value<T: DeserializeOwned>(
-    value: &serde_json::Value,
-    path: &str,
-) -> Result<T> {
+pub(crate) fn from_value<T: DeserializeOwned>(value: &serde_json::Value, path: &str) -> Result<T> {
     let value = match value {
         serde_json::Value::Object(mapping) => {
             let fields = field_names::<T>();

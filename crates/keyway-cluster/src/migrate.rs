@@ -268,12 +268,7 @@ impl Migration {
         Ok(migration)
     }
 
-    fn dapr_component(
-        &mut self,
-        value: &serde_json::Value,
-        metadata: &Metadata,
-        namespace: &str,
-    ) {
+    fn dapr_component(&mut self, value: &serde_json::Value, metadata: &Metadata, namespace: &str) {
         let settings: Vec<(String, String)> = value["spec"]["metadata"]
             .as_array()
             .into_iter()
@@ -321,7 +316,8 @@ impl Migration {
     pub fn manifests_yaml(&self) -> Result<String> {
         let render = |v: Result<serde_json::Value, serde_json::Error>| -> Result<String> {
             let v = v.map_err(|e| ClusterError::invalid("render", e.to_string()))?;
-            keyway_sync::yaml::to_string(&v).map_err(|e| ClusterError::invalid("render", e.to_string()))
+            keyway_sync::yaml::to_string(&v)
+                .map_err(|e| ClusterError::invalid("render", e.to_string()))
         };
         let mut documents = Vec::new();
         for account in &self.service_accounts {
