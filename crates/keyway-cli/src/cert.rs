@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::error::CliError;
 use crate::input;
+use crate::output::out;
 use crate::report::{self, Report};
 
 /// The `cert` subcommands.
@@ -219,7 +220,7 @@ pub fn run(command: CertCommand) -> Result<ExitCode, CliError> {
         }
         CertCommand::Encode { path, encoding } => {
             let bytes = input::read(&path)?;
-            print!("{}", encode_for_upload(&bytes, encoding)?);
+            out!("{}", encode_for_upload(&bytes, encoding)?);
             Ok(ExitCode::SUCCESS)
         }
         CertCommand::Convert {

@@ -10,6 +10,7 @@ use keyway_cluster::k3s::{
 };
 
 use crate::error::CliError;
+use crate::output::{out, outln};
 
 /// `keyway cluster` subcommands.
 #[derive(Debug, Subcommand)]
@@ -345,10 +346,10 @@ fn migrate_pod_identity(args: MigrateArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::Input(format!("{}: not UTF-8: {e}", args.file)))?;
     let migration = Migration::from_yaml(text, args.issuer.as_deref())?;
     if args.json {
-        print!("{}", crate::report::pretty_json(&migration));
+        out!("{}", crate::report::pretty_json(&migration));
     } else {
         for change in &migration.pod_changes {
-            println!(
+            outln!(
                 "# pods labelled aadpodidbinding={} in {}: set serviceAccountName: {}, add label {}, remove aadpodidbinding",
                 change.selector,
                 change.namespace,
@@ -370,18 +371,18 @@ fn migrate_pod_identity(args: MigrateArgs) -> Result<ExitCode, CliError> {
                 ..
             } = step
             {
-                println!(
+                outln!(
                     "# federated credential {name} on {identity_id}: issuer {issuer}, subject {subject}"
                 );
             }
         }
         if args.issuer.is_none() && !migration.service_accounts.is_empty() {
-            println!("# rerun with --issuer URL to plan the federated credentials");
+            outln!("# rerun with --issuer URL to plan the federated credentials");
         }
         for item in &migration.unconvertible {
-            println!("# not converted: {}: {}", item.object, item.reason);
+            outln!("# not converted: {}: {}", item.object, item.reason);
         }
-        print!("{}", migration.manifests_yaml()?);
+        out!("{}", migration.manifests_yaml()?);
     }
     Ok(if migration.unconvertible.is_empty() {
         ExitCode::SUCCESS
@@ -426,14 +427,14 @@ async fn emit_plan(
         };
         let applied = keyway_cluster::apply::apply(plan, credential, options).await?;
         for step in applied {
-            println!("{:?}: {} ({})", step.outcome, step.step, step.detail);
+            outln!("{:?}: {} ({})", step.outcome, step.step, step.detail);
         }
         return Ok(ExitCode::SUCCESS);
     }
     match output.as_str() {
-        "arm" => print!("{}", crate::report::pretty_json(&plan.to_arm_requests())),
-        "json" => print!("{}", crate::report::pretty_json(plan)),
-        _ => print!("{}", plan.to_az_script()),
+        "arm" => out!("{}", crate::report::pretty_json(&plan.to_arm_requests())),
+        "json" => out!("{}", crate::report::pretty_json(plan)),
+        _ => out!("{}", plan.to_az_script()),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -511,7 +512,7 @@ fn render(command: RenderCommand) -> Result<ExitCode, CliError> {
         )
         .and_then(|c| c.to_yaml())?,
     };
-    print!("{yaml}");
+    out!("{yaml}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -544,18 +545,20 @@ async fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     }
     readiness.compare();
     if args.json {
-        print!("{}", crate::report::pretty_json(&readiness));
+        out!("{}", crate::report::pretty_json(&readiness));
     } else {
         for observation in &readiness.observations {
-            println!("{}: {}", observation.source, observation.issuer);
+            outln!("{}: {}", observation.source, observation.issuer);
         }
         for finding in &readiness.findings {
-            println!(
+            outln!(
                 "problem [{}]: {}\n  fix: {}",
-                finding.code, finding.message, finding.fix
+                finding.code,
+                finding.message,
+                finding.fix
             );
         }
-        println!(
+        outln!(
             "{}",
             if readiness.ready() {
                 "ready for workload identity"
@@ -600,24 +603,24 @@ fn k3s_config(args: K3sConfigArgs) -> Result<ExitCode, CliError> {
     let text = read_config(&args.file)?;
     let edit = ensure_issuer(&args.file.display().to_string(), &text, &settings)?;
     if !edit.changed() {
-        println!(
+        outln!(
             "{} already sets the issuer and token lifetime; nothing to do",
             args.file.display()
         );
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", edit.unified_diff());
+    out!("{}", edit.unified_diff());
     if args.write {
         let backup = edit.write(&args.file)?;
         if let Some(backup) = backup {
-            println!("previous file kept as {}", backup.display());
+            outln!("previous file kept as {}", backup.display());
         }
-        println!(
+        outln!(
             "{} written; restart K3s for it to take effect: sudo systemctl restart k3s",
             args.file.display()
         );
     } else {
-        println!(
+        outln!(
             "dry run: rerun with --write to apply, then restart K3s (sudo systemctl restart k3s)"
         );
     }

@@ -35,6 +35,7 @@ use kube::ResourceExt;
 
 use crate::error::CliError;
 use crate::input;
+use crate::output::out;
 use crate::secret::upload;
 
 /// Options of `keyway demo`.
@@ -304,7 +305,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         credential.exchanges(),
         started.elapsed().as_millis()
     );
-    print!("{text}");
+    out!("{text}");
     emulator.stop();
     Ok(if first.all_synced() && second.all_synced() {
         ExitCode::SUCCESS

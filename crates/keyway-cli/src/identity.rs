@@ -12,6 +12,7 @@ use keyway_identity::{
 
 use crate::error::CliError;
 use crate::input;
+use crate::output::{out, outln};
 use crate::report::{self, Report};
 
 /// The `identity` subcommands.
@@ -168,13 +169,13 @@ pub async fn run(command: IdentityCommand) -> Result<ExitCode, CliError> {
             let body = serde_json::json!({
                 "properties": { "issuer": fic.issuer, "subject": fic.subject, "audiences": fic.audiences }
             });
-            println!(
+            outln!(
                 "# ARM: PUT .../userAssignedIdentities/{identity_name}/federatedIdentityCredentials/{}?api-version=2023-01-31",
                 fic.name
             );
-            print!("{}", report::pretty_json(&body));
-            println!("\n# az CLI:");
-            println!(
+            out!("{}", report::pretty_json(&body));
+            outln!("\n# az CLI:");
+            outln!(
                 "az identity federated-credential create --name {} --identity-name {identity_name} --resource-group {resource_group} --issuer {} --subject {} --audiences {}",
                 shell(&fic.name),
                 shell(&fic.issuer),

@@ -14,6 +14,7 @@ mod duration;
 mod error;
 mod identity;
 mod input;
+mod output;
 mod report;
 mod secret;
 mod secrets;

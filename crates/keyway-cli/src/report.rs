@@ -1,5 +1,6 @@
 //! Printing what a command found: one JSON object for scripts, or a rendering for people.
 
+use crate::output::out;
 use serde::Serialize;
 
 /// A command's result that can be shown both ways.
@@ -11,9 +12,9 @@ pub trait Report: Serialize {
 /// Prints `report` as pretty JSON (`json`) or for people.
 pub fn print(report: &impl Report, json: bool) {
     if json {
-        print!("{}", pretty_json(report));
+        out!("{}", pretty_json(report));
     } else {
-        print!("{}", report.human());
+        out!("{}", report.human());
     }
 }
 

@@ -11,6 +11,7 @@ use keyway_sync::source::SecretUpload;
 use crate::azure;
 use crate::error::CliError;
 use crate::input;
+use crate::output::outln;
 
 /// The `secret` subcommands.
 #[derive(Debug, Subcommand)]
@@ -55,7 +56,7 @@ pub async fn run(command: SecretCommand) -> Result<ExitCode, CliError> {
             )
             .map_err(|e| CliError::Input(format!("--vault-url {vault_url}: {e}")))?;
             let version = upload.send(&client).await?;
-            println!(
+            outln!(
                 "set {name} version {version} ({encoding}, {} bytes of file)",
                 bytes.len()
             );

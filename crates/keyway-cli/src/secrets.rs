@@ -11,8 +11,9 @@ use clap::{ArgGroup, Args, Subcommand};
 use keyway_stores::{RemoveOptions, SecretAdd, SecretValue};
 use zeroize::Zeroizing;
 
-use crate::certs::{self, RemoveFlags, TargetArgs, out, outln};
+use crate::certs::{self, RemoveFlags, TargetArgs};
 use crate::error::CliError;
+use crate::output::{out, outln};
 
 /// `keyway secrets add NAME`.
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ use keyway_sync::{
 use crate::azure;
 use crate::error::CliError;
 use crate::input;
+use crate::output::outln;
 use crate::report::{self, Report};
 
 /// Options of `keyway sync`.
@@ -170,9 +171,9 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
         .run(interval, Duration::ZERO, &mut stop, |report| {
             let report = SyncView(report);
             if args.json {
-                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                outln!("{}", serde_json::to_string(&report).unwrap_or_default());
             } else {
-                println!("{}", report.summary());
+                outln!("{}", report.summary());
             }
         })
         .await;

@@ -431,3 +431,21 @@ fn pkcs12_password_comes_from_a_file_or_standard_input_never_the_command_line() 
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 }
+
+/// A reader that goes away (`keyway cert inspect chain.pem | head -1`) ends the output quietly:
+/// exit as usual, no panic (`print!` panicked on the closed pipe, exit 101).
+#[test]
+fn a_closed_standard_output_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args(["cert", "inspect", &fixture("chain.pem")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}
