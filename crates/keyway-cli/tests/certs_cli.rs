@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use keyway_cert::testing::{CertSpec, Issued};
-use keyway_emulator::testing::TestCluster;
+use keyway_emulator::testing::{TestCluster, eventually};
 use keyway_emulator::{Identity, Role, Service, ServiceAccountToken, Vault};
 use keyway_sync::controller::{Controller, ControllerOptions};
 use keyway_sync::{SecretProviderClass, SecretProviderClassSpec, SecretSync};
@@ -282,9 +282,8 @@ async fn certs_trust_add_list_remove_through_the_process() {
 
     let running = start_controller(&s.controller_options, s.cluster.client());
     let secrets: Api<Secret> = Api::namespaced(s.cluster.client(), &ns);
-    let mut synced = None;
-    for _ in 0..900 {
-        if let Some(secret) = secrets
+    let synced = eventually("the controller synced the trust list", || async {
+        secrets
             .get_opt("aio-opc-ua-broker-trust-list")
             .await
             .unwrap()
@@ -294,13 +293,8 @@ async fn certs_trust_add_list_remove_through_the_process() {
                     .as_ref()
                     .is_some_and(|d| d.contains_key("opc_server.der"))
             })
-        {
-            synced = Some(secret);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let synced = synced.expect("the controller synced the trust list");
+    })
+    .await;
     assert_eq!(synced.data.unwrap()["opc_server.der"].0, server.der());
     let listing = json(&s.keyway(&["certs", "list", "--json"], None));
     let trust = listing
@@ -358,22 +352,17 @@ async fn certs_trust_add_list_remove_through_the_process() {
     let listing = json(&s.keyway(&["certs", "list", "trust", "--json"], None));
     assert_eq!(listing[0]["exists"], false, "{listing:#}");
     assert!(s.vault.secret_value("opc-server-der").is_some());
-    let mut key_gone = false;
-    for _ in 0..900 {
+    eventually("the synced Secret lost the key", || async {
         let secret = secrets
             .get_opt("aio-opc-ua-broker-trust-list")
             .await
             .unwrap();
-        if !secret
+        (!secret
             .and_then(|s| s.data)
-            .is_some_and(|d| d.contains_key("opc_server.der"))
-        {
-            key_gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(key_gone, "the synced Secret lost the key");
+            .is_some_and(|d| d.contains_key("opc_server.der")))
+        .then_some(())
+    })
+    .await;
     running.stop().await;
     s.finish().await;
 }
@@ -606,18 +595,11 @@ async fn secrets_add_list_remove_through_the_process() {
 
     let running = start_controller(&s.controller_options, s.cluster.client());
     let secrets: Api<Secret> = Api::namespaced(s.cluster.client(), &ns);
-    let mut synced = None;
-    for _ in 0..900 {
-        if let Some(secret) = secrets.get_opt("db").await.unwrap() {
-            synced = Some(secret);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(
-        synced.expect("the controller synced db").data.unwrap()["password"].0,
-        value
-    );
+    let synced = eventually("the controller synced db", || async {
+        secrets.get_opt("db").await.unwrap()
+    })
+    .await;
+    assert_eq!(synced.data.unwrap()["password"].0, value);
     let listing = json(&s.keyway(&["secrets", "list", "--json"], None));
     let db = listing
         .as_array()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
-use keyway_emulator::testing::TestCluster;
+use keyway_emulator::testing::{TestCluster, eventually};
 use keyway_emulator::{Role, Service};
 use keyway_sync::{
     SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec, SecretSync,
@@ -139,15 +139,10 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
         .unwrap();
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let mut synced = None;
-    for _ in 0..150 {
-        if let Some(secret) = secrets.get_opt("app").await.unwrap() {
-            synced = Some(secret);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let synced = synced.expect("the controller wrote the Secret within 30 s");
+    let synced = eventually("the controller wrote the Secret", || async {
+        secrets.get_opt("app").await.unwrap()
+    })
+    .await;
     assert_eq!(synced.data.unwrap()["token"].0, b"t0k3n");
 
     let http = reqwest::Client::new();

@@ -166,17 +166,16 @@ impl Setup {
             std::time::Duration::from_secs(600),
         );
         let child = self.spawn_as_reader(args);
-        for _ in 0..1200 {
-            if self
+        // Interrupted only once the cycle is under way (its first vault call made).
+        keyway_emulator::testing::eventually("the cycle's first vault call", || async {
+            (self
                 .emulator()
                 .counters()
                 .count(keyway_emulator::Service::KeyVault, "GetSecrets")
-                > challenged_before
-            {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+                > challenged_before)
+                .then_some(())
+        })
+        .await;
         interrupt(&child);
         let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
             .await
