@@ -97,24 +97,17 @@ pub fn secret_name_for(file_name: &str) -> String {
         .collect()
 }
 
-/// The pattern the SecretSync CustomResourceDefinition gives `sourcePath` and `targetKey`
-/// (stricter than a Secret key: `a.der` and `x_y.der` are refused, one character before a
-/// separator not being enough).
-pub const SECRET_SYNC_KEY_PATTERN: &str =
-    r"^[A-Za-z0-9.]([-A-Za-z0-9]+([-._a-zA-Z0-9]?[A-Za-z0-9])*)?(\/([0-9]+))*$";
-
 /// Why `value` cannot be a SecretSync `sourcePath`/`targetKey` (`what` names it), or `None`.
 pub(crate) fn secret_sync_key_problem(value: &str, what: &str) -> Option<String> {
-    static PATTERN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(SECRET_SYNC_KEY_PATTERN).expect("the CRD's pattern compiles")
-    });
-    if !value.is_empty() && value.len() <= 253 && PATTERN.is_match(value) {
+    // The rule is keyway-sync's, the one the CLI, the controller and `cluster render` use.
+    if keyway_sync::model::secret_sync::in_secret_sync_pattern(value) {
         return None;
     }
     Some(format!(
         "{value:?} cannot be a SecretSync {what}: the SecretSync resource takes 1-253 characters \
-         matching {SECRET_SYNC_KEY_PATTERN} (at least two letters or digits before the first \
-         '.' or '_', no two separators in a row, no leading '-'); rename it"
+         matching {} (at least two letters or digits before the first \
+         '.' or '_', no two separators in a row, no leading '-'); rename it",
+        keyway_sync::model::secret_sync::SECRET_SYNC_DATA_PATTERN
     ))
 }
 

@@ -38,7 +38,7 @@ pub struct ReadmeDoctests;
 pub use arm::{ArmTarget, IOT_OPERATIONS_EXTENSION_TYPE, SECRET_SYNC_API_VERSION};
 pub use check::{
     CertificateSummary, CrlSummary, FileKind, FileReport, Finding, InputFile, Level,
-    SECRET_SYNC_KEY_PATTERN, secret_name_for,
+    secret_name_for,
 };
 pub use config::{Instance, Store, StoreConfig};
 pub use error::{Result, StoreError, VaultFailure};
