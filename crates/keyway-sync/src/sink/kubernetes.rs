@@ -355,14 +355,15 @@ impl SecretSink for KubernetesSecretSink {
         };
         // Compared with what the cluster holds, not with what this process last wrote: a
         // Secret someone deleted is recreated, one whose data someone edited is restored.
-        let wanted = set.content_hash();
+        // The set's hash tells a restoration from an update; only a counted sink pays for it.
+        let wanted = self.restorations.as_ref().map(|_| set.content_hash());
         let existing = self.live().await?;
         if let Some(existing) = &existing {
             if !self.is_ours(existing) && !self.adopt {
                 return Err(self.failure(self.not_ours(existing)));
             }
             if self.holds(existing, set) {
-                lock(&self.last).held = Some(wanted);
+                lock(&self.last).held = wanted;
                 return Ok(Applied::Unchanged);
             }
         }
@@ -372,7 +373,8 @@ impl SecretSink for KubernetesSecretSink {
         {
             let last = lock(&self.last);
             let stale = version.is_some() && version == last.before_write;
-            if last.held.as_deref() == Some(wanted.as_str())
+            if wanted.is_some()
+                && last.held == wanted
                 && !stale
                 && let Some(counter) = &self.restorations
             {
@@ -406,7 +408,7 @@ impl SecretSink for KubernetesSecretSink {
             .await
             .map_err(|e| self.api_failure(e))?;
         *lock(&self.last) = LastWrite {
-            held: Some(wanted),
+            held: wanted,
             before_write: version,
         };
         Ok(Applied::Written)
