@@ -111,6 +111,23 @@ pub(crate) fn secret_sync_key_problem(value: &str, what: &str) -> Option<String>
     ))
 }
 
+/// Why `file_name` cannot be synced from the secret `secret_name`: the Kubernetes Secret key
+/// rule, the SecretSync `targetKey` and `sourcePath` patterns (empty: it can).
+pub(crate) fn name_problems(file_name: &str, secret_name: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = keyway_sync::validate_secret_key(file_name, "file name") {
+        problems.push(format!(
+            "cannot be a key of the Kubernetes Secret: {e}; rename the file"
+        ));
+    } else if let Some(problem) = secret_sync_key_problem(file_name, "targetKey") {
+        problems.push(problem);
+    }
+    if let Some(problem) = secret_sync_key_problem(secret_name, "sourcePath") {
+        problems.push(format!("its secret name {problem}"));
+    }
+    problems
+}
+
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -8,10 +8,14 @@
 //! are made before the first write, and a refused plan writes nothing. A plan prints (`Display`)
 //! and serialises (`serde`, for `--json`), then [`Stores::apply`] carries it out: the Key Vault
 //! secrets (the lowercase hex of each file, tagged `file-encoding: hex`, as `az keyvault secret
-//! set --encoding hex` stores it; a secret that already holds the bytes gets no new version),
-//! the connector's SecretProviderClass objects (`objectType: secret`, `objectEncoding: hex`,
-//! never duplicated) and the store's SecretSync (`sourcePath: <secret>`, `targetKey: <file
-//! name>`).
+//! set --encoding hex` stores it; a secret that already holds the bytes so gets no new
+//! version), the connector's SecretProviderClass objects (`objectType: secret`,
+//! `objectEncoding: hex`, never duplicated) and the store's SecretSync (`sourcePath: <secret>`,
+//! `targetKey: <file name>`).
+//!
+//! For a page such as `keyway ui`: [`Stores::vault_certificates`] offers the vault's
+//! certificates and CRLs (any encoding) with their details, [`Stores::input_from_vault`] makes
+//! the file that adds one as it is.
 //!
 //! The vault side is the [`VaultSecrets`] trait ([`KeyVaultSecrets`] on the official SDK); the
 //! cluster side is the [`StoreTarget`] trait ([`KubernetesTarget`]: server-side apply with field
@@ -20,6 +24,7 @@
 //! certificate's connector settings applied to the IoT Operations extension). Nothing here ever prints, logs or serialises a secret value.
 
 mod arm;
+mod candidates;
 mod check;
 mod config;
 mod error;
@@ -36,6 +41,7 @@ mod vault;
 pub struct ReadmeDoctests;
 
 pub use arm::{ArmTarget, IOT_OPERATIONS_EXTENSION_TYPE, SECRET_SYNC_API_VERSION};
+pub use candidates::{MAX_VAULT_SECRETS_READ, VaultCandidate};
 pub use check::{
     CertificateSummary, CrlSummary, FileKind, FileReport, Finding, InputFile, Level,
     secret_name_for,
@@ -49,4 +55,4 @@ pub use secrets::{SecretAdd, SecretValue};
 pub use state::SyncState;
 pub use stores::{AddOptions, Entry, Removal, RemoveOptions, StoreListing, Stores};
 pub use target::{Digest, FIELD_MANAGER, KubernetesTarget, StoreTarget, digest};
-pub use vault::{KeyVaultSecrets, StoredSecret, VaultSecrets};
+pub use vault::{KeyVaultSecrets, SecretListItem, StoredSecret, VaultSecrets};

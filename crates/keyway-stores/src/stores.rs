@@ -7,14 +7,14 @@ use keyway_cert::{Bundle, Certificate, Crl, Encoding, ParseOptions};
 use keyway_sync::source::{SecretUpload, check_secret_name};
 use keyway_sync::{
     KeyVaultObject, SecretObject, SecretObjectData, SecretProviderClass, SecretProviderClassSpec,
-    SecretSync, SecretSyncSpec, validate_secret_key,
+    SecretSync, SecretSyncSpec,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::check::{
     CertificateSummary, CheckSettings, CrlSummary, FileKind, Finding, Level, Parsed, check_file,
-    client_identity, extension, not_a_ca, secret_name_for, secret_sync_key_problem,
+    client_identity, extension, name_problems, not_a_ca, secret_name_for,
 };
 use crate::config::{Instance, Store, StoreConfig};
 use crate::error::{Result, StoreError};
@@ -30,8 +30,8 @@ use crate::{InputFile, SyncState};
 pub struct AddOptions {
     /// Add expired certificates too (with a warning) instead of refusing them.
     pub allow_expired: bool,
-    /// Write a new version when a secret of the same name holds other bytes, instead of
-    /// refusing.
+    /// Write a new version when a secret of the same name holds other bytes (or the same file
+    /// in another encoding than tagged hex), instead of refusing.
     pub overwrite_secret: bool,
     /// The evaluation time of the date checks; `None`: now.
     pub at: Option<OffsetDateTime>,
@@ -255,8 +255,10 @@ impl Stores {
     /// file), the store's rules (issuer list: CA certificates only, CRLs signed by a listed or
     /// added CA and not past their nextUpdate; client: the key matches the certificate, a CN
     /// and exactly one URI SAN), dates (expired refused unless allowed, expiring within the
-    /// configured window a warning), secret names, what Key Vault already holds (same bytes:
-    /// no new version; other bytes: refused unless overwrite) and what the cluster holds.
+    /// configured window a warning), secret names, what Key Vault already holds (the same
+    /// bytes in hex tagged `file-encoding: hex`: no new version; other bytes, or the same file
+    /// in another encoding such as base64 or PEM text: refused unless overwrite) and what the
+    /// cluster holds.
     /// Reads only; [`Stores::apply`] writes.
     pub async fn plan_add(
         &self,
@@ -296,16 +298,8 @@ impl Stores {
             if let Some(problem) = name_problem {
                 report.refusals.push(problem);
             }
-            if let Err(e) = validate_secret_key(file.name(), "file name") {
-                report.refusals.push(format!(
-                    "cannot be a key of the Kubernetes Secret: {e}; rename the file"
-                ));
-            } else if let Some(problem) = secret_sync_key_problem(file.name(), "targetKey") {
-                report.refusals.push(problem);
-            }
-            if let Some(problem) = secret_sync_key_problem(&report.secret_name, "sourcePath") {
-                report.refusals.push(format!("its secret name {problem}"));
-            }
+            let problems = name_problems(file.name(), &report.secret_name);
+            report.refusals.extend(problems);
             reports.push(report);
             parsed.push(p);
         }
@@ -413,24 +407,30 @@ impl Stores {
         if !refused_so_far {
             for (file, report) in files.iter().zip(&reports) {
                 let existing = self.vault.get(&report.secret_name).await?;
+                // Unchanged only when the value is already these bytes as the connector's
+                // object reads them (hex, tagged): the same certificate in base64 or PEM text
+                // would reach the cluster as garbage through `objectEncoding: hex`.
                 let action = match &existing {
                     None => SecretAction::Create,
-                    Some(s) if s.file_bytes().as_slice() == file.bytes() => SecretAction::Unchanged,
+                    Some(s) if s.holds_hex_of(file.bytes()) => SecretAction::Unchanged,
                     Some(s) if options.overwrite_secret => {
                         warnings.push(format!(
-                            "secret {} holds other bytes (version {}); a new version replaces them",
+                            "secret {} {} (version {}); a new version in hex replaces it",
                             s.name,
+                            crate::candidates::what_it_holds(s, file.bytes()),
                             s.version.as_deref().unwrap_or("?")
                         ));
                         SecretAction::NewVersion
                     }
                     Some(s) => {
                         refusals.push(format!(
-                            "{}: Key Vault already holds other bytes under {} (version {}); \
-                             set `overwrite_secret` to replace them, or choose another secret \
-                             name",
+                            "{}: Key Vault secret {} {} (version {}), and the connector reads \
+                             its files as hex tagged `file-encoding: hex`; set \
+                             `overwrite_secret` to store it as hex in a new version, or choose \
+                             another secret name",
                             report.file,
                             s.name,
+                            crate::candidates::what_it_holds(s, file.bytes()),
                             s.version.as_deref().unwrap_or("?")
                         ));
                         SecretAction::Unchanged

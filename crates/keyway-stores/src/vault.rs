@@ -1,15 +1,19 @@
-//! The Key Vault side behind a small trait, [`VaultSecrets`]: read a secret by name, set one
-//! (through keyway-sync's [`SecretUpload`], exactly as `az keyvault secret set --encoding`
-//! does), delete and purge. [`KeyVaultSecrets`] implements it on the official `SecretClient`.
+//! The Key Vault side behind a small trait, [`VaultSecrets`]: list the secrets (their
+//! attributes, never values), read a secret by name, set one (through keyway-sync's
+//! [`SecretUpload`], exactly as `az keyvault secret set --encoding` does), delete and purge.
+//! [`KeyVaultSecrets`] implements it on the official `SecretClient`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
+use azure_security_keyvault_secrets::models::{
+    SecretClientGetSecretOptions, SecretClientListSecretPropertiesOptions,
+};
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient};
-use keyway_cert::{DecodeOptions, decode_value};
+use futures::TryStreamExt;
+use keyway_cert::{DecodeOptions, Encoding, decode_as, decode_value};
 use keyway_sync::source::{
     FILE_ENCODING_TAG, SecretUpload, VaultOperation, describe_body, source_error,
 };
@@ -87,6 +91,49 @@ impl StoredSecret {
         }
         Zeroizing::new(self.value.as_bytes().to_vec())
     }
+
+    /// Whether the value is `bytes` as the stores keep files: hex, tagged `file-encoding: hex`
+    /// (what the connector's objects decode with `objectEncoding: hex`, and what
+    /// [`StoredSecret::file_bytes`] reads back). Only then is adding `bytes` under this name
+    /// no new version.
+    pub fn holds_hex_of(&self, bytes: &[u8]) -> bool {
+        self.tags
+            .get(FILE_ENCODING_TAG)
+            .is_some_and(|t| t.eq_ignore_ascii_case("hex"))
+            && decode_as(self.value.as_bytes(), Encoding::Hex)
+                .is_ok_and(|decoded| decoded.as_slice() == bytes)
+    }
+}
+
+/// A secret as Key Vault lists it: its name and attributes, never its value (a listing does
+/// not carry values).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SecretListItem {
+    /// The secret's name.
+    pub name: String,
+    /// Its content type, if set.
+    pub content_type: Option<String>,
+    /// Its tags (e.g. `file-encoding`).
+    pub tags: BTreeMap<String, String>,
+    /// Whether its current version is enabled (a disabled secret cannot be read).
+    pub enabled: bool,
+    /// Whether Key Vault manages it: the backing secret of a Key Vault certificate (its value
+    /// holds the private key too).
+    pub managed: bool,
+}
+
+impl SecretListItem {
+    /// An item named `name` with no content type and no tags, enabled and not managed (for
+    /// [`VaultSecrets`] implementations; set the fields as needed).
+    pub fn new(name: impl Into<String>) -> SecretListItem {
+        SecretListItem {
+            name: name.into(),
+            content_type: None,
+            tags: BTreeMap::new(),
+            enabled: true,
+            managed: false,
+        }
+    }
 }
 
 /// The Key Vault operations the stores use. Implemented by [`KeyVaultSecrets`]; tests and
@@ -95,6 +142,9 @@ impl StoredSecret {
 pub trait VaultSecrets: Send + Sync {
     /// The vault's URL, for messages.
     fn vault_url(&self) -> &str;
+
+    /// Every (live) secret of the vault, by name, with its attributes: never a value.
+    async fn list(&self) -> Result<Vec<SecretListItem>>;
 
     /// The newest version of `name`, or `None` when there is no such (live) secret.
     async fn get(&self, name: &str) -> Result<Option<StoredSecret>>;
@@ -135,6 +185,7 @@ impl KeyVaultSecrets {
 fn right(operation: &str) -> &'static str {
     match operation {
         "get" => "secrets/getSecret/action (Key Vault Secrets User)",
+        "list" => "secrets/readMetadata/action (Key Vault Secrets User or Key Vault Reader)",
         "set" => "secrets/setSecret/action (Key Vault Secrets Officer)",
         "delete" => "secrets/delete (Key Vault Secrets Officer)",
         "purge" => {
@@ -162,10 +213,10 @@ pub(crate) fn vault_error(
         ErrorKind::Credential | ErrorKind::Io | ErrorKind::Connection
     ) && error.http_status().is_none()
     {
-        let sync_operation = if operation == "get" {
-            VaultOperation::ReadSecret
-        } else {
-            VaultOperation::WriteSecret
+        let sync_operation = match operation {
+            "get" => VaultOperation::ReadSecret,
+            "list" => VaultOperation::ListSecrets,
+            _ => VaultOperation::WriteSecret,
         };
         return from_sync_error(
             operation,
@@ -243,6 +294,42 @@ impl VaultSecrets for KeyVaultSecrets {
         &self.url
     }
 
+    async fn list(&self) -> Result<Vec<SecretListItem>> {
+        let options = SecretClientListSecretPropertiesOptions {
+            maxresults: Some(25),
+            ..Default::default()
+        };
+        let failed = |e| vault_error(&self.url, "list", "*", e);
+        let mut pages = self
+            .client
+            .list_secret_properties(Some(options))
+            .map_err(failed)?
+            .into_pages();
+        let mut guard = NextLinkGuard::new(&self.url)?;
+        let mut items = Vec::new();
+        while let Some(page) = pages.try_next().await.map_err(failed)? {
+            let page = page.into_model().map_err(failed)?;
+            // Checked before the pager follows the link on the next turn.
+            guard.accept(page.next_link.as_deref())?;
+            for item in page.value {
+                let Ok(id) = item.resource_id() else { continue };
+                items.push(SecretListItem {
+                    name: id.name,
+                    content_type: item.content_type,
+                    tags: item.tags.unwrap_or_default().into_iter().collect(),
+                    enabled: item
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| a.enabled)
+                        .unwrap_or(true),
+                    managed: item.managed.unwrap_or(false),
+                });
+            }
+        }
+        items.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(items)
+    }
+
     async fn get(&self, name: &str) -> Result<Option<StoredSecret>> {
         let answer = self
             .client
@@ -317,6 +404,69 @@ impl VaultSecrets for KeyVaultSecrets {
             .purge_deleted_secret(name, None)
             .await
             .map_err(|e| vault_error(&self.url, "purge", name, e))?;
+        Ok(())
+    }
+}
+
+/// Follows a listing's `nextLink` only where it is safe: on the vault's own origin (the SDK
+/// sends the bearer token to whatever the link names), never twice to the same link (a link to
+/// itself would loop forever), and at most [`keyway_sync::source::MAX_PAGES`] pages.
+struct NextLinkGuard {
+    vault: azure_core::http::Url,
+    seen: std::collections::HashSet<String>,
+    pages: usize,
+}
+
+impl NextLinkGuard {
+    fn new(vault_url: &str) -> Result<NextLinkGuard> {
+        let vault = azure_core::http::Url::parse(vault_url)
+            .map_err(|e| StoreError::invalid("vault URL", format!("{vault_url}: {e}")))?;
+        Ok(NextLinkGuard {
+            vault,
+            seen: Default::default(),
+            pages: 0,
+        })
+    }
+
+    fn accept(&mut self, next_link: Option<&str>) -> Result<()> {
+        self.pages += 1;
+        let refuse = |message: String| StoreError::Vault {
+            operation: "list",
+            secret: "*".into(),
+            failure: VaultFailure::Other,
+            status: None,
+            message,
+        };
+        let Some(link) = next_link.filter(|l| !l.is_empty()) else {
+            return Ok(());
+        };
+        if self.pages >= keyway_sync::source::MAX_PAGES {
+            return Err(refuse(format!(
+                "the listing goes on past {} pages; stopped (a vault that pages forever is \
+                 broken or hostile)",
+                keyway_sync::source::MAX_PAGES
+            )));
+        }
+        let next = self.vault.join(link).map_err(|e| {
+            refuse(format!(
+                "the vault answered a nextLink that is not a URL ({e})"
+            ))
+        })?;
+        if next.origin() != self.vault.origin() {
+            return Err(refuse(format!(
+                "the vault answered a nextLink on another origin ({}, the vault is {}); not \
+                 followed, so the vault's token is not sent there",
+                next.origin().ascii_serialization(),
+                self.vault.origin().ascii_serialization()
+            )));
+        }
+        if !self.seen.insert(next.to_string()) {
+            return Err(refuse(
+                "the vault answered a nextLink it had answered before; stopped (the listing \
+                 would loop)"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 }
