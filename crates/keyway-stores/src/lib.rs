@@ -15,7 +15,8 @@
 //!
 //! For a page such as `keyway ui`: [`Stores::vault_certificates`] offers the vault's
 //! certificates and CRLs (any encoding) with their details, [`Stores::input_from_vault`] makes
-//! the file that adds one as it is.
+//! the file that adds one as it is, and [`Stores::sync_overview`] shows every SecretSync with
+//! its conditions and the synced Secret's key names and sizes — never a value.
 //!
 //! The vault side is the [`VaultSecrets`] trait ([`KeyVaultSecrets`] on the official SDK); the
 //! cluster side is the [`StoreTarget`] trait ([`KubernetesTarget`]: server-side apply with field
@@ -28,6 +29,7 @@ mod candidates;
 mod check;
 mod config;
 mod error;
+mod overview;
 mod plan;
 mod secrets;
 mod state;
@@ -48,6 +50,7 @@ pub use check::{
 };
 pub use config::{Instance, Store, StoreConfig};
 pub use error::{Result, StoreError, VaultFailure};
+pub use overview::{SyncCondition, SyncMapping, SyncOverview};
 pub use plan::{
     Applied, ChangeAction, ConnectorSettings, Plan, ResourceChange, SecretAction, SecretWrite,
 };

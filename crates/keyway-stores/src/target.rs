@@ -63,6 +63,14 @@ pub trait StoreTarget: Send + Sync {
     /// states then come from the SecretSync's status alone.
     async fn synced_digests(&self, name: &str) -> Result<Option<BTreeMap<String, Digest>>>;
 
+    /// The key names of the synced Secret `name` with the size of each value in bytes (never a
+    /// value); `None` when there is no such Secret, or the target cannot see it (ARM, the
+    /// default).
+    async fn synced_key_sizes(&self, name: &str) -> Result<Option<BTreeMap<String, usize>>> {
+        let _ = name;
+        Ok(None)
+    }
+
     /// Whether [`StoreTarget::synced_digests`] can see the synced Secrets. When not (ARM),
     /// sync states are what the SecretSync's status reports ([`crate::SyncState::reported`]).
     fn shows_secrets(&self) -> bool {
@@ -116,6 +124,14 @@ impl KubernetesTarget {
 
     fn what(&self, kind: &str, name: &str) -> String {
         format!("{kind} {}/{name}", self.namespace)
+    }
+
+    /// The Secret `name`, if it exists (read to digest or measure its values, never kept).
+    async fn synced_secret(&self, name: &str) -> Result<Option<Secret>> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        api.get_opt(name)
+            .await
+            .map_err(|e| StoreError::kube(format!("reading {}", self.what("Secret", name)), e))
     }
 
     /// Server-side applies `body`, the `kind` resource `name` of the namespace.
@@ -214,16 +230,21 @@ impl StoreTarget for KubernetesTarget {
     }
 
     async fn synced_digests(&self, name: &str) -> Result<Option<BTreeMap<String, Digest>>> {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
-        let secret = api
-            .get_opt(name)
-            .await
-            .map_err(|e| StoreError::kube(format!("reading {}", self.what("Secret", name)), e))?;
-        Ok(secret.map(|s| {
+        Ok(self.synced_secret(name).await?.map(|s| {
             s.data
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(k, v)| (k, digest(&v.0)))
+                .collect()
+        }))
+    }
+
+    async fn synced_key_sizes(&self, name: &str) -> Result<Option<BTreeMap<String, usize>>> {
+        Ok(self.synced_secret(name).await?.map(|s| {
+            s.data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0.len()))
                 .collect()
         }))
     }
