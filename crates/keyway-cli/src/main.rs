@@ -20,6 +20,7 @@ mod secret;
 mod secrets;
 mod signal;
 mod sync;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -63,6 +64,9 @@ enum Command {
     /// The instance's synced secrets: add (from a file or standard input), list, remove.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// The certificates and secrets page, served locally: trust list, issuer list, client
+    /// certificate and synced secrets, in a browser.
+    Ui(ui::UiArgs),
 }
 
 #[tokio::main]
@@ -81,6 +85,7 @@ async fn main() -> ExitCode {
         Command::Sync(args) => sync::run(args).await,
         Command::Secret(command) => secret::run(command).await,
         Command::Secrets(command) => secrets::run(command).await,
+        Command::Ui(args) => ui::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -755,3 +755,116 @@ async fn a_failed_entry_makes_the_listing_exit_1() {
     }
     s.finish().await;
 }
+
+/// `keyway ui`: plain HTTP is refused off loopback before anything is reached (exit 2, naming
+/// the flags); with a certificate it serves HTTPS, prints one tokened URL, sets a `Secure`
+/// session cookie and shows the instance's certificates; a broken key is exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyway_ui_serves_https_with_a_certificate_and_refuses_plain_http_off_loopback() {
+    let setup = setup("ui").await;
+    let off_loopback = setup.keyway(&["ui", "--bind", "0.0.0.0:0"], None);
+    assert_eq!(
+        off_loopback.status.code(),
+        Some(2),
+        "{}",
+        text(&off_loopback)
+    );
+    assert!(
+        String::from_utf8_lossy(&off_loopback.stderr).contains("--tls-cert"),
+        "{}",
+        text(&off_loopback)
+    );
+
+    let page = Issued::self_signed(&CertSpec {
+        common_name: "keyway ui".into(),
+        san: vec!["127.0.0.1".into()],
+        ..Default::default()
+    });
+    let cert = setup.write("ui.crt", page.pem().as_bytes());
+    let key = setup.write("ui.key", page.key_pem().as_bytes());
+    let broken = setup.write("broken.key", b"not a key");
+    let bad = setup.keyway(
+        &[
+            "ui",
+            "--bind",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &broken,
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("key"),
+        "{}",
+        text(&bad)
+    );
+
+    let mut child = setup
+        .command(&[
+            "ui",
+            "--bind",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("keyway ui: open ")
+        .unwrap_or_else(|| panic!("the URL line: {line:?}"))
+        .to_string();
+    assert!(
+        url.starts_with("https://127.0.0.1:") && url.contains("/?token="),
+        "{url}"
+    );
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(page.pem().as_bytes()).unwrap()])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client.get(&url).send().await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let base = url.split("/?token=").next().unwrap();
+    let anonymous = client
+        .get(format!("{base}/certificates"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let listed = client
+        .get(format!("{base}/certificates"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let body = listed.text().await.unwrap();
+    assert!(body.contains(setup.cluster.namespace()), "{body}");
+    assert!(body.contains("Synced certificates"));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(0), "stops cleanly on SIGTERM");
+    setup.finish().await;
+}
