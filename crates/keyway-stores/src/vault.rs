@@ -305,12 +305,21 @@ impl VaultSecrets for KeyVaultSecrets {
             .list_secret_properties(Some(options))
             .map_err(failed)?
             .into_pages();
-        let mut guard = NextLinkGuard::new(&self.url)?;
+        // keyway-sync's rule for following a vault's nextLink: on the vault's origin only,
+        // never twice, at most MAX_PAGES pages.
+        let mut guard = keyway_sync::source::PageGuard::new(&self.url)
+            .map_err(|e| StoreError::invalid("vault URL", e.to_string()))?;
         let mut items = Vec::new();
         while let Some(page) = pages.try_next().await.map_err(failed)? {
             let page = page.into_model().map_err(failed)?;
             // Checked before the pager follows the link on the next turn.
-            guard.accept(page.next_link.as_deref())?;
+            guard.accept("*", &page).map_err(|e| StoreError::Vault {
+                operation: "list",
+                secret: "*".into(),
+                failure: VaultFailure::Other,
+                status: None,
+                message: e.to_string(),
+            })?;
             for item in page.value {
                 let Ok(id) = item.resource_id() else { continue };
                 items.push(SecretListItem {
@@ -404,69 +413,6 @@ impl VaultSecrets for KeyVaultSecrets {
             .purge_deleted_secret(name, None)
             .await
             .map_err(|e| vault_error(&self.url, "purge", name, e))?;
-        Ok(())
-    }
-}
-
-/// Follows a listing's `nextLink` only where it is safe: on the vault's own origin (the SDK
-/// sends the bearer token to whatever the link names), never twice to the same link (a link to
-/// itself would loop forever), and at most [`keyway_sync::source::MAX_PAGES`] pages.
-struct NextLinkGuard {
-    vault: azure_core::http::Url,
-    seen: std::collections::HashSet<String>,
-    pages: usize,
-}
-
-impl NextLinkGuard {
-    fn new(vault_url: &str) -> Result<NextLinkGuard> {
-        let vault = azure_core::http::Url::parse(vault_url)
-            .map_err(|e| StoreError::invalid("vault URL", format!("{vault_url}: {e}")))?;
-        Ok(NextLinkGuard {
-            vault,
-            seen: Default::default(),
-            pages: 0,
-        })
-    }
-
-    fn accept(&mut self, next_link: Option<&str>) -> Result<()> {
-        self.pages += 1;
-        let refuse = |message: String| StoreError::Vault {
-            operation: "list",
-            secret: "*".into(),
-            failure: VaultFailure::Other,
-            status: None,
-            message,
-        };
-        let Some(link) = next_link.filter(|l| !l.is_empty()) else {
-            return Ok(());
-        };
-        if self.pages >= keyway_sync::source::MAX_PAGES {
-            return Err(refuse(format!(
-                "the listing goes on past {} pages; stopped (a vault that pages forever is \
-                 broken or hostile)",
-                keyway_sync::source::MAX_PAGES
-            )));
-        }
-        let next = self.vault.join(link).map_err(|e| {
-            refuse(format!(
-                "the vault answered a nextLink that is not a URL ({e})"
-            ))
-        })?;
-        if next.origin() != self.vault.origin() {
-            return Err(refuse(format!(
-                "the vault answered a nextLink on another origin ({}, the vault is {}); not \
-                 followed, so the vault's token is not sent there",
-                next.origin().ascii_serialization(),
-                self.vault.origin().ascii_serialization()
-            )));
-        }
-        if !self.seen.insert(next.to_string()) {
-            return Err(refuse(
-                "the vault answered a nextLink it had answered before; stopped (the listing \
-                 would loop)"
-                    .into(),
-            ));
-        }
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use crate::error::Result;
 
 pub use keyvault::{KeyVaultSource, KeyVaultSourceOptions, RequestBudget};
 pub use memory::MemorySource;
-pub use paging::MAX_PAGES;
+pub use paging::{MAX_PAGES, NextLink, PageGuard};
 pub use shared::SharedSource;
 pub use upload::{FILE_ENCODING_TAG, MAX_SECRET_VALUE_BYTES, SecretUpload, check_secret_name};
 pub use vault_error::{VaultOperation, describe_body, source_error};
