@@ -11,18 +11,15 @@
 //! | [`identity`] | `keyway-identity` | workload identity federation: assertion sources, a caching single-flight `TokenCredential`, FIC matching, OIDC issuer documents, AADSTS hints |
 //! | [`sync`] | `keyway-sync` | Key Vault → files and Kubernetes Secrets from SecretProviderClass/SecretSync, fetching only what changed; the SecretSync controller (feature `controller`) |
 //! | [`cluster`] | `keyway-cluster` | K3s issuer settings edited line by line, readiness checks, manifests |
+//! | [`stores`] | `keyway-stores` | an OPC UA connector's trust list, issuer list and client certificate, and synced secrets: checked, planned, applied, listed, removed |
 //! | `emulator` (feature `emulator`) | `keyway-emulator` | local Entra ID, OIDC issuer, Key Vault and Kubernetes API over real HTTPS |
 //!
 //! [`prelude`] holds the types most programs name; `use keyway::prelude::*;` brings them in.
 //!
 //! ## Features
 //!
-//! | feature | what it adds |
-//! |---|---|
-//! | `emulator` | the `emulator` module (`keyway-emulator`) |
-//! | `kube` | `identity::TokenRequest`: assertions from the Kubernetes TokenRequest API (`keyway-identity/kube`); the readiness probe of a cluster's issuer (`keyway-cluster/kube`) |
-//! | `kubernetes` | `sync::KubernetesSecretSink`: synced data into a Kubernetes Secret (`keyway-sync/kubernetes`) |
-//! | `controller` | `sync::controller`: the SecretSync controller to embed (`keyway-sync/controller`; implies `kubernetes` and `kube`) |
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //!
 //! ```
 //! use keyway::cert::{decode_value, Bundle, DecodeOptions, ParseOptions};
@@ -35,6 +32,7 @@
 pub use keyway_cert as cert;
 pub use keyway_cluster as cluster;
 pub use keyway_identity as identity;
+pub use keyway_stores as stores;
 pub use keyway_sync as sync;
 
 #[cfg(feature = "emulator")]

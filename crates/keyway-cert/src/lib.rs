@@ -23,6 +23,11 @@
 //! assert!(!report.has_errors());
 //! # Ok::<(), keyway_cert::CertError>(())
 //! ```
+//!
+//! ## Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod algorithm;
 mod bundle;

@@ -20,6 +20,11 @@
 //! assert!(!ensure_issuer("config.yaml", edit.after(), &settings)?.changed());
 //! # Ok::<(), keyway_cluster::ClusterError>(())
 //! ```
+//!
+//! ## Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod apply;
 pub mod arm;

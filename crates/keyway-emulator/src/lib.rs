@@ -13,6 +13,11 @@
 //! `Retry-After`), faults can be injected, and every request is counted.
 //!
 //! See `docs/emulator.md` for what is emulated and what is not.
+//!
+//! ## Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arm;
 mod clock;

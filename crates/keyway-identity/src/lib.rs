@@ -27,6 +27,11 @@
 //! let token = credential.token(&["https://vault.azure.net/.default"]).await?;
 //! # let _ = token; Ok(()) }
 //! ```
+//!
+//! ## Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod assertion;
 mod claims;

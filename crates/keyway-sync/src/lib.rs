@@ -3,6 +3,11 @@
 //! Azure Key Vault → files and Kubernetes Secrets (feature `kubernetes`), driven by the Secrets
 //! Store CSI Azure provider's SecretProviderClass and the Secret Store extension's SecretSync,
 //! fetching only what changed and never losing what is already synced.
+//!
+//! ## Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "controller")]
 pub mod controller;
