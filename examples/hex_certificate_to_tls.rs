@@ -12,9 +12,18 @@ use keyway::cert::{
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
+    let value_file = args.next().map(std::path::PathBuf::from);
+    let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "target/example-tls".into()));
+    run(value_file.as_deref(), &out)
+}
 
+/// Decodes, checks and writes the value in `value_file` (or a fresh one) to `out`.
+pub fn run(
+    value_file: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
     // 1. The secret value, as Key Vault returns it (a hex string, tagged file-encoding=hex).
-    let value = match args.next() {
+    let value = match value_file {
         Some(path) => std::fs::read(path)?,
         None => {
             let pki = TestPki::generate(KeyKind::EcP256, &["mqtt-broker.local"]);
@@ -46,8 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 5. tls.crt = the chain leaf → root, tls.key = the leaf's key as PKCS#8.
     let tls = bundle.tls_pair()?;
-    let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "target/example-tls".into()));
-    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(out)?;
     std::fs::write(out.join("tls.crt"), &tls.certificate_chain)?;
     std::fs::write(out.join("tls.key"), tls.private_key.as_bytes())?;
     println!(

@@ -17,6 +17,10 @@ mod read_secret_with_workload_identity;
 #[path = "../examples/emulator_with_azure_sdk.rs"]
 mod emulator_with_azure_sdk;
 
+#[path = "../examples/hex_certificate_to_tls.rs"]
+#[allow(dead_code)] // its `main` reads the command line; the test calls `run`
+mod hex_certificate_to_tls;
+
 #[test]
 fn sync_a_provider_class_into_a_directory() {
     sync_provider_class_to_directory::main().expect("the example runs");
@@ -40,4 +44,18 @@ fn read_a_secret_with_workload_identity() {
 #[test]
 fn the_emulators_under_the_official_azure_sdk() {
     emulator_with_azure_sdk::main().expect("the example runs");
+}
+
+#[test]
+fn decode_a_hex_certificate_into_tls_files() {
+    let out = std::env::temp_dir().join(format!("keyway-example-tls-{}", std::process::id()));
+    hex_certificate_to_tls::run(None, &out).expect("the example runs");
+    let crt = std::fs::read_to_string(out.join("tls.crt")).unwrap();
+    let key = std::fs::read_to_string(out.join("tls.key")).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(
+        crt.matches("BEGIN CERTIFICATE").count() >= 2,
+        "the chain, leaf first"
+    );
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
 }
