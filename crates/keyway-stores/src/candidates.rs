@@ -39,7 +39,8 @@ pub struct VaultCandidate {
     /// A certificate or a CRL.
     pub kind: FileKind,
     /// The file name it is synced under when added ([`Stores::input_from_vault`]): the secret
-    /// name with `.der` (a certificate) or `.crl` (a CRL).
+    /// name with `.crt` (a PEM certificate the secret holds as the stores keep files: hex,
+    /// tagged), `.der` (another certificate) or `.crl` (a CRL).
     pub file_name: String,
     /// A certificate's details.
     pub certificate: Option<CertificateSummary>,
@@ -60,9 +61,28 @@ pub struct VaultCandidate {
 /// A certificate or CRL read from a secret's value.
 pub(crate) struct FromVault {
     pub kind: FileKind,
-    /// The DER bytes: the file the store takes.
+    /// The DER bytes.
     pub der: Zeroizing<Vec<u8>>,
+    /// The file the value decodes to, as it was uploaded (PEM text or DER).
+    pub file: Zeroizing<Vec<u8>>,
     pub encoding: Encoding,
+}
+
+impl FromVault {
+    /// The file a store takes from this secret, and its name: the file as uploaded when the
+    /// secret holds it as the stores keep files (hex, tagged) — a PEM certificate as `.crt`, so
+    /// adding it writes no new version — else the DER (`.der`, or `.crl` for a CRL, which the
+    /// issuer list takes as DER only).
+    fn store_file(&self, stored: &StoredSecret) -> (String, &[u8]) {
+        let pem = self.file.starts_with(b"-----BEGIN ");
+        match self.kind {
+            FileKind::Certificate if stored.holds_hex_of(&self.file) && pem => {
+                (format!("{}.crt", stored.name), &self.file)
+            }
+            FileKind::Crl => (format!("{}.crl", stored.name), &self.der),
+            _ => (format!("{}.der", stored.name), &self.der),
+        }
+    }
 }
 
 /// The one certificate or one CRL `stored` holds, decoded by keyway-cert's rules (the
@@ -107,22 +127,17 @@ pub(crate) fn certificate_or_crl(stored: &StoredSecret) -> Option<FromVault> {
     Some(FromVault {
         kind,
         der: Zeroizing::new(der.to_vec()),
+        file: Zeroizing::new(decoded.bytes().to_vec()),
         encoding: decoded.encoding(),
     })
-}
-
-/// The file name a secret is added under: its name with the extension of its kind.
-fn file_name(secret: &str, kind: FileKind) -> String {
-    match kind {
-        FileKind::Crl => format!("{secret}.crl"),
-        _ => format!("{secret}.der"),
-    }
 }
 
 /// What `stored` holds compared with `bytes`, for a plan's refusal or warning: the same file
 /// in another encoding (named), or other bytes. Never the value.
 pub(crate) fn what_it_holds(stored: &StoredSecret, bytes: &[u8]) -> String {
-    let Some(found) = certificate_or_crl(stored).filter(|f| f.der.as_slice() == bytes) else {
+    let Some(found) = certificate_or_crl(stored)
+        .filter(|f| f.der.as_slice() == bytes || f.file.as_slice() == bytes)
+    else {
         return "already holds other bytes".into();
     };
     let what = match found.kind {
@@ -173,7 +188,9 @@ impl Stores {
     /// `stored` as a candidate, judged by the checks of an add at `at`.
     fn candidate(&self, stored: &StoredSecret, at: OffsetDateTime) -> Option<VaultCandidate> {
         let found = certificate_or_crl(stored)?;
-        let file = InputFile::new(file_name(&stored.name, found.kind), found.der.to_vec());
+        let (name, bytes) = found.store_file(stored);
+        let stored_as_hex = stored.holds_hex_of(bytes);
+        let file = InputFile::new(name, bytes.to_vec());
         // The store whose file types take it; the store's own rules come with the plan.
         let store = match found.kind {
             FileKind::Crl => Store::Issuer,
@@ -199,13 +216,15 @@ impl Stores {
             crl: report.crl,
             findings: report.findings,
             refusals: report.refusals,
-            stored_as_hex: stored.holds_hex_of(&found.der),
+            stored_as_hex,
         })
     }
 
     /// The file that adds the vault secret `name` to a store as it is, for
-    /// [`Stores::plan_add`]: the DER of its certificate (named `<name>.der`) or its CRL
-    /// (`<name>.crl`), stored under the secret `name` itself
+    /// [`Stores::plan_add`]: a PEM certificate the secret holds in hex, tagged (as keyway and
+    /// `az keyvault secret set --encoding hex` upload a `.crt`), as that file (`<name>.crt`);
+    /// else the DER of its certificate (`<name>.der`) or its CRL (`<name>.crl`); stored under
+    /// the secret `name` itself
     /// ([`InputFile::with_secret_name`]). When the secret already holds that file in hex
     /// tagged `file-encoding: hex`, the add writes no new version; in another encoding (PEM,
     /// base64) the plan refuses unless `overwrite_secret`, which stores it in hex as a new
@@ -239,7 +258,7 @@ impl Stores {
                 ),
             ));
         };
-        let file = file_name(name, found.kind);
+        let (file, bytes) = found.store_file(&stored);
         let problems = name_problems(&file, name);
         if !problems.is_empty() {
             return Err(StoreError::invalid(
@@ -247,7 +266,7 @@ impl Stores {
                 format!("the file {file}: {}", problems.join("; ")),
             ));
         }
-        Ok(InputFile::new(file, found.der.to_vec()).with_secret_name(name))
+        Ok(InputFile::new(file.clone(), bytes.to_vec()).with_secret_name(name))
     }
 }
 

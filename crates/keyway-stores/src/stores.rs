@@ -405,14 +405,41 @@ impl Stores {
         let mut uploads = Vec::new();
         let refused_so_far = !refusals.is_empty() || reports.iter().any(|r| !r.refusals.is_empty());
         if !refused_so_far {
+            // Who else maps each secret: a new version would change their files too.
+            let other_syncs = if options.overwrite_secret {
+                self.target.secret_syncs().await?
+            } else {
+                Vec::new()
+            };
             for (file, report) in files.iter().zip(&reports) {
                 let existing = self.vault.get(&report.secret_name).await?;
+                let shared_with: Vec<String> =
+                    mappings_of(&other_syncs, &self.config.provider_class)
+                        .into_iter()
+                        .flat_map(|(sync, data)| {
+                            data.into_iter()
+                                .filter(|d| d.source_path == report.secret_name)
+                                .filter(|d| sync != sync_name || d.target_key != report.file)
+                                .map(|d| format!("{} of {sync}", d.target_key))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect();
                 // Unchanged only when the value is already these bytes as the connector's
                 // object reads them (hex, tagged): the same certificate in base64 or PEM text
                 // would reach the cluster as garbage through `objectEncoding: hex`.
                 let action = match &existing {
                     None => SecretAction::Create,
                     Some(s) if s.holds_hex_of(file.bytes()) => SecretAction::Unchanged,
+                    Some(s) if options.overwrite_secret && !shared_with.is_empty() => {
+                        refusals.push(format!(
+                            "{}: Key Vault secret {} is also {}; a new version would change \
+                             that file too: choose another secret name",
+                            report.file,
+                            s.name,
+                            shared_with.join(", ")
+                        ));
+                        SecretAction::Unchanged
+                    }
                     Some(s) if options.overwrite_secret => {
                         warnings.push(format!(
                             "secret {} {} (version {}); a new version in hex replaces it",

@@ -308,3 +308,68 @@ async fn a_vault_secret_is_added_as_it_is() {
     assert!(!format!("{not_cert:?}").contains("hunter2"));
     env.cluster.cleanup().await;
 }
+
+/// A `.crt` (PEM) that the stores themselves uploaded (hex of the PEM text, tagged) is offered
+/// as stored and added to another store as it is: no new version, so the entry that uploaded it
+/// keeps its bytes. And a new version of a secret another entry maps is refused even with
+/// `overwrite_secret`: it would change that entry's file too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_other_entries_map_is_never_rewritten() {
+    let env = env("ui-vault-shared").await;
+    let issuer = ca("Contoso OPC UA CA");
+    support::add_file(
+        &env.stores,
+        Store::Issuer,
+        "contoso-ca.crt",
+        issuer.pem().as_bytes(),
+    )
+    .await;
+
+    let candidates = env.stores.vault_certificates().await.unwrap();
+    let ca_secret = candidates
+        .iter()
+        .find(|c| c.name == "contoso-ca-crt")
+        .expect("the uploaded CA is offered");
+    assert!(
+        ca_secret.stored_as_hex,
+        "keyway's own upload is stored as the stores keep files"
+    );
+    assert_eq!(ca_secret.file_name, "contoso-ca-crt.crt");
+    let input = env.stores.input_from_vault("contoso-ca-crt").await.unwrap();
+    let sets = set_count(&env);
+    let plan = env
+        .stores
+        .plan_add(Store::Trust, &[input], &AddOptions::default())
+        .await
+        .unwrap();
+    assert!(!plan.is_refused(), "{plan}");
+    assert_eq!(plan.secrets[0].action, SecretAction::Unchanged, "{plan}");
+    env.stores.apply(&plan).await.unwrap();
+    assert_eq!(set_count(&env), sets, "no new version");
+
+    // Another certificate under that secret name, with overwrite: refused, naming both users.
+    let other = server("opcua-srv4");
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Trust,
+            &[
+                keyway_stores::InputFile::new("srv4.der", other.der().to_vec())
+                    .with_secret_name("contoso-ca-crt"),
+            ],
+            &AddOptions {
+                overwrite_secret: true,
+                ..AddOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(plan.is_refused(), "{plan}");
+    let reasons = plan.all_refusals().join("; ");
+    assert!(
+        reasons.contains("contoso-ca.crt of aio-opc-ua-broker-issuer-list")
+            && reasons.contains("contoso-ca-crt.crt of aio-opc-ua-broker-trust-list"),
+        "{reasons}"
+    );
+    assert_eq!(set_count(&env), sets, "nothing written");
+}
