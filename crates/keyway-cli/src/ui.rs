@@ -15,9 +15,9 @@ use crate::output::outln;
 /// `keyway ui`.
 #[derive(Debug, Args)]
 pub struct UiArgs {
-    /// The address to serve on. Plain HTTP is served on a loopback address only; any other
-    /// address needs --tls-cert and --tls-key.
-    #[arg(long, default_value = "127.0.0.1:8787")]
+    /// The address to serve on (IP:PORT, or localhost:PORT). Plain HTTP is served on a
+    /// loopback address only; any other address needs --tls-cert and --tls-key.
+    #[arg(long, default_value = "127.0.0.1:8787", value_parser = parse_bind)]
     pub bind: SocketAddr,
     /// The page's certificate chain (PEM, leaf first): serve HTTPS.
     #[arg(long, requires = "tls_key")]
@@ -32,6 +32,19 @@ pub struct UiArgs {
     pub target: TargetArgs,
 }
 
+/// `IP:PORT`, or `localhost:PORT` (127.0.0.1).
+fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{port:?} is not a port number"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        format!("{text:?} is not IP:PORT (e.g. 127.0.0.1:8787, [::1]:8787 or localhost:8787)")
+    })
+}
+
 /// Runs `keyway ui`.
 pub async fn run(args: UiArgs) -> Result<ExitCode, CliError> {
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -39,8 +52,24 @@ pub async fn run(args: UiArgs) -> Result<ExitCode, CliError> {
             let read = |p: &PathBuf| {
                 std::fs::read(p).map_err(|e| CliError::io(p.display().to_string(), e))
             };
-            let config = keyway_ui::tls_config(&read(cert)?, &read(key)?)
-                .map_err(|e| CliError::Input(e.to_string()))?;
+            let config = keyway_ui::tls_config(&read(cert)?, &read(key)?).map_err(|e| {
+                // Say which file: the library knows the certificate and the key, not the flags.
+                let file = match &e {
+                    keyway_ui::ServeError::Tls { what: "key", .. } => {
+                        format!("--tls-key {}", key.display())
+                    }
+                    keyway_ui::ServeError::Tls {
+                        what: "certificate",
+                        ..
+                    } => format!("--tls-cert {}", cert.display()),
+                    _ => format!(
+                        "--tls-cert {} and --tls-key {}",
+                        cert.display(),
+                        key.display()
+                    ),
+                };
+                CliError::Input(format!("{file}: {e}"))
+            })?;
             Some(config)
         }
         _ => None,
@@ -55,11 +84,15 @@ pub async fn run(args: UiArgs) -> Result<ExitCode, CliError> {
     let server = keyway_ui::Ui::new(Arc::new(stores))
         .bind(args.bind, tls)
         .await
-        .map_err(|e| match e {
-            keyway_ui::ServeError::Bind { .. } => CliError::Remote(e.to_string()),
-            _ => CliError::Input(e.to_string()),
-        })?;
+        .map_err(|e| CliError::Input(e.to_string()))?;
     outln!("keyway ui: open {}", server.url());
+    if args.bind.ip().is_unspecified() {
+        outln!(
+            "(listening on every address: open it with this host's name, the one the \
+             certificate names, in place of {})",
+            args.bind.ip()
+        );
+    }
     outln!("(the URL carries this session's access token; Ctrl-C stops the page)");
     if args.open {
         open_browser(server.url());
@@ -71,14 +104,20 @@ pub async fn run(args: UiArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens `url` in the desktop's browser; says so when there is none (the URL is printed).
+/// Opens `url` in the desktop's browser; says so when there is none (the URL is printed
+/// above; the opener's own messages, which would repeat it, are not shown).
 fn open_browser(url: &str) {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else {
         "xdg-open"
     };
-    if let Err(e) = std::process::Command::new(opener).arg(url).spawn() {
-        eprintln!("--open: cannot start {opener} ({e}); open the URL above yourself");
+    let opened = std::process::Command::new(opener)
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !opened.is_ok_and(|s| s.success()) {
+        eprintln!("--open: no browser could be started ({opener}); open the URL above yourself");
     }
 }

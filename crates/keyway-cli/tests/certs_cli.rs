@@ -797,10 +797,21 @@ async fn keyway_ui_serves_https_with_a_certificate_and_refuses_plain_http_off_lo
     );
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
     assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("key"),
-        "{}",
+        String::from_utf8_lossy(&bad.stderr).contains(&format!("--tls-key {broken}")),
+        "the flag and file are named: {}",
         text(&bad)
     );
+    // A port already taken: input (exit 2) with what to do.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let busy = setup.keyway(&["ui", "--bind", &format!("localhost:{port}")], None);
+    assert_eq!(busy.status.code(), Some(2), "{}", text(&busy));
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("choose another port"),
+        "{}",
+        text(&busy)
+    );
+    drop(taken);
 
     let mut child = setup
         .command(&[

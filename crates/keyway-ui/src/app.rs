@@ -28,6 +28,7 @@ pub(crate) struct App {
     pub stores: Arc<Stores>,
     pub sessions: Sessions,
     pub uploads: Uploads,
+    pub flashes: crate::flash::Flashes,
     pub frame: Frame,
     /// Cookies carry `Secure` when the page is served over HTTPS.
     pub secure: bool,
@@ -59,6 +60,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             axum::routing::post(pages::check_client),
         )
         .route("/certificates/apply", axum::routing::post(pages::apply))
+        .route("/certificates/recheck", axum::routing::post(pages::recheck))
         .route("/secrets", get(pages::secrets))
         .route("/secrets/add", axum::routing::post(pages::add_secret))
         .route(
@@ -135,7 +137,7 @@ fn admit(app: &App, request: &mut Request) -> Result<Option<Response>, UiError> 
         && request.method() != Method::HEAD
         && !same_origin(request.headers())
     {
-        return Err(UiError::Forbidden);
+        return Err(UiError::CrossSite);
     }
     request.extensions_mut().insert(session);
     Ok(None)

@@ -13,15 +13,22 @@ use crate::pages;
 pub enum UiError {
     /// No session: the page was not opened through the tokened URL (401).
     #[error(
-        "no session: open the URL `keyway ui` printed (it carries the access token); a \
-         restarted `keyway ui` prints a new one"
+        "not signed in: open the URL keyway ui printed when it started (it carries the access \
+         token; a restarted keyway ui prints a new one)"
     )]
     Unauthorized,
-    /// A state-changing request without this session's CSRF token, or from another site (403).
+    /// A state-changing request without this session's CSRF token (403).
     #[error(
-        "this form is stale or did not come from this page (CSRF token missing or wrong): reload the page and try again"
+        "this form is stale or did not come from this page (CSRF token missing or wrong): \
+         reload the page and try again"
     )]
     Forbidden,
+    /// A state-changing request the browser says came from another site (403).
+    #[error(
+        "refused: the browser says this request came from another site, not from this page; \
+         use the page itself"
+    )]
+    CrossSite,
     /// The form is incomplete or malformed (400); `field` names the form field.
     #[error("{field}: {reason}")]
     BadForm {
@@ -61,7 +68,7 @@ impl UiError {
     pub fn status(&self) -> StatusCode {
         match self {
             UiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            UiError::Forbidden => StatusCode::FORBIDDEN,
+            UiError::Forbidden | UiError::CrossSite => StatusCode::FORBIDDEN,
             UiError::BadForm { .. } => StatusCode::BAD_REQUEST,
             UiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UiError::UploadGone => StatusCode::GONE,
@@ -81,6 +88,7 @@ impl IntoResponse for UiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
-        (status, pages::error_page(status, &self.to_string())).into_response()
+        let message = pages::option_labels(&self.to_string());
+        (status, pages::error_page(status, &message)).into_response()
     }
 }

@@ -12,13 +12,6 @@ use crate::uploads::MAX_FILE_BYTES;
 /// The most a text field may weigh.
 const MAX_FIELD_BYTES: usize = 4096;
 
-/// `text` percent-encoded as a query value.
-pub(crate) fn encode(text: &str) -> String {
-    serde_urlencoded::to_string([("", text)])
-        .map(|s| s.trim_start_matches('=').to_string())
-        .unwrap_or_default()
-}
-
 /// A multipart form: its text fields and its files (by field name).
 #[derive(Default)]
 pub(crate) struct Upload {
@@ -90,13 +83,5 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> UiError {
         }
     } else {
         UiError::bad_form("upload", e.body_text())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(super::encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
     }
 }

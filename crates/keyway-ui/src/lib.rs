@@ -29,6 +29,7 @@
 
 mod app;
 mod error;
+mod flash;
 mod form;
 mod pages;
 mod server;
@@ -79,6 +80,7 @@ impl Ui {
                 stores,
                 sessions: session::Sessions::new(),
                 uploads: uploads::Uploads::default(),
+                flashes: flash::Flashes::default(),
                 frame,
                 secure,
             }),

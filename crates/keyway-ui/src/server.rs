@@ -28,7 +28,7 @@ pub enum ServeError {
         addr: SocketAddr,
     },
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {source}{}", bind_hint(source))]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -43,6 +43,22 @@ pub enum ServeError {
         /// Why.
         reason: String,
     },
+}
+
+fn bind_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            " (another program, perhaps another keyway ui, listens there: stop it or choose \
+             another port, e.g. --bind 127.0.0.1:8788)"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            " (this host has no such address: bind 127.0.0.1, or one of this host's addresses)"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            " (ports below 1024 need privileges: choose a port above 1024)"
+        }
+        _ => "",
+    }
 }
 
 /// A TLS server configuration from a PEM certificate chain (leaf first) and its PEM private
@@ -73,7 +89,12 @@ pub fn tls_config(
         .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
         .map_err(|e| ServeError::Tls {
             what: "certificate and key",
-            reason: e.to_string(),
+            reason: match e {
+                rustls::Error::InconsistentKeys(_) => {
+                    "the key is not the certificate's (it belongs to another certificate)".into()
+                }
+                other => other.to_string(),
+            },
         })?;
     Ok(Arc::new(config))
 }

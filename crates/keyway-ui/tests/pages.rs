@@ -143,9 +143,12 @@ async fn every_change_needs_the_csrf_token_and_the_same_origin() {
             "csrf={csrf}&vault_secret=s&value=v"
         )))
         .unwrap();
-    assert_eq!(
-        browser.send_with_cookie(request).await.status,
-        StatusCode::FORBIDDEN
+    let cross_site = browser.send_with_cookie(request).await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN);
+    assert!(
+        cross_site.body.contains("another site"),
+        "{}",
+        cross_site.body
     );
     assert_eq!(set_count(&env), sets, "no SetSecret");
     assert_eq!(cluster_state(env.target.as_ref()).await, before);
@@ -262,6 +265,12 @@ async fn upload_check_apply_writes_what_certs_add_writes_then_list_and_delete_fr
     let page = browser.get(removed.location.as_deref().unwrap()).await;
     assert!(!page.body.contains(&sha1), "gone from the list");
     assert!(page.body.contains("the Key Vault secret stays"));
+    // The notice is shown once, and never comes from the URL.
+    let again = browser
+        .get("/certificates?store=trust&notice=INJECTED-TEXT")
+        .await;
+    assert!(!again.body.contains("the Key Vault secret stays"));
+    assert!(!again.body.contains("INJECTED-TEXT"));
     assert!(
         env.vault.secret_value("plc-7-der").is_some(),
         "the Key Vault secret remains"
@@ -297,6 +306,24 @@ async fn a_refused_upload_shows_why_and_writes_nothing() {
         )
         .await;
     assert_eq!(applied.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The refused page's button checks again with the boxes ticked: the new plan, no write.
+    assert!(details.body.contains(r#"action="/certificates/recheck""#));
+    assert!(!details.body.contains(r#"action="/certificates/apply""#));
+    let rechecked = browser
+        .post(
+            "/certificates/recheck",
+            &[
+                ("csrf", &csrf),
+                ("upload", &upload),
+                ("store", "trust"),
+                ("allow_expired", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(rechecked.status, StatusCode::OK, "{}", rechecked.body);
+    assert!(rechecked.body.contains("What Apply writes"));
+    assert!(rechecked.body.contains(r#"action="/certificates/apply""#));
+    assert_eq!(set_count(&env), sets, "checking again writes nothing");
 
     // A non-CA certificate to the issuer list.
     let leaf = server("not-a-ca");
@@ -520,6 +547,24 @@ async fn secrets_are_added_listed_with_sizes_and_deleted_and_a_value_is_never_sh
         refused.body
     );
     assert!(!refused.body.contains("another-value-xyz"));
+    assert!(
+        refused.body.contains(r#"value="historian-password""#),
+        "the form keeps the name"
+    );
+    // A missing value is said on the same page, the name kept.
+    let empty = browser
+        .post(
+            "/secrets/add",
+            &[
+                ("csrf", &page.csrf()),
+                ("vault_secret", "db-password"),
+                ("source", "new"),
+            ],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(empty.body.contains("type the new value"), "{}", empty.body);
+    assert!(empty.body.contains(r#"value="db-password""#));
 
     let running = start_controller(&env);
     let listed = eventually("the page shows the synced secret and its size", || async {

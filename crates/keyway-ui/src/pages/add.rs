@@ -18,7 +18,8 @@ use super::widgets::{self, csrf};
 use super::{Nav, layout};
 use crate::app::{App, see_other};
 use crate::error::UiError;
-use crate::form::{Upload, encode};
+use crate::flash::Flash;
+use crate::form::Upload;
 use crate::session::Session;
 use crate::uploads::{Pending, store_for};
 
@@ -38,7 +39,7 @@ pub(crate) async fn upload_form(
             (csrf(&session))
             p {
                 label for="file" { "Certificate or CRL file (at most 64 KiB)" }
-                input type="file" id="file" name="file" required accept=".der,.crt,.pem,.cer,.crl";
+                input type="file" id="file" name="file" required accept=".der,.crt,.pem,.crl";
             }
             (store_select(Store::Trust))
             p { button type="submit" { "Check" } }
@@ -125,8 +126,15 @@ fn apply_form(
     options: &AddOptions,
 ) -> Markup {
     let single = plan.files.len() == 1 && store != Store::Client;
+    // A refused plan's form checks again (with the store, name and boxes chosen) and shows
+    // the new plan; only a plan shown unrefused has an Apply button.
+    let action = if plan.is_refused() {
+        "/certificates/recheck"
+    } else {
+        "/certificates/apply"
+    };
     html! {
-        form.apply method="post" action="/certificates/apply" {
+        form.apply method="post" action=(action) {
             (csrf(session))
             input type="hidden" name="upload" value=(id);
             @if store == Store::Client {
@@ -180,23 +188,25 @@ pub(crate) struct ApplyForm {
     application_uri: Option<String>,
 }
 
-/// POST /certificates/apply: plans again (the same checks, with the store and name chosen)
-/// and applies when nothing refuses; a refusal shows the details again and writes nothing.
-pub(crate) async fn apply(
-    State(app): State<Arc<App>>,
-    Extension(session): Extension<Session>,
-    Form(form): Form<ApplyForm>,
-) -> Result<Response, UiError> {
+/// What an Apply or Check again form asks for: the waiting upload's files (with the secret
+/// name chosen), the store and the options.
+struct Chosen {
+    id: String,
+    store: Store,
+    files: Vec<InputFile>,
+    options: AddOptions,
+}
+
+fn chosen(app: &App, session: &Session, form: ApplyForm) -> Result<Chosen, UiError> {
     if !session.csrf_ok(form.csrf.as_deref()) {
         return Err(UiError::Forbidden);
     }
     let id = form
         .upload
-        .as_deref()
         .ok_or_else(|| UiError::bad_form("upload", "no upload named"))?;
     let pending: Pending = app
         .uploads
-        .get(session.key(), id)
+        .get(session.key(), &id)
         .ok_or(UiError::UploadGone)?;
     let store = store_for(&pending, parse_store("store", form.store.as_deref())?)
         .ok_or_else(|| UiError::bad_form("store", "choose the trust list or the issuer list"))?;
@@ -221,6 +231,38 @@ pub(crate) async fn apply(
         application_uri: form.application_uri.filter(|s| !s.is_empty()),
         ..AddOptions::default()
     };
+    Ok(Chosen {
+        id,
+        store,
+        files,
+        options,
+    })
+}
+
+/// POST /certificates/recheck: the plan again with what the form chose; writes nothing.
+pub(crate) async fn recheck(
+    State(app): State<Arc<App>>,
+    Extension(session): Extension<Session>,
+    Form(form): Form<ApplyForm>,
+) -> Result<Response, UiError> {
+    let c = chosen(&app, &session, form)?;
+    details(&app, &session, &c.id, c.store, &c.files, &c.options).await
+}
+
+/// POST /certificates/apply: plans again (the same checks, with the store and name chosen)
+/// and applies when nothing refuses; a refusal shows the details again and writes nothing.
+pub(crate) async fn apply(
+    State(app): State<Arc<App>>,
+    Extension(session): Extension<Session>,
+    Form(form): Form<ApplyForm>,
+) -> Result<Response, UiError> {
+    let Chosen {
+        id,
+        store,
+        files,
+        options,
+    } = chosen(&app, &session, form)?;
+    let id = id.as_str();
     let plan = app.stores.plan_add(store, &files, &options).await?;
     if plan.is_refused() {
         return details(&app, &session, id, store, &files, &options).await;
@@ -236,22 +278,23 @@ pub(crate) async fn apply(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let mut command = None;
     if let Some(settings) = &plan.connector_settings {
         match &applied.connector_settings_changed {
             Some(keys) if keys.is_empty() => {
                 text.push_str(" The connector settings were already set.")
             }
             Some(keys) => text.push_str(&format!(" Connector settings set: {}.", keys.join(", "))),
-            None => text.push_str(&format!(
-                " Apply the connector settings: {}",
-                settings.az_command()
-            )),
+            None => {
+                text.push_str(" Apply the connector settings to the IoT Operations extension:");
+                command = Some(settings.az_command());
+            }
         }
     }
+    app.flashes.set(session.key(), Flash { text, command });
     Ok(see_other(&format!(
-        "/certificates?store={}&notice={}",
-        store.as_str(),
-        encode(&text)
+        "/certificates?store={}",
+        store.as_str()
     )))
 }
 
@@ -295,7 +338,7 @@ pub(crate) async fn vault_list(
                                 td { (cert.subject) }
                                 td { (cert.issuer) }
                                 td.thumbprint { (cert.sha1) }
-                                td { (widgets::when(cert.not_after)) br; (widgets::validity(cert, &c.findings)) }
+                                td.date { (widgets::when(cert.not_after)) br; (widgets::validity(cert, &c.findings)) }
                             } @else if let Some(crl) = &c.crl {
                                 td { "CRL" }
                                 td { (crl.issuer) }

@@ -14,23 +14,25 @@ use super::widgets::{self, csrf, notice};
 use super::{Nav, layout};
 use crate::app::{App, see_other};
 use crate::error::UiError;
+use crate::flash::Flash;
 use crate::session::Session;
 
-/// `?store=` and the notice of the last action.
+/// `?store=`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListQuery {
     store: Option<String>,
-    notice: Option<String>,
 }
 
 /// The store a `store` form or query field names (`all` or absent: none).
 pub(crate) fn parse_store(field: &str, value: Option<&str>) -> Result<Option<Store>, UiError> {
     match value {
         None | Some("") | Some("all") => Ok(None),
-        Some(s) => s
-            .parse::<Store>()
-            .map(Some)
-            .map_err(|e| UiError::bad_form(field, e.to_string())),
+        Some(s) => s.parse::<Store>().map(Some).map_err(|_| {
+            UiError::bad_form(
+                field,
+                format!("{s:?} is not a store: trust, issuer or client"),
+            )
+        }),
     }
 }
 
@@ -44,13 +46,14 @@ const FILTERS: [(&str, &str); 4] = [
 /// GET /certificates
 pub(crate) async fn certificates(
     State(app): State<Arc<App>>,
+    Extension(session): Extension<Session>,
     Query(query): Query<ListQuery>,
 ) -> Result<Markup, UiError> {
     let store = parse_store("store", query.store.as_deref())?;
     let listings = app.stores.list(store, None).await?;
     let current = store.map_or("all", Store::as_str);
     let body = html! {
-        (notice(query.notice.as_deref()))
+        (notice(app.flashes.take(session.key()).as_ref()))
         nav.filter aria-label="Store" {
             ul {
                 @for (value, label) in FILTERS {
@@ -113,7 +116,7 @@ fn row(listing: &StoreListing, entry: &Entry) -> Markup {
                 td { (c.subject) }
                 td { (c.issuer) }
                 td.thumbprint { (c.sha1) }
-                td { (widgets::when(c.not_after)) br; (widgets::validity(c, &entry.findings)) }
+                td.date { (widgets::when(c.not_after)) br; (widgets::validity(c, &entry.findings)) }
             } @else if let Some(c) = &entry.crl {
                 td { "CRL" }
                 td { (c.issuer) }
@@ -161,7 +164,22 @@ pub(crate) async fn confirm_removal(
         with_crl: false,
         dry_run: true,
     };
-    let preview = app.stores.remove(store, &[name.as_str()], &options).await?;
+    // An issuer CA whose CRLs would stay behind: the removal takes them too, and says so.
+    let (preview, needs_crls) = match app.stores.remove(store, &[name.as_str()], &options).await {
+        Err(keyway_stores::StoreError::Refused { .. }) if store == Store::Issuer => {
+            let with_crl = RemoveOptions {
+                with_crl: true,
+                ..options
+            };
+            (
+                app.stores
+                    .remove(store, &[name.as_str()], &with_crl)
+                    .await?,
+                true,
+            )
+        }
+        other => (other?, false),
+    };
     let body = html! {
         p.warning {
             "This deletes " code { (name) } " from the " (store)
@@ -176,10 +194,10 @@ pub(crate) async fn confirm_removal(
                 input type="checkbox" id="include_secrets" name="include_secrets" value="true";
                 label for="include_secrets" { "Also delete the Key Vault secret (deleted and purged; it cannot be recovered)" }
             }
-            @if store == Store::Issuer {
+            @if needs_crls {
                 p {
-                    input type="checkbox" id="with_crl" name="with_crl" value="true";
-                    label for="with_crl" { "Also remove its CRLs" }
+                    input type="checkbox" id="with_crl" name="with_crl" value="true" checked;
+                    label for="with_crl" { "Also remove its CRLs (required: a CRL cannot stay without its CA)" }
                 }
             }
             p {
@@ -244,10 +262,15 @@ pub(crate) async fn remove(
             done.secrets_purged.join(", ")
         )
     };
-    let text = format!("Deleted {name} from the {store} on the cluster; {kept}.");
+    app.flashes.set(
+        session.key(),
+        Flash {
+            text: format!("Deleted {name} from the {store} on the cluster; {kept}."),
+            command: None,
+        },
+    );
     Ok(see_other(&format!(
-        "/certificates?store={}&notice={}",
-        store.as_str(),
-        crate::form::encode(&text)
+        "/certificates?store={}",
+        store.as_str()
     )))
 }

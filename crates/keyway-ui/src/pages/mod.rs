@@ -7,10 +7,12 @@ mod secrets;
 mod widgets;
 
 pub(crate) use add::{
-    apply, check_client, check_upload, client_form, pick_from_vault, upload_form, vault_list,
+    apply, check_client, check_upload, client_form, pick_from_vault, recheck, upload_form,
+    vault_list,
 };
 pub(crate) use certificates::{certificates, confirm_removal, remove};
 pub(crate) use secrets::{add_secret, confirm_secret_removal, remove_secret, secrets};
+pub(crate) use widgets::option_labels;
 
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};

@@ -18,34 +18,40 @@ use super::widgets::{self, csrf, notice};
 use super::{Nav, layout};
 use crate::app::{App, see_other};
 use crate::error::UiError;
-use crate::form::encode;
+use crate::flash::Flash;
 use crate::session::Session;
-
-/// The notice of the last action.
-#[derive(Debug, Deserialize)]
-pub(crate) struct SecretsQuery {
-    notice: Option<String>,
-}
 
 /// GET /secrets
 pub(crate) async fn secrets(
     State(app): State<Arc<App>>,
     Extension(session): Extension<Session>,
-    Query(query): Query<SecretsQuery>,
 ) -> Result<Markup, UiError> {
-    page(&app, &session, query.notice.as_deref(), None).await
+    let flash = app.flashes.take(session.key());
+    page(&app, &session, flash.as_ref(), None, &Prefill::default()).await
+}
+
+/// The add form's fields as last sent (never the value), to fill the form again after a
+/// refusal.
+#[derive(Debug, Default)]
+struct Prefill {
+    vault_secret: String,
+    synced_name: String,
+    key: String,
+    existing: bool,
+    overwrite: bool,
 }
 
 async fn page(
     app: &App,
     session: &Session,
-    notice_text: Option<&str>,
+    flash: Option<&Flash>,
     refused: Option<Markup>,
+    prefill: &Prefill,
 ) -> Result<Markup, UiError> {
     let listings = app.stores.list_secrets().await?;
     let overview = app.stores.sync_overview().await?;
     let body = html! {
-        (notice(notice_text))
+        (notice(flash))
         @if let Some(refused) = refused { (refused) }
         h2 { "Synced secrets" }
         div.table {
@@ -133,12 +139,12 @@ async fn page(
             (csrf(session))
             p {
                 label for="vault_secret" { "Key Vault secret name" }
-                input type="text" id="vault_secret" name="vault_secret" required maxlength="127" pattern="[0-9A-Za-z-]+";
+                input type="text" id="vault_secret" name="vault_secret" required maxlength="127" pattern="[0-9A-Za-z-]+" value=(prefill.vault_secret);
             }
             fieldset {
                 legend { "Value" }
                 p {
-                    input type="radio" id="source_new" name="source" value="new" checked;
+                    input type="radio" id="source_new" name="source" value="new" checked[!prefill.existing];
                     label for="source_new" { "Create a new value" }
                 }
                 p {
@@ -146,20 +152,20 @@ async fn page(
                     input type="password" id="value" name="value" autocomplete="new-password";
                 }
                 p {
-                    input type="radio" id="source_existing" name="source" value="existing";
+                    input type="radio" id="source_existing" name="source" value="existing" checked[prefill.existing];
                     label for="source_existing" { "Use the vault's existing secret as it is" }
                 }
             }
             p {
                 label for="synced_name" { "Synced name (the SecretSync and Kubernetes Secret; default: the secret's name in lower case)" }
-                input type="text" id="synced_name" name="synced_name" maxlength="253";
+                input type="text" id="synced_name" name="synced_name" maxlength="253" value=(prefill.synced_name);
             }
             p {
                 label for="key" { "Key in the Kubernetes Secret (default: the secret's name)" }
-                input type="text" id="key" name="key" maxlength="253";
+                input type="text" id="key" name="key" maxlength="253" value=(prefill.key);
             }
             p {
-                input type="checkbox" id="overwrite_secret" name="overwrite_secret" value="true";
+                input type="checkbox" id="overwrite_secret" name="overwrite_secret" value="true" checked[prefill.overwrite];
                 label for="overwrite_secret" { "Write a new version when the Key Vault secret holds another value" }
             }
             p { button type="submit" { "Add" } }
@@ -196,6 +202,51 @@ pub(crate) async fn add_secret(
     if !session.csrf_ok(form.csrf.as_deref()) {
         return Err(UiError::Forbidden);
     }
+    let prefill = Prefill {
+        vault_secret: given(form.vault_secret.clone()).unwrap_or_default(),
+        synced_name: given(form.synced_name.clone()).unwrap_or_default(),
+        key: given(form.key.clone()).unwrap_or_default(),
+        existing: form.source.as_deref() == Some("existing"),
+        overwrite: form.overwrite_secret.as_deref() == Some("true"),
+    };
+    // What the form lacks is said on this page, the form filled again (but the value).
+    let again = |status: StatusCode, refused: Markup| {
+        let (app, session, prefill) = (app.clone(), session.clone(), &prefill);
+        async move {
+            let markup = page(&app, &session, None, Some(refused), prefill).await?;
+            Ok::<Response, UiError>((status, markup).into_response())
+        }
+    };
+    let add = match secret_add(form) {
+        Ok(add) => add,
+        Err(e @ UiError::BadForm { .. }) => {
+            let message = e.to_string();
+            return again(
+                StatusCode::BAD_REQUEST,
+                html! { p.error role="alert" { (message) } },
+            )
+            .await;
+        }
+        Err(e) => return Err(e),
+    };
+    let plan = app.stores.plan_secret(&add).await?;
+    if plan.is_refused() {
+        return again(StatusCode::UNPROCESSABLE_ENTITY, widgets::plan(&plan)).await;
+    }
+    app.stores.apply(&plan).await?;
+    let synced = plan.synced_secret.clone().unwrap_or_default();
+    app.flashes.set(
+        session.key(),
+        Flash {
+            text: format!("Added {synced}: the SecretSync controller syncs it to the edge."),
+            command: None,
+        },
+    );
+    Ok(see_other("/secrets"))
+}
+
+/// The library's request from the form; a missing field is a [`UiError::BadForm`].
+fn secret_add(form: AddForm) -> Result<SecretAdd, UiError> {
     let vault_secret = given(form.vault_secret)
         .ok_or_else(|| UiError::bad_form("vault_secret", "name the Key Vault secret"))?;
     let value = match form.source.as_deref() {
@@ -216,27 +267,13 @@ pub(crate) async fn add_secret(
         }
         Some(_) => return Err(UiError::bad_form("source", "choose new or existing")),
     };
-    let add = SecretAdd {
+    Ok(SecretAdd {
         vault_secret,
         synced_name: given(form.synced_name),
         key: given(form.key),
         value,
         overwrite_secret: form.overwrite_secret.as_deref() == Some("true"),
-    };
-    let plan = app.stores.plan_secret(&add).await?;
-    if plan.is_refused() {
-        let refused = widgets::plan(&plan);
-        let markup = page(&app, &session, None, Some(refused)).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, markup).into_response());
-    }
-    app.stores.apply(&plan).await?;
-    let synced = plan.synced_secret.clone().unwrap_or_default();
-    Ok(see_other(&format!(
-        "/secrets?notice={}",
-        encode(&format!(
-            "Added {synced}: the SecretSync controller syncs it to the edge."
-        ))
-    )))
+    })
 }
 
 /// `?name=` of a removal.
@@ -319,8 +356,12 @@ pub(crate) async fn remove_secret(
             done.secrets_purged.join(", ")
         )
     };
-    Ok(see_other(&format!(
-        "/secrets?notice={}",
-        encode(&format!("Deleted {name} from the edge; {kept}."))
-    )))
+    app.flashes.set(
+        session.key(),
+        Flash {
+            text: format!("Deleted {name} from the edge; {kept}."),
+            command: None,
+        },
+    );
+    Ok(see_other("/secrets"))
 }

@@ -114,8 +114,8 @@ pub(crate) fn file_report(report: &FileReport) -> Markup {
             }
             @if let Some(c) = &report.certificate { (certificate(c)) }
             @if let Some(c) = &report.crl { (crl(c)) }
-            @if report.certificate.is_none() && report.crl.is_none() && report.refusals.is_empty() {
-                p { "A private key: it is uploaded to Key Vault and never shown." }
+            @if report.kind == Some(keyway_stores::FileKind::PrivateKey) && report.refusals.is_empty() {
+                p { "A private key that matches the certificate (checked). It is uploaded to Key Vault and never shown." }
             }
             (findings(&report.findings))
             @if !report.refusals.is_empty() {
@@ -153,7 +153,12 @@ pub(crate) fn plan(plan: &Plan) -> Markup {
         @if plan.is_refused() {
             section.refused role="alert" {
                 h2 { "Refused — nothing will be written" }
-                ul { @for r in plan.all_refusals() { li { (option_labels(&r)) } } }
+                @if plan.files.iter().any(|f| !f.refusals.is_empty()) {
+                    p { "The reasons are given with the file above." }
+                }
+                @if !plan.refusals.is_empty() {
+                    ul { @for r in &plan.refusals { li { (option_labels(r)) } } }
+                }
             }
         } @else {
             section.plan {
@@ -192,7 +197,9 @@ pub(crate) fn plan(plan: &Plan) -> Markup {
 
 /// A library refusal with the option fields it names said as this page's checkboxes.
 pub(crate) fn option_labels(text: &str) -> String {
-    text.replace("`allow_expired`", "“Add even if expired”")
+    text.replace("(`with_crl`)", "(check “Also remove its CRLs”)")
+        .replace("in the same command or first", "first")
+        .replace("`allow_expired`", "“Add even if expired”")
         .replace("`overwrite_secret`", "“Write a new version”")
         .replace("`with_crl`", "“Also remove its CRLs”")
         .replace("`include_secrets`", "“Also delete the Key Vault secret”")
@@ -203,11 +210,14 @@ pub(crate) fn option_labels(text: &str) -> String {
         .replace("`SecretValue::Bytes`", "“Create a new value”")
 }
 
-/// A notice above a page (the result of the last action).
-pub(crate) fn notice(text: Option<&str>) -> Markup {
+/// A notice above a page (the result of the last change), with its command line to copy.
+pub(crate) fn notice(flash: Option<&crate::flash::Flash>) -> Markup {
     html! {
-        @if let Some(text) = text {
-            p.notice role="status" { (text) }
+        @if let Some(flash) = flash {
+            div.notice role="status" {
+                p { (flash.text) }
+                @if let Some(command) = &flash.command { pre { (command) } }
+            }
         }
     }
 }
