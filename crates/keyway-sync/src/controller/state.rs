@@ -15,7 +15,8 @@ use super::status::Reason;
 use crate::error::{Result, SyncError};
 use crate::model::secret_sync::SecretSync;
 use crate::source::{
-    CallCounts, KeyVaultSource, KeyVaultSourceOptions, RequestBudget, SecretSource, SharedSource,
+    BudgetStats, CallCounts, KeyVaultSource, KeyVaultSourceOptions, RequestBudget, SecretSource,
+    SharedSource,
 };
 use crate::syncer::{SyncReport, Syncer};
 
@@ -126,11 +127,15 @@ impl Registry {
                 credential
             }
         };
-        let budget = maps
-            .budgets
-            .entry(vault_url.to_string())
-            .or_insert_with(|| Arc::new(RequestBudget::new(self.options.requests_per_10s)))
-            .clone();
+        let budget = match maps.budgets.get(vault_url) {
+            Some(found) => found.clone(),
+            None => {
+                let budget = Arc::new(RequestBudget::new(self.options.requests_per_10s));
+                maps.budgets.insert(vault_url.to_string(), budget.clone());
+                self.metrics.watch_budget(vault_url, budget.clone());
+                budget
+            }
+        };
         let source_key = (vault_url.to_string(), key.clone());
         let source = match maps.sources.get(&source_key) {
             Some(found) => found.clone(),
@@ -241,7 +246,19 @@ impl Registry {
             }
             keep
         });
-        self.metrics.retire(&retired_sources, &retired_credentials);
+        // A vault no source reads any more: its budget and its metric series go too.
+        let vaults: std::collections::HashSet<&str> =
+            used.iter().map(|(vault, _)| vault.as_str()).collect();
+        let mut retired_budgets = Vec::new();
+        maps.budgets.retain(|vault, budget| {
+            let keep = vaults.contains(vault.as_str());
+            if !keep {
+                retired_budgets.push(budget.clone());
+            }
+            keep
+        });
+        self.metrics
+            .retire(&retired_sources, &retired_credentials, &retired_budgets);
     }
 
     /// Drops a deleted SecretSync's syncer.
@@ -252,6 +269,14 @@ impl Registry {
         self.metrics.set_managed(maps.syncers.len());
         self.sweep(&mut maps);
     }
+}
+
+/// A Prometheus label value: backslash, double quote and line feed escaped.
+fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A number in [0, 1) that differs between calls (the jitter's randomness; not for secrets).
@@ -270,6 +295,8 @@ pub struct ControllerMetrics {
     /// The shared sources (their Key Vault calls) and credentials (their token exchanges).
     sources: Mutex<Vec<Arc<SharedSource>>>,
     credentials: Mutex<Vec<Arc<FederatedCredential>>>,
+    /// Each vault's request budget (its tries on the wire, 429s, the rate in force), by vault URL.
+    budgets: Mutex<Vec<(String, Arc<RequestBudget>)>>,
     /// What retired sources and credentials had counted when the registry dropped them
     /// (counters never go down).
     retired: Mutex<Retired>,
@@ -354,13 +381,23 @@ impl ControllerMetrics {
         lock(&self.credentials).push(credential);
     }
 
+    fn watch_budget(&self, vault_url: &str, budget: Arc<RequestBudget>) {
+        lock(&self.budgets).push((vault_url.to_string(), budget));
+    }
+
     /// Stops tracking sources and credentials the registry dropped, keeping their counts in
     /// the totals: the metrics must not keep a deleted SecretSync's token (or its source's
-    /// cache) alive.
-    fn retire(&self, sources: &[Arc<SharedSource>], credentials: &[Arc<FederatedCredential>]) {
-        if sources.is_empty() && credentials.is_empty() {
+    /// cache) alive. A retired vault's budget goes with its per-vault series.
+    fn retire(
+        &self,
+        sources: &[Arc<SharedSource>],
+        credentials: &[Arc<FederatedCredential>],
+        budgets: &[Arc<RequestBudget>],
+    ) {
+        if sources.is_empty() && credentials.is_empty() && budgets.is_empty() {
             return;
         }
+        lock(&self.budgets).retain(|(_, tracked)| !budgets.iter().any(|b| Arc::ptr_eq(b, tracked)));
         let mut retired = lock(&self.retired);
         lock(&self.sources).retain(|tracked| {
             if !sources.iter().any(|s| Arc::ptr_eq(s, tracked)) {
@@ -387,6 +424,16 @@ impl ControllerMetrics {
     /// How many sources and credentials the metrics still hold: those of live SecretSyncs.
     pub fn tracked(&self) -> (usize, usize) {
         (lock(&self.sources).len(), lock(&self.credentials).len())
+    }
+
+    /// Each vault's request budget as it stands, by vault URL (vaults some SecretSync reads).
+    pub fn vault_budgets(&self) -> Vec<(String, BudgetStats)> {
+        let mut all: Vec<(String, BudgetStats)> = lock(&self.budgets)
+            .iter()
+            .map(|(vault, budget)| (vault.clone(), budget.stats()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Reconciles so far, by outcome (condition reason).
@@ -480,6 +527,66 @@ impl ControllerMetrics {
                 })
                 .collect(),
         );
+        let budgets: Vec<(String, Arc<RequestBudget>)> = {
+            let mut budgets = lock(&self.budgets).clone();
+            budgets.sort_by(|a, b| a.0.cmp(&b.0));
+            budgets
+        };
+        family(
+            "keyway_keyvault_http_requests_total",
+            "counter",
+            "Key Vault requests on the wire (every try: SDK retries and authentication challenges included), by vault, operation and status class (none: no answer).",
+            budgets
+                .iter()
+                .flat_map(|(vault, budget)| {
+                    let vault = label_value(vault);
+                    budget.tries().into_iter().map(move |(op, class, n)| {
+                        (
+                            format!(
+                                "{{vault=\"{vault}\",operation=\"{op}\",status_class=\"{class}\"}}"
+                            ),
+                            n.to_string(),
+                        )
+                    })
+                })
+                .collect(),
+        );
+        let stats: Vec<(String, BudgetStats)> = budgets
+            .iter()
+            .map(|(vault, budget)| (label_value(vault), budget.stats()))
+            .collect();
+        family(
+            "keyway_keyvault_throttled_total",
+            "counter",
+            "Key Vault answers 429 (too many requests), by vault.",
+            stats
+                .iter()
+                .map(|(vault, s)| (format!("{{vault=\"{vault}\"}}"), s.throttled.to_string()))
+                .collect(),
+        );
+        family(
+            "keyway_keyvault_budget_requests_per_10s",
+            "gauge",
+            "The request budget in force per vault: requests per 10 s admitted now (halved on 429/503, recovering to the ceiling).",
+            stats
+                .iter()
+                .map(|(vault, s)| (format!("{{vault=\"{vault}\"}}"), s.per_10s.to_string()))
+                .collect(),
+        );
+        family(
+            "keyway_keyvault_budget_ceiling_requests_per_10s",
+            "gauge",
+            "The configured request budget per vault (--requests-per-10s): the most the budget in force reaches.",
+            stats
+                .iter()
+                .map(|(vault, s)| {
+                    (
+                        format!("{{vault=\"{vault}\"}}"),
+                        s.ceiling_per_10s.to_string(),
+                    )
+                })
+                .collect(),
+        );
         family(
             "keyway_token_exchanges_total",
             "counter",
@@ -540,7 +647,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_retired_credential_and_source_leave_the_metrics() {
+    async fn a_retired_credential_source_and_budget_leave_the_metrics() {
         let registry = Registry::new(&ControllerOptions::default());
         // Never contacted: the registry only builds the credential and the source.
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
@@ -557,12 +664,28 @@ mod tests {
             .source(&client, &key, &key.authority_host, vault)
             .unwrap();
         let credential = registry.maps().credentials[&key].clone();
+        let budget = registry.maps().budgets[vault].clone();
         assert_eq!(registry.metrics.tracked(), (1, 1));
+        let rendered = registry.metrics.render();
+        assert!(
+            rendered.contains(
+                "keyway_keyvault_budget_requests_per_10s{vault=\"https://team.vault.azure.net\"} 2000"
+            ),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(
+                "keyway_keyvault_throttled_total{vault=\"https://team.vault.azure.net\"} 0"
+            )
+        );
 
         // No SecretSync uses them any more (the last one was deleted): the registry and the
         // metrics let go, so the cached token goes with the last user.
         registry.retain(None, &std::collections::HashSet::new());
         assert_eq!(registry.metrics.tracked(), (0, 0));
+        assert!(registry.metrics.vault_budgets().is_empty());
+        assert!(registry.maps().budgets.is_empty());
+        assert!(!registry.metrics.render().contains("vault=\""));
         assert_eq!(
             Arc::strong_count(&source),
             1,
@@ -573,6 +696,11 @@ mod tests {
             Arc::strong_count(&credential),
             1,
             "only this test holds the credential (and its token)"
+        );
+        assert_eq!(
+            Arc::strong_count(&budget),
+            1,
+            "only this test holds the retired vault's budget"
         );
         // The counters keep what the retired ones counted.
         assert!(

@@ -1,12 +1,11 @@
 //! Azure Key Vault through the official `SecretClient`, with bounded concurrency, a vault-wide
-//! rate limit that stays under the real throttle, and the SDK's retry (which honours
-//! `Retry-After`).
+//! adaptive request budget that admits every try (the SDK's retries included) and steps back
+//! when the vault throttles, and the SDK's retry (which honours `Retry-After`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::ClientOptions;
@@ -16,10 +15,11 @@ use azure_security_keyvault_secrets::models::{
 };
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::error::{Result, SyncError};
+use crate::source::budget::RequestBudget;
 use crate::source::paging::{NextLink, PageGuard};
 use crate::source::vault_error::{VaultOperation, source_error};
 use crate::source::{CallCounts, KeyValue, SecretProperties, SecretSource, SecretValue};
@@ -34,8 +34,10 @@ pub struct KeyVaultSourceOptions {
     pub verify_challenge_resource: bool,
     /// Requests in flight at once.
     pub max_concurrency: usize,
-    /// Requests started per 10 seconds; the default 2,000 stays at half the real per-vault
-    /// budget of 4,000, leaving room for other clients.
+    /// Requests started per 10 seconds, at most (every try: the SDK's retries and Key Vault's
+    /// authentication challenge count); the default 2,000 stays at half the real per-vault
+    /// budget of 4,000, leaving room for other clients. The rate in force halves when the vault
+    /// answers 429 or 503 and recovers to this ceiling (see [`RequestBudget`]).
     pub requests_per_10s: u32,
     /// A budget shared with other sources of the same vault (other identities); when set it
     /// is used instead of `requests_per_10s`.
@@ -50,57 +52,6 @@ impl Default for KeyVaultSourceOptions {
             max_concurrency: 8,
             requests_per_10s: 2000,
             budget: None,
-        }
-    }
-}
-
-/// A vault's request budget: at most `limit` request starts in any 10-second window (a sliding
-/// window, as Key Vault's throttle counts). Share one between every source of a vault.
-pub struct RequestBudget {
-    limit: usize,
-    window: Duration,
-    starts: Mutex<VecDeque<Instant>>,
-}
-
-impl fmt::Debug for RequestBudget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestBudget")
-            .field("per_10s", &self.limit)
-            .finish()
-    }
-}
-
-impl RequestBudget {
-    /// At most `per_10s` requests per 10 seconds (at least one).
-    pub fn new(per_10s: u32) -> RequestBudget {
-        RequestBudget {
-            limit: per_10s.max(1) as usize,
-            window: Duration::from_secs(10),
-            starts: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    /// Waits until one more request fits the budget, and counts it.
-    pub async fn acquire(&self) {
-        loop {
-            let wait = {
-                let mut starts = self.starts.lock().await;
-                let now = Instant::now();
-                while starts
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
-                {
-                    starts.pop_front();
-                }
-                if starts.len() < self.limit {
-                    starts.push_back(now);
-                    return;
-                }
-                starts.front().map_or(self.window, |t| {
-                    self.window.saturating_sub(now.duration_since(*t))
-                })
-            };
-            tokio::time::sleep(wait).await;
         }
     }
 }
@@ -142,11 +93,18 @@ impl KeyVaultSource {
                 ),
             ));
         }
+        let rate = options
+            .budget
+            .unwrap_or_else(|| Arc::new(RequestBudget::new(options.requests_per_10s)));
+        // First of the caller's per-try policies: every try either client sends, retries
+        // included, waits for the budget, and its answer adapts it.
+        let mut client_options = options.client_options;
+        client_options.per_try_policies.insert(0, rate.policy());
         let keys = azure_security_keyvault_keys::KeyClient::new(
             vault_url,
             credential.clone(),
             Some(azure_security_keyvault_keys::KeyClientOptions {
-                client_options: options.client_options.clone(),
+                client_options: client_options.clone(),
                 verify_challenge_resource: Some(options.verify_challenge_resource),
                 ..Default::default()
             }),
@@ -156,7 +114,7 @@ impl KeyVaultSource {
             vault_url,
             credential,
             Some(SecretClientOptions {
-                client_options: options.client_options,
+                client_options,
                 verify_challenge_resource: Some(options.verify_challenge_resource),
                 ..Default::default()
             }),
@@ -167,9 +125,7 @@ impl KeyVaultSource {
             client,
             keys,
             permits: Semaphore::new(options.max_concurrency.max(1)),
-            rate: options
-                .budget
-                .unwrap_or_else(|| Arc::new(RequestBudget::new(options.requests_per_10s))),
+            rate,
             list_calls: AtomicU64::new(0),
             version_calls: AtomicU64::new(0),
             get_calls: AtomicU64::new(0),
@@ -181,7 +137,13 @@ impl KeyVaultSource {
         &self.vault_url
     }
 
-    /// Every page of a list, each page admitted by the rate limit and counted in `counter`.
+    /// The vault's request budget (shared when [`KeyVaultSourceOptions::budget`] was given).
+    pub fn budget(&self) -> &Arc<RequestBudget> {
+        &self.rate
+    }
+
+    /// Every page of a list, each page within the concurrency bound (each try admitted by the
+    /// budget's policy) and counted in `counter`.
     async fn all_pages<P>(
         &self,
         object: &str,
@@ -217,8 +179,8 @@ impl KeyVaultSource {
         Ok(all)
     }
 
+    /// A place among the calls in flight; the budget admits each try of the call itself.
     async fn admit(&self) -> tokio::sync::SemaphorePermit<'_> {
-        self.rate.acquire().await;
         // The semaphore is never closed.
         self.permits.acquire().await.expect("semaphore open")
     }

@@ -1,6 +1,7 @@
 //! Where secret values come from: the `SecretSource` seam. [`KeyVaultSource`] wraps the official
 //! `SecretClient`; [`MemorySource`] serves tests and embedding.
 
+mod budget;
 mod keyvault;
 mod memory;
 mod paging;
@@ -16,7 +17,8 @@ use zeroize::Zeroizing;
 
 use crate::error::Result;
 
-pub use keyvault::{KeyVaultSource, KeyVaultSourceOptions, RequestBudget};
+pub use budget::{BUDGET_WINDOW, BudgetStats, MAX_RETRY_AFTER, RECOVERY_PER_WINDOW, RequestBudget};
+pub use keyvault::{KeyVaultSource, KeyVaultSourceOptions};
 pub use memory::MemorySource;
 pub use paging::{MAX_PAGES, NextLink, PageGuard};
 pub use shared::SharedSource;
