@@ -351,12 +351,17 @@ fn trust_lists_default_to_the_opc_ua_connector_names_and_a_crl_takes_its_ca_stem
     }
 }
 
-/// What is rendered passes the controller's mapping rule: an alias with a '/' (a file in a
-/// subdirectory for the CSI driver) becomes a Secret key without one, and an alias that
-/// cannot be a file name is refused naming the field.
+/// What is rendered passes the controller's mapping rule and the SecretSync CRD's pattern: an
+/// alias with a '/' (a file in a subdirectory for the CSI driver) cannot be a SecretSync
+/// sourcePath (a real API server refuses it), so it is refused naming the field and the fix;
+/// an alias that cannot be a file name is refused too.
 #[test]
 fn rendered_target_keys_are_secret_keys() {
-    let rendered = secret_sync(&request(&["name=db,alias=app/password"], "Opaque")).unwrap();
+    let e = secret_sync(&request(&["name=db,alias=app/password"], "Opaque"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sourcePath") && e.contains("app/password"), "{e}");
+    let rendered = secret_sync(&request(&["name=db,alias=app-password"], "Opaque")).unwrap();
     assert_eq!(target_keys(&rendered.secret_sync), ["app-password"]);
     rendered.secret_sync.spec.mapping(None).unwrap();
     let e = secret_sync(&request(&["name=db,alias=../x"], "Opaque"))

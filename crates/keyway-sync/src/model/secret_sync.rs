@@ -319,6 +319,16 @@ impl SecretSyncSpec {
                     },
                 ));
             }
+            // The CRD's pattern holds for sourcePath too: a real API server refuses
+            // `app/password` (an alias naming a file in a subdirectory).
+            if !in_secret_sync_pattern(&item.source_path) {
+                return Err(SyncError::invalid(
+                    format!("{at}.sourcePath"),
+                    FieldProblem::NotInCrdPattern {
+                        value: item.source_path.clone(),
+                    },
+                ));
+            }
             if let Some(outputs) = &outputs
                 && !outputs.contains(&item.source_path)
             {
