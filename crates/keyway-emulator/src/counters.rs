@@ -74,10 +74,31 @@ pub struct RequestCount {
     pub count: u64,
 }
 
+/// How many requests of one verb on one resource the Kubernetes stand-in answered with one
+/// status: what [`RequestCount`]'s operation (`get`, `list`, ...) does not tell — a watch from a
+/// list, or which resource was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct KubernetesRequestCount {
+    /// The verb as RBAC names it: get, list, watch, create, update, patch, delete or
+    /// deletecollection.
+    pub verb: String,
+    /// The API group (`""` for the core group).
+    pub group: String,
+    /// The resource with its subresource: `secrets`, `secretsyncs/status`.
+    pub resource: String,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// How many.
+    pub count: u64,
+}
+
 /// The counters.
 #[derive(Debug, Default)]
 pub struct Counters {
     counts: Mutex<BTreeMap<(Service, String, u16), u64>>,
+    /// The Kubernetes stand-in's requests by (verb, group, resource, status); injected faults
+    /// never reach the stand-in, so they are counted by operation only.
+    kubernetes: Mutex<BTreeMap<(String, String, String, u16), u64>>,
 }
 
 impl Counters {
@@ -121,9 +142,48 @@ impl Counters {
             .unwrap_or_default()
     }
 
+    pub(crate) fn record_kubernetes(&self, verb: &str, group: &str, resource: &str, status: u16) {
+        let mut counts = self.kubernetes.lock().unwrap_or_else(|p| p.into_inner());
+        *counts
+            .entry((verb.into(), group.into(), resource.into(), status))
+            .or_default() += 1;
+    }
+
+    /// The Kubernetes stand-in's requests by verb, group, resource and status, sorted.
+    pub fn kubernetes_requests(&self) -> Vec<KubernetesRequestCount> {
+        let counts = self.kubernetes.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .iter()
+            .map(
+                |((verb, group, resource, status), count)| KubernetesRequestCount {
+                    verb: verb.clone(),
+                    group: group.clone(),
+                    resource: resource.clone(),
+                    status: *status,
+                    count: *count,
+                },
+            )
+            .collect()
+    }
+
+    /// The Kubernetes stand-in's requests of `verb` (`get`, `list`, `watch`, `patch`, ...) on
+    /// `resource` (`secrets`, `secretsyncs/status`), in any group, whatever their status.
+    pub fn kubernetes_count(&self, verb: &str, resource: &str) -> u64 {
+        let counts = self.kubernetes.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .iter()
+            .filter(|((v, _, r, _), _)| v == verb && r == resource)
+            .map(|(_, c)| *c)
+            .sum()
+    }
+
     /// Sets every counter back to zero.
     pub fn reset(&self) {
         self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.kubernetes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();

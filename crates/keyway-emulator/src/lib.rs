@@ -40,7 +40,7 @@ mod tls;
 
 pub use arm::{ARM_RESOURCE, IotOperationsInstance, SECRET_SYNC_API_VERSION};
 pub use control::FaultRequest;
-pub use counters::{Counters, RequestCount, Service};
+pub use counters::{Counters, KubernetesRequestCount, RequestCount, Service};
 pub use directory::Identity;
 pub use emulator::{Emulator, EmulatorOptions};
 pub use error::{EmulatorError, Result};

@@ -125,9 +125,16 @@ impl KubeState {
         access.iter().cloned().collect()
     }
 
-    fn record_access(&self, user: &str, method: &Method, target: &Target, watch: bool) {
+    /// Records the access and returns it as (verb, group, resource), for the request counters.
+    fn record_access(
+        &self,
+        user: &str,
+        method: &Method,
+        target: &Target,
+        watch: bool,
+    ) -> Option<(String, String, String)> {
         let Target::Object { t, name, sub, .. } = target else {
-            return;
+            return None;
         };
         let verb = match (method, name.is_some()) {
             (&Method::GET, true) => "get",
@@ -138,7 +145,7 @@ impl KubeState {
             (&Method::PATCH, _) => "patch",
             (&Method::DELETE, true) => "delete",
             (&Method::DELETE, false) => "deletecollection",
-            _ => return,
+            _ => return None,
         };
         let resource = match sub {
             Some(sub) => format!("{}/{sub}", t.plural),
@@ -151,8 +158,9 @@ impl KubeState {
                 user: user.to_string(),
                 verb: verb.to_string(),
                 group: t.group.clone(),
-                resource,
+                resource: resource.clone(),
             });
+        Some((verb.to_string(), t.group.clone(), resource))
     }
 
     /// Forgets the watch history (etcd compaction): watches from older versions get 410 Gone.
@@ -354,7 +362,25 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let mut warnings = Vec::new();
-    let mut response = respond(state, method, uri, headers, body, &mut warnings).await;
+    let mut counted = None;
+    let shared = state.0.0.clone();
+    let mut response = respond(
+        state,
+        method,
+        uri,
+        headers,
+        body,
+        &mut warnings,
+        &mut counted,
+    )
+    .await;
+    // By verb and resource as well (the listener counts by operation, which cannot tell a watch
+    // from a list nor say which resource was read).
+    if let Some((verb, group, resource)) = counted {
+        shared
+            .counters
+            .record_kubernetes(&verb, &group, &resource, response.status().as_u16());
+    }
     for warning in warnings {
         // As the server sends them: `299 - "<text>"`.
         if let Ok(value) =
@@ -373,6 +399,7 @@ async fn respond(
     headers: HeaderMap,
     body: Bytes,
     warnings: &mut Vec<String>,
+    counted: &mut Option<(String, String, String)>,
 ) -> Response {
     let user = headers
         .get(header::AUTHORIZATION)
@@ -429,7 +456,7 @@ async fn respond(
         warnings.push(deprecation.clone());
     }
     let directive = param("fieldValidation");
-    state.record_access(&user, &method, &target, watching);
+    *counted = state.record_access(&user, &method, &target, watching);
     // A server-side apply that creates is authorised as create as well, like the real server.
     if method == Method::PATCH
         && media == "application/apply-patch+yaml"
