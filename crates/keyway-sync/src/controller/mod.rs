@@ -11,6 +11,10 @@
 //! vault's cycle, so a poll costs ⌈N/25⌉ list calls plus one GET per changed secret. Credentials
 //! (TokenRequest for the SecretSync's service account, exchanged with the SecretProviderClass's
 //! `clientID`/`tenantID`) are shared per (namespace, service account, client, tenant).
+//!
+//! SecretSyncs, SecretProviderClasses and the Secrets keyway manages are read from watch-fed
+//! stores, never one by one, and the status is written only when it changes: a poll that finds
+//! nothing new makes no API-server request at all (tests/quiet_poll.rs counts them).
 
 mod leader;
 mod state;
@@ -114,6 +118,51 @@ struct Context {
     /// Per watched scope (a namespace, or `None` for all): the watch-fed copy of the Secrets
     /// keyway manages, which the sinks compare with instead of a GET per reconcile.
     secrets: std::sync::Mutex<Vec<(Option<String>, SecretCache)>>,
+    /// Per watched scope: the watch-fed copy of the SecretProviderClasses, which reconciles read
+    /// instead of a GET each, and whether the scope's watches have listed.
+    watched: std::sync::Mutex<Vec<(Option<String>, Watched)>>,
+}
+
+/// One scope's watch-fed SecretProviderClasses, and whether its class and Secret watches have
+/// listed (their stores are empty before, which does not mean "none").
+#[derive(Clone)]
+struct Watched {
+    classes: reflector::Store<SecretProviderClass>,
+    classes_listed: Listed,
+    secrets_listed: Listed,
+}
+
+/// Whether a watch has listed once, for any number of waiters. (kube-runtime's
+/// `Store::wait_until_ready` wakes only the last of several concurrent waiters — its one-shot
+/// channel keeps one waker — so the reconciles started before the listing would wait forever.)
+#[derive(Clone)]
+struct Listed(tokio::sync::watch::Receiver<bool>);
+
+impl Listed {
+    /// A signal, and the function that raises it when the watch's listing ends (an
+    /// `inspect` of the reflector's events).
+    fn new<K>() -> (
+        Listed,
+        impl FnMut(&std::result::Result<watcher::Event<K>, watcher::Error>),
+    ) {
+        let (sender, receiver) = tokio::sync::watch::channel(false);
+        let raise = move |event: &std::result::Result<watcher::Event<K>, watcher::Error>| {
+            if let Ok(watcher::Event::InitDone) = event {
+                sender.send_replace(true);
+            }
+        };
+        (Listed(receiver), raise)
+    }
+
+    /// Waits until the watch has listed; fails when it stopped before.
+    async fn wait(&self, what: &str) -> std::result::Result<(), String> {
+        self.0
+            .clone()
+            .wait_for(|listed| *listed)
+            .await
+            .map(|_| ())
+            .map_err(|_| format!("the {what} watch stopped before it listed"))
+    }
 }
 
 impl Context {
@@ -125,6 +174,28 @@ impl Context {
             .iter()
             .find(|(scope, _)| scope.as_deref().is_none_or(|s| s == namespace))
             .map(|(_, store)| store.clone())
+    }
+
+    /// The SecretProviderClass `namespace/name` from the watch of its scope, once that watch
+    /// and the scope's Secret watch have listed: `None` when the cluster has no such class —
+    /// creating it later triggers the SecretSyncs naming it.
+    async fn provider_class(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> std::result::Result<Option<Arc<SecretProviderClass>>, String> {
+        let watched = self
+            .watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(scope, _)| scope.as_deref().is_none_or(|s| s == namespace))
+            .map(|(_, watched)| watched.clone())
+            .ok_or_else(|| format!("namespace {namespace} is not watched"))?;
+        watched.classes_listed.wait("SecretProviderClass").await?;
+        // The sink reads the Secret cache next: it must not wait on its store itself.
+        watched.secrets_listed.wait("Secret").await?;
+        Ok(watched.classes.get(&ObjectRef::new(name).within(namespace)))
     }
 }
 
@@ -160,6 +231,7 @@ impl Controller {
                 options,
                 recorder,
                 secrets: std::sync::Mutex::new(Vec::new()),
+                watched: std::sync::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -281,6 +353,7 @@ impl Controller {
                         }
                     }
                 }
+                let (secrets_listed, secrets_raise) = Listed::new();
                 let secret_events = reflector::reflector(
                     secret_writer,
                     watcher::watcher(
@@ -289,10 +362,37 @@ impl Controller {
                     ),
                 )
                 .default_backoff()
+                .inspect(secrets_raise)
+                .touched_objects();
+                // The SecretProviderClasses, watched once: the watch both triggers the
+                // SecretSyncs naming a changed (or created, or deleted) class and feeds the
+                // store reconciles read the class from. The reflector updates the store before
+                // it passes the event on, so a triggered reconcile reads the new class. A new
+                // run swaps in its store, as for the Secrets.
+                let (class_store, class_writer) = reflector::store();
+                let (classes_listed, classes_raise) = Listed::new();
+                {
+                    let mut watched = context.watched.lock().unwrap_or_else(|p| p.into_inner());
+                    watched.retain(|(scope, _)| *scope != namespace);
+                    watched.push((
+                        namespace.clone(),
+                        Watched {
+                            classes: class_store,
+                            classes_listed,
+                            secrets_listed,
+                        },
+                    ));
+                }
+                let class_events = reflector::reflector(
+                    class_writer,
+                    watcher::watcher(classes, watcher::Config::default()),
+                )
+                .default_backoff()
+                .inspect(classes_raise)
                 .touched_objects();
                 let controller = runtime
                     .owns_stream(secret_events)
-                    .watches(classes, watcher::Config::default(), move |class| {
+                    .watches_stream(class_events, move |class| {
                         // A changed SecretProviderClass resyncs every SecretSync naming it.
                         let namespace = class.namespace();
                         let name = class.name_any();
@@ -375,9 +475,9 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
         sync_hash: None,
     };
     let namespace = sync.namespace().unwrap_or_default();
-    let classes: Api<SecretProviderClass> = Api::namespaced(context.client.clone(), &namespace);
     let class_name = &sync.spec.secret_provider_class_name;
-    let class = match classes.get_opt(class_name).await {
+    // From the watch-fed store, never a GET: a quiet poll costs the API server nothing.
+    let class = match context.provider_class(&namespace, class_name).await {
         Ok(Some(class)) => class,
         Ok(None) => {
             let message = format!(
