@@ -9,16 +9,19 @@
 //! every few seconds by design, which this test does not count. On a real cluster
 //! (`KEYWAY_TEST_KUBECONFIG`) the requests cannot be counted: the test still runs the polls
 //! and checks the SecretSyncs stay synced, and skips only the count assertions.
+//!
+//! The class store itself: a class created after its SecretSync, and one deleted, are seen
+//! through the class watch.
 
 use k8s_openapi::api::core::v1::Secret;
 use keyway_emulator::Service;
-use keyway_sync::SecretSync;
 use keyway_sync::controller::Controller;
+use keyway_sync::{SecretProviderClass, SecretSync};
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{DeleteParams, PostParams};
 
 mod support;
-use support::{Fixture, condition, eventually, fixture, secret_sync_of, spawn};
+use support::{Fixture, condition, eventually, fixture, provider_class, secret_sync_of, spawn};
 
 /// The SecretSyncs the test syncs: the fixture's `app` and these, all naming the class `vault`.
 const MORE: [&str; 3] = ["app-2", "app-3", "app-4"];
@@ -127,6 +130,96 @@ async fn a_quiet_poll_makes_no_api_server_read_and_no_write() {
             "{name}"
         );
     }
+    running.stop().await;
+    cluster.cleanup().await;
+}
+
+/// The class comes from the watch-fed store: a SecretSync naming a class the cluster does not
+/// have fails `ControllerSpcError` ("not found"), is synced once the class is created, and
+/// fails again when it is deleted. The poll is an hour, so the deletion can only be noticed
+/// through the class watch (its event triggers the SecretSync; the store no longer holds it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_class_store_follows_classes_created_and_deleted() {
+    let Fixture {
+        cluster,
+        tenant,
+        app,
+        mut options,
+        ..
+    } = fixture("class-store").await;
+    options.poll_interval = std::time::Duration::from_secs(3600);
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let classes: Api<SecretProviderClass> = Api::namespaced(client.clone(), ns);
+    let syncs: Api<SecretSync> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    syncs
+        .create(
+            &PostParams::default(),
+            &secret_sync_of(
+                "later",
+                "later",
+                "sync",
+                "Opaque",
+                &[("db-password", "password")],
+                &[],
+            ),
+        )
+        .await
+        .unwrap();
+    let running = spawn(Controller::new(client.clone(), options), None);
+    let failed = |kind: &'static str| {
+        let syncs = syncs.clone();
+        move || {
+            let syncs = syncs.clone();
+            async move {
+                let sync = syncs.get("later").await.unwrap();
+                let condition = sync
+                    .status?
+                    .conditions?
+                    .into_iter()
+                    .find(|c| c.type_ == kind)?;
+                (condition.status == "False"
+                    && condition.reason == "ControllerSpcError"
+                    && condition.message.contains("not found"))
+                .then_some(())
+            }
+        }
+    };
+    eventually("ControllerSpcError for a missing class", failed("Create")).await;
+
+    let mut class = provider_class(&tenant, &app.client_id, &["db-password"]);
+    class.metadata.name = Some("later".into());
+    classes
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
+    eventually("the Secret once the class exists", || async {
+        let secret = secrets.get_opt("later").await.unwrap()?;
+        (secret.data?.get("password")?.0 == b"first").then_some(())
+    })
+    .await;
+    eventually("the Create condition", || async {
+        let sync = syncs.get("later").await.unwrap();
+        (condition(&sync, "Create") == Some(("True".into(), "CreateSucceeded".into())))
+            .then_some(())
+    })
+    .await;
+
+    classes
+        .delete("later", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "ControllerSpcError once the class is deleted",
+        failed("Update"),
+    )
+    .await;
+    let kept = secrets.get("later").await.unwrap();
+    assert_eq!(
+        kept.data.unwrap()["password"].0,
+        b"first",
+        "the Secret keeps its data"
+    );
     running.stop().await;
     cluster.cleanup().await;
 }
