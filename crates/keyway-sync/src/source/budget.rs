@@ -289,13 +289,17 @@ impl RequestBudget {
 
     /// The requests per 10 seconds admitted now: the ceiling, or less after the vault throttled.
     pub fn per_10s(&self) -> u32 {
-        self.aimd().per_10s()
+        let mut aimd = self.aimd();
+        // An idle vault recovers too: the gauge shows the rate the next try meets.
+        aimd.recover(Instant::now());
+        aimd.per_10s()
     }
 
     /// What the budget has done so far.
     pub fn stats(&self) -> BudgetStats {
         let now = Instant::now();
-        let aimd = self.aimd();
+        let mut aimd = self.aimd();
+        aimd.recover(now);
         BudgetStats {
             ceiling_per_10s: self.ceiling,
             per_10s: aimd.per_10s(),
@@ -312,7 +316,7 @@ impl RequestBudget {
     }
 
     /// Tries so far by operation (`list`, `versions`, `get`, `list_keys`, `get_key`, `other`)
-    /// and status class (`2xx`, `3xx`, `4xx`, `5xx`, `none` for no answer). Key Vault's
+    /// and status class (`2xx`, `3xx`, `4xx`, `5xx`, `other`, `none` for no answer). Key Vault's
     /// authentication challenge is a `4xx` (401) try of the operation it precedes.
     pub fn tries(&self) -> Vec<(&'static str, &'static str, u64)> {
         self.tries
