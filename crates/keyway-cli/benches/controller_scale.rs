@@ -9,6 +9,12 @@
 //!
 //! `cargo bench -p keyway-cli --bench controller_scale` (`KEYWAY_BENCH_SYNCS` to change the
 //! number of SecretSyncs; the load test is `KEYWAY_BENCH_SYNCS=5000`).
+//!
+//! The neighbour variant, `KEYWAY_BENCH_NEIGHBOUR=3000`: another client sends that many requests
+//! per 10 s to the same vault during the first sync (version listings, which keyway does not
+//! send, so the vault's counters tell the two apart). It reports keyway's 429s (target ≤ 1 % of
+//! its requests), the neighbour's, the time after which keyway saw no more 429, and the budget in
+//! force on the controller's `/metrics` when the first sync ends.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -28,6 +34,58 @@ use kube::api::{ListParams, PostParams};
 const OBJECTS_PER_CLASS: usize = 10;
 const SYNCS_PER_CLASS: usize = 5;
 const POLL_SECONDS: u64 = 30;
+
+/// A neighbour client on the vault: `per_10s` version listings of one secret per 10 s
+/// (`GetSecretVersions`), each on its own task and never retried, so its load stays what it
+/// offers, until the task is aborted.
+fn neighbour(
+    emulator: &keyway_emulator::Emulator,
+    vault: &keyway_emulator::Vault,
+    tenant: &str,
+    per_10s: u32,
+) -> tokio::task::JoinHandle<()> {
+    use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+    let identity = emulator
+        .add_workload_identity(tenant, "neighbour", "default", "neighbour")
+        .unwrap();
+    vault.grant(&identity, Role::SecretsUser);
+    let credential = emulator
+        .workload_credential(&identity, "default", "neighbour")
+        .unwrap();
+    let mut client_options = emulator.client_options().unwrap();
+    client_options.retry = azure_core::http::RetryOptions::none();
+    let client = std::sync::Arc::new(
+        SecretClient::new(
+            vault.url(),
+            credential,
+            Some(SecretClientOptions {
+                client_options,
+                verify_challenge_resource: Some(false),
+                ..Default::default()
+            }),
+        )
+        .unwrap(),
+    );
+    let period = Duration::from_secs(10) / per_10s.max(1);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let client = client.clone();
+            tokio::spawn(async move {
+                if let Ok(pager) = client.list_secret_properties_versions("s-00000", None) {
+                    let _ = pager.into_pages().next().await;
+                }
+            });
+        }
+    })
+}
+
+/// Whether a vault request was keyway's (the neighbour only lists versions).
+fn keyways(operation: &str) -> bool {
+    operation != "GetSecretVersions"
+}
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -150,7 +208,8 @@ async fn main() {
                 )
             })
     };
-    let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Instant, u64)>::new()));
+    // (when, all vault requests, 429s answered to keyway)
+    let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Instant, u64, u64)>::new()));
     let sampling = {
         // Through the emulator's control endpoint (not counted, not throttled).
         let samples = samples.clone();
@@ -163,17 +222,35 @@ async fn main() {
                     requests: Vec<keyway_emulator::RequestCount>,
                 }
                 let counts: Counts = http.get(&url).send().await.unwrap().json().await.unwrap();
-                let all = counts
+                let vault = counts
                     .requests
                     .iter()
-                    .filter(|r| r.service == Service::KeyVault)
+                    .filter(|r| r.service == Service::KeyVault);
+                let all = vault.clone().map(|r| r.count).sum();
+                let keyway_429 = vault
+                    .filter(|r| r.status == 429 && keyways(&r.operation))
                     .map(|r| r.count)
                     .sum();
-                samples.lock().unwrap().push((Instant::now(), all));
+                samples
+                    .lock()
+                    .unwrap()
+                    .push((Instant::now(), all, keyway_429));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
     };
+
+    let neighbour_per_10s: Option<u32> = std::env::var("KEYWAY_BENCH_NEIGHBOUR")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let neighbour_task =
+        neighbour_per_10s.map(|per_10s| neighbour(emulator, &vault, &tenant, per_10s));
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
 
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_keyway"))
@@ -186,7 +263,7 @@ async fn main() {
             "--jitter",
             "0%",
             "--metrics-addr",
-            "127.0.0.1:0",
+            &metrics_addr,
             "--health-addr",
             "127.0.0.1:0",
             "--vault-url",
@@ -217,6 +294,42 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let first_sync = started.elapsed();
+    if let Some(task) = &neighbour_task {
+        task.abort();
+    }
+    // The budget in force and keyway's 429s as the controller sees them.
+    let metrics = emulator
+        .http_client()
+        .unwrap()
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metric = |name: &str| -> String {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .filter_map(|l| l.rsplit(' ').next())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let budget_in_force = metric("keyway_keyvault_budget_requests_per_10s");
+    let throttled_seen = metric("keyway_keyvault_throttled_total");
+    let (keyway_requests, keyway_429, neighbour_requests, neighbour_429) = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.service == Service::KeyVault)
+        .fold((0, 0, 0, 0), |(k, k429, n, n429), r| {
+            let throttled = if r.status == 429 { r.count } else { 0 };
+            if keyways(&r.operation) {
+                (k + r.count, k429 + throttled, n, n429)
+            } else {
+                (k, k429, n + r.count, n429 + throttled)
+            }
+        });
     let first_lists = count(Service::KeyVault, "GetSecrets");
     let first_gets = count(Service::KeyVault, "GetSecret");
 
@@ -290,6 +403,33 @@ async fn main() {
         "  vault: busiest 10-second window {busiest} requests (budget 2,000 of the vault's 4,000), {throttled} answered 429"
     );
     println!("  Secrets holding all {OBJECTS_PER_CLASS} keys: {complete} of {syncs}");
+    if let Some(per_10s) = neighbour_per_10s {
+        let last_429 = {
+            let samples = samples.lock().unwrap();
+            samples
+                .windows(2)
+                .filter(|w| w[1].2 > w[0].2)
+                .map(|w| w[1].0.saturating_duration_since(started))
+                .next_back()
+        };
+        println!(
+            "  neighbour at {per_10s} requests per 10 s during the first sync: {neighbour_requests} sent, {neighbour_429} answered 429"
+        );
+        println!(
+            "  keyway during the first sync: {keyway_requests} Key Vault requests, {keyway_429} answered 429 ({:.2} %, target <= 1 %)",
+            keyway_429 as f64 * 100.0 / keyway_requests.max(1) as f64
+        );
+        match last_429 {
+            Some(at) => println!(
+                "  converged: no 429 to keyway after {:.1} s",
+                at.as_secs_f64()
+            ),
+            None => println!("  converged: keyway never answered 429"),
+        }
+        println!(
+            "  budget in force when the first sync ended: {budget_in_force} requests per 10 s (429s seen by the controller: {throttled_seen})"
+        );
+    }
     match rss {
         Some(kib) => println!("  controller peak RSS: {:.1} MiB", kib as f64 / 1024.0),
         None => println!("  controller peak RSS: unavailable"),
