@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use keyway_stores::InputFile;
 
 use crate::error::UiError;
+use crate::session::Session;
 use crate::uploads::MAX_FILE_BYTES;
 
 /// The most a text field may weigh.
@@ -20,8 +21,8 @@ pub(crate) struct Upload {
 }
 
 impl Upload {
-    /// Reads `multipart` to its end, in memory.
-    pub async fn read(mut multipart: Multipart) -> Result<Upload, UiError> {
+    /// Reads `multipart` to its end, in memory, and checks its `csrf` field is `session`'s.
+    pub async fn read(mut multipart: Multipart, session: &Session) -> Result<Upload, UiError> {
         let mut upload = Upload::default();
         loop {
             let field = match multipart.next_field().await {
@@ -56,6 +57,7 @@ impl Upload {
                 }
             }
         }
+        session.require_csrf(upload.field("csrf"))?;
         Ok(upload)
     }
 

@@ -56,6 +56,16 @@ impl Session {
         given.is_some_and(|g| same_secret(g, &self.csrf))
     }
 
+    /// `Ok` when `given` (a form's `csrf` field) is this session's token, else
+    /// [`crate::UiError::Forbidden`]: every state-changing handler starts with it.
+    pub fn require_csrf(&self, given: Option<&str>) -> Result<(), crate::UiError> {
+        if self.csrf_ok(given) {
+            Ok(())
+        } else {
+            Err(crate::UiError::Forbidden)
+        }
+    }
+
     /// An identifier of the session that is not its cookie (uploads are kept per session).
     pub(crate) fn key(&self) -> &str {
         &self.csrf

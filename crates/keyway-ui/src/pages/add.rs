@@ -67,10 +67,7 @@ pub(crate) async fn check_upload(
     Extension(session): Extension<Session>,
     multipart: Multipart,
 ) -> Result<Response, UiError> {
-    let mut upload = Upload::read(multipart).await?;
-    if !session.csrf_ok(upload.field("csrf")) {
-        return Err(UiError::Forbidden);
-    }
+    let mut upload = Upload::read(multipart, &session).await?;
     let store = parse_store("store", upload.field("store"))?.unwrap_or(Store::Trust);
     if store == Store::Client {
         return Err(UiError::bad_form(
@@ -198,9 +195,7 @@ struct Chosen {
 }
 
 fn chosen(app: &App, session: &Session, form: ApplyForm) -> Result<Chosen, UiError> {
-    if !session.csrf_ok(form.csrf.as_deref()) {
-        return Err(UiError::Forbidden);
-    }
+    session.require_csrf(form.csrf.as_deref())?;
     let id = form
         .upload
         .ok_or_else(|| UiError::bad_form("upload", "no upload named"))?;
@@ -313,17 +308,7 @@ pub(crate) async fn vault_list(
         div.table {
             table {
                 caption { "Certificates in Key Vault" }
-                thead {
-                    tr {
-                        th scope="col" { "Secret" }
-                        th scope="col" { "Subject" }
-                        th scope="col" { "Issuer" }
-                        th scope="col" { "SHA-1 thumbprint" }
-                        th scope="col" { "Not after" }
-                        th scope="col" { "Findings" }
-                        th scope="col" { span.visually-hidden { "Actions" } }
-                    }
-                }
+                (widgets::columns(&["Secret", "Subject", "Issuer", "SHA-1 thumbprint", "Not after", "Findings"], true))
                 tbody {
                     @for c in &candidates {
                         tr data-secret=(c.name) {
@@ -390,9 +375,7 @@ pub(crate) async fn pick_from_vault(
     Extension(session): Extension<Session>,
     Form(form): Form<PickForm>,
 ) -> Result<Response, UiError> {
-    if !session.csrf_ok(form.csrf.as_deref()) {
-        return Err(UiError::Forbidden);
-    }
+    session.require_csrf(form.csrf.as_deref())?;
     let name = form
         .name
         .as_deref()
@@ -453,10 +436,7 @@ pub(crate) async fn check_client(
     Extension(session): Extension<Session>,
     multipart: Multipart,
 ) -> Result<Response, UiError> {
-    let mut upload = Upload::read(multipart).await?;
-    if !session.csrf_ok(upload.field("csrf")) {
-        return Err(UiError::Forbidden);
-    }
+    let mut upload = Upload::read(multipart, &session).await?;
     let certificate = upload.take_file("certificate", "the certificate (.der)")?;
     let key = upload.take_file("key", "the private key (.pem)")?;
     let options = AddOptions {

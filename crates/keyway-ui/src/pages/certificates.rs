@@ -71,19 +71,7 @@ pub(crate) async fn certificates(
         div.table {
             table {
                 caption { "Synced certificates" @if let Some(s) = store { " — " (s) } }
-                thead {
-                    tr {
-                        th scope="col" { "Store" }
-                        th scope="col" { "File" }
-                        th scope="col" { "Subject" }
-                        th scope="col" { "Issuer" }
-                        th scope="col" { "SHA-1 thumbprint" }
-                        th scope="col" { "Not after" }
-                        th scope="col" { "Findings" }
-                        th scope="col" { "Sync state" }
-                        th scope="col" { span.visually-hidden { "Actions" } }
-                    }
-                }
+                (widgets::columns(&["Store", "File", "Subject", "Issuer", "SHA-1 thumbprint", "Not after", "Findings", "Sync state"], true))
                 tbody {
                     @for listing in &listings {
                         @for entry in &listing.entries { (row(listing, entry)) }
@@ -244,9 +232,7 @@ pub(crate) async fn remove(
     Extension(session): Extension<Session>,
     Form(form): Form<RemovalForm>,
 ) -> Result<Response, UiError> {
-    if !session.csrf_ok(form.csrf.as_deref()) {
-        return Err(UiError::Forbidden);
-    }
+    session.require_csrf(form.csrf.as_deref())?;
     let (store, name) = removal_target(form.store.as_deref(), form.name.as_deref())?;
     let options = RemoveOptions {
         include_secrets: form.include_secrets.as_deref() == Some("true"),

@@ -57,15 +57,7 @@ async fn page(
         div.table {
             table {
                 caption { "Key Vault secrets synced through " code { (app.stores.instance().provider_class) } }
-                thead {
-                    tr {
-                        th scope="col" { "Synced secret" }
-                        th scope="col" { "Key" }
-                        th scope="col" { "Key Vault secret" }
-                        th scope="col" { "Sync state" }
-                        th scope="col" { span.visually-hidden { "Actions" } }
-                    }
-                }
+                (widgets::columns(&["Synced secret", "Key", "Key Vault secret", "Sync state"], true))
                 tbody {
                     @for listing in &listings {
                         @for entry in &listing.entries {
@@ -91,15 +83,7 @@ async fn page(
         div.table {
             table {
                 caption { "Every SecretSync, with its conditions and its Secret's keys (sizes only)" }
-                thead {
-                    tr {
-                        th scope="col" { "SecretSync" }
-                        th scope="col" { "SecretProviderClass" }
-                        th scope="col" { "Conditions" }
-                        th scope="col" { "Last successful sync" }
-                        th scope="col" { "Secret keys" }
-                    }
-                }
+                (widgets::columns(&["SecretSync", "SecretProviderClass", "Conditions", "Last successful sync", "Secret keys"], false))
                 tbody {
                     @for sync in &overview {
                         tr data-secret-sync=(sync.name) {
@@ -199,9 +183,7 @@ pub(crate) async fn add_secret(
     Extension(session): Extension<Session>,
     Form(form): Form<AddForm>,
 ) -> Result<Response, UiError> {
-    if !session.csrf_ok(form.csrf.as_deref()) {
-        return Err(UiError::Forbidden);
-    }
+    session.require_csrf(form.csrf.as_deref())?;
     let prefill = Prefill {
         vault_secret: given(form.vault_secret.clone()).unwrap_or_default(),
         synced_name: given(form.synced_name.clone()).unwrap_or_default(),
@@ -337,9 +319,7 @@ pub(crate) async fn remove_secret(
     Extension(session): Extension<Session>,
     Form(form): Form<RemovalForm>,
 ) -> Result<Response, UiError> {
-    if !session.csrf_ok(form.csrf.as_deref()) {
-        return Err(UiError::Forbidden);
-    }
+    session.require_csrf(form.csrf.as_deref())?;
     let name =
         given(form.name).ok_or_else(|| UiError::bad_form("name", "say which synced secret"))?;
     let options = RemoveOptions {

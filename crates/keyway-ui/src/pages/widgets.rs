@@ -16,6 +16,18 @@ pub(crate) fn csrf(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf()); }
 }
 
+/// A table's header row: `names`, and a last, visually hidden "Actions" column when `actions`.
+pub(crate) fn columns(names: &[&str], actions: bool) -> Markup {
+    html! {
+        thead {
+            tr {
+                @for name in names { th scope="col" { (name) } }
+                @if actions { th scope="col" { span.visually-hidden { "Actions" } } }
+            }
+        }
+    }
+}
+
 /// A time as RFC 3339.
 pub(crate) fn when(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
