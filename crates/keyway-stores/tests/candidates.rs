@@ -10,23 +10,7 @@ use keyway_stores::{
 };
 
 mod support;
-use support::{env, eventually, secrets_client, set_count, start_controller};
-
-fn ca(name: &str) -> Issued {
-    Issued::self_signed(&CertSpec {
-        common_name: name.into(),
-        is_ca: true,
-        ..Default::default()
-    })
-}
-
-fn server(name: &str) -> Issued {
-    Issued::self_signed(&CertSpec {
-        common_name: name.into(),
-        san: vec![format!("{name}.local")],
-        ..Default::default()
-    })
-}
+use support::{ca, env, eventually, secrets_client, server, set_count, start_controller};
 
 fn hex(bytes: &[u8]) -> String {
     keyway_cert::encode_for_upload(bytes, keyway_cert::Encoding::Hex).unwrap()

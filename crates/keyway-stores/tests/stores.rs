@@ -13,23 +13,9 @@ use kube::Api;
 
 mod support;
 use keyway_stores::StoreTarget;
-use support::{Env, add_file, cluster_state, env, eventually, set_count, start_controller};
-
-fn ca(name: &str) -> Issued {
-    Issued::self_signed(&CertSpec {
-        common_name: name.into(),
-        is_ca: true,
-        ..Default::default()
-    })
-}
-
-fn server(name: &str) -> Issued {
-    Issued::self_signed(&CertSpec {
-        common_name: name.into(),
-        san: vec![format!("{name}.local"), format!("urn:{name}:opcua")],
-        ..Default::default()
-    })
-}
+use support::{
+    Env, add_file, ca, cluster_state, env, eventually, server, set_count, start_controller,
+};
 
 fn crl_of(ca: &Issued) -> Vec<u8> {
     ca.crl(

@@ -9,15 +9,7 @@ use keyway_cert::time::{Duration, OffsetDateTime};
 use keyway_stores::{AddOptions, InputFile, Store, SyncState};
 
 mod support;
-use support::{Browser, cluster_state, env, eventually, set_count, start_controller};
-
-fn server(name: &str) -> Issued {
-    Issued::self_signed(&CertSpec {
-        common_name: name.into(),
-        san: vec![format!("{name}.local")],
-        ..Default::default()
-    })
-}
+use support::{Browser, cluster_state, env, eventually, server, set_count, start_controller};
 
 fn expired(name: &str) -> Issued {
     let now = OffsetDateTime::now_utc();

@@ -155,6 +155,25 @@ pub async fn add_file(stores: &Stores, store: Store, name: &str, der: &[u8]) {
     stores.apply(&plan).await.unwrap();
 }
 
+/// A self-signed CA certificate named `name`, made now.
+pub fn ca(name: &str) -> keyway_cert::testing::Issued {
+    keyway_cert::testing::Issued::self_signed(&keyway_cert::testing::CertSpec {
+        common_name: name.into(),
+        is_ca: true,
+        ..Default::default()
+    })
+}
+
+/// A self-signed OPC UA server certificate named `name` (DNS `name.local`, URI
+/// `urn:name:opcua`), made now.
+pub fn server(name: &str) -> keyway_cert::testing::Issued {
+    keyway_cert::testing::Issued::self_signed(&keyway_cert::testing::CertSpec {
+        common_name: name.into(),
+        san: vec![format!("{name}.local"), format!("urn:{name}:opcua")],
+        ..Default::default()
+    })
+}
+
 /// Key Vault SetSecret requests so far.
 pub fn set_count(env: &Env) -> u64 {
     env.cluster
