@@ -99,6 +99,13 @@ pub trait SecretSource: Send + Sync + fmt::Debug {
     /// listing is not allowed, and callers fall back to reading each object.
     async fn list(&self) -> Result<Vec<SecretProperties>>;
 
+    /// The same listing, shared: a source that keeps its listing for many callers
+    /// ([`SharedSource`]) hands out the one copy instead of cloning it for each (a syncer keeps
+    /// only its own objects' entries). The default wraps [`SecretSource::list`].
+    async fn list_shared(&self) -> Result<std::sync::Arc<Vec<SecretProperties>>> {
+        self.list().await.map(std::sync::Arc::new)
+    }
+
     /// Properties of every version of `name`, newest first.
     async fn versions(&self, name: &str) -> Result<Vec<SecretProperties>>;
 

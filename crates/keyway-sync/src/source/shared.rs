@@ -145,6 +145,12 @@ impl SharedSource {
 #[async_trait::async_trait]
 impl SecretSource for SharedSource {
     async fn list(&self) -> Result<Vec<SecretProperties>> {
+        self.list_shared()
+            .await
+            .map(|shared| shared.as_ref().clone())
+    }
+
+    async fn list_shared(&self) -> Result<Arc<Vec<SecretProperties>>> {
         // Holding the lock across the call makes concurrent callers wait for one listing.
         let mut listing = self.listing.lock().await;
         if self.stale.swap(false, std::sync::atomic::Ordering::Relaxed) {
@@ -154,7 +160,7 @@ impl SecretSource for SharedSource {
             .as_ref()
             .filter(|l| l.taken.elapsed() < self.fresh_for)
         {
-            return Ok(current.secrets.as_ref().clone());
+            return Ok(current.secrets.clone());
         }
         let taken = Instant::now();
         let listed = self.inner.list().await;
@@ -175,7 +181,7 @@ impl SecretSource for SharedSource {
             taken,
             secrets: secrets.clone(),
         });
-        Ok(secrets.as_ref().clone())
+        Ok(secrets)
     }
 
     async fn versions(&self, name: &str) -> Result<Vec<SecretProperties>> {
@@ -222,6 +228,19 @@ impl SecretSource for SharedSource {
 mod tests {
     use super::*;
     use crate::source::MemorySource;
+
+    /// Callers within the window get the one listing, not copies of it: memory does not grow
+    /// with the number of syncers reading a vault.
+    #[tokio::test]
+    async fn callers_share_the_listing_itself() {
+        let memory = Arc::new(MemorySource::new());
+        memory.set("a", "1", None, &[]);
+        let shared = SharedSource::new(memory.clone(), Duration::from_secs(60));
+        let first = shared.list_shared().await.unwrap();
+        let second = shared.list_shared().await.unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(memory.calls().list, 1);
+    }
 
     #[tokio::test]
     async fn callers_share_one_listing_and_one_read_per_name() {

@@ -3,7 +3,7 @@
 //! the findings it was last read with, or failed (missing, disabled, not listable) — or as a
 //! [`Want`]: one output path to read at one version.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::error::{SourceFailure, SyncError};
 use crate::model::objects::{KeyVaultObject, ObjectType};
@@ -105,19 +105,20 @@ impl Syncer {
         if !of_kind().any(follows_newest) {
             return Listing::default();
         }
+        // Secrets: the source's shared listing, not a copy of it (thousands of entries that
+        // many syncers read); only this spec's entries are kept.
         let listed = if is_key(kind) {
-            self.source.list_keys().await
+            self.source.list_keys().await.map(std::sync::Arc::new)
         } else {
-            self.source.list().await
+            self.source.list_shared().await
         };
         match listed {
             Ok(all) => {
-                let names: HashSet<String> =
-                    of_kind().map(|o| o.name.to_ascii_lowercase()).collect();
+                let names: Vec<&str> = of_kind().map(|o| o.name.as_str()).collect();
                 let map = all
-                    .into_iter()
-                    .map(|p| (p.name.to_ascii_lowercase(), p))
-                    .filter(|(name, _)| names.contains(name))
+                    .iter()
+                    .filter(|p| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)))
+                    .map(|p| (p.name.to_ascii_lowercase(), p.clone()))
                     .collect();
                 Listing {
                     map: Some(map),
