@@ -5,10 +5,11 @@
 //! Entra token lasts). Watches are the only requests, and they stay open.
 //!
 //! Counted at the Kubernetes stand-in by verb and resource (`Counters::kubernetes_requests`),
-//! never timed. The controller runs without leader election: renewing the Lease is a write
+//! and by the controller itself (`keyway_apiserver_requests_total`), never timed. The controller runs without leader election: renewing the Lease is a write
 //! every few seconds by design, which this test does not count. On a real cluster
-//! (`KEYWAY_TEST_KUBECONFIG`) the requests cannot be counted: the test still runs the polls
-//! and checks the SecretSyncs stay synced, and skips only the count assertions.
+//! (`KEYWAY_TEST_KUBECONFIG`) the stand-in counts nothing: the test still runs the polls, checks
+//! the controller's own counts and that the SecretSyncs stay synced, and skips only the
+//! stand-in's count assertions.
 //!
 //! The class store itself: a class created after its SecretSync, and one deleted, are seen
 //! through the class watch.
@@ -72,6 +73,16 @@ async fn a_quiet_poll_makes_no_api_server_read_and_no_write() {
     // From here the test makes no API call of its own until the counts are read: every request
     // the stand-in counts is the controller's.
     emulator.counters().reset();
+    // The controller's own count of its requests (`keyway_apiserver_requests_total`), which
+    // works on a real cluster too.
+    let counted = || {
+        metrics
+            .api_requests()
+            .into_iter()
+            .filter(|(verb, _)| *verb != "watch")
+            .collect::<Vec<_>>()
+    };
+    let counted_before = counted();
     let reconciles = || metrics.reconciles().iter().map(|(_, n)| n).sum::<u64>();
     let before = reconciles();
     // Two whole polls: each starts with one listing of the vault, and reconciles every
@@ -90,6 +101,39 @@ async fn a_quiet_poll_makes_no_api_server_read_and_no_write() {
             .iter()
             .map(|r| format!("{} {} {} -> {}", r.count, r.verb, r.resource, r.status))
             .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        counted(),
+        counted_before,
+        "the controller counted reads or writes over the quiet polls"
+    );
+    let total = |verb: &str| {
+        metrics
+            .api_requests()
+            .into_iter()
+            .filter(|(v, _)| *v == verb)
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
+    // Before the quiet polls: three watches (SecretSyncs, their Secrets, the classes), each
+    // listed first; a status patch per SecretSync at least.
+    assert!(
+        total("watch") >= 3 && total("list") >= 3,
+        "{:?}",
+        metrics.api_requests()
+    );
+    assert!(
+        total("patch") >= names.len() as u64,
+        "{:?}",
+        metrics.api_requests()
+    );
+    assert!(total("get") == 0, "{:?}", metrics.api_requests());
+    assert!(
+        metrics
+            .render()
+            .contains("keyway_apiserver_requests_total{verb=\"watch\"}"),
+        "{}",
+        metrics.render()
     );
     if cluster.is_real() {
         eprintln!("a real cluster's requests are not counted here; the count checks are skipped");

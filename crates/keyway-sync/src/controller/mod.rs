@@ -215,8 +215,11 @@ impl std::fmt::Debug for Controller {
 }
 
 impl Controller {
-    /// A controller writing through `client`.
+    /// A controller writing through `client`. Every request it makes through it is counted by
+    /// verb (`keyway_apiserver_requests_total`; a [`LeaderElection`]'s own client is not).
     pub fn new(client: Client, options: ControllerOptions) -> Controller {
+        let registry = Registry::new(&options);
+        let client = counted(client, registry.metrics.clone());
         let recorder = Recorder::new(
             client.clone(),
             Reporter {
@@ -227,7 +230,7 @@ impl Controller {
         Controller {
             context: Arc::new(Context {
                 client,
-                registry: Registry::new(&options),
+                registry,
                 options,
                 recorder,
                 secrets: std::sync::Mutex::new(Vec::new()),
@@ -420,6 +423,50 @@ impl Controller {
             }
         });
         futures::future::join_all(runs).await;
+    }
+}
+
+/// `client`, counting each request by verb in `metrics` before it goes out.
+fn counted(client: Client, metrics: Arc<ControllerMetrics>) -> Client {
+    let namespace = client.default_namespace().to_string();
+    let valid_until = *client.valid_until();
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        metrics.api_request(verb(request.method(), request.uri()));
+        let client = client.clone();
+        async move { client.send(request).await }
+    });
+    Client::new(service, namespace).with_valid_until(valid_until)
+}
+
+/// A request's verb as RBAC names it: a GET is a `watch` (`watch=true`), a `get` (a named
+/// object or its subresource) or a `list`.
+fn verb(method: &http::Method, uri: &http::Uri) -> &'static str {
+    let parts: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let rest = match parts.first() {
+        Some(&"api") => parts.get(2..),
+        Some(&"apis") => parts.get(3..),
+        _ => None,
+    }
+    .unwrap_or_default();
+    let named = match rest {
+        ["namespaces", _, _] => false,
+        [_, _, ..] => true,
+        _ => false,
+    };
+    let watch = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1");
+    match *method {
+        http::Method::GET if watch => "watch",
+        http::Method::GET if named => "get",
+        http::Method::GET => "list",
+        http::Method::POST => "create",
+        http::Method::PUT => "update",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE => "delete",
+        _ => "other",
     }
 }
 
@@ -721,6 +768,59 @@ async fn report(sync: &SecretSync, context: &Context, verdict: &Verdict) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_counted_under_their_rbac_verb() {
+        let get = http::Method::GET;
+        let cases = [
+            (
+                &get,
+                "/api/v1/namespaces/team/secrets?labelSelector=x",
+                "list",
+            ),
+            (
+                &get,
+                "/api/v1/namespaces/team/secrets?watch=true&resourceVersion=1",
+                "watch",
+            ),
+            (&get, "/api/v1/secrets?watch=1", "watch"),
+            (&get, "/api/v1/namespaces/team/secrets/app", "get"),
+            (&get, "/api/v1/namespaces/team", "get"),
+            (&get, "/api/v1/namespaces", "list"),
+            (
+                &get,
+                "/apis/secret-sync.x-k8s.io/v1alpha1/secretsyncs",
+                "list",
+            ),
+            (
+                &get,
+                "/apis/secret-sync.x-k8s.io/v1alpha1/namespaces/team/secretsyncs/app",
+                "get",
+            ),
+            (
+                &http::Method::PATCH,
+                "/apis/secret-sync.x-k8s.io/v1alpha1/namespaces/team/secretsyncs/app/status",
+                "patch",
+            ),
+            (
+                &http::Method::POST,
+                "/api/v1/namespaces/team/serviceaccounts/sync/token",
+                "create",
+            ),
+            (
+                &http::Method::DELETE,
+                "/api/v1/namespaces/team/secrets/app",
+                "delete",
+            ),
+        ];
+        for (method, uri, expected) in cases {
+            assert_eq!(
+                verb(method, &uri.parse().unwrap()),
+                expected,
+                "{method} {uri}"
+            );
+        }
+    }
 
     /// The condition reason follows the rule broken, never the message's text.
     #[test]

@@ -306,6 +306,8 @@ pub struct ControllerMetrics {
     throttled: AtomicU64,
     /// Secrets rewritten because someone deleted them or edited their data.
     restorations: Arc<AtomicU64>,
+    /// API-server requests by verb (get, list, watch, create, update, patch, delete).
+    api_requests: Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 /// The final counts of sources and credentials no SecretSync uses any more.
@@ -367,6 +369,20 @@ impl ControllerMetrics {
     /// or edited their data.
     pub fn restorations(&self) -> u64 {
         self.restorations.load(Ordering::Relaxed)
+    }
+
+    /// Counts one API-server request of `verb`.
+    pub(crate) fn api_request(&self, verb: &'static str) {
+        *lock(&self.api_requests).entry(verb).or_default() += 1;
+    }
+
+    /// API-server requests so far by verb (get, list, watch, create, update, patch, delete;
+    /// `other` for anything else): every request of the controller's client, not the Lease's.
+    pub fn api_requests(&self) -> Vec<(&'static str, u64)> {
+        lock(&self.api_requests)
+            .iter()
+            .map(|(verb, n)| (*verb, *n))
+            .collect()
     }
 
     fn set_managed(&self, count: usize) {
@@ -607,6 +623,15 @@ impl ControllerMetrics {
             "counter",
             "Secrets rewritten with unchanged content because someone deleted them or edited their data.",
             vec![(String::new(), self.restorations().to_string())],
+        );
+        family(
+            "keyway_apiserver_requests_total",
+            "counter",
+            "Kubernetes API-server requests by verb (the Lease's excluded).",
+            self.api_requests()
+                .into_iter()
+                .map(|(verb, n)| (format!("{{verb=\"{verb}\"}}"), n.to_string()))
+                .collect(),
         );
         family(
             "keyway_managed_secretsyncs",
