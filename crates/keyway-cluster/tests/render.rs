@@ -360,7 +360,10 @@ fn rendered_target_keys_are_secret_keys() {
     let e = secret_sync(&request(&["name=db,alias=app/password"], "Opaque"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("sourcePath") && e.contains("app/password"), "{e}");
+    assert!(
+        e.contains("sourcePath") && e.contains("app/password"),
+        "{e}"
+    );
     let rendered = secret_sync(&request(&["name=db,alias=app-password"], "Opaque")).unwrap();
     assert_eq!(target_keys(&rendered.secret_sync), ["app-password"]);
     rendered.secret_sync.spec.mapping(None).unwrap();

@@ -7,7 +7,7 @@
 //! (the Secret is compared with what the cluster holds, so it is recreated, and edited data
 //! restored), and once per poll interval. Every SecretSync reading one vault with one identity shares a
 //! [`SharedSource`] — one listing per cycle and one read per changed secret — and every source
-//! of a vault shares one [`RequestBudget`]; all SecretSyncs of a vault are requeued to the
+//! of a vault shares one [`RequestBudget`](crate::source::RequestBudget); all SecretSyncs of a vault are requeued to the
 //! vault's cycle, so a poll costs ⌈N/25⌉ list calls plus one GET per changed secret. Credentials
 //! (TokenRequest for the SecretSync's service account, exchanged with the SecretProviderClass's
 //! `clientID`/`tenantID`) are shared per (namespace, service account, client, tenant).
