@@ -332,6 +332,31 @@ async fn main() {
         });
     let first_lists = count(Service::KeyVault, "GetSecrets");
     let first_gets = count(Service::KeyVault, "GetSecret");
+    // API-server requests by kind, watches apart (a watch is one long request, not per poll).
+    let api_server = || {
+        emulator
+            .counters()
+            .kubernetes_requests()
+            .iter()
+            .filter(|r| r.verb != "watch")
+            .fold((0u64, 0u64), |(reads, writes), r| match r.verb.as_str() {
+                "get" | "list" => (reads + r.count, writes),
+                _ => (reads, writes + r.count),
+            })
+    };
+    let (reads_before, writes_before) = api_server();
+    let writes_by_kind = || {
+        emulator
+            .counters()
+            .kubernetes_requests()
+            .into_iter()
+            .filter(|r| !matches!(r.verb.as_str(), "watch" | "get" | "list"))
+            .map(|r| ((r.verb, r.resource, r.status), r.count))
+            .fold(std::collections::BTreeMap::new(), |mut m, (k, c)| {
+                *m.entry(k).or_insert(0u64) += c;
+                m
+            })
+    };
 
     // One steady-state poll: wait for its listing to start, then for it to settle.
     loop {
@@ -347,6 +372,33 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(POLL_SECONDS / 2)).await;
     let poll_lists = count(Service::KeyVault, "GetSecrets") - first_lists;
     let poll_gets = count(Service::KeyVault, "GetSecret") - first_gets;
+    // The first poll after the first sync adds the Update condition to each status (as the
+    // Secret Store extension does); the API-server figures are of the next poll, a quiet one.
+    let (first_poll_reads, first_poll_writes) = api_server();
+    let first_poll_writes = first_poll_writes - writes_before;
+    let first_poll_reads = first_poll_reads - reads_before;
+    let (reads_before, writes_before) = api_server();
+    let writes_before_by_kind = writes_by_kind();
+    let lists_now = count(Service::KeyVault, "GetSecrets");
+    while count(Service::KeyVault, "GetSecrets") == lists_now {
+        assert!(
+            started.elapsed() < first_sync + Duration::from_secs(POLL_SECONDS * 5),
+            "no second poll"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(POLL_SECONDS / 2)).await;
+    let (reads_after, writes_after) = api_server();
+    let (poll_api_reads, poll_api_writes) =
+        (reads_after - reads_before, writes_after - writes_before);
+    let poll_writes: Vec<String> = writes_by_kind()
+        .into_iter()
+        .filter_map(|(kind, count)| {
+            let before = writes_before_by_kind.get(&kind).copied().unwrap_or(0);
+            (count > before)
+                .then(|| format!("{} {} {}: {}", kind.0, kind.1, kind.2, count - before))
+        })
+        .collect();
     let exchanges = count(Service::Entra, "Token");
     let token_requests = emulator
         .counters()
@@ -395,6 +447,17 @@ async fn main() {
     println!(
         "  one steady-state poll: {poll_lists} list calls, {poll_gets} GETs (target {} and 0)",
         distinct.div_ceil(25)
+    );
+    println!(
+        "  API server, first poll after the first sync: {first_poll_reads} reads, {first_poll_writes} writes (the Update condition, once)"
+    );
+    println!(
+        "  API server, the next (quiet) poll: {poll_api_reads} reads (get, list), {poll_api_writes} writes (target 0 and 0; watches apart){}",
+        if poll_writes.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", poll_writes.join(", "))
+        }
     );
     println!(
         "  token exchanges over the run: {exchanges} (TokenRequests and other creates: {token_requests})"
