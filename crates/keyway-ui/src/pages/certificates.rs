@@ -178,10 +178,7 @@ pub(crate) async fn confirm_removal(
             (csrf(&session))
             input type="hidden" name="store" value=(store.as_str());
             input type="hidden" name="name" value=(name);
-            p {
-                input type="checkbox" id="include_secrets" name="include_secrets" value="true";
-                label for="include_secrets" { "Also delete the Key Vault secret (deleted and purged; it cannot be recovered)" }
-            }
+            (widgets::include_secrets_box())
             @if needs_crls {
                 p {
                     input type="checkbox" id="with_crl" name="with_crl" value="true" checked;
@@ -240,14 +237,7 @@ pub(crate) async fn remove(
         dry_run: false,
     };
     let done = app.stores.remove(store, &[name.as_str()], &options).await?;
-    let kept = if done.secrets_purged.is_empty() {
-        "the Key Vault secret stays".to_string()
-    } else {
-        format!(
-            "Key Vault secrets purged: {}",
-            done.secrets_purged.join(", ")
-        )
-    };
+    let kept = widgets::kept_or_purged(&done);
     app.flashes.set(
         session.key(),
         Flash {

@@ -287,10 +287,7 @@ pub(crate) async fn confirm_secret_removal(
         form method="post" action="/secrets/remove" {
             (csrf(&session))
             input type="hidden" name="name" value=(name);
-            p {
-                input type="checkbox" id="include_secrets" name="include_secrets" value="true";
-                label for="include_secrets" { "Also delete the Key Vault secret (deleted and purged; it cannot be recovered)" }
-            }
+            (widgets::include_secrets_box())
             p {
                 button type="submit" { "Delete from the edge" }
                 " " a href="/secrets" { "Cancel" }
@@ -328,14 +325,7 @@ pub(crate) async fn remove_secret(
         dry_run: false,
     };
     let done = app.stores.remove_secret(&name, &options).await?;
-    let kept = if done.secrets_purged.is_empty() {
-        "the Key Vault secret stays".to_string()
-    } else {
-        format!(
-            "Key Vault secrets purged: {}",
-            done.secrets_purged.join(", ")
-        )
-    };
+    let kept = widgets::kept_or_purged(&done);
     app.flashes.set(
         session.key(),
         Flash {

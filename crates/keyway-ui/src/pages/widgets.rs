@@ -28,6 +28,28 @@ pub(crate) fn columns(names: &[&str], actions: bool) -> Markup {
     }
 }
 
+/// A removal form's "also delete the Key Vault secret" box, unchecked.
+pub(crate) fn include_secrets_box() -> Markup {
+    html! {
+        p {
+            input type="checkbox" id="include_secrets" name="include_secrets" value="true";
+            label for="include_secrets" { "Also delete the Key Vault secret (deleted and purged; it cannot be recovered)" }
+        }
+    }
+}
+
+/// What became of the Key Vault secrets after a removal, for its notice.
+pub(crate) fn kept_or_purged(done: &keyway_stores::Removal) -> String {
+    if done.secrets_purged.is_empty() {
+        "the Key Vault secret stays".to_string()
+    } else {
+        format!(
+            "Key Vault secrets purged: {}",
+            done.secrets_purged.join(", ")
+        )
+    }
+}
+
 /// A time as RFC 3339.
 pub(crate) fn when(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
