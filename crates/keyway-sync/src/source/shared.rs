@@ -45,6 +45,25 @@ impl Fetched {
     }
 }
 
+/// How many times its window a listing stays fresh while reads are under way.
+pub const MAX_BUSY_FRESHNESS: u32 = 20;
+
+/// One value read under way, counted until dropped (completed, failed or cancelled).
+struct Reading<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Reading<'a> {
+    fn start(count: &'a std::sync::atomic::AtomicUsize) -> Reading<'a> {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Reading(count)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Values read, one cell (one call in flight) per name and version.
 type Values = HashMap<(String, Option<String>), Arc<OnceCell<Fetched>>>;
 
@@ -55,6 +74,8 @@ pub struct SharedSource {
     listing: Mutex<Option<Listing>>,
     values: std::sync::Mutex<Values>,
     stale: std::sync::atomic::AtomicBool,
+    /// Value reads under way (waiting for the budget or the vault), on this listing's word.
+    reading: std::sync::atomic::AtomicUsize,
     outcomes: std::sync::Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>,
 }
 
@@ -70,7 +91,10 @@ impl fmt::Debug for SharedSource {
 
 impl SharedSource {
     /// Shares `inner`'s listing for `fresh_for` after it is taken (and the values read in that
-    /// time). Keep `fresh_for` well under the poll interval and over the time a cycle of all
+    /// time) — longer while reads it led to are still under way, up to [`MAX_BUSY_FRESHNESS`]
+    /// times `fresh_for`: a budget-bound first sync that lasts minutes is served by one listing
+    /// instead of one per window (a quiet cycle reads nothing, so its listing expires on time).
+    /// Keep `fresh_for` well under the poll interval and over the time a cycle of all
     /// syncers takes.
     pub fn new(inner: Arc<dyn SecretSource>, fresh_for: Duration) -> SharedSource {
         SharedSource {
@@ -79,6 +103,7 @@ impl SharedSource {
             listing: Mutex::new(None),
             values: std::sync::Mutex::new(HashMap::new()),
             stale: std::sync::atomic::AtomicBool::new(false),
+            reading: std::sync::atomic::AtomicUsize::new(0),
             outcomes: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }
     }
@@ -156,10 +181,12 @@ impl SecretSource for SharedSource {
         if self.stale.swap(false, std::sync::atomic::Ordering::Relaxed) {
             *listing = None;
         }
-        if let Some(current) = listing
-            .as_ref()
-            .filter(|l| l.taken.elapsed() < self.fresh_for)
-        {
+        if let Some(current) = listing.as_ref().filter(|l| {
+            let age = l.taken.elapsed();
+            age < self.fresh_for
+                || (self.reading.load(std::sync::atomic::Ordering::Relaxed) > 0
+                    && age < self.fresh_for * MAX_BUSY_FRESHNESS)
+        }) {
             return Ok(current.secrets.clone());
         }
         let taken = Instant::now();
@@ -196,6 +223,8 @@ impl SecretSource for SharedSource {
             .entry((name.to_string(), version.map(str::to_string)))
             .or_default()
             .clone();
+        // Counted while under way: the listing that led to it stays fresh meanwhile.
+        let _reading = Reading::start(&self.reading);
         // A failure is not kept: the next caller tries again.
         cell.get_or_try_init(|| async {
             let at = time::OffsetDateTime::now_utc();
@@ -228,6 +257,73 @@ impl SecretSource for SharedSource {
 mod tests {
     use super::*;
     use crate::source::MemorySource;
+
+    /// A source whose value reads wait until released: a read held up by the budget.
+    #[derive(Debug)]
+    struct Held {
+        inner: Arc<MemorySource>,
+        release: tokio::sync::Semaphore,
+    }
+
+    #[async_trait::async_trait]
+    impl SecretSource for Held {
+        async fn list(&self) -> Result<Vec<SecretProperties>> {
+            self.inner.list().await
+        }
+        async fn versions(&self, name: &str) -> Result<Vec<SecretProperties>> {
+            self.inner.versions(name).await
+        }
+        async fn get(&self, name: &str, version: Option<&str>) -> Result<SecretValue> {
+            let _permit = self.release.acquire().await.expect("open");
+            self.inner.get(name, version).await
+        }
+        async fn list_keys(&self) -> Result<Vec<SecretProperties>> {
+            self.inner.list_keys().await
+        }
+        async fn get_key(&self, name: &str, version: Option<&str>) -> Result<KeyValue> {
+            self.inner.get_key(name, version).await
+        }
+        fn calls(&self) -> CallCounts {
+            self.inner.calls()
+        }
+    }
+
+    /// A listing stays fresh past its window while reads it led to are under way (a long,
+    /// budget-bound first sync lists once), and expires once they are done.
+    #[tokio::test]
+    async fn a_busy_listing_outlives_its_window_until_its_reads_are_done() {
+        let memory = Arc::new(MemorySource::new());
+        memory.set("a", "1", None, &[]);
+        let held = Arc::new(Held {
+            inner: memory.clone(),
+            release: tokio::sync::Semaphore::new(0),
+        });
+        let window = Duration::from_millis(50);
+        let shared = Arc::new(SharedSource::new(held.clone(), window));
+        shared.list_shared().await.unwrap();
+        let reader = {
+            let shared = shared.clone();
+            tokio::spawn(async move { shared.get("a", None).await })
+        };
+        while shared.reading.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(window * 2).await;
+        shared.list_shared().await.unwrap();
+        assert_eq!(
+            memory.calls().list,
+            1,
+            "a read is under way: the listing serves"
+        );
+        held.release.add_permits(1);
+        reader.await.unwrap().unwrap();
+        shared.list_shared().await.unwrap();
+        assert_eq!(
+            memory.calls().list,
+            2,
+            "no read under way: past its window, listed again"
+        );
+    }
 
     /// Callers within the window get the one listing, not copies of it: memory does not grow
     /// with the number of syncers reading a vault.
