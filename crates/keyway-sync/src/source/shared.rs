@@ -46,7 +46,7 @@ impl Fetched {
 }
 
 /// How many times its window a listing stays fresh while reads are under way.
-pub const MAX_BUSY_FRESHNESS: u32 = 20;
+const MAX_BUSY_FRESHNESS: u32 = 20;
 
 /// One value read under way, counted until dropped (completed, failed or cancelled).
 struct Reading<'a>(&'a std::sync::atomic::AtomicUsize);
@@ -91,8 +91,8 @@ impl fmt::Debug for SharedSource {
 
 impl SharedSource {
     /// Shares `inner`'s listing for `fresh_for` after it is taken (and the values read in that
-    /// time) — longer while reads it led to are still under way, up to [`MAX_BUSY_FRESHNESS`]
-    /// times `fresh_for`: a budget-bound first sync that lasts minutes is served by one listing
+    /// time) — longer while reads it led to are still under way, up to 20 times
+    /// `fresh_for`: a budget-bound first sync that lasts minutes is served by one listing
     /// instead of one per window (a quiet cycle reads nothing, so its listing expires on time).
     /// Keep `fresh_for` well under the poll interval and over the time a cycle of all
     /// syncers takes.
