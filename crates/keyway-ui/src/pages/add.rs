@@ -90,16 +90,28 @@ async fn details(
     options: &AddOptions,
 ) -> Result<Response, UiError> {
     let plan = app.stores.plan_add(store, files, options).await?;
+    Ok(details_page(app, session, id, store, &plan, options))
+}
+
+/// The details page of `plan` (made for the upload `id`).
+fn details_page(
+    app: &App,
+    session: &Session,
+    id: &str,
+    store: Store,
+    plan: &Plan,
+    options: &AddOptions,
+) -> Response {
     let status = if plan.is_refused() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
     let body = html! {
-        (widgets::plan(&plan))
-        (apply_form(session, id, store, &plan, options))
+        (widgets::plan(plan))
+        (apply_form(session, id, store, plan, options))
     };
-    Ok((
+    (
         status,
         layout(
             "Check the certificate",
@@ -112,7 +124,7 @@ async fn details(
             body,
         ),
     )
-        .into_response())
+        .into_response()
 }
 
 fn apply_form(
@@ -260,7 +272,8 @@ pub(crate) async fn apply(
     let id = id.as_str();
     let plan = app.stores.plan_add(store, &files, &options).await?;
     if plan.is_refused() {
-        return details(&app, &session, id, store, &files, &options).await;
+        // The plan just made is the one shown: not planned again.
+        return Ok(details_page(&app, &session, id, store, &plan, &options));
     }
     let applied = app.stores.apply(&plan).await?;
     app.uploads.forget(id);
