@@ -213,9 +213,21 @@ impl RequestBudget {
     /// At most `per_10s` requests per 10 seconds (at least one): the ceiling the adaptive rate
     /// starts at and recovers to.
     pub fn new(per_10s: u32) -> RequestBudget {
+        RequestBudget::with_window(per_10s, BUDGET_WINDOW)
+    }
+
+    /// At most `requests` per `window` (at least one): for a service that counts over another
+    /// window, or a test whose outcome must not depend on the machine's speed (with an hour's
+    /// window no admitted try leaves it while the test runs). Recovery steps once per `window`;
+    /// the `per_10s` figures are scaled from it and rounded.
+    pub fn with_window(requests: u32, window: Duration) -> RequestBudget {
+        let window = window.max(Duration::from_millis(1));
+        let ceiling = (f64::from(requests.max(1)) * BUDGET_WINDOW.as_secs_f64()
+            / window.as_secs_f64())
+        .round() as u32;
         RequestBudget {
-            aimd: Mutex::new(Aimd::new(per_10s, BUDGET_WINDOW, Instant::now())),
-            ceiling: per_10s.max(1),
+            aimd: Mutex::new(Aimd::new(requests, window, Instant::now())),
+            ceiling,
             waiting: AtomicUsize::new(0),
             tries: Mutex::new(BTreeMap::new()),
         }
@@ -404,6 +416,17 @@ mod tests {
     };
 
     const W: Duration = BUDGET_WINDOW;
+
+    /// A budget over another window admits its own number per window and reports the 10-s
+    /// equivalent.
+    #[test]
+    fn a_budget_over_another_window_reports_its_10_s_equivalent() {
+        let budget = RequestBudget::with_window(60, Duration::from_secs(60));
+        assert_eq!(budget.ceiling_per_10s(), 10);
+        assert_eq!(budget.per_10s(), 10);
+        let mut aimd = budget.aimd();
+        assert_eq!(fill(&mut aimd, Instant::now()), 60);
+    }
 
     /// Admits as many tries as fit at `now`.
     fn fill(aimd: &mut Aimd, now: Instant) -> usize {
