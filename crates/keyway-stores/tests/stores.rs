@@ -278,6 +278,130 @@ async fn issuer_list_takes_cas_and_crls_verified_by_signature() {
     env.cluster.cleanup().await;
 }
 
+/// A self-signed X.509 **v1** certificate named `name`, valid from a day ago for a year, made
+/// now (rcgen writes v3 only): a TBSCertificate without the version field (v1 is its default)
+/// and without extensions, DER-encoded here and signed with an rcgen ECDSA P-256 key.
+fn v1_self_signed(name: &str) -> Vec<u8> {
+    use rcgen::{PublicKeyData as _, SigningKey as _};
+    /// One DER value: tag, definite length, content.
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    fn utc_time(at: OffsetDateTime) -> Vec<u8> {
+        let format = keyway_cert::time::macros::format_description!(
+            "[year repr:last_two][month][day][hour][minute][second]Z"
+        );
+        tlv(0x17, at.format(format).unwrap().as_bytes())
+    }
+    // ecdsa-with-SHA256 (1.2.840.10045.4.3.2), no parameters.
+    let algorithm = tlv(
+        0x30,
+        &tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]),
+    );
+    // CN (2.5.4.3) = name, as UTF8String.
+    let cn = [tlv(0x06, &[0x55, 0x04, 0x03]), tlv(0x0c, name.as_bytes())].concat();
+    let dn = tlv(0x30, &tlv(0x31, &tlv(0x30, &cn)));
+    let now = OffsetDateTime::now_utc();
+    let validity = tlv(
+        0x30,
+        &[
+            utc_time(now - Duration::days(1)),
+            utc_time(now + Duration::days(365)),
+        ]
+        .concat(),
+    );
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let tbs = tlv(
+        0x30,
+        &[
+            tlv(0x02, &[0x01, 0x17]), // serialNumber; no [0] version: v1
+            algorithm.clone(),
+            dn.clone(),
+            validity,
+            dn,
+            key.subject_public_key_info(),
+        ]
+        .concat(),
+    );
+    let signature = key.sign(&tbs).unwrap();
+    let bits = [&[0u8][..], &signature].concat();
+    tlv(0x30, &[tbs, algorithm, tlv(0x03, &bits)].concat())
+}
+
+/// A v1 CA certificate cannot say it is a CA (no extensions): the issuer list refuses it with
+/// that explanation, and the refusal writes nothing — no SetSecret, no cluster change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_certificate_is_refused_by_the_issuer_list_with_the_reason() {
+    let env = env("stores-issuer-v1").await;
+    let v1 = v1_self_signed("Legacy Root CA");
+    // It is a well-formed, currently valid, self-signed v1 certificate.
+    let cert = keyway_cert::Certificate::from_der(&v1).unwrap();
+    assert_eq!(
+        cert.x509().unwrap().version(),
+        x509_parser::x509::X509Version::V1
+    );
+    let sets = set_count(&env);
+    let state = cluster_state(env.target.as_ref()).await;
+    for file in [
+        InputFile::new("legacy-root.der", v1.clone()),
+        InputFile::new(
+            "legacy-root.crt",
+            pem::encode(&pem::Pem::new("CERTIFICATE", v1.clone())).into_bytes(),
+        ),
+    ] {
+        let plan = env
+            .stores
+            .plan_add(Store::Issuer, &[file], &AddOptions::default())
+            .await
+            .unwrap();
+        assert!(plan.is_refused(), "{plan}");
+        let refusals = plan.all_refusals().join("\n");
+        assert!(
+            refusals.contains("is an X.509 v1 certificate")
+                && refusals.contains("cannot say it is a CA")
+                && refusals.contains("reissue it as v3 with basicConstraints CA:TRUE"),
+            "{refusals}"
+        );
+        assert!(
+            plan.to_string().contains("nothing will be written"),
+            "{plan}"
+        );
+        let e = env.stores.apply(&plan).await.unwrap_err();
+        assert!(
+            matches!(e, StoreError::Refused { .. }) && e.exit_code() == 1,
+            "{e}"
+        );
+        assert_eq!(set_count(&env), sets, "no SetSecret");
+        assert_eq!(cluster_state(env.target.as_ref()).await, state);
+    }
+    // The trust list takes the same certificate (a v1 server certificate is common there).
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Trust,
+            &[InputFile::new("legacy-root.der", v1)],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!plan.is_refused(), "{plan}");
+    env.cluster.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificate_pair_checked_then_synced() {
     let env = env("stores-client").await;
