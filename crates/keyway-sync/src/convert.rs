@@ -3,8 +3,8 @@
 //! decoding, conversion and validation.
 
 use keyway_cert::{
-    Bundle, ContentType, DecodeOptions, Encoding, Finding, FindingCode, ParseOptions, Severity,
-    ValidationOptions, decode_value,
+    Bundle, CertError, ContentType, DecodeOptions, Encoding, Finding, FindingCode, ParseOptions,
+    Severity, ValidationOptions, decode_value,
 };
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -58,6 +58,8 @@ pub fn convert(
     now: OffsetDateTime,
 ) -> Result<Converted> {
     let fail = |reason: String| SyncError::convert(&object.name, reason);
+    // keyway-cert's error, said as it reads and kept as the source.
+    let cert_failure = |error: CertError| failed(&object.name, error);
     let raw = value.value.as_bytes();
     // As the provider: an empty key id is no key id.
     let backs_certificate = value
@@ -95,7 +97,7 @@ pub fn convert(
                             None => Zeroizing::new(raw.to_vec()),
                             Some(Encoding::Base64) => Zeroizing::new(
                                 decode_value(raw, explicit(Encoding::Base64))
-                                    .map_err(|e| fail(e.to_string()))?
+                                    .map_err(cert_failure)?
                                     .bytes()
                                     .to_vec(),
                             ),
@@ -125,7 +127,7 @@ pub fn convert(
                              for the PFX bytes"
                         )));
                     }
-                    let bundle = pkcs12_bundle(raw).map_err(fail)?;
+                    let bundle = pkcs12_bundle(raw).map_err(cert_failure)?;
                     Ok(Converted {
                         contents: Zeroizing::new(bundle.to_provider_pem().as_bytes().to_vec()),
                         findings: chain_findings(&bundle, &validation, true),
@@ -144,7 +146,7 @@ pub fn convert(
                 None | Some(Encoding::Utf8) => Zeroizing::new(raw.to_vec()),
                 Some(encoding) => Zeroizing::new(
                     decode_value(raw, explicit(encoding))
-                        .map_err(|e| fail(format!("objectEncoding {encoding}: {e}")))?
+                        .map_err(|e| fail(format!("objectEncoding {encoding}: {e}")).with_cause(e))?
                         .bytes()
                         .to_vec(),
                 ),
@@ -195,14 +197,14 @@ pub fn convert(
         ObjectType::Cert | ObjectType::Key => {
             // Key objects are normally read through the keys API (see the syncer); this path
             // serves sources that hand a certificate's secret for them.
-            let bundle = certificate_bundle(value).map_err(fail)?;
+            let bundle = certificate_bundle(&object.name, value)?;
             let findings = bundle.validate(&validation).findings;
             let pem = if object.object_type == ObjectType::Cert {
                 bundle.leaf_pem()
             } else {
                 bundle.public_key_pem()
             }
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(cert_failure)?;
             Ok(Converted {
                 contents: Zeroizing::new(pem.into_bytes()),
                 findings,
@@ -262,9 +264,15 @@ fn explicit(encoding: Encoding) -> DecodeOptions<'static> {
     }
 }
 
+/// `object` failed to convert with keyway-cert's `error`: its text is the reason, and the error
+/// itself the source ([`std::error::Error::source`]).
+fn failed(object: &str, error: CertError) -> SyncError {
+    SyncError::convert(object, error.to_string()).with_cause(error)
+}
+
 /// A certificate's PKCS#12 backing secret: base64 text of a PFX with the empty password.
-fn pkcs12_bundle(raw: &[u8]) -> std::result::Result<Bundle, String> {
-    let pfx = decode_value(raw, explicit(Encoding::Base64)).map_err(|e| e.to_string())?;
+fn pkcs12_bundle(raw: &[u8]) -> std::result::Result<Bundle, CertError> {
+    let pfx = decode_value(raw, explicit(Encoding::Base64))?;
     Bundle::parse(
         pfx.bytes(),
         ParseOptions {
@@ -272,12 +280,12 @@ fn pkcs12_bundle(raw: &[u8]) -> std::result::Result<Bundle, String> {
             password: None,
         },
     )
-    .map_err(|e| e.to_string())
 }
 
 /// The certificate a `cert` or `key` object reads: a certificate's backing secret (PEM or
-/// base64 PKCS#12), or a secret holding a certificate in any encoding keyway reads.
-fn certificate_bundle(value: &SecretValue) -> std::result::Result<Bundle, String> {
+/// base64 PKCS#12), or a secret holding a certificate in any encoding keyway reads. A failure
+/// of `object` keeps keyway-cert's error as its source.
+fn certificate_bundle(object: &str, value: &SecretValue) -> Result<Bundle> {
     let raw = value.value.as_bytes();
     let tag = value
         .properties
@@ -291,7 +299,7 @@ fn certificate_bundle(value: &SecretValue) -> std::result::Result<Bundle, String
             file_encoding_tag: tag,
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| failed(object, e))?;
     Bundle::parse(
         decoded.bytes(),
         ParseOptions {
@@ -301,9 +309,91 @@ fn certificate_bundle(value: &SecretValue) -> std::result::Result<Bundle, String
     )
     .map_err(|e| {
         if value.properties.kid.is_none() {
-            format!("{e}; objectType key and cert read a Key Vault certificate (or a secret holding one), and a standalone Key Vault key is not supported yet")
+            SyncError::convert(object, format!("{e}; objectType key and cert read a Key Vault certificate (or a secret holding one), and a standalone Key Vault key is not supported yet")).with_cause(e)
         } else {
-            e.to_string()
+            failed(object, e)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::source::SecretProperties;
+
+    /// The first keyway-cert error in `error`'s chain of sources, as a caller finds it.
+    fn cert_error_under(error: &SyncError) -> Option<&CertError> {
+        let mut cause = error.source();
+        while let Some(current) = cause {
+            if let Some(found) = current.downcast_ref::<CertError>() {
+                return Some(found);
+            }
+            cause = current.source();
+        }
+        None
+    }
+
+    fn secret(value: &str) -> SecretValue {
+        SecretValue {
+            properties: SecretProperties {
+                name: "s".into(),
+                enabled: true,
+                ..Default::default()
+            },
+            value: Zeroizing::new(value.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_failed_decoding_keeps_keyway_cert_s_error_under_the_same_text() {
+        let mut object = KeyVaultObject::secret("opcua-cert");
+        object.encoding = Some(Encoding::Hex);
+        let error = convert(&object, &secret("not hex"), OffsetDateTime::now_utc()).unwrap_err();
+        let found = cert_error_under(&error).expect("keyway-cert's error under it");
+        assert!(
+            matches!(
+                found,
+                CertError::Decode {
+                    encoding: Encoding::Hex,
+                    ..
+                }
+            ),
+            "{found:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("opcua-cert: objectEncoding hex: {found}")
+        );
+        // A clone keeps it (the cause is shared).
+        assert!(cert_error_under(&error.clone()).is_some());
+    }
+
+    #[test]
+    fn a_certificate_that_cannot_be_read_keeps_keyway_cert_s_error() {
+        let mut object = KeyVaultObject::secret("opcua-cert");
+        object.object_type = ObjectType::Cert;
+        let mut value =
+            secret("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+        value.properties.kid = Some("https://v.vault.azure.net/keys/opcua-cert/1".into());
+        value.properties.content_type = Some(PEM_FILE.into());
+        let error = convert(&object, &value, OffsetDateTime::now_utc()).unwrap_err();
+        let found = cert_error_under(&error).expect("keyway-cert's error under it");
+        assert_eq!(error.to_string(), format!("opcua-cert: {found}"));
+
+        // A PFX backing secret that is not base64 text.
+        let mut value = secret("%%% not base64 %%%");
+        value.properties.kid = Some("https://v.vault.azure.net/keys/opcua-cert/1".into());
+        value.properties.content_type = Some(PKCS12.into());
+        let error = convert(
+            &KeyVaultObject::secret("opcua-cert"),
+            &value,
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap_err();
+        let found = cert_error_under(&error).expect("keyway-cert's error under it");
+        assert!(matches!(found, CertError::Decode { .. }), "{found:?}");
+        assert_eq!(error.to_string(), format!("opcua-cert: {found}"));
+    }
 }

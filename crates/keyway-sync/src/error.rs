@@ -278,12 +278,15 @@ impl From<&str> for FieldProblem {
 /// Everything that can go wrong in keyway-sync. No variant carries a secret value. Variants
 /// are built with [`SyncError::invalid`], [`SyncError::source_failure`], [`SyncError::convert`]
 /// and [`SyncError::sink`] (their fields may grow), and matched with `..`.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+///
+/// [`std::error::Error::source`] is the error a [`Cause`] keeps, itself (not the [`Cause`]), so
+/// walking the chain and downcasting finds the Azure SDK's, the operating system's or
+/// keyway-cert's error.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SyncError {
     /// A manifest or specification is invalid; `path` names the field
     /// (`spec.parameters.objects[2].objectEncoding`), `problem` the rule it breaks.
-    #[error("{path}: {problem}")]
     #[non_exhaustive]
     Invalid {
         /// The field path.
@@ -293,7 +296,6 @@ pub enum SyncError {
     },
 
     /// The secret source failed.
-    #[error("{object}: {failure}{} ({message})", http_status(.status))]
     #[non_exhaustive]
     Source {
         /// The object (secret name), or `*` for a listing.
@@ -309,7 +311,6 @@ pub enum SyncError {
     },
 
     /// A fetched value could not be decoded or converted as the object asks.
-    #[error("{object}: {reason}")]
     #[non_exhaustive]
     Convert {
         /// The object.
@@ -321,11 +322,6 @@ pub enum SyncError {
     },
 
     /// The cluster does not serve a custom resource keyway needs.
-    #[error(
-        "the cluster does not serve {version} {name}: install keyway's CustomResourceDefinitions \
-         (kubectl apply -f deploy/crds, or the Helm chart deploy/helm/keyway; where the Secrets \
-         Store CSI driver or the Secret Store extension is installed they are there already)"
-    )]
     MissingCrd {
         /// The CustomResourceDefinition's name (`secretsyncs.secret-sync.x-k8s.io`).
         name: String,
@@ -334,7 +330,6 @@ pub enum SyncError {
     },
 
     /// The sink could not be written.
-    #[error("writing {target}: {reason}")]
     #[non_exhaustive]
     Sink {
         /// The file, directory or resource.
@@ -345,6 +340,45 @@ pub enum SyncError {
         /// was one.
         source: Option<Cause>,
     },
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncError::Invalid { path, problem } => write!(f, "{path}: {problem}"),
+            SyncError::Source {
+                object,
+                failure,
+                status,
+                message,
+                ..
+            } => write!(f, "{object}: {failure}{} ({message})", http_status(status)),
+            SyncError::Convert { object, reason, .. } => write!(f, "{object}: {reason}"),
+            SyncError::MissingCrd { name, version } => write!(
+                f,
+                "the cluster does not serve {version} {name}: install keyway's \
+                 CustomResourceDefinitions (kubectl apply -f deploy/crds, or the Helm chart \
+                 deploy/helm/keyway; where the Secrets Store CSI driver or the Secret Store \
+                 extension is installed they are there already)"
+            ),
+            SyncError::Sink { target, reason, .. } => write!(f, "writing {target}: {reason}"),
+        }
+    }
+}
+
+/// The source is the kept error itself ([`Cause::get`]), so a walk of the chain that downcasts
+/// finds it without knowing about [`Cause`].
+impl std::error::Error for SyncError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SyncError::Source { source, .. }
+            | SyncError::Convert { source, .. }
+            | SyncError::Sink { source, .. } => source
+                .as_ref()
+                .map(|cause| cause.get() as &(dyn std::error::Error + 'static)),
+            SyncError::Invalid { .. } | SyncError::MissingCrd { .. } => None,
+        }
+    }
 }
 
 impl SyncError {
