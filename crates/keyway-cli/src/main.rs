@@ -15,6 +15,8 @@ mod error;
 mod identity;
 mod input;
 mod output;
+#[cfg(unix)]
+mod prompt;
 mod report;
 mod secret;
 mod secrets;

@@ -26,7 +26,9 @@ pub struct AddArgs {
     /// Read the value from this file.
     #[arg(long)]
     pub from_file: Option<PathBuf>,
-    /// Read the value from standard input (to its end).
+    /// Read the value from standard input: a pipe is read to its end, byte for byte; on a
+    /// terminal the value is asked for without echo ("Value for NAME: "), twice, and the two
+    /// must match (Enter's newline is not part of it).
     #[arg(long)]
     pub from_stdin: bool,
     /// Sync the vault's existing secret NAME as it is.
@@ -66,8 +68,9 @@ impl AddArgs {
         }
         if self.from_file.is_none() && !self.from_stdin && !self.existing {
             return Err(CliError::Input(
-                "say where the value comes from: --from-file FILE, --from-stdin (piped), or \
-                 --existing to sync the vault's secret as it is"
+                "say where the value comes from: --from-file FILE, --from-stdin (a pipe, or \
+                 typed at a prompt on a terminal), or --existing to sync the vault's secret as \
+                 it is"
                     .into(),
             ));
         }
@@ -129,17 +132,9 @@ async fn add(args: AddArgs) -> Result<ExitCode, CliError> {
     let value = if let Some(path) = &args.from_file {
         let bytes = std::fs::read(path).map_err(|e| CliError::io(path.display().to_string(), e))?;
         SecretValue::Bytes(Zeroizing::new(bytes))
+    } else if args.from_stdin && std::io::stdin().is_terminal() {
+        typed(&args.name).await?
     } else if args.from_stdin {
-        // Typed on a terminal the value would be echoed on the screen (and end with the
-        // newline Enter adds): it must come from a pipe.
-        if std::io::stdin().is_terminal() {
-            return Err(CliError::Input(
-                "--from-stdin reads a pipe, and standard input is a terminal (the value would \
-                 be shown as typed): pipe it, e.g. `printf %s \"$VALUE\" | keyway secrets add \
-                 NAME --from-stdin`, or use --from-file"
-                    .into(),
-            ));
-        }
         let mut bytes = Zeroizing::new(Vec::new());
         std::io::stdin()
             .read_to_end(&mut bytes)
@@ -164,6 +159,24 @@ async fn add(args: AddArgs) -> Result<ExitCode, CliError> {
         })
         .await?;
     certs::apply(&stores, plan, args.dry_run).await
+}
+
+/// The value typed on the terminal: asked twice without echo, as `read -s` does.
+#[cfg(unix)]
+async fn typed(name: &str) -> Result<SecretValue, CliError> {
+    Ok(SecretValue::Bytes(
+        crate::prompt::read_value_twice(name).await?,
+    ))
+}
+
+/// Where the terminal cannot be driven, the value must come from a pipe.
+#[cfg(not(unix))]
+async fn typed(_name: &str) -> Result<SecretValue, CliError> {
+    Err(CliError::Input(
+        "--from-stdin on a terminal needs a Unix terminal here: pipe the value, e.g. \
+         `printf %s \"$VALUE\" | keyway secrets add NAME --from-stdin`, or use --from-file"
+            .into(),
+    ))
 }
 
 async fn remove(args: RemoveArgs) -> Result<ExitCode, CliError> {
