@@ -120,15 +120,16 @@ impl From<keyway_stores::StoreError> for CliError {
 }
 
 /// keyway-cluster's errors: a bad argument, field or file is input (exit 2), with the field a
-/// request struct names said as the flag that set it; an ARM request that failed is remote
-/// (exit 3); an I/O error keeps the operating system's error.
+/// request struct names said as the flag that set it ([`cluster_flag`]); an ARM request that
+/// failed is remote (exit 3); an I/O error keeps the operating system's error.
 impl From<keyway_cluster::ClusterError> for CliError {
     fn from(error: keyway_cluster::ClusterError) -> CliError {
         use keyway_cluster::ClusterError;
         match error {
-            ClusterError::Invalid { field, problem } => {
-                CliError::Input(format!("{}: {problem}", flag_for(&field)))
-            }
+            ClusterError::Invalid { field, problem } => match cluster_flag(&field) {
+                Some(flag) => CliError::Input(format!("{flag}: {problem}")),
+                None => CliError::Input(format!("{field}: {problem}")),
+            },
             ClusterError::Io {
                 path,
                 source: Some(source),
@@ -163,9 +164,50 @@ pub fn store_flags(text: &str) -> String {
         })
 }
 
-/// The command-line flag that sets a library request's field (`keyvault_resource_group` →
-/// `--keyvault-resource-group`); a field path from a manifest (`spec.clientID`), or a label a
-/// caller passed, is kept as it is.
+/// The command-line flag that sets a keyway-cluster field ([`keyway_cluster::Field`]), or
+/// `None` for one no flag sets — a field inside a document the user gave, a label the CLI chose,
+/// the rendering of a manifest — which is said as its path. Every variant is named (no
+/// wildcard), so a new field fails this build until it is given its flag or none.
+pub fn cluster_flag(field: &keyway_cluster::Field) -> Option<&'static str> {
+    use keyway_cluster::Field;
+    Some(match field {
+        Field::Issuer => "--issuer",
+        Field::MaxTokenExpiration => "--max-token-expiration",
+        Field::Subscription => "--subscription",
+        Field::ResourceGroup => "--resource-group",
+        Field::Identity => "--identity",
+        Field::Keyvault => "--keyvault",
+        Field::KeyvaultResourceGroup => "--keyvault-resource-group",
+        Field::UploaderPrincipalId => "--uploader",
+        Field::Namespace => "--namespace",
+        Field::ServiceAccount => "--service-account",
+        Field::SecretName => "--secret-name",
+        Field::SecretType => "--secret-type",
+        Field::ClientId => "--client-id",
+        Field::Environment => "--environment",
+        Field::Name => "--name",
+        Field::ProviderClassName => "--provider-class",
+        Field::TrustListName => "--trust-list-name",
+        Field::IssuerListName => "--issuer-list-name",
+        Field::Endpoint => "--arm-endpoint",
+        Field::Objects | Field::ObjectArgument => "--object",
+        Field::TrustArgument => "--trust",
+        Field::IssuerArgument => "--issuer",
+        Field::CrlArgument => "--crl",
+        Field::ConnectedCluster => "--connected-cluster",
+        // The CLI passes its flag as the label (`--cert`).
+        Field::Label(_)
+        | Field::ConnectedClusterField(_)
+        | Field::MigrationInput
+        | Field::Manifest(_)
+        | Field::Render => return None,
+    })
+}
+
+/// The command-line flag that sets a field keyway-sync or keyway-stores names by text
+/// (`vault_url` → `--vault-url`, `secret_name` → `--secret-name`); a field path from a
+/// manifest (`spec.clientID`), or a label a caller passed, is kept as it is. keyway-cluster's
+/// fields are typed and said by [`cluster_flag`].
 pub fn flag_for(field: &str) -> std::borrow::Cow<'_, str> {
     let base = field.split('[').next().unwrap_or(field);
     let flag = match base {
@@ -252,7 +294,10 @@ mod tests {
 
     #[test]
     fn cluster_errors_map_by_variant() {
-        let invalid = CliError::from(ClusterError::invalid("namespace", "\"Azure_IoT\" is bad"));
+        let invalid = CliError::from(ClusterError::invalid(
+            keyway_cluster::Field::Namespace,
+            "\"Azure_IoT\" is bad",
+        ));
         assert!(
             matches!(&invalid, CliError::Input(text) if text == "--namespace: \"Azure_IoT\" is bad")
         );
@@ -273,6 +318,61 @@ mod tests {
             message: "boom".into(),
         });
         assert!(matches!(arm, CliError::Remote(_)));
+    }
+
+    /// Each keyway-cluster field is said as the flag that sets it, or as its path when no flag
+    /// does (`cluster_flag` names every variant, so a new one fails the build until it is
+    /// listed there; this table holds the wording).
+    #[test]
+    fn every_cluster_field_is_said_as_its_flag_or_as_its_path() {
+        use keyway_cluster::Field;
+        for (field, said) in [
+            (Field::Issuer, "--issuer"),
+            (Field::MaxTokenExpiration, "--max-token-expiration"),
+            (Field::Subscription, "--subscription"),
+            (Field::ResourceGroup, "--resource-group"),
+            (Field::Identity, "--identity"),
+            (Field::Keyvault, "--keyvault"),
+            (Field::KeyvaultResourceGroup, "--keyvault-resource-group"),
+            (Field::UploaderPrincipalId, "--uploader"),
+            (Field::Namespace, "--namespace"),
+            (Field::ServiceAccount, "--service-account"),
+            (Field::SecretName, "--secret-name"),
+            (Field::SecretType, "--secret-type"),
+            (Field::ClientId, "--client-id"),
+            (Field::Environment, "--environment"),
+            (Field::Name, "--name"),
+            (Field::ProviderClassName, "--provider-class"),
+            (Field::TrustListName, "--trust-list-name"),
+            (Field::IssuerListName, "--issuer-list-name"),
+            (Field::Endpoint, "--arm-endpoint"),
+            (Field::Objects, "--object"),
+            (Field::ObjectArgument, "--object"),
+            (Field::TrustArgument, "--trust"),
+            (Field::IssuerArgument, "--issuer"),
+            (Field::CrlArgument, "--crl"),
+            (Field::ConnectedCluster, "--connected-cluster"),
+            (Field::Label("--cert".into()), "--cert"),
+            // A field of `az connectedk8s show`'s output is its JSON path, even when it is
+            // called `name` (no flag sets it).
+            (Field::ConnectedClusterField("name"), "name"),
+            (
+                Field::ConnectedClusterField("oidcIssuerProfile.issuerUrl"),
+                "oidcIssuerProfile.issuerUrl",
+            ),
+            (Field::MigrationInput, "input"),
+            (
+                Field::Manifest("document 1 (AzureIdentity default/kv) spec.clientID".into()),
+                "document 1 (AzureIdentity default/kv) spec.clientID",
+            ),
+            (Field::Render, "render"),
+        ] {
+            let error = CliError::from(ClusterError::invalid(field.clone(), "is bad"));
+            assert!(
+                matches!(&error, CliError::Input(text) if *text == format!("{said}: is bad")),
+                "{field:?}: {error:?}"
+            );
+        }
     }
 
     #[test]

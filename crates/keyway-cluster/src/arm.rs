@@ -11,7 +11,7 @@ use azure_core::http::{Context, Method, Pipeline, PipelineSendOptions, Request, 
 use serde_json::Value;
 
 use crate::apply::ApplyOptions;
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Field, Result};
 
 /// An ARM endpoint reached with a credential. Answers are not checked: the caller reads the
 /// status (ARM's error body is `{"error": {"code", "message"}}`, see [`ArmClient::failure`]).
@@ -70,7 +70,7 @@ impl ArmClient {
         if_match: Option<&str>,
     ) -> Result<(u16, Value)> {
         let url = Url::parse(&format!("{}{path}", self.endpoint.trim_end_matches('/')))
-            .map_err(|e| ClusterError::invalid("endpoint", e.to_string()))?;
+            .map_err(|e| ClusterError::invalid(Field::Endpoint, e.to_string()))?;
         let mut request = Request::new(url, method);
         if let Some(body) = body {
             request.insert_header("content-type", "application/json");

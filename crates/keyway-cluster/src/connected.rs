@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Field, Result};
 
 /// The workload identity facts of a connected cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -26,7 +26,7 @@ impl ConnectedCluster {
     pub fn from_json(bytes: &[u8]) -> Result<ConnectedCluster> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| {
             ClusterError::invalid(
-                "connected_cluster",
+                Field::ConnectedCluster,
                 format!(
                     "not JSON at line {} column {}: {e}; pass the output of `az connectedk8s show -n NAME -g GROUP`",
                     e.line(),
@@ -36,7 +36,7 @@ impl ConnectedCluster {
         })?;
         if !value.is_object() {
             return Err(ClusterError::invalid(
-                "connected_cluster",
+                Field::ConnectedCluster,
                 "expected the JSON object `az connectedk8s show` prints",
             ));
         }
@@ -45,23 +45,23 @@ impl ConnectedCluster {
         } else {
             &value
         };
-        let text = |v: &Value, field: &str| -> Result<Option<String>> {
+        let text = |v: &Value, field: &'static str| -> Result<Option<String>> {
             match v {
                 Value::Null => Ok(None),
                 Value::String(s) if s.is_empty() => Ok(None),
                 Value::String(s) => Ok(Some(s.clone())),
                 other => Err(ClusterError::invalid(
-                    field,
+                    Field::ConnectedClusterField(field),
                     format!("expected a string, found {other}"),
                 )),
             }
         };
-        let flag = |v: &Value, field: &str| -> Result<Option<bool>> {
+        let flag = |v: &Value, field: &'static str| -> Result<Option<bool>> {
             match v {
                 Value::Null => Ok(None),
                 Value::Bool(b) => Ok(Some(*b)),
                 other => Err(ClusterError::invalid(
-                    field,
+                    Field::ConnectedClusterField(field),
                     format!("expected true or false, found {other}"),
                 )),
             }

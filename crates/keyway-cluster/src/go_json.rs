@@ -11,7 +11,7 @@
 
 use serde::de::{self, DeserializeOwned, Visitor};
 
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Field, Result};
 
 /// Deserializes `T` from a YAML mapping at `path` (for messages, e.g. `spec`), its top-level
 /// keys matched to `T`'s field names as Go does: exactly, else ignoring case.
@@ -40,7 +40,7 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: &serde_json::Value, path: &
                 if let Some((_, earlier)) = filled_by.iter().find(|(f, _)| f == field) {
                     if folded.get(field) != Some(item) {
                         return Err(ClusterError::invalid(
-                            format!("{path}.{name}"),
+                            Field::Manifest(format!("{path}.{name}")),
                             format!(
                                 "{earlier} is given too, with another value; both set the field {field} (keys are matched ignoring case, as AAD Pod Identity does): keep one"
                             ),
@@ -57,7 +57,8 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: &serde_json::Value, path: &
         serde_json::Value::Null => serde_json::Value::Object(Default::default()),
         other => other.clone(),
     };
-    serde_json::from_value(value).map_err(|e| ClusterError::invalid(path, e.to_string()))
+    serde_json::from_value(value)
+        .map_err(|e| ClusterError::invalid(Field::Manifest(path.to_string()), e.to_string()))
 }
 
 /// Go's case folding of a field name (`appendFoldedName`): ASCII letters upper-cased, any other

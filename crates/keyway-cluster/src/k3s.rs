@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Field, Result};
 use crate::safe_file;
 
 /// Where K3s reads its configuration.
@@ -36,26 +36,26 @@ impl IssuerSettings {
     /// duration (`24h`, `1h30m`, `86400s`).
     pub fn new(issuer: &str, max_token_expiration: &str) -> Result<IssuerSettings> {
         // Written verbatim into a YAML list item: no whitespace, control characters or quotes.
-        for (flag, value) in [
-            ("issuer", issuer),
-            ("max_token_expiration", max_token_expiration),
+        for (field, value) in [
+            (Field::Issuer, issuer),
+            (Field::MaxTokenExpiration, max_token_expiration),
         ] {
             if let Some(c) = value
                 .chars()
                 .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '#'))
             {
                 return Err(ClusterError::invalid(
-                    flag,
+                    field,
                     format!("{value:?} contains {c:?}, which cannot go into the K3s config"),
                 ));
             }
         }
         let parsed = url::Url::parse(issuer).map_err(|e| {
-            ClusterError::invalid("issuer", format!("{issuer:?} is not a URL: {e}"))
+            ClusterError::invalid(Field::Issuer, format!("{issuer:?} is not a URL: {e}"))
         })?;
         if parsed.scheme() != "https" {
             return Err(ClusterError::invalid(
-                "issuer",
+                Field::Issuer,
                 format!(
                     "{issuer:?} must be an https URL: Entra ID fetches the issuer's discovery document over https"
                 ),
@@ -63,26 +63,26 @@ impl IssuerSettings {
         }
         if parsed.host_str().is_none_or(str::is_empty) {
             return Err(ClusterError::invalid(
-                "issuer",
+                Field::Issuer,
                 format!("{issuer:?} has no host"),
             ));
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(ClusterError::invalid(
-                "issuer",
+                Field::Issuer,
                 format!("{issuer:?} may not carry a query or fragment"),
             ));
         }
         let seconds = go_duration_seconds(max_token_expiration).ok_or_else(|| {
             ClusterError::invalid(
-                "max_token_expiration",
+                Field::MaxTokenExpiration,
                 format!("{max_token_expiration:?} is not a duration such as 24h, 1h30m or 86400s"),
             )
         })?;
         // kube-apiserver refuses to start outside these bounds.
         if !(3600.0..=4_294_967_296.0).contains(&seconds) {
             return Err(ClusterError::invalid(
-                "max_token_expiration",
+                Field::MaxTokenExpiration,
                 format!(
                     "{max_token_expiration:?} is outside what kube-apiserver accepts (1h to 2^32 s); 24h is the usual value"
                 ),

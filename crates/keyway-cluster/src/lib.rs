@@ -39,7 +39,7 @@ pub mod readiness;
 pub mod render;
 pub mod safe_file;
 
-pub use error::{ClusterError, Result};
+pub use error::{ClusterError, Field, Result};
 
 /// The README's example, compiled as a doctest so it stays true.
 #[cfg(doctest)]

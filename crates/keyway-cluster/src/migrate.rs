@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Field, Result};
 use crate::go_json;
 use crate::plan::Step;
 use crate::render::{CLIENT_ID_ANNOTATION, DaprComponent};
@@ -105,7 +105,7 @@ fn check_identity_id(field: &str, id: &str) -> Result<()> {
         && [2, 4, 8].iter().all(|i| safe(segments[*i]));
     if !shaped {
         return Err(ClusterError::invalid(
-            field,
+            Field::Manifest(field.to_string()),
             format!(
                 "{id:?} is not a user-assigned managed identity's resource id; give the output of `az identity show -g <group> -n <name> --query id -o tsv` (/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>)"
             ),
@@ -122,14 +122,14 @@ impl Migration {
         let mut bindings = Vec::new();
         let mut migration = Migration::default();
         let documents = keyway_sync::yaml::documents(yaml)
-            .map_err(|e| ClusterError::invalid("input", format!("not YAML: {e}")))?;
+            .map_err(|e| ClusterError::invalid(Field::MigrationInput, format!("not YAML: {e}")))?;
         for (index, value) in documents.into_iter().enumerate() {
             let kind = value["kind"].as_str().unwrap_or_default().to_string();
             let document = index + 1;
             let metadata: Metadata =
                 serde_json::from_value(value["metadata"].clone()).map_err(|e| {
                     ClusterError::invalid(
-                        format!("document {document} ({kind}) metadata"),
+                        Field::Manifest(format!("document {document} ({kind}) metadata")),
                         e.to_string(),
                     )
                 })?;
@@ -152,13 +152,13 @@ impl Migration {
                     if identity.type_ == 0 {
                         if identity.client_id.trim().is_empty() {
                             return Err(ClusterError::invalid(
-                                field("spec.clientID"),
+                                Field::Manifest(field("spec.clientID")),
                                 "is missing or empty: give the managed identity's client id (az identity show --query clientId -o tsv)",
                             ));
                         }
                         if identity.resource_id.trim().is_empty() {
                             return Err(ClusterError::invalid(
-                                field("spec.resourceID"),
+                                Field::Manifest(field("spec.resourceID")),
                                 "is missing or empty: give the managed identity's resource id (az identity show --query id -o tsv)",
                             ));
                         }
@@ -177,7 +177,7 @@ impl Migration {
                     ] {
                         if given.trim().is_empty() {
                             return Err(ClusterError::invalid(
-                                field(name),
+                                Field::Manifest(field(name)),
                                 "is missing or empty: a binding names its AzureIdentity and the aadpodidbinding label value of its pods",
                             ));
                         }
@@ -218,7 +218,7 @@ impl Migration {
             }
             let service_account = format!("{}-workload-identity", binding.selector);
             // A label value may hold capitals and `_`; a ServiceAccount's name may not.
-            if crate::names::check_object_name("name", &service_account).is_err() {
+            if crate::names::check_object_name(Field::Name, &service_account).is_err() {
                 migration.unconvertible.push(Unconvertible {
                     object,
                     reason: format!(
@@ -315,9 +315,9 @@ impl Migration {
     /// The converted ServiceAccounts and Dapr components as one YAML stream.
     pub fn manifests_yaml(&self) -> Result<String> {
         let render = |v: Result<serde_json::Value, serde_json::Error>| -> Result<String> {
-            let v = v.map_err(|e| ClusterError::invalid("render", e.to_string()))?;
+            let v = v.map_err(|e| ClusterError::invalid(Field::Render, e.to_string()))?;
             keyway_sync::yaml::to_string(&v)
-                .map_err(|e| ClusterError::invalid("render", e.to_string()))
+                .map_err(|e| ClusterError::invalid(Field::Render, e.to_string()))
         };
         let mut documents = Vec::new();
         for account in &self.service_accounts {

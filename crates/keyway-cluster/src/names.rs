@@ -2,13 +2,13 @@
 //! plan for the vault `edge_vault` or a federated credential for the namespace `Azure_IoT`
 //! names things that cannot exist, and fails only later, far from the typo.
 
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Field, Result};
 
 /// A Key Vault name: 3-24 characters of letters, digits and `-`, starting with a letter, ending
 /// with a letter or digit, no `--` (what `az keyvault create` and ARM accept). The rule is
 /// keyway-sync's ([`keyway_sync::model::vault_name::check_vault_name`]), the one a
 /// SecretProviderClass's `keyvaultName` is held to.
-pub fn check_keyvault_name(field: &str, name: &str) -> Result<()> {
+pub fn check_keyvault_name(field: Field, name: &str) -> Result<()> {
     use keyway_sync::model::vault_name::{VAULT_NAME_RULE, check_vault_name};
     check_vault_name(name).map_err(|problem| {
         ClusterError::invalid(field, format!("{name:?} {problem}: {VAULT_NAME_RULE}"))
@@ -17,14 +17,14 @@ pub fn check_keyvault_name(field: &str, name: &str) -> Result<()> {
 
 /// A Kubernetes namespace name: an RFC 1123 label — at most 63 lower-case letters, digits and
 /// `-`, starting and ending with a letter or digit.
-pub fn check_namespace(field: &str, name: &str) -> Result<()> {
+pub fn check_namespace(field: Field, name: &str) -> Result<()> {
     check_label(field, name, "namespace")
 }
 
 /// A Kubernetes object name that must be an RFC 1123 subdomain (ServiceAccounts, Secrets,
 /// SecretProviderClasses, SecretSyncs): at most 253 characters, dot-separated labels of
 /// lower-case letters, digits and `-`, each starting and ending with a letter or digit.
-pub fn check_object_name(field: &str, name: &str) -> Result<()> {
+pub fn check_object_name(field: Field, name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| label_problem(label).is_none());
@@ -39,7 +39,7 @@ pub fn check_object_name(field: &str, name: &str) -> Result<()> {
     ))
 }
 
-fn check_label(field: &str, name: &str, what: &str) -> Result<()> {
+fn check_label(field: Field, name: &str, what: &str) -> Result<()> {
     match label_problem(name) {
         Some(problem) => Err(ClusterError::invalid(
             field,
@@ -80,7 +80,7 @@ mod tests {
             "Edge-Vault-01",
             "a23456789012345678901234",
         ] {
-            check_keyvault_name("--keyvault", good).unwrap();
+            check_keyvault_name(Field::Label("--keyvault".into()), good).unwrap();
         }
         for (bad, why) in [
             ("edge_vault", "only letters, digits and -"),
@@ -92,7 +92,7 @@ mod tests {
             ("edge--vault", "consecutive hyphens"),
             ("véault", "only letters"),
         ] {
-            let e = check_keyvault_name("--keyvault", bad)
+            let e = check_keyvault_name(Field::Label("--keyvault".into()), bad)
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -104,16 +104,25 @@ mod tests {
 
     #[test]
     fn namespace_and_object_names() {
-        check_namespace("--namespace", "azure-iot-operations").unwrap();
-        check_namespace("--namespace", "a1").unwrap();
+        check_namespace(Field::Label("--namespace".into()), "azure-iot-operations").unwrap();
+        check_namespace(Field::Label("--namespace".into()), "a1").unwrap();
         for bad in ["Azure_IoT", "aio.ns", "-aio", "aio-", "", &"a".repeat(64)] {
-            let e = check_namespace("--namespace", bad).unwrap_err().to_string();
+            let e = check_namespace(Field::Label("--namespace".into()), bad)
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with("--namespace: "), "{e}");
         }
-        check_object_name("--secret-name", "aio-opc-ua-broker-trust-list").unwrap();
-        check_object_name("--secret-name", "a.b-c").unwrap();
+        check_object_name(
+            Field::Label("--secret-name".into()),
+            "aio-opc-ua-broker-trust-list",
+        )
+        .unwrap();
+        check_object_name(Field::Label("--secret-name".into()), "a.b-c").unwrap();
         for bad in ["A", "a..b", "a_b", ".a", &"a".repeat(254)] {
-            assert!(check_object_name("--secret-name", bad).is_err(), "{bad}");
+            assert!(
+                check_object_name(Field::Label("--secret-name".into()), bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

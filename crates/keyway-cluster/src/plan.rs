@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Field, Result};
 use crate::names;
 
 /// The audience of every workload identity federated credential.
@@ -141,7 +141,7 @@ pub struct Plan {
 
 /// Azure resource and Kubernetes names: letters, digits, `-`, `_`, `.`, `(`, `)` — which also
 /// keeps them safe in the generated script.
-fn check_name(field: &str, value: &str) -> Result<()> {
+fn check_name(field: Field, value: &str) -> Result<()> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')');
     if value.is_empty() || !value.chars().all(allowed) {
         return Err(ClusterError::invalid(
@@ -157,7 +157,7 @@ fn check_issuer(issuer: &str) -> Result<()> {
     let safe = |c: char| !(c.is_whitespace() || c.is_control() || "'\"`$\\;|&<>".contains(c));
     if !issuer.starts_with("https://") || !issuer.chars().all(safe) {
         return Err(ClusterError::invalid(
-            "issuer",
+            Field::Issuer,
             format!("{issuer:?} must be an https URL without spaces, quotes or shell characters"),
         ));
     }
@@ -175,9 +175,9 @@ pub fn identity_id(subscription: &str, resource_group: &str, name: &str) -> Stri
 /// names ARM accepts (each refused naming its field).
 fn checked_identity_id(subscription: &str, resource_group: &str, identity: &str) -> Result<String> {
     for (field, value) in [
-        ("subscription", subscription),
-        ("resource_group", resource_group),
-        ("identity", identity),
+        (Field::Subscription, subscription),
+        (Field::ResourceGroup, resource_group),
+        (Field::Identity, identity),
     ] {
         check_name(field, value)?;
     }
@@ -242,8 +242,8 @@ impl Plan {
             &request.resource_group,
             &request.identity,
         )?;
-        names::check_namespace("namespace", &request.namespace)?;
-        names::check_object_name("service_account", &request.service_account)?;
+        names::check_namespace(Field::Namespace, &request.namespace)?;
+        names::check_object_name(Field::ServiceAccount, &request.service_account)?;
         check_issuer(&request.issuer)?;
         Ok(Plan {
             title: format!(
@@ -268,11 +268,11 @@ impl Plan {
             &request.resource_group,
             &request.identity,
         )?;
-        names::check_keyvault_name("keyvault", &request.keyvault)?;
-        names::check_namespace("namespace", &request.namespace)?;
-        names::check_object_name("service_account", &request.service_account)?;
+        names::check_keyvault_name(Field::Keyvault, &request.keyvault)?;
+        names::check_namespace(Field::Namespace, &request.namespace)?;
+        names::check_object_name(Field::ServiceAccount, &request.service_account)?;
         if let Some(group) = &request.keyvault_resource_group {
-            check_name("keyvault_resource_group", group)?;
+            check_name(Field::KeyvaultResourceGroup, group)?;
         }
         check_issuer(&request.issuer)?;
         let vault_group = request
@@ -306,7 +306,7 @@ impl Plan {
             });
         }
         if let Some(uploader) = &request.uploader_principal_id {
-            check_name("uploader_principal_id", uploader)?;
+            check_name(Field::UploaderPrincipalId, uploader)?;
             let role = KEY_VAULT_SECRETS_OFFICER;
             let role_definition_id = format!(
                 "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}",

@@ -11,7 +11,7 @@ use keyway_sync::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ClusterError, Result};
+use crate::error::{ClusterError, Field, Result};
 use crate::names;
 
 /// The workload identity annotation naming the identity's client id.
@@ -42,9 +42,14 @@ pub const OBJECT_TYPES: [&str; 3] = ["secret", "cert", "key"];
 pub const OBJECT_ENCODINGS: [&str; 3] = ["utf-8", "hex", "base64"];
 
 /// Splits `key=value,key=value` into its parts, each key one of `keys` and given once, no value
-/// empty. `flag` and `text` are for messages.
-fn named_parts<'a>(flag: &str, text: &'a str, keys: &[&str]) -> Result<BTreeMap<&'a str, &'a str>> {
-    let bad = |problem: String| ClusterError::invalid(flag, format!("{text:?}: {problem}"));
+/// empty. `field` and `text` are for messages.
+fn named_parts<'a>(
+    field: &Field,
+    text: &'a str,
+    keys: &[&str],
+) -> Result<BTreeMap<&'a str, &'a str>> {
+    let bad =
+        |problem: String| ClusterError::invalid(field.clone(), format!("{text:?}: {problem}"));
     let mut parts = BTreeMap::new();
     for part in text.split(',') {
         let Some((key, value)) = part.split_once('=') else {
@@ -82,10 +87,15 @@ impl ObjectSpec {
     ///   Fewer positions are refused with the named form to write: `opcua-cert:cert` once made
     ///   `cert` the alias when a type was meant.
     pub fn parse(text: &str) -> Result<ObjectSpec> {
-        let bad =
-            |problem: String| ClusterError::invalid("--object", format!("{text:?}: {problem}"));
+        let bad = |problem: String| {
+            ClusterError::invalid(Field::ObjectArgument, format!("{text:?}: {problem}"))
+        };
         let (name, alias, object_type, encoding) = if text.contains('=') {
-            let parts = named_parts("--object", text, &["name", "alias", "type", "encoding"])?;
+            let parts = named_parts(
+                &Field::ObjectArgument,
+                text,
+                &["name", "alias", "type", "encoding"],
+            )?;
             let Some(name) = parts.get("name") else {
                 return Err(bad("name= is required (the Key Vault object's name)".into()));
             };
@@ -203,34 +213,37 @@ fn objects_parameter(objects: &[ObjectSpec]) -> Result<String> {
         .iter()
         .map(|o| {
             keyway_sync::yaml::to_string(o)
-                .map_err(|e| ClusterError::invalid("objects", e.to_string()))
+                .map_err(|e| ClusterError::invalid(Field::Objects, e.to_string()))
         })
         .collect::<Result<Vec<String>>>()?;
     keyway_sync::yaml::to_string(&Document { array })
-        .map_err(|e| ClusterError::invalid("objects", e.to_string()))
+        .map_err(|e| ClusterError::invalid(Field::Objects, e.to_string()))
 }
 
 /// Builds the ServiceAccount, SecretProviderClass and SecretSync, validated by keyway-sync's
 /// own rules (the same ones the controller applies).
 pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
     if request.objects.is_empty() {
-        return Err(ClusterError::invalid("objects", "give at least one object"));
+        return Err(ClusterError::invalid(
+            Field::Objects,
+            "give at least one object",
+        ));
     }
     let tls = request.secret_type == "kubernetes.io/tls";
     if !tls && request.secret_type != "Opaque" {
         return Err(ClusterError::invalid(
-            "secret_type",
+            Field::SecretType,
             format!(
                 "{:?} is not Opaque or kubernetes.io/tls",
                 request.secret_type
             ),
         ));
     }
-    names::check_keyvault_name("keyvault", &request.keyvault)?;
-    names::check_namespace("namespace", &request.namespace)?;
-    names::check_object_name("service_account", &request.service_account)?;
+    names::check_keyvault_name(Field::Keyvault, &request.keyvault)?;
+    names::check_namespace(Field::Namespace, &request.namespace)?;
+    names::check_object_name(Field::ServiceAccount, &request.service_account)?;
     if let Some(name) = &request.secret_name {
-        names::check_object_name("secret_name", name)?;
+        names::check_object_name(Field::SecretName, name)?;
     }
     let name = request
         .secret_name
@@ -260,13 +273,13 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
     provider_class.metadata.namespace = Some(request.namespace.clone());
     // The controller's rules, so what is rendered is what will sync.
     let spec = keyway_sync::SyncSpec::from_provider_class(&provider_class)
-        .map_err(|e| ClusterError::invalid("objects", e.to_string()))?;
+        .map_err(|e| ClusterError::invalid(Field::Objects, e.to_string()))?;
 
     let data: Vec<SecretObjectData> = if tls {
         // One certificate object becomes tls.crt (the chain) and tls.key (its key).
         let [object] = request.objects.as_slice() else {
             return Err(ClusterError::invalid(
-                "secret_type",
+                Field::SecretType,
                 "kubernetes.io/tls takes exactly one certificate object (its chain goes to tls.crt, its key to tls.key)",
             ));
         };
@@ -274,7 +287,7 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
             // `cert` gives the leaf alone and `key` the public key: neither holds the private
             // key a tls Secret needs, so the controller would refuse every sync.
             return Err(ClusterError::invalid(
-                "objects",
+                Field::Objects,
                 format!(
                     "type={} cannot fill a kubernetes.io/tls Secret (no private key); use \
                      type=secret: a Key Vault certificate's secret holds the key and the chain",
@@ -328,7 +341,7 @@ pub fn secret_sync(request: &SecretSyncRequest) -> Result<SecretSyncManifests> {
                 allowed_types: &keyway_sync::model::secret_sync::ALLOWED_SECRET_TYPES,
             },
         )
-        .map_err(|e| ClusterError::invalid("objects", e.to_string()))?;
+        .map_err(|e| ClusterError::invalid(Field::Objects, e.to_string()))?;
     Ok(SecretSyncManifests {
         service_account,
         provider_class,
@@ -350,18 +363,20 @@ impl SecretSyncManifests {
 
 /// An object as a YAML document.
 fn yaml<T: Serialize>(object: &T) -> Result<String> {
-    let value =
-        serde_json::to_value(object).map_err(|e| ClusterError::invalid("render", e.to_string()))?;
-    keyway_sync::yaml::to_string(&value).map_err(|e| ClusterError::invalid("render", e.to_string()))
+    let value = serde_json::to_value(object)
+        .map_err(|e| ClusterError::invalid(Field::Render, e.to_string()))?;
+    keyway_sync::yaml::to_string(&value)
+        .map_err(|e| ClusterError::invalid(Field::Render, e.to_string()))
 }
 
 /// A ServiceAccount as a YAML document, with the `apiVersion` and `kind` k8s-openapi leaves out.
 fn service_account_yaml(account: &ServiceAccount) -> Result<String> {
     let mut value = serde_json::to_value(account)
-        .map_err(|e| ClusterError::invalid("render", e.to_string()))?;
+        .map_err(|e| ClusterError::invalid(Field::Render, e.to_string()))?;
     value["apiVersion"] = "v1".into();
     value["kind"] = "ServiceAccount".into();
-    keyway_sync::yaml::to_string(&value).map_err(|e| ClusterError::invalid("render", e.to_string()))
+    keyway_sync::yaml::to_string(&value)
+        .map_err(|e| ClusterError::invalid(Field::Render, e.to_string()))
 }
 
 /// The Azure cloud a Dapr component targets.
@@ -427,14 +442,14 @@ impl DaprComponent {
         tenant_id: Option<&str>,
         environment: Option<&str>,
     ) -> Result<DaprComponent> {
-        names::check_keyvault_name("keyvault", vault)?;
-        names::check_object_name("name", name)?;
+        names::check_keyvault_name(Field::Keyvault, vault)?;
+        names::check_object_name(Field::Name, name)?;
         if let Some(namespace) = namespace {
-            names::check_namespace("namespace", namespace)?;
+            names::check_namespace(Field::Namespace, namespace)?;
         }
         if client_id.trim().is_empty() {
             return Err(ClusterError::invalid(
-                "client_id",
+                Field::ClientId,
                 "is empty: give the identity's client id",
             ));
         }
@@ -457,7 +472,7 @@ impl DaprComponent {
         if let Some(environment) = environment {
             if !DAPR_ENVIRONMENTS.contains(&environment) {
                 return Err(ClusterError::invalid(
-                    "environment",
+                    Field::Environment,
                     format!(
                         "{environment:?} is not one of {}",
                         DAPR_ENVIRONMENTS.join(", ")
@@ -487,7 +502,7 @@ impl DaprComponent {
     /// As YAML.
     pub fn to_yaml(&self) -> Result<String> {
         keyway_sync::yaml::to_string(self)
-            .map_err(|e| ClusterError::invalid("render", e.to_string()))
+            .map_err(|e| ClusterError::invalid(Field::Render, e.to_string()))
     }
 }
 
@@ -541,9 +556,11 @@ impl StoredCertificate {
         crl: bool,
         store: CertificateStore,
     ) -> Result<StoredCertificate> {
-        let bad = |problem: String| ClusterError::invalid(flag, format!("{text:?}: {problem}"));
+        let field = Field::Label(flag.to_string());
+        let bad =
+            |problem: String| ClusterError::invalid(field.clone(), format!("{text:?}: {problem}"));
         let (name, encoding, stem) = if text.contains('=') {
-            let parts = named_parts(flag, text, &["name", "encoding", "stem"])?;
+            let parts = named_parts(&field, text, &["name", "encoding", "stem"])?;
             let Some(name) = parts.get("name") else {
                 return Err(bad("name= is required (the Key Vault secret's name)".into()));
             };
@@ -651,7 +668,7 @@ impl TrustListManifests {
 pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
     if !request.items.iter().any(|i| !i.crl) {
         return Err(ClusterError::invalid(
-            "--trust",
+            Field::TrustArgument,
             "give at least one certificate (--trust or --issuer)",
         ));
     }
@@ -660,7 +677,7 @@ pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
         let file = item.file_name();
         if let Some((_, earlier)) = files.iter().find(|(f, _)| *f == file) {
             return Err(ClusterError::invalid(
-                flag_of(item),
+                field_of(item),
                 format!(
                     "{:?} and {:?} would both be the file {file}; give one of them another stem= (a CRL takes its CA's stem, with the .crl extension)",
                     earlier.name, item.name
@@ -676,7 +693,7 @@ pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
             .any(|i| !i.crl && i.store == CertificateStore::IssuerList && i.stem == crl.stem);
         if !paired {
             return Err(ClusterError::invalid(
-                "--crl",
+                Field::CrlArgument,
                 format!(
                     "{:?} (file {}) has no issuer certificate with the stem {:?}: the connector pairs a CRL with its CA by file name; give the CA with --issuer and the CRL stem=<the CA's stem>",
                     crl.name,
@@ -701,20 +718,20 @@ pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
         .provider_class_name
         .clone()
         .unwrap_or_else(|| OPC_UA_PROVIDER_CLASS.to_string());
-    names::check_object_name("provider_class_name", &provider_class_name)?;
+    names::check_object_name(Field::ProviderClassName, &provider_class_name)?;
     let mut secret_syncs = Vec::new();
     let mut service_account = None;
     let mut provider_class = None;
-    for (store, name, flag) in [
+    for (store, name, field) in [
         (
             CertificateStore::TrustList,
             &request.trust_list_name,
-            "trust_list_name",
+            Field::TrustListName,
         ),
         (
             CertificateStore::IssuerList,
             &request.issuer_list_name,
-            "issuer_list_name",
+            Field::IssuerListName,
         ),
     ] {
         let items: Vec<&StoredCertificate> =
@@ -723,7 +740,7 @@ pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
             continue;
         }
         let name = name.clone().unwrap_or_else(|| store.secret_name().into());
-        names::check_object_name(flag, &name)?;
+        names::check_object_name(field, &name)?;
         let mut manifests = secret_sync(&SecretSyncRequest {
             keyvault: request.keyvault.clone(),
             tenant_id: request.tenant_id.clone(),
@@ -750,7 +767,7 @@ pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
     }
     let (Some(service_account), Some(provider_class)) = (service_account, provider_class) else {
         return Err(ClusterError::invalid(
-            "--trust",
+            Field::TrustArgument,
             "give at least one certificate (--trust or --issuer)",
         ));
     };
@@ -761,11 +778,11 @@ pub fn trust_list(request: &TrustListRequest) -> Result<TrustListManifests> {
     })
 }
 
-/// The flag an item was given with, for messages.
-fn flag_of(item: &StoredCertificate) -> &'static str {
+/// The argument an item stands for, for messages.
+fn field_of(item: &StoredCertificate) -> Field {
     match (item.crl, item.store) {
-        (true, _) => "--crl",
-        (false, CertificateStore::TrustList) => "--trust",
-        (false, CertificateStore::IssuerList) => "--issuer",
+        (true, _) => Field::CrlArgument,
+        (false, CertificateStore::TrustList) => Field::TrustArgument,
+        (false, CertificateStore::IssuerList) => Field::IssuerArgument,
     }
 }
