@@ -153,14 +153,25 @@ impl Instance {
     /// Reads the instance's default SecretProviderClass from `target`: `config`'s
     /// `default_provider_class` when named, else the one SecretProviderClass in the namespace
     /// that names a Key Vault and is not the connector's. None →
-    /// [`StoreError::SecretSyncNotEnabled`].
+    /// [`StoreError::NamespaceNotFound`] when the target says the namespace does not exist,
+    /// else [`StoreError::SecretSyncNotEnabled`].
     pub async fn discover(target: &dyn StoreTarget, config: &StoreConfig) -> Result<Instance> {
-        let not_enabled = || StoreError::SecretSyncNotEnabled {
-            namespace: config.namespace.clone(),
-            connector: config.provider_class.clone(),
+        let not_enabled = || async {
+            if target.namespace_exists().await == Some(false) {
+                return StoreError::NamespaceNotFound {
+                    namespace: config.namespace.clone(),
+                };
+            }
+            StoreError::SecretSyncNotEnabled {
+                namespace: config.namespace.clone(),
+                connector: config.provider_class.clone(),
+            }
         };
         let spc = match &config.default_provider_class {
-            Some(name) => target.provider_class(name).await?.ok_or_else(not_enabled)?,
+            Some(name) => match target.provider_class(name).await? {
+                Some(spc) => spc,
+                None => return Err(not_enabled().await),
+            },
             None => {
                 let mut candidates: Vec<SecretProviderClass> = target
                     .provider_classes()
@@ -190,7 +201,7 @@ impl Instance {
                     }
                 }
                 match candidates.len() {
-                    0 => return Err(not_enabled()),
+                    0 => return Err(not_enabled().await),
                     1 => candidates.remove(0),
                     _ => {
                         return Err(StoreError::AmbiguousInstance {

@@ -59,6 +59,19 @@ pub enum StoreError {
         connector: String,
     },
 
+    /// The namespace the stores were asked to work in does not exist in the cluster (so
+    /// neither does an instance there).
+    #[error(
+        "namespace {namespace} does not exist in this cluster: the stores work in the IoT \
+         Operations instance's namespace (azure-iot-operations unless the instance was deployed \
+         elsewhere); check the name, and that the kubeconfig's current context is the \
+         instance's cluster"
+    )]
+    NamespaceNotFound {
+        /// The namespace asked for.
+        namespace: String,
+    },
+
     /// Several SecretProviderClasses could be the instance's default.
     #[error(
         "several SecretProviderClasses in {namespace} name a Key Vault ({}); say which one \

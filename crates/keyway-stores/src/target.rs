@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use keyway_sync::{KeyVaultObject, SecretProviderClass, SecretSync};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
@@ -69,6 +69,14 @@ pub trait StoreTarget: Send + Sync {
     async fn synced_key_sizes(&self, name: &str) -> Result<Option<BTreeMap<String, usize>>> {
         let _ = name;
         Ok(None)
+    }
+
+    /// Whether the namespace served exists: `Some(false)` only when the cluster says it does
+    /// not. `None` when the target cannot tell (the default; ARM, whose namespace is the
+    /// instance's own; a caller without the right to read namespaces). Asked only to explain
+    /// a namespace without the instance's SecretProviderClass.
+    async fn namespace_exists(&self) -> Option<bool> {
+        None
     }
 
     /// Whether [`StoreTarget::synced_digests`] can see the synced Secrets. When not (ARM),
@@ -161,6 +169,16 @@ fn apply_params() -> PatchParams {
 impl StoreTarget for KubernetesTarget {
     fn describe(&self) -> String {
         format!("namespace {}", self.namespace)
+    }
+
+    async fn namespace_exists(&self) -> Option<bool> {
+        // Any failure (a 403 for a caller who may not read namespaces, a network error) is
+        // "cannot tell": the caller then says what it would have said without asking.
+        Api::<Namespace>::all(self.client.clone())
+            .get_opt(&self.namespace)
+            .await
+            .ok()
+            .map(|namespace| namespace.is_some())
     }
 
     async fn provider_classes(&self) -> Result<Vec<SecretProviderClass>> {

@@ -811,10 +811,42 @@ async fn without_secret_sync_enablement_there_is_no_vault() {
         .unwrap_err();
     assert!(matches!(e, StoreError::SecretSyncNotEnabled { .. }), "{e}");
     assert!(
-        e.to_string().contains("az iot ops secretsync enable"),
+        e.to_string().contains("secret sync is not enabled")
+            && e.to_string().contains("az iot ops secretsync enable"),
         "{e}"
     );
     assert_eq!(e.exit_code(), 2);
+    cluster.cleanup().await;
+}
+
+/// A namespace that does not exist is said to be so, by name — not "secret sync is not
+/// enabled", which sends the operator to enable what is already enabled elsewhere — whether
+/// the default class is found by search or named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_that_does_not_exist_is_named() {
+    let (cluster, _vault, _, _, _) = support::cluster("stores-no-namespace", true).await;
+    let ns = cluster.namespace();
+    let missing = format!("{}-absent", &ns[..ns.len().min(50)]);
+    let target = keyway_stores::KubernetesTarget::new(cluster.client(), &missing);
+    assert_eq!(target.namespace_exists().await, Some(false));
+    let mut config = keyway_stores::StoreConfig::in_namespace(&missing);
+    for default_provider_class in [None, Some(support::DEFAULT_SPC.to_string())] {
+        config.default_provider_class = default_provider_class;
+        let e = keyway_stores::Instance::discover(&target, &config)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::NamespaceNotFound { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("namespace {missing} does not exist")),
+            "{text}"
+        );
+        assert!(!text.contains("secret sync is not enabled"), "{text}");
+        assert_eq!(e.exit_code(), 2);
+    }
+    // The test's own namespace exists (and has the instance's class).
+    let own = keyway_stores::KubernetesTarget::new(cluster.client(), ns);
+    assert_eq!(own.namespace_exists().await, Some(true));
     cluster.cleanup().await;
 }
 
