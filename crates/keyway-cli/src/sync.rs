@@ -132,9 +132,14 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
             let directory = DirectorySink::new(dir)
                 .map_err(|e| CliError::Input(e.to_string()))?
                 .with_modes(0o600, if others_read { 0o755 } else { 0o700 });
-            match mapping {
-                Some(mapping) => Arc::new(Remap::new(directory, mapping)),
-                None => Arc::new(directory),
+            match (mapping, &secret_sync) {
+                // A kubernetes.io/tls SecretSync's files are split as its Secret's keys are.
+                (Some(mapping), Some(secret_sync)) => Arc::new(
+                    Remap::new(directory, mapping)
+                        .with_secret_type(secret_sync, format!("the directory {}", dir.display())),
+                ),
+                (Some(mapping), None) => Arc::new(Remap::new(directory, mapping)),
+                (None, _) => Arc::new(directory),
             }
         }
         (None, mapping) => {

@@ -59,6 +59,34 @@ impl Setup {
     /// `keyway sync --to-kubernetes` for the SecretProviderClass syncing `object` and a tls
     /// SecretSync `name` mapping `data` (sourcePath, targetKey).
     fn sync(&self, name: &str, object: &str, data: &[(&str, &str)]) -> Output {
+        let namespace = self.cluster.namespace();
+        self.sync_into(
+            name,
+            object,
+            data,
+            &["--to-kubernetes", "--namespace", namespace],
+        )
+    }
+
+    /// [`Setup::sync`] into the directory `name` under the set-up's directory instead
+    /// (`--to-dir`); returns the run and the directory.
+    fn sync_to_dir(&self, name: &str, object: &str, data: &[(&str, &str)]) -> (Output, PathBuf) {
+        let dir = self.dir.join(format!("{name}-files"));
+        let target = dir.to_str().unwrap();
+        (
+            self.sync_into(name, object, data, &["--to-dir", target]),
+            dir,
+        )
+    }
+
+    /// `keyway sync` of `name` (as [`Setup::sync`] describes) with `target`'s arguments.
+    fn sync_into(
+        &self,
+        name: &str,
+        object: &str,
+        data: &[(&str, &str)],
+        target: &[&str],
+    ) -> Output {
         let spc = format!(
             "apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {{name: {name}}}\nspec:\n  provider: azure\n  parameters:\n    keyvaultName: tls-cli-vault\n    objects: |\n      array:\n        - |\n          objectName: {object}\n          objectType: secret\n"
         );
@@ -82,7 +110,7 @@ impl Setup {
             .arg(&spc_file)
             .arg("--secret-sync")
             .arg(&ss_file)
-            .args(["--to-kubernetes", "--namespace", self.cluster.namespace()])
+            .args(target)
             .env("AZURE_CLIENT_ID", &self.reader.client_id)
             .env("AZURE_TENANT_ID", &self.tenant)
             .env("AZURE_FEDERATED_TOKEN_FILE", self.dir.join("reader.jwt"))
@@ -141,8 +169,13 @@ fn pem_block(text: &[u8]) -> (String, Vec<u8>) {
 fn assert_tls_secret(secret: &Secret, leaf_cn: &str, what: &str) {
     assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"), "{what}");
     let data = secret.data.as_ref().unwrap();
+    assert_tls_pair(&data["tls.crt"].0, &data["tls.key"].0, leaf_cn, what);
+}
+
+/// [`assert_tls_secret`]'s checks of the two values, wherever they were written.
+fn assert_tls_pair(tls_crt: &[u8], tls_key: &[u8], leaf_cn: &str, what: &str) {
     let crt = Bundle::parse(
-        &data["tls.crt"].0,
+        tls_crt,
         ParseOptions {
             content_type: Some(ContentType::Pem),
             password: None,
@@ -156,7 +189,7 @@ fn assert_tls_secret(secret: &Secret, leaf_cn: &str, what: &str) {
     for pair in certs.windows(2) {
         assert!(pair[1].is_issuer_of(&pair[0]), "{what}: chain order");
     }
-    let (label, der) = pem_block(&data["tls.key"].0);
+    let (label, der) = pem_block(tls_key);
     assert_eq!(label, "PRIVATE KEY", "{what}: PKCS#8");
     let key = PrivateKey::from_pkcs8_der(&der).unwrap();
     assert_eq!(key.matches(&certs[0]), Some(true), "{what}: the leaf's key");
@@ -209,6 +242,65 @@ async fn sync_to_kubernetes_splits_tls_secrets_and_refuses_keyless_objects() {
         "{text}"
     );
     assert!(s.secret("half").await.is_none());
+    let _ = std::fs::remove_dir_all(&s.dir);
+    s.cluster.cleanup().await;
+}
+
+/// `keyway sync --to-dir` with a `kubernetes.io/tls` SecretSync writes the two files the
+/// Secret gets: `tls.crt` only the chain, leaf first, and `tls.key` the leaf's PKCS#8 key, not
+/// the mapped value twice; an object without a key writes nothing and names the item.
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_to_dir_splits_tls_secret_syncs_as_the_secret_gets_them() {
+    let s = setup("tls-dir").await;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let pki = TestPki::generate(KeyKind::EcP256, &["dir.local"]);
+    let read = |dir: &PathBuf, file: &str| std::fs::read(dir.join(file)).unwrap();
+
+    // A Key Vault certificate (its backing secret, a base64 PFX).
+    s.vault
+        .import_certificate("web-cert", &b64(&pki.pkcs12("")), "application/x-pkcs12")
+        .unwrap();
+    let pair = [("web-cert", "tls.crt"), ("web-cert", "tls.key")];
+    let (out, dir) = s.sync_to_dir("web", "web-cert", &pair);
+    assert_exit(&out, 0);
+    assert_tls_pair(
+        &read(&dir, "tls.crt"),
+        &read(&dir, "tls.key"),
+        "dir.local",
+        "certificate",
+    );
+
+    // A PEM secret with the key after the chain.
+    let pem = [pki.chain_pem(false), pki.leaf.key_pem().to_string()].concat();
+    s.vault.set_secret("pem-bundle", &pem).unwrap();
+    let pair = [("pem-bundle", "tls.crt"), ("pem-bundle", "tls.key")];
+    let (out, dir) = s.sync_to_dir("pem", "pem-bundle", &pair);
+    assert_exit(&out, 0);
+    assert_tls_pair(
+        &read(&dir, "tls.crt"),
+        &read(&dir, "tls.key"),
+        "dir.local",
+        "PEM",
+    );
+
+    // A chain without its key: nothing written, the item and the object named.
+    s.vault
+        .set_secret("chain-only", &pki.chain_pem(false))
+        .unwrap();
+    let pair = [("chain-only", "tls.crt"), ("chain-only", "tls.key")];
+    let (out, dir) = s.sync_to_dir("nokey", "chain-only", &pair);
+    let text = shown(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("spec.secretObject.data[1].sourcePath")
+            && text.contains("\"chain-only\"")
+            && text.contains("no private key"),
+        "{text}"
+    );
+    assert!(
+        !dir.join("tls.crt").exists() && !dir.join("tls.key").exists(),
+        "a file was written"
+    );
     let _ = std::fs::remove_dir_all(&s.dir);
     s.cluster.cleanup().await;
 }

@@ -5,8 +5,9 @@
 //! A `kubernetes.io/tls` Secret gets what the Secret Store extension writes: under `tls.crt` the
 //! certificate chain (leaf first) and under `tls.key` the leaf's private key (PKCS#8), split out
 //! of whatever the mapped objects hold (a PEM bundle in any order, a PFX, a Key Vault
-//! certificate's secret) by [`keyway_cert::tls_secret_values`]. Both the CLI and the controller
-//! write through this sink, so the rule lives here once.
+//! certificate's secret) by [`keyway_cert::tls_secret_values`]. The rule lives once in the
+//! sink module, where [`crate::Remap`] applies it for a directory too; this sink applies it to
+//! what it is handed, so a split set passes unchanged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,10 +21,9 @@ use serde_json::json;
 
 use crate::error::{Result, SyncError};
 use crate::model::secret_sync::{
-    ALLOWED_SECRET_TYPES, SecretObjectData, SecretSync, TLS_SECRET_KEYS as TLS_KEYS,
-    TLS_SECRET_TYPE as TLS_TYPE,
+    ALLOWED_SECRET_TYPES, SecretObjectData, SecretSync, TLS_SECRET_TYPE as TLS_TYPE,
 };
-use crate::sink::{Applied, FileSet, SecretSink, SyncedFile};
+use crate::sink::{Applied, FileSet, SecretSink, SyncedFile, TlsSplit};
 
 pub use crate::model::secret_sync::MANAGED_LABEL;
 /// The field manager of keyway's server-side applies.
@@ -255,83 +255,12 @@ impl KubernetesSecretSink {
         self.failure(e.to_string()).with_cause(e)
     }
 
-    /// The SecretSync item that maps to `key`, and its field path.
-    fn item(&self, key: &str) -> Option<(String, &SecretObjectData)> {
-        self.items
-            .iter()
-            .enumerate()
-            .find(|(_, d)| d.target_key == key)
-            .map(|(i, d)| (format!("spec.secretObject.data[{i}]"), d))
-    }
-
     /// What a `kubernetes.io/tls` Secret holds for `set`: the chain under `tls.crt`, the key
-    /// under `tls.key`, or an error naming the SecretSync item whose object cannot give them.
+    /// under `tls.key`, or an error naming the SecretSync item whose object cannot give them
+    /// (the rule is [`TlsSplit`]'s, which a [`crate::Remap`] applies for other sinks too).
     fn tls_data(&self, set: &FileSet) -> Result<FileSet> {
         let secret = format!("Secret {}/{}", self.namespace, self.name);
-        if let Some(key) = set.files.keys().find(|k| !TLS_KEYS.contains(&k.as_str())) {
-            return Err(SyncError::invalid(
-                "spec.secretObject.data",
-                format!("a kubernetes.io/tls Secret holds only tls.crt and tls.key, not {key:?}"),
-            ));
-        }
-        let [crt, key] = TLS_KEYS.map(|name| set.files.get(name).ok_or(name));
-        let (crt, key) = match (crt, key) {
-            (Ok(crt), Ok(key)) => (crt, key),
-            (Err(missing), _) | (_, Err(missing)) => {
-                return Err(match self.item(missing) {
-                    Some((at, item)) => SyncError::invalid(
-                        format!("{at}.sourcePath"),
-                        format!(
-                            "{:?} (for {missing}) has not been synced; a kubernetes.io/tls Secret \
-                             needs both tls.crt and tls.key, so {secret} is not written until it is",
-                            item.source_path
-                        ),
-                    ),
-                    None => SyncError::invalid(
-                        "spec.secretObject.data",
-                        format!(
-                            "a kubernetes.io/tls Secret needs both tls.crt and tls.key; add an item \
-                             with targetKey {missing} ({secret} not written)"
-                        ),
-                    ),
-                });
-            }
-        };
-        let pair = keyway_cert::tls_secret_values(&crt.contents, &key.contents).map_err(|e| {
-            let (target, reason) = match e {
-                keyway_cert::CertError::Output { output, reason } => (output, reason),
-                other => (keyway_cert::TLS_CERTIFICATE_KEY, other.to_string()),
-            };
-            let (at, source) = match self.item(target) {
-                Some((at, item)) => (
-                    format!("{at}.sourcePath"),
-                    format!("{:?}", item.source_path),
-                ),
-                None => (
-                    "spec.secretObject.data".to_string(),
-                    "the object".to_string(),
-                ),
-            };
-            SyncError::invalid(
-                at,
-                format!(
-                    "{source} cannot give {target}: {reason}. A kubernetes.io/tls Secret needs a \
-                     certificate and its private key: map a Key Vault certificate's secret \
-                     (objectType: secret, not cert) or a PEM or PFX secret holding both; \
-                     {secret} not written"
-                ),
-            )
-        })?;
-        let file = |bytes: &[u8]| SyncedFile::new(bytes);
-        Ok(FileSet {
-            files: BTreeMap::from([
-                (
-                    TLS_KEYS[0].to_string(),
-                    file(pair.certificate_chain.as_bytes()),
-                ),
-                (TLS_KEYS[1].to_string(), file(pair.private_key.as_bytes())),
-            ]),
-        })
+        TlsSplit::new(self.items.clone(), secret).split(set)
     }
 }
 
@@ -439,18 +368,8 @@ impl SecretSink for KubernetesSecretSink {
             })
             .collect();
         let mut held = FileSet { files };
-        if self.secret_type == TLS_TYPE
-            && let [Some(crt), Some(key)] = TLS_KEYS.map(|k| held.files.get(k))
-        {
-            let mut both = zeroize::Zeroizing::new(key.contents.to_vec());
-            both.extend_from_slice(&crt.contents);
-            let both = SyncedFile {
-                contents: both,
-                mode: None,
-            };
-            for k in TLS_KEYS {
-                held.files.insert(k.to_string(), both.clone());
-            }
+        if self.secret_type == TLS_TYPE {
+            TlsSplit::read_back(&mut held);
         }
         Ok(held)
     }
