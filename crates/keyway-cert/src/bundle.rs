@@ -279,8 +279,15 @@ fn parse_pem(bytes: &[u8]) -> Result<Bundle> {
     }
     if bundle.certificates.is_empty() && bundle.private_keys.is_empty() && bundle.crls.is_empty() {
         if bundle.ignored.is_empty() {
+            // No block at all: no "-----BEGIN " anywhere.
             return Err(CertError::UnrecognisedFormat {
-                reason: "PEM armour found, but no complete -----BEGIN ...----- line".into(),
+                reason: if bytes.first() == Some(&0x30) {
+                    "no PEM armour (no -----BEGIN ...----- line): the bytes are binary DER (they \
+                     start with a SEQUENCE, byte 0x30), not PEM text"
+                } else {
+                    "no PEM armour (no -----BEGIN ...----- line): not PEM text"
+                }
+                .into(),
             });
         }
         return Err(CertError::UnrecognisedFormat {
@@ -382,6 +389,25 @@ mod tests {
         );
         assert_eq!("pfx".parse::<ContentType>().unwrap(), ContentType::Pkcs12);
         assert!("text/plain".parse::<ContentType>().is_err());
+    }
+
+    /// Bytes read as PEM that hold no armour at all are said to be so (DER named as such),
+    /// not "PEM armour found".
+    #[test]
+    fn no_armour_is_said_as_found() {
+        let reason = |bytes: &[u8]| match parse_pem(bytes) {
+            Err(CertError::UnrecognisedFormat { reason }) => reason,
+            other => panic!("{:?}", other.map(|b| b.certificates().len())),
+        };
+        assert_eq!(
+            reason(&[0x30, 0x82, 0x01, 0x00, 0x02]),
+            "no PEM armour (no -----BEGIN ...----- line): the bytes are binary DER (they start \
+             with a SEQUENCE, byte 0x30), not PEM text"
+        );
+        assert_eq!(
+            reason(b"just text"),
+            "no PEM armour (no -----BEGIN ...----- line): not PEM text"
+        );
     }
 
     #[test]

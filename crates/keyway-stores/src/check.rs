@@ -239,8 +239,9 @@ pub struct FileReport {
     pub secret_name: String,
     /// What it holds (when it could be read).
     pub kind: Option<FileKind>,
-    /// The content type it is stored with.
-    pub content_type: String,
+    /// The content type it is stored with; `None` when the file could not be read as what
+    /// its name says (it is refused, and nothing is stored).
+    pub content_type: Option<String>,
     /// A certificate's details.
     pub certificate: Option<CertificateSummary>,
     /// A CRL's details.
@@ -301,7 +302,7 @@ pub(crate) fn check_file(
         file: file.name().to_string(),
         secret_name,
         kind: None,
-        content_type: content_type(&ext).to_string(),
+        content_type: None,
         certificate: None,
         crl: None,
         findings: Vec::new(),
@@ -350,6 +351,9 @@ pub(crate) fn check_file(
         ),
         _ => parse_pem_certificate(bytes, &mut report),
     };
+    if !matches!(parsed, Parsed::Nothing) {
+        report.content_type = Some(content_type(&ext).to_string());
+    }
     match &parsed {
         Parsed::Certificate(cert) => {
             report.kind = Some(FileKind::Certificate);
@@ -367,8 +371,9 @@ pub(crate) fn check_file(
             });
             match d.next_update {
                 Some(next) if next < settings.at => report.refusals.push(format!(
-                    "the CRL's nextUpdate ({next}) is past: the connector rejects an outdated CRL; \
-                     get a current one from the CA"
+                    "the CRL's nextUpdate ({}) is past: the connector rejects an outdated CRL; \
+                     get a current one from the CA",
+                    when(next)
                 )),
                 Some(_) => {}
                 None => report.findings.push(Finding::warning(
@@ -450,6 +455,21 @@ fn parse_pem(bytes: &[u8]) -> keyway_cert::Result<Bundle> {
 }
 
 fn parse_key(bytes: &[u8], report: &mut FileReport) -> Parsed {
+    // PEM text may have lines before its armour (openssl's "Bag Attributes").
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        let expected = "the private key is expected as a PEM key (-----BEGIN PRIVATE KEY-----, or \
+                        RSA / EC PRIVATE KEY: PKCS#8, PKCS#1 or SEC1)";
+        let file = &report.file;
+        report.refusals.push(if bytes.first() == Some(&0x30) {
+            format!(
+                "holds DER (binary), not PEM text: {expected}; convert it with `openssl pkey \
+                 -inform der -in {file} -out {file}.new && mv {file}.new {file}`"
+            )
+        } else {
+            format!("is neither PEM text nor DER: {expected}")
+        });
+        return Parsed::Nothing;
+    }
     let bundle = match parse_pem(bytes) {
         Ok(bundle) => bundle,
         Err(e) => {

@@ -280,7 +280,7 @@ impl fmt::Display for Plan {
             if let Some(c) = &file.crl {
                 writeln!(f, "    CRL issuer: {}", c.issuer)?;
                 match c.next_update {
-                    Some(next) => writeln!(f, "    next update: {next}")?,
+                    Some(next) => writeln!(f, "    next update: {}", crate::check::when(next))?,
                     None => writeln!(f, "    next update: none stated")?,
                 }
                 if let Some(by) = &c.signed_by {

@@ -468,7 +468,7 @@ impl Stores {
                         &report.secret_name,
                         file.bytes(),
                         Encoding::Hex,
-                        Some(&report.content_type),
+                        report.content_type.as_deref(),
                     ) {
                         Ok(upload) => uploads.push(upload),
                         Err(e) => refusals.push(format!("{}: {e}", report.file)),
@@ -479,7 +479,7 @@ impl Stores {
                     file: report.file.clone(),
                     action,
                     existing_version: existing.and_then(|s| s.version),
-                    content_type: Some(report.content_type.clone()),
+                    content_type: report.content_type.clone(),
                 });
             }
         }
@@ -1390,7 +1390,11 @@ fn describe(
             entry.findings.push(Finding {
                 level: Level::Warning,
                 code: "expired".into(),
-                message: format!("expired on {}", summary.not_after),
+                message: format!(
+                    "expired on {} ({} days ago)",
+                    crate::check::when(summary.not_after),
+                    -summary.days_left
+                ),
             });
         } else if summary.not_after < at + window {
             entry.findings.push(Finding {

@@ -802,6 +802,152 @@ async fn every_refusal_writes_nothing() {
     env.cluster.cleanup().await;
 }
 
+/// What a user sees for files that are not what they should be says what was found: a DER
+/// key given as the client's PEM key is DER (with the command that converts it), an unreadable
+/// file has no content type, and dates are RFC 3339 as `certs list` prints them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_files_and_dates_are_said_as_found() {
+    let env = env("stores-wording").await;
+    let now = OffsetDateTime::now_utc();
+    let rfc3339 = |t: OffsetDateTime| {
+        t.format(&keyway_cert::time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+
+    // The client's key as DER (PKCS#8) in the .pem file.
+    let connector = server("connector");
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Client,
+            &[
+                InputFile::new("connector.der", connector.der().to_vec()),
+                InputFile::new("connector.pem", connector.key_pkcs8().to_vec()),
+            ],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    let refusals = plan.all_refusals().join("\n");
+    assert!(
+        refusals.contains(
+            "connector.pem: holds DER (binary), not PEM text: the private key is expected as a \
+             PEM key"
+        ) && refusals.contains(
+            "`openssl pkey -inform der -in connector.pem -out connector.pem.new && mv \
+             connector.pem.new connector.pem`"
+        ),
+        "{refusals}"
+    );
+    assert!(!refusals.contains("armour"), "{refusals}");
+    // Neither PEM nor DER.
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Client,
+            &[
+                InputFile::new("connector.der", connector.der().to_vec()),
+                InputFile::new("connector.pem", b"not a key at all".to_vec()),
+            ],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    let refusals = plan.all_refusals().join("\n");
+    assert!(
+        refusals
+            .contains("connector.pem: is neither PEM text nor DER: the private key is expected"),
+        "{refusals}"
+    );
+
+    // Garbage, and a file of a type the store does not take, have no content type; a readable
+    // file has its own.
+    let a = server("a");
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Trust,
+            &[
+                InputFile::new("noise.der", vec![0x13, 0x37, 0xde, 0xad, 0xbe, 0xef]),
+                InputFile::new("a.txt", a.der().to_vec()),
+                InputFile::new("a.der", a.der().to_vec()),
+            ],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(plan.is_refused());
+    assert_eq!(plan.files[0].content_type, None, "{plan}");
+    assert_eq!(plan.files[1].content_type, None, "{plan}");
+    assert_eq!(
+        plan.files[2].content_type.as_deref(),
+        Some("application/pkix-cert")
+    );
+
+    // An outdated CRL's nextUpdate, and an expired entry's finding in a listing: RFC 3339.
+    let late_ca = ca("Late");
+    let this_update = now - Duration::days(40);
+    let late = late_ca.crl(&[], this_update, Duration::days(30));
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Issuer,
+            &[
+                InputFile::new("late.der", late_ca.der().to_vec()),
+                InputFile::new("late.crl", late),
+            ],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    let next_update = plan.files[1].crl.as_ref().unwrap().next_update.unwrap();
+    let refusals = plan.all_refusals().join("\n");
+    assert!(
+        refusals.contains(&format!(
+            "late.crl: the CRL's nextUpdate ({}) is past",
+            rfc3339(next_update)
+        )),
+        "{refusals}"
+    );
+    assert!(
+        plan.to_string()
+            .contains(&format!("next update: {}", rfc3339(next_update))),
+        "{plan}"
+    );
+    let expired = Issued::self_signed(&CertSpec {
+        common_name: "old".into(),
+        not_before: now - Duration::days(400),
+        not_after: now - Duration::days(2),
+        ..Default::default()
+    });
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Trust,
+            &[InputFile::new("old.der", expired.der().to_vec())],
+            &AddOptions {
+                allow_expired: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    env.stores.apply(&plan).await.unwrap();
+    let listing = listed(&env, Store::Trust).await;
+    let entry = &listing.entries[0];
+    let summary = entry.certificate.as_ref().unwrap();
+    let finding = entry.findings.iter().find(|f| f.code == "expired").unwrap();
+    assert_eq!(
+        finding.message,
+        format!(
+            "expired on {} ({} days ago)",
+            rfc3339(summary.not_after),
+            -summary.days_left
+        )
+    );
+    env.cluster.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_secret_sync_enablement_there_is_no_vault() {
     let (cluster, _vault, target, _, _) = support::cluster("stores-disabled", false).await;

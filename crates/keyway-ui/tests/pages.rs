@@ -338,6 +338,9 @@ async fn a_refused_upload_shows_why_and_writes_nothing() {
         )
         .await;
     assert_eq!(garbage.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Unreadable: no content type, as if it would be stored with one; a readable file has it.
+    assert!(!garbage.body.contains("content type"), "{}", garbage.body);
+    assert!(details.body.contains("content type"), "{}", details.body);
     let big = vec![b'A'; keyway_ui::MAX_FILE_BYTES + 1];
     let too_large = browser
         .post_files(

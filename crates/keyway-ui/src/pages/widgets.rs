@@ -144,7 +144,9 @@ pub(crate) fn file_report(report: &FileReport) -> Markup {
             h3 { (report.file) }
             p.meta {
                 "Key Vault secret " code { (report.secret_name) }
-                " · content type " code { (report.content_type) }
+                @if let Some(content_type) = &report.content_type {
+                    " · content type " code { (content_type) }
+                }
             }
             @if let Some(c) = &report.certificate { (certificate(c)) }
             @if let Some(c) = &report.crl { (crl(c)) }
