@@ -38,10 +38,14 @@ struct Cycle {
     next: Instant,
 }
 
+/// A source's vault URL and identity.
+pub(crate) type SourceKey = (String, CredentialKey);
+
 struct SyncerEntry {
-    namespace: String,
-    /// The vault URL and identity of its source.
-    source: (String, CredentialKey),
+    /// The vault URL and identity of its source (its namespace is the SecretSync's): the
+    /// sources map's own key, shared by every SecretSync reading that source rather than seven
+    /// strings copied into each entry.
+    source: Arc<SourceKey>,
     fingerprint: String,
     syncer: Arc<Syncer>,
 }
@@ -49,7 +53,7 @@ struct SyncerEntry {
 #[derive(Default)]
 struct Maps {
     credentials: HashMap<CredentialKey, Arc<FederatedCredential>>,
-    sources: HashMap<(String, CredentialKey), Arc<SharedSource>>,
+    sources: HashMap<Arc<SourceKey>, Arc<SharedSource>>,
     budgets: HashMap<String, Arc<RequestBudget>>,
     cycles: HashMap<String, Cycle>,
     syncers: HashMap<String, SyncerEntry>,
@@ -157,7 +161,7 @@ impl Registry {
                 // next cycle lists again.
                 let fresh_for = (poll / 2).min(Duration::from_secs(60));
                 let shared = Arc::new(SharedSource::new(Arc::new(vault), fresh_for));
-                maps.sources.insert(source_key, shared.clone());
+                maps.sources.insert(Arc::new(source_key), shared.clone());
                 self.metrics.watch_source(shared.clone());
                 shared
             }
@@ -166,7 +170,7 @@ impl Registry {
             let stale: Vec<Arc<SharedSource>> = maps
                 .sources
                 .iter()
-                .filter(|((url, _), _)| url == vault_url)
+                .filter(|(key, _)| key.0 == vault_url)
                 .map(|(_, s)| s.clone())
                 .collect();
             drop(maps);
@@ -184,7 +188,7 @@ impl Registry {
     pub fn syncer(
         &self,
         sync: &SecretSync,
-        source: (String, CredentialKey),
+        source: SourceKey,
         fingerprint: &str,
         make: impl FnOnce() -> Syncer,
     ) -> (Arc<Syncer>, bool) {
@@ -195,10 +199,13 @@ impl Registry {
             previous => {
                 let replaced = previous.is_some();
                 let syncer = Arc::new(make());
+                let source = match maps.sources.get_key_value(&source) {
+                    Some((shared, _)) => shared.clone(),
+                    None => Arc::new(source),
+                };
                 maps.syncers.insert(
                     uid,
                     SyncerEntry {
-                        namespace: sync.namespace().unwrap_or_default(),
                         source,
                         fingerprint: fingerprint.to_string(),
                         syncer: syncer.clone(),
@@ -215,7 +222,7 @@ impl Registry {
     pub fn retain(&self, namespace: Option<&str>, live: &std::collections::HashSet<String>) {
         let mut maps = self.maps();
         maps.syncers.retain(|uid, entry| {
-            live.contains(uid) || namespace.is_some_and(|ns| ns != entry.namespace)
+            live.contains(uid) || namespace.is_some_and(|ns| ns != entry.source.1.namespace)
         });
         self.metrics.set_managed(maps.syncers.len());
         self.sweep(&mut maps);
@@ -225,11 +232,11 @@ impl Registry {
     /// the values it read at once, and the metrics let go of both (their counts so far stay
     /// in the totals), so a deleted SecretSync's cached token leaves memory.
     fn sweep(&self, maps: &mut Maps) {
-        let used: std::collections::HashSet<(String, CredentialKey)> =
+        let used: std::collections::HashSet<Arc<SourceKey>> =
             maps.syncers.values().map(|e| e.source.clone()).collect();
         let mut retired_sources = Vec::new();
         maps.sources.retain(|key, source| {
-            let keep = used.contains(key);
+            let keep = used.contains(key.as_ref());
             if !keep {
                 source.forget_values();
                 retired_sources.push(source.clone());
@@ -237,7 +244,7 @@ impl Registry {
             keep
         });
         let identities: std::collections::HashSet<&CredentialKey> =
-            used.iter().map(|(_, identity)| identity).collect();
+            used.iter().map(|key| &key.1).collect();
         let mut retired_credentials = Vec::new();
         maps.credentials.retain(|key, credential| {
             let keep = identities.contains(key);
@@ -248,7 +255,7 @@ impl Registry {
         });
         // A vault no source reads any more: its budget and its metric series go too.
         let vaults: std::collections::HashSet<&str> =
-            used.iter().map(|(vault, _)| vault.as_str()).collect();
+            used.iter().map(|key| key.0.as_str()).collect();
         let mut retired_budgets = Vec::new();
         maps.budgets.retain(|vault, budget| {
             let keep = vaults.contains(vault.as_str());
