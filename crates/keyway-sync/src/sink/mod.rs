@@ -224,6 +224,23 @@ impl TlsSplit {
         })
     }
 
+    /// [`TlsSplit::split`] of `tls.crt` and `tls.key` when the SecretSync maps both, as every
+    /// SecretSync a Secret is written for does. What only a directory may be given passes as
+    /// it is: other keys, and a SecretSync that maps one of the two (a directory may write
+    /// `tls.crt` alone; there is no Secret of such a SecretSync to match).
+    pub(crate) fn split_mapped(&self, set: FileSet) -> Result<FileSet> {
+        if TLS_KEYS.iter().any(|key| self.item(key).is_none()) {
+            return Ok(set);
+        }
+        let (tls, mut others): (BTreeMap<_, _>, BTreeMap<_, _>) = set
+            .files
+            .into_iter()
+            .partition(|(key, _)| TLS_KEYS.contains(&key.as_str()));
+        let mut split = self.split(&FileSet { files: tls })?;
+        split.files.append(&mut others);
+        Ok(split)
+    }
+
     /// What a sink holds (keyed by target key) made readable as the objects it came from: both
     /// keys read as the key followed by the chain, so that whichever object they are read back
     /// for splits into the same two values again. Held values that already read so (the
@@ -247,11 +264,12 @@ impl TlsSplit {
 
 /// Renames paths on the way to another sink (a SecretSync's `sourcePath` → `targetKey`);
 /// paths without a mapping are left out, and one path may go to several names. For a
-/// `kubernetes.io/tls` SecretSync ([`Remap::for_secret_sync`], [`Remap::with_secret_type`]) it
-/// also splits the mapped values into the chain under `tls.crt` (leaf first) and the leaf's
-/// PKCS#8 key under `tls.key`, as the Secret Store extension writes them, so a directory gets
-/// the two files the Secret gets; an item whose object cannot give them (no key) fails the set,
-/// naming the item, and nothing is written.
+/// `kubernetes.io/tls` SecretSync that maps both `tls.crt` and `tls.key`
+/// ([`Remap::for_secret_sync`], [`Remap::with_secret_type`]) it also splits the mapped values
+/// into the chain under `tls.crt` (leaf first) and the leaf's PKCS#8 key under `tls.key`, as
+/// the Secret Store extension writes them, so a directory gets the two files the Secret gets;
+/// an item whose object cannot give them (no key) fails the set, naming the item, and nothing
+/// is written. What only a directory may be given (other keys, `tls.crt` alone) passes as it is.
 #[derive(Debug)]
 pub struct Remap<S> {
     inner: S,
@@ -271,10 +289,10 @@ impl<S: SecretSink> Remap<S> {
         }
     }
 
-    /// When `sync` is a `kubernetes.io/tls` SecretSync, splits what is mapped into the chain
-    /// (`tls.crt`) and the key (`tls.key`) as its Secret holds them; `target` names what is not
-    /// written when an item's object cannot give them (`the directory /mnt/secrets`). Other
-    /// types: unchanged.
+    /// When `sync` is a `kubernetes.io/tls` SecretSync mapping `tls.crt` and `tls.key`, splits
+    /// what is mapped into the chain and the key as its Secret holds them; `target` names what
+    /// is not written when an item's object cannot give them (`the directory /mnt/secrets`).
+    /// Other types, and other keys: unchanged.
     pub fn with_secret_type(mut self, sync: &crate::SecretSync, target: impl Into<String>) -> Self {
         let object = &sync.spec.secret_object;
         self.tls =
@@ -325,7 +343,7 @@ impl<S: SecretSink> SecretSink for Remap<S> {
         }
         let set = FileSet { files };
         match &self.tls {
-            Some(tls) => self.inner.apply(&tls.split(&set)?).await,
+            Some(tls) => self.inner.apply(&tls.split_mapped(set)?).await,
             None => self.inner.apply(&set).await,
         }
     }
@@ -449,6 +467,47 @@ mod tests {
         let back = remap.current().await.unwrap();
         assert_eq!(remap.apply(&back).await.unwrap(), Applied::Unchanged);
         assert_eq!(remap.inner().current().await.unwrap(), held);
+    }
+
+    /// What only a directory may be given passes as it is: a key besides the two (split as
+    /// the Secret's), and `tls.crt` alone (no Secret holds such a pair to match).
+    #[tokio::test]
+    async fn a_directory_s_own_keys_pass_as_they_are() {
+        use keyway_cert::testing::{KeyKind, TestPki};
+        let pki = TestPki::generate(KeyKind::EcP256, &["web.local"]);
+        let bundle = [pki.chain_pem(false), pki.leaf.key_pem().to_string()].concat();
+        let set = FileSet {
+            files: BTreeMap::from([("bundle".into(), file(&bundle)), ("ca".into(), file("ca"))]),
+        };
+        let data = [
+            ("bundle", "tls.crt"),
+            ("bundle", "tls.key"),
+            ("ca", "ca.crt"),
+        ];
+        let remap = Remap::new(
+            MemorySink::default(),
+            data.map(|(s, t)| (s.to_string(), t.to_string())),
+        )
+        .with_secret_type(&tls_sync(&data), "the directory /tmp/x");
+        remap.apply(&set).await.unwrap();
+        let held = remap.inner().current().await.unwrap();
+        assert_eq!(&*held.files["ca.crt"].contents, b"ca");
+        assert!(
+            !held.files["tls.crt"]
+                .contents
+                .windows(3)
+                .any(|w| w == b"KEY")
+        );
+
+        let data = [("bundle", "tls.crt")];
+        let remap = Remap::new(
+            MemorySink::default(),
+            data.map(|(s, t)| (s.to_string(), t.to_string())),
+        )
+        .with_secret_type(&tls_sync(&data), "the directory /tmp/x");
+        remap.apply(&set).await.unwrap();
+        let held = remap.inner().current().await.unwrap();
+        assert_eq!(&*held.files["tls.crt"].contents, bundle.as_bytes());
     }
 
     /// An object without the leaf's key fills neither file: the set fails naming the item,
