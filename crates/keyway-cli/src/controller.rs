@@ -55,6 +55,26 @@ pub struct ControllerArgs {
     /// emulator): `NAME=URL`, repeatable.
     #[arg(long = "vault-url", value_parser = parse_vault_url)]
     vault_urls: Vec<(String, String)>,
+    /// Secret types SecretSyncs may write, comma-separated: narrower than the default, which is
+    /// every type keyway writes (Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson,
+    /// kubernetes.io/basic-auth, kubernetes.io/ssh-auth). A SecretSync asking for another type is
+    /// refused naming spec.secretObject.type, before anything is written.
+    #[arg(long, value_delimiter = ',', value_parser = parse_secret_type)]
+    allowed_secret_types: Vec<String>,
+}
+
+/// A type from the library's allow-list: a type outside it (a service-account token) cannot be
+/// allowed from the command line.
+fn parse_secret_type(s: &str) -> Result<String, String> {
+    let allowed = &keyway_sync::model::secret_sync::ALLOWED_SECRET_TYPES;
+    if allowed.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a Secret type keyway writes; choose from {}",
+            allowed.join(", ")
+        ))
+    }
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -168,6 +188,11 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
             .any(|(_, url)| crate::azure::is_loopback(url)),
         vault_urls: args.vault_urls.iter().cloned().collect::<BTreeMap<_, _>>(),
         reporter: "keyway-controller".into(),
+        allowed_secret_types: if args.allowed_secret_types.is_empty() {
+            ControllerOptions::default().allowed_secret_types
+        } else {
+            args.allowed_secret_types.clone()
+        },
         ..ControllerOptions::default()
     };
     let controller = Controller::new(client.clone(), options);

@@ -112,6 +112,16 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
         .create(&PostParams::default(), &sync)
         .await
         .unwrap();
+    // A type keyway writes by default, but not with this controller's narrower
+    // --allowed-secret-types.
+    let mut basic_auth = sync.clone();
+    basic_auth.metadata.name = Some("creds".into());
+    basic_auth.spec.secret_object.type_ = "kubernetes.io/basic-auth".into();
+    basic_auth.spec.secret_object.data[0].target_key = "password".into();
+    Api::<SecretSync>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &basic_auth)
+        .await
+        .unwrap();
 
     let dir = controller_dir(&cluster, "cli");
     let (metrics_port, health_port) = (free_port(), free_port());
@@ -130,6 +140,8 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
             &format!("127.0.0.1:{health_port}"),
             "--vault-url",
             &format!("cli-ctl-vault={}", vault.url()),
+            "--allowed-secret-types",
+            "Opaque,kubernetes.io/tls",
         ])
         .env("AZURE_AUTHORITY_HOST", emulator.authority_host())
         .env("POD_NAME", "controller-0")
@@ -144,6 +156,24 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
     })
     .await;
     assert_eq!(synced.data.unwrap()["token"].0, b"t0k3n");
+    let syncs: Api<SecretSync> = Api::namespaced(client.clone(), ns);
+    let refused = eventually("the basic-auth SecretSync refused", || async {
+        let status = syncs.get("creds").await.unwrap().status?;
+        status
+            .conditions
+            .into_iter()
+            .flatten()
+            .find(|c| c.message.contains("spec.secretObject.type"))
+    })
+    .await;
+    assert!(
+        refused.message.contains("kubernetes.io/basic-auth"),
+        "{refused:?}"
+    );
+    assert!(
+        secrets.get_opt("creds").await.unwrap().is_none(),
+        "nothing written for a type this controller does not allow"
+    );
 
     let http = reqwest::Client::new();
     let metrics = http
@@ -249,6 +279,25 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
     assert_eq!(holder, None, "SIGTERM releases the Lease");
     let _ = std::fs::remove_dir_all(&dir);
     cluster.cleanup().await;
+}
+
+/// `--allowed-secret-types` only narrows the library's allow-list: a type outside it (a
+/// service-account token, which the API server would fill with a non-expiring token) cannot be
+/// allowed from the command line.
+#[test]
+fn a_type_outside_the_allow_list_cannot_be_allowed() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args(["controller", "--all-namespaces", "--allowed-secret-types"])
+        .arg("Opaque,kubernetes.io/service-account-token")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("kubernetes.io/service-account-token")
+            && stderr.contains("is not a Secret type keyway writes"),
+        "{stderr}"
+    );
 }
 
 /// Without the CRDs the controller stops at once, naming the missing one and how to install
