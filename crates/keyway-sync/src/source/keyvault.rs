@@ -219,11 +219,14 @@ impl SecretSource for KeyVaultSource {
             ..Default::default()
         };
         let pager = self.client.list_secret_properties(Some(options));
-        let mut all = Vec::new();
-        for page in self
+        let pages = self
             .all_pages("*", VaultOperation::ListSecrets, pager, &self.list_calls)
-            .await?
-        {
+            .await?;
+        // Sized once: the listing is kept for a whole cycle (shared by every syncer), and a
+        // vector grown by doubling keeps up to twice its length — 2 MiB of slack at 10,000
+        // secrets.
+        let mut all = Vec::with_capacity(pages.iter().map(|page| page.value.len()).sum());
+        for page in pages {
             for item in page.value {
                 let name = item.resource_id().map(|id| id.name).unwrap_or_default();
                 all.push(properties(
