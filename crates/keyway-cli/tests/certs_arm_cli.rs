@@ -3,98 +3,54 @@
 //! extension) and Key Vault — the stores' SecretProviderClass and SecretSyncs are ARM
 //! resources, and the client certificate's connector settings go to the extension.
 
+#[path = "../../keyway-stores/tests/support/arm.rs"]
+mod arm_support;
+
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
+use arm_support::{ArmInstance, ArmSpec, GROUP};
 use keyway_cert::testing::{CertSpec, Issued};
-use keyway_cluster::apply::ApplyOptions;
-use keyway_emulator::{Emulator, Identity, IotOperationsInstance, Role, ServiceAccountToken};
-use keyway_stores::{ArmTarget, StoreTarget};
-use keyway_sync::{SecretProviderClass, SecretProviderClassSpec};
 use serde_json::Value;
 
 const SUBSCRIPTION: &str = "sub-cli";
-const GROUP: &str = "edge-rg";
 const VAULT: &str = "arm-cli-vault";
 
+/// The instance (keyway-stores' ARM set-up) and the CLI's files and environment for it.
 struct Setup {
-    emulator: Emulator,
-    instance: IotOperationsInstance,
-    tenant: String,
-    operator: Identity,
-    vault_url: String,
+    arm: ArmInstance,
+    environment: Vec<(&'static str, OsString)>,
     dir: PathBuf,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = ArmInstance;
+
+    fn deref(&self) -> &ArmInstance {
+        &self.arm
+    }
 }
 
 /// An IoT Operations instance `aio-1` with secret sync enabled (its default class made
 /// through ARM), a vault, and an operator identity (Secrets Officer) for the CLI.
 async fn setup() -> Setup {
-    let emulator = Emulator::start().await.unwrap();
-    let tenant = emulator.add_tenant(None);
-    let ssc = emulator
-        .add_workload_identity(&tenant, "ssc", "azure-iot-operations", "aio-ssc-sa")
-        .unwrap();
-    let vault = emulator.add_vault(&tenant, VAULT).await.unwrap();
-    vault.grant(&ssc, Role::SecretsUser);
-    let operator = emulator
-        .add_workload_identity(&tenant, "operator", "ops", "operator")
-        .unwrap();
-    vault.grant(&operator, Role::SecretsOfficer);
-    let instance = emulator.add_iot_operations_instance(
-        SUBSCRIPTION,
-        GROUP,
-        "aio-1",
-        "azure-iot-operations",
-        &BTreeMap::new(),
-    );
-    let credential: Arc<dyn azure_core::credentials::TokenCredential> = emulator
-        .workload_credential(&operator, "ops", "operator")
-        .unwrap();
-    let target = ArmTarget::connect(
-        credential,
-        ApplyOptions {
-            endpoint: emulator.arm_url(),
-            client_options: emulator.client_options().unwrap(),
-            ..Default::default()
-        },
-        SUBSCRIPTION,
-        GROUP,
-        "aio-1",
-    )
-    .await
-    .unwrap();
-    target
-        .apply_provider_class(&SecretProviderClass::new(
-            "spc-ops-cli",
-            SecretProviderClassSpec {
-                provider: Some("azure".into()),
-                parameters: BTreeMap::from([
-                    ("keyvaultName".to_string(), VAULT.to_string()),
-                    ("tenantId".to_string(), tenant.clone()),
-                    ("clientId".to_string(), ssc.client_id.clone()),
-                ]),
-                secret_objects: None,
-            },
-        ))
-        .await
-        .unwrap();
+    let arm = arm_support::arm_instance(ArmSpec {
+        subscription: SUBSCRIPTION,
+        vault: VAULT,
+        default_class: "spc-ops-cli",
+        client_id_parameter: "clientId",
+        settings: BTreeMap::new(),
+    })
+    .await;
     let dir = std::env::temp_dir().join(format!("keyway-certs-arm-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    emulator.write_ca(&dir.join("ca.pem")).unwrap();
-    std::fs::write(
-        dir.join("operator.jwt"),
-        emulator.mint_service_account_token(&ServiceAccountToken::new("ops", "operator")),
-    )
-    .unwrap();
+    let environment = arm.process_environment(&dir);
     Setup {
-        vault_url: vault.url().to_string(),
-        emulator,
-        instance,
-        tenant,
-        operator,
+        arm,
+        environment,
         dir,
     }
 }
@@ -115,14 +71,7 @@ impl Setup {
                 "--instance",
                 "aio-1",
             ])
-            .env("AZURE_CLIENT_ID", &self.operator.client_id)
-            .env("AZURE_TENANT_ID", &self.tenant)
-            .env("AZURE_FEDERATED_TOKEN_FILE", self.dir.join("operator.jwt"))
-            .env("AZURE_AUTHORITY_HOST", self.emulator.authority_host())
-            .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
-            .env("KEYWAY_VAULT_URL", &self.vault_url)
-            .env("KEYWAY_ARM_ENDPOINT", self.emulator.arm_url())
-            .env("KUBECONFIG", self.dir.join("no-kubeconfig"))
+            .envs(self.environment.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }

@@ -2,95 +2,48 @@
 //! Entra ID and Key Vault and a cluster (the stand-in, or `KEYWAY_TEST_KUBECONFIG`'s) where
 //! secret sync is enabled, with the SecretSync controller syncing what they map.
 
-use std::collections::BTreeMap;
+#[path = "../../keyway-stores/tests/support/mod.rs"]
+mod stores;
+
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use keyway_cert::testing::{CertSpec, Issued};
-use keyway_emulator::testing::{TestCluster, eventually};
-use keyway_emulator::{Identity, Role, Service, ServiceAccountToken, Vault};
-use keyway_sync::controller::{Controller, ControllerOptions};
-use keyway_sync::{SecretProviderClass, SecretProviderClassSpec, SecretSync};
+use keyway_sync::SecretSync;
 use kube::Api;
-use kube::api::PostParams;
 use serde_json::Value;
+use stores::eventually;
 use time::OffsetDateTime;
 
-const VAULT: &str = "cli-stores-vault";
-
+/// keyway-stores' environment (a cluster with the CRDs, the SecretSync identity `aio-ssc-sa`
+/// as Secrets User, a vault, the instance's default SecretProviderClass as `az iot ops
+/// secretsync enable` makes it, an uploader identity as Secrets Officer, the controller's
+/// options) and the CLI's files and environment for the uploader.
 struct Setup {
-    cluster: TestCluster,
-    vault: Vault,
-    uploader: Identity,
-    tenant: String,
-    controller_options: ControllerOptions,
+    env: stores::Env,
+    environment: Vec<(&'static str, std::ffi::OsString)>,
     dir: PathBuf,
 }
 
-/// A cluster with the CRDs, the SecretSync identity (`aio-ssc-sa`, Secrets User), a vault, the
-/// instance's default SecretProviderClass as `az iot ops secretsync enable` makes it, and an
-/// operator identity (Secrets Officer) whose token file the CLI uses.
+impl std::ops::Deref for Setup {
+    type Target = stores::Env;
+
+    fn deref(&self) -> &stores::Env {
+        &self.env
+    }
+}
+
 async fn setup(test: &str) -> Setup {
-    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
-    let cluster = TestCluster::start_with_crds(test, &crds).await.unwrap();
-    let (emulator, ns) = (cluster.emulator(), cluster.namespace().to_string());
-    let tenant = emulator.add_tenant(None);
-    let ssc = cluster
-        .add_workload_identity(&tenant, "ssc", "aio-ssc-sa")
-        .await
-        .unwrap();
-    let vault = emulator.add_vault(&tenant, VAULT).await.unwrap();
-    vault.grant(&ssc, Role::SecretsUser);
-    let uploader = emulator
-        .add_workload_identity(&tenant, "operator", "ops", "operator")
-        .unwrap();
-    vault.grant(&uploader, Role::SecretsOfficer);
-    let spc = SecretProviderClass::new(
-        "spc-ops-cli",
-        SecretProviderClassSpec {
-            provider: Some("azure".into()),
-            parameters: BTreeMap::from([
-                ("keyvaultName".to_string(), VAULT.to_string()),
-                ("tenantId".to_string(), tenant.clone()),
-                ("clientId".to_string(), ssc.client_id.clone()),
-                ("usePodIdentity".to_string(), "false".to_string()),
-            ]),
-            secret_objects: None,
-        },
-    );
-    Api::<SecretProviderClass>::namespaced(cluster.client(), &ns)
-        .create(&PostParams::default(), &spc)
-        .await
-        .unwrap();
+    let env = stores::env(test).await;
     let dir = std::env::temp_dir().join(format!("keyway-certs-cli-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    emulator.write_ca(&dir.join("ca.pem")).unwrap();
-    cluster.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
-    std::fs::write(
-        dir.join("operator.jwt"),
-        emulator.mint_service_account_token(&ServiceAccountToken::new("ops", "operator")),
-    )
-    .unwrap();
-    let controller_options = ControllerOptions {
-        namespaces: vec![ns],
-        poll_interval: Duration::from_secs(2),
-        jitter: 0.0,
-        authority_host: Some(emulator.authority_host()),
-        client_options: emulator.client_options().unwrap(),
-        verify_challenge_resource: false,
-        vault_urls: BTreeMap::from([(VAULT.to_string(), vault.url().to_string())]),
-        ..Default::default()
-    };
+    let environment = stores::process_environment(&env, &dir);
     Setup {
-        cluster,
-        vault,
-        uploader,
-        tenant,
-        controller_options,
+        env,
+        environment,
         dir,
     }
 }
@@ -118,56 +71,17 @@ impl Setup {
         command
             .args(args)
             .args(["--namespace", self.cluster.namespace()])
-            .env("AZURE_CLIENT_ID", &self.uploader.client_id)
-            .env("AZURE_TENANT_ID", &self.tenant)
-            .env("AZURE_FEDERATED_TOKEN_FILE", self.dir.join("operator.jwt"))
-            .env(
-                "AZURE_AUTHORITY_HOST",
-                self.cluster.emulator().authority_host(),
-            )
-            .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
-            .env("KEYWAY_VAULT_URL", self.vault.url())
-            .env("KUBECONFIG", self.dir.join("kubeconfig"));
+            .envs(self.environment.iter().map(|(k, v)| (k, v)));
         command
     }
 
     fn set_count(&self) -> u64 {
-        self.cluster
-            .emulator()
-            .counters()
-            .count(Service::KeyVault, "SetSecret")
+        stores::set_count(self)
     }
 
     /// The SecretSyncs and SecretProviderClasses as they are (names, versions, specs).
-    async fn cluster_state(&self) -> Vec<String> {
-        let ns = self.cluster.namespace();
-        let mut state = Vec::new();
-        for c in Api::<SecretProviderClass>::namespaced(self.cluster.client(), ns)
-            .list(&Default::default())
-            .await
-            .unwrap()
-        {
-            state.push(format!(
-                "spc {:?} {:?} {}",
-                c.metadata.name,
-                c.metadata.resource_version,
-                serde_json::to_string(&c.spec).unwrap()
-            ));
-        }
-        for s in Api::<SecretSync>::namespaced(self.cluster.client(), ns)
-            .list(&Default::default())
-            .await
-            .unwrap()
-        {
-            state.push(format!(
-                "ss {:?} {:?} {}",
-                s.metadata.name,
-                s.metadata.resource_version,
-                serde_json::to_string(&s.spec).unwrap()
-            ));
-        }
-        state.sort();
-        state
+    async fn cluster_state(&self) -> Vec<(String, String)> {
+        stores::cluster_state(self.target.as_ref()).await
     }
 
     fn write(&self, name: &str, bytes: &[u8]) -> String {
@@ -181,7 +95,7 @@ impl Setup {
     /// Removes the files and the test namespace.
     async fn finish(self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        self.cluster.cleanup().await;
+        self.env.cluster.cleanup().await;
     }
 }
 
@@ -197,32 +111,6 @@ fn text(out: &Output) -> String {
 fn json(out: &Output) -> Value {
     assert_eq!(out.status.code(), Some(0), "{}", text(out));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
-}
-
-/// The SecretSync controller, in-process, until the returned sender is dropped or fired.
-fn start_controller(options: &ControllerOptions, client: kube::Client) -> Running {
-    let controller = Controller::new(client, options.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        controller
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    Running { stop, task }
-}
-
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
-    }
 }
 
 fn server_certificate(name: &str) -> Issued {
@@ -280,7 +168,7 @@ async fn certs_trust_add_list_remove_through_the_process() {
     let sha1 = entry["certificate"]["sha1"].as_str().unwrap().to_string();
     assert_eq!(entry["sync"]["state"], "pending", "{listing:#}");
 
-    let running = start_controller(&s.controller_options, s.cluster.client());
+    let running = stores::start_controller(&s);
     let secrets: Api<Secret> = Api::namespaced(s.cluster.client(), &ns);
     let synced = eventually("the controller synced the trust list", || async {
         secrets
@@ -593,7 +481,7 @@ async fn secrets_add_list_remove_through_the_process() {
         Some("correct horse battery staple")
     );
 
-    let running = start_controller(&s.controller_options, s.cluster.client());
+    let running = stores::start_controller(&s);
     let secrets: Api<Secret> = Api::namespaced(s.cluster.client(), &ns);
     let synced = eventually("the controller synced db", || async {
         secrets.get_opt("db").await.unwrap()

@@ -18,7 +18,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 
-use keyway_emulator::ServiceAccountToken;
 use rustix::fs::{Mode, OFlags};
 use rustix::pty::OpenptFlags;
 use rustix::termios::{LocalModes, tcgetattr};
@@ -98,10 +97,10 @@ fn no_pty_reason() -> Option<String> {
     }
 }
 
-/// The CLI's environment for `env`'s instance: kubeconfig, the emulator's CA, the uploader's
-/// token file.
+/// The CLI's files and environment for `env`'s instance (keyway-stores' support).
 struct Cli {
     dir: PathBuf,
+    environment: Vec<(&'static str, std::ffi::OsString)>,
 }
 
 impl Cli {
@@ -109,17 +108,8 @@ impl Cli {
         let dir = std::env::temp_dir().join(format!("keyway-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let emulator = env.cluster.emulator();
-        emulator.write_ca(&dir.join("ca.pem")).unwrap();
-        env.cluster
-            .write_kubeconfig(&dir.join("kubeconfig"))
-            .unwrap();
-        std::fs::write(
-            dir.join("uploader.jwt"),
-            emulator.mint_service_account_token(&ServiceAccountToken::new("ops", "uploader")),
-        )
-        .unwrap();
-        Cli { dir }
+        let environment = stores::process_environment(env, &dir);
+        Cli { dir, environment }
     }
 
     /// `keyway secrets add NAME --from-stdin ...` in a new session whose controlling terminal
@@ -131,16 +121,7 @@ impl Cli {
             .args(["secrets", "add", name, "--from-stdin"])
             .args(["--synced-name", synced, "--key", "value"])
             .args(["--namespace", env.cluster.namespace()])
-            .env("AZURE_CLIENT_ID", &env.uploader.client_id)
-            .env("AZURE_TENANT_ID", &env.uploader.tenant_id)
-            .env("AZURE_FEDERATED_TOKEN_FILE", self.dir.join("uploader.jwt"))
-            .env(
-                "AZURE_AUTHORITY_HOST",
-                env.cluster.emulator().authority_host(),
-            )
-            .env("SSL_CERT_FILE", self.dir.join("ca.pem"))
-            .env("KEYWAY_VAULT_URL", env.vault.url())
-            .env("KUBECONFIG", self.dir.join("kubeconfig"))
+            .envs(self.environment.iter().map(|(k, v)| (k, v)))
             .stdin(stream())
             .stdout(stream())
             .stderr(stream())

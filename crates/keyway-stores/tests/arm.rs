@@ -12,16 +12,18 @@ use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use keyway_cert::testing::{CertSpec, Issued};
 use keyway_cert::time::{Duration, OffsetDateTime};
 use keyway_cluster::apply::ApplyOptions;
-use keyway_emulator::{Emulator, IotOperationsInstance, Role, Service};
+use keyway_emulator::{Emulator, IotOperationsInstance, Service};
 use keyway_stores::{
     AddOptions, ArmTarget, ChangeAction, InputFile, Instance, KeyVaultSecrets, RemoveOptions,
     Store, StoreConfig, StoreError, StoreTarget, Stores, SyncState,
 };
-use keyway_sync::{SecretProviderClass, SecretProviderClassSpec};
 use serde_json::{Value, json};
 
+#[path = "support/arm.rs"]
+mod arm_support;
+use arm_support::GROUP;
+
 const SUBSCRIPTION: &str = "sub-1";
-const GROUP: &str = "edge-rg";
 const VAULT: &str = "edge-vault";
 const APPLICATION_URI: &str = "urn:fabrikam:opcua:connector";
 
@@ -38,67 +40,31 @@ struct Env {
 /// An instance with secret sync enabled (its default class made through ARM, as `az iot ops
 /// secretsync enable` makes it) and the extension's connector settings partly set already.
 async fn env() -> Env {
-    let emulator = Emulator::start().await.unwrap();
-    let tenant = emulator.add_tenant(None);
-    let ssc = emulator
-        .add_workload_identity(&tenant, "ssc", "azure-iot-operations", "aio-ssc-sa")
-        .unwrap();
-    let vault = emulator.add_vault(&tenant, VAULT).await.unwrap();
-    vault.grant(&ssc, Role::SecretsUser);
-    let operator = emulator
-        .add_workload_identity(&tenant, "operator", "ops", "operator")
-        .unwrap();
-    vault.grant(&operator, Role::SecretsOfficer);
-    let credential: Arc<dyn azure_core::credentials::TokenCredential> = emulator
-        .workload_credential(&operator, "ops", "operator")
-        .unwrap();
-    let instance = emulator.add_iot_operations_instance(
-        SUBSCRIPTION,
-        GROUP,
-        "aio-1",
-        "azure-iot-operations",
-        &BTreeMap::from([
+    let arm = arm_support::arm_instance(arm_support::ArmSpec {
+        subscription: SUBSCRIPTION,
+        vault: VAULT,
+        default_class: "spc-ops-7f3a",
+        client_id_parameter: "clientID",
+        settings: BTreeMap::from([
             ("connectors.values.mode".to_string(), "on".to_string()),
             (
                 "connectors.values.securityPki.applicationUri".to_string(),
                 APPLICATION_URI.to_string(),
             ),
         ]),
-    );
-    let options = ApplyOptions {
-        endpoint: emulator.arm_url(),
-        client_options: emulator.client_options().unwrap(),
-        ..Default::default()
-    };
-    let target = Arc::new(
-        ArmTarget::connect(
-            credential.clone(),
-            options.clone(),
-            SUBSCRIPTION,
-            GROUP,
-            "aio-1",
-        )
-        .await
-        .unwrap(),
-    );
+    })
+    .await;
+    let arm_support::ArmInstance {
+        emulator,
+        instance,
+        vault,
+        credential,
+        options,
+        target,
+        ..
+    } = arm;
     assert_eq!(target.namespace(), "azure-iot-operations");
     assert_eq!(target.extension_id(), Some(instance.extension_id.as_str()));
-    // Secret sync enablement: the instance's default class.
-    target
-        .apply_provider_class(&SecretProviderClass::new(
-            "spc-ops-7f3a",
-            SecretProviderClassSpec {
-                provider: Some("azure".into()),
-                parameters: BTreeMap::from([
-                    ("keyvaultName".to_string(), VAULT.to_string()),
-                    ("tenantId".to_string(), tenant.clone()),
-                    ("clientID".to_string(), ssc.client_id.clone()),
-                ]),
-                secret_objects: None,
-            },
-        ))
-        .await
-        .unwrap();
     let config = StoreConfig::in_namespace(target.namespace());
     let found = Instance::discover(target.as_ref(), &config).await.unwrap();
     assert_eq!(found.provider_class, "spc-ops-7f3a");

@@ -142,6 +142,39 @@ pub fn secrets_client(
     KeyVaultSecrets::new(client)
 }
 
+/// What a separate process (the CLI) needs to act as the uploader on `env`'s instance: a
+/// kubeconfig, the emulator's CA and the uploader's token written in `dir`, and the
+/// environment variables naming them and the vault.
+pub fn process_environment(
+    env: &Env,
+    dir: &std::path::Path,
+) -> Vec<(&'static str, std::ffi::OsString)> {
+    let emulator = env.cluster.emulator();
+    emulator.write_ca(&dir.join("ca.pem")).unwrap();
+    env.cluster
+        .write_kubeconfig(&dir.join("kubeconfig"))
+        .unwrap();
+    std::fs::write(
+        dir.join("uploader.jwt"),
+        emulator.mint_service_account_token(&keyway_emulator::ServiceAccountToken::new(
+            "ops", "uploader",
+        )),
+    )
+    .unwrap();
+    vec![
+        ("AZURE_CLIENT_ID", env.uploader.client_id.clone().into()),
+        ("AZURE_TENANT_ID", env.uploader.tenant_id.clone().into()),
+        (
+            "AZURE_FEDERATED_TOKEN_FILE",
+            dir.join("uploader.jwt").into(),
+        ),
+        ("AZURE_AUTHORITY_HOST", emulator.authority_host().into()),
+        ("SSL_CERT_FILE", dir.join("ca.pem").into()),
+        ("KEYWAY_VAULT_URL", env.vault.url().into()),
+        ("KUBECONFIG", dir.join("kubeconfig").into()),
+    ]
+}
+
 /// Adds the file `name` holding `der` to `store` with the default options and applies it.
 pub async fn add_file(stores: &Stores, store: Store, name: &str, der: &[u8]) {
     let plan = stores
