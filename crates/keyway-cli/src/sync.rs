@@ -111,6 +111,11 @@ pub async fn run(args: SyncArgs) -> Result<ExitCode, CliError> {
         })?;
     }
     let secret_sync: Option<SecretSync> = args.secret_sync.as_deref().map(load).transpose()?;
+    if let (Some(ss), Some(path)) = (&secret_sync, &args.secret_sync) {
+        ss.spec
+            .check_provider_class(&kube::ResourceExt::name_any(&spc))
+            .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    }
     let mapping = secret_sync
         .as_ref()
         .map(|ss| mapping(ss, &spec, args.to_dir.is_some()))

@@ -877,3 +877,34 @@ async fn sync_interval_prints_each_cycle_and_stops_on_sigint() {
     assert_eq!(out.stdout, b"", "no cycle completed");
     assert_eq!(std::fs::read(target.join("server-cert")).unwrap(), b"first");
 }
+
+/// A SecretSync reads the SecretProviderClass it names: run with another class, a cluster
+/// would read a different class than the file given, so the sync is refused (exit 2) before
+/// anything is written, naming the field, both names and the fix.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_sync_naming_another_provider_class_is_refused() {
+    let s = setup("class-name").await;
+    std::fs::write(s.dir.join("spc.yaml"), SPC).unwrap();
+    std::fs::write(
+        s.dir.join("ss.yaml"),
+        secret_sync_to("ok").replace(
+            "secretProviderClassName: app",
+            "secretProviderClassName: nope",
+        ),
+    )
+    .unwrap();
+    let target = s.dir.join("out");
+    let before = tree(&s.dir);
+    let out = s.sync_to_dir(
+        &s.dir.join("spc.yaml"),
+        Some(&s.dir.join("ss.yaml")),
+        &target,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for expected in ["spec.secretProviderClassName", "\"nope\"", "\"app\""] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    assert!(!target.exists(), "the directory was created");
+    assert_eq!(tree(&s.dir), before);
+}

@@ -254,6 +254,19 @@ pub enum FieldProblem {
         /// Which part of the rule it breaks.
         problem: crate::model::vault_name::VaultNameProblem,
     },
+    /// `spec.secretProviderClassName` naming a class other than the one given with the
+    /// SecretSync (`keyway sync --provider-class`): in a cluster the SecretSync would read the
+    /// class it names.
+    #[error(
+        "names the SecretProviderClass {named:?}, but the class given is {given:?}: set \
+         spec.secretProviderClassName to {given:?}, or give the class named {named:?}"
+    )]
+    ProviderClassMismatch {
+        /// The class the SecretSync names.
+        named: String,
+        /// The class given with it.
+        given: String,
+    },
     /// Anything else: what is wrong, and the fix when known.
     #[error("{0}")]
     Other(String),

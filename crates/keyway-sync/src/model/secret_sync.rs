@@ -345,6 +345,23 @@ impl SecretSyncSpec {
         Ok(mapping)
     }
 
+    /// That `spec.secretProviderClassName` is `class_name`, the name of the SecretProviderClass
+    /// given with this SecretSync: in a cluster a SecretSync reads the class it names, so one
+    /// used with another class (`keyway sync --provider-class`) would not do there what it does
+    /// here. (The controller looks the class up by this name, so it cannot mismatch there.)
+    pub fn check_provider_class(&self, class_name: &str) -> Result<()> {
+        if self.secret_provider_class_name == class_name {
+            return Ok(());
+        }
+        Err(SyncError::invalid(
+            "spec.secretProviderClassName",
+            FieldProblem::ProviderClassMismatch {
+                named: self.secret_provider_class_name.clone(),
+                given: class_name.to_string(),
+            },
+        ))
+    }
+
     /// Every rule of a SecretSync, checked against its SecretProviderClass's `spec` for
     /// `target` — the one check the CLI, the controller and `cluster render` make, in one
     /// order, so they refuse the same SecretSyncs with the same field path: the Secret's type
@@ -540,6 +557,27 @@ mod tests {
                 .starts_with("spec.secretObject.data[0].targetKey: \"a.der\" is refused by"),
             "{e}"
         );
+    }
+
+    /// A SecretSync used with a class it does not name is refused at its field, both names said.
+    #[test]
+    fn check_provider_class_refuses_another_class() {
+        let mut ss = sync(&[("a", "a")]);
+        ss.secret_provider_class_name = "web".into();
+        assert!(ss.check_provider_class("web").is_ok());
+        let err = ss.check_provider_class("app").unwrap_err();
+        let SyncError::Invalid { path, problem } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(path, "spec.secretProviderClassName");
+        assert_eq!(
+            problem,
+            &FieldProblem::ProviderClassMismatch {
+                named: "web".into(),
+                given: "app".into()
+            }
+        );
+        assert!(err.to_string().contains("\"web\"") && err.to_string().contains("\"app\""));
     }
 
     /// One check, one order for every caller; what differs is what the target itself needs.
