@@ -340,7 +340,11 @@ async fn a_tls_secret_without_a_key_or_a_certificate_is_refused_and_never_writte
             .sync_once(&tls_sync(name, &source, &source), vec![object])
             .await;
         assert!(!report.written, "{name}: {report:?}");
-        let error = report.sink_error.clone().unwrap_or_default();
+        let error = report
+            .sink_error
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         assert!(
             error.starts_with(field)
                 && error.contains(why)

@@ -4,6 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde::Serialize;
 
+use crate::error::SyncError;
 use crate::model::secret_sync::SecretSyncStatus;
 use crate::syncer::{Outcome, SyncReport};
 
@@ -98,9 +99,15 @@ pub fn verdict(report: &SyncReport, created: bool, forced: bool, force_hash: &st
     let failed = report.failed();
     let hash = || Some(sync_hash(report, force_hash));
     if let Some(error) = &report.sink_error {
+        // The objects cannot give what the Secret needs (a tls Secret's key): the user's input,
+        // not the controller's fault.
+        let reason = match error {
+            SyncError::Invalid { .. } => Reason::UserInputValidationFailed,
+            _ => Reason::ControllerInternalError,
+        };
         return Verdict {
-            reason: Reason::ControllerInternalError,
-            message: error.clone(),
+            reason,
+            message: error.to_string(),
             written: false,
             sync_hash: None,
         };
@@ -252,6 +259,40 @@ mod tests {
             written,
             sync_hash: reason.succeeded().then(|| hash.to_string()),
         }
+    }
+
+    /// A set the sink refuses because the objects cannot give what the Secret needs (a tls
+    /// Secret's key) is the user's input to fix; a write that failed is the controller's.
+    #[test]
+    fn a_sink_refusal_of_the_input_is_a_user_input_failure() {
+        let report = |error: SyncError| SyncReport {
+            objects: Vec::new(),
+            calls: Default::default(),
+            bytes: 0,
+            written: false,
+            sink_error: Some(error),
+            listing_fallback: false,
+            duration_ms: 0,
+        };
+        let keyless = report(SyncError::invalid(
+            "spec.secretObject.data[1].sourcePath",
+            "\"chain\" cannot give tls.key: the value holds no private key",
+        ));
+        let judged = super::verdict(&keyless, true, false, "");
+        assert_eq!(judged.reason, Reason::UserInputValidationFailed);
+        assert!(
+            judged.message.contains("cannot give tls.key"),
+            "{}",
+            judged.message
+        );
+        let full = super::verdict(
+            &report(SyncError::sink("Secret a/b", "full")),
+            true,
+            false,
+            "",
+        );
+        assert_eq!(full.reason, Reason::ControllerInternalError);
+        assert_eq!(full.message, "writing Secret a/b: full");
     }
 
     #[test]

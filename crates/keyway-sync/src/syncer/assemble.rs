@@ -28,7 +28,7 @@ pub(super) struct Assembled {
     pub(super) updates: BTreeMap<String, Synced>,
     /// Why the set must not be published: an object failed that this syncer never read, and
     /// what the sink holds for it could not be read to keep it.
-    pub(super) unreadable: Option<String>,
+    pub(super) unreadable: Option<SyncError>,
 }
 
 /// A value read, converted as `object` asks: the properties of the version read and the bytes
@@ -139,7 +139,7 @@ impl Syncer {
         state: &mut State,
         reports: &mut [ObjectReport],
         updates: &BTreeMap<String, Synced>,
-    ) -> (FileSet, Option<String>) {
+    ) -> (FileSet, Option<SyncError>) {
         let outputs = Outputs::of(&self.spec.objects);
         let mut set = FileSet::default();
         let mut unreadable = None;
@@ -159,10 +159,11 @@ impl Syncer {
             let held = match self.held(state).await {
                 Ok(held) => held,
                 Err(e) => {
-                    unreadable = Some(format!(
-                        "not written: {output} failed and what the sink holds could not be \
-                         read to keep it ({e})"
-                    ));
+                    let reason = format!(
+                        "it failed and what the sink holds for it could not be read to keep it, \
+                         so nothing was written ({e})"
+                    );
+                    unreadable = Some(SyncError::sink(output, reason).with_cause(e));
                     continue;
                 }
             };

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::SyncError;
 use crate::sink::Applied;
 
 use super::Syncer;
@@ -20,7 +21,7 @@ pub(super) struct Committed {
     /// Whether the sink was written.
     pub(super) written: bool,
     /// Why the set was not published, when it should have been.
-    pub(super) sink_error: Option<String>,
+    pub(super) sink_error: Option<SyncError>,
 }
 
 impl Syncer {
@@ -39,7 +40,7 @@ impl Syncer {
             None if set.is_empty() => (false, None),
             None => match self.sink.apply(&set).await {
                 Ok(applied) => (applied == Applied::Written, None),
-                Err(e) => (false, Some(e.to_string())),
+                Err(e) => (false, Some(e)),
             },
         };
         let updated = |r: &&mut ObjectReport| r.outcome == Outcome::Updated;
@@ -58,7 +59,7 @@ impl Syncer {
                 // Not published: the sink keeps its previous set, and so does the syncer.
                 for r in reports.iter_mut().filter(updated) {
                     r.outcome = Outcome::Failed;
-                    r.error = Some(error.clone());
+                    r.error = Some(error.to_string());
                     r.kept_previous = true;
                 }
             }
@@ -100,7 +101,7 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::*;
-    use crate::error::{Result, SyncError};
+    use crate::error::Result;
     use crate::model::objects::KeyVaultObject;
     use crate::model::spec::SyncSpec;
     use crate::sink::{FileSet, MemorySink, SecretSink, SyncedFile};
@@ -168,7 +169,14 @@ mod tests {
             .commit(&mut state, assembled(&refusing, &["a"]))
             .await;
         assert!(!committed.written);
-        assert_eq!(committed.sink_error.as_deref(), Some("writing t: full"));
+        assert_eq!(
+            committed
+                .sink_error
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("writing t: full")
+        );
         assert_eq!(committed.reports[0].outcome, Outcome::Failed);
         assert!(committed.reports[0].kept_previous);
         assert!(state.synced.is_empty(), "nothing remembered");
@@ -205,11 +213,15 @@ mod tests {
         let committed = syncer.commit(&mut state, assembled(&syncer, &[])).await;
         assert!(!committed.written && committed.sink_error.is_none());
         let mut unreadable = assembled(&syncer, &["a"]);
-        unreadable.unreadable = Some("not written: b failed".into());
+        unreadable.unreadable = Some(SyncError::sink("b", "it failed"));
         let committed = syncer.commit(&mut state, unreadable).await;
         assert_eq!(
-            committed.sink_error.as_deref(),
-            Some("not written: b failed")
+            committed
+                .sink_error
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("writing b: it failed")
         );
         assert_eq!(committed.reports[0].outcome, Outcome::Failed);
         assert_eq!(sink.writes(), 0);

@@ -55,12 +55,26 @@ pub struct SyncReport {
     pub bytes: usize,
     /// Whether the sink was written.
     pub written: bool,
-    /// The sink could not be written (the previous set stays).
-    pub sink_error: Option<String>,
+    /// The sink could not be written (the previous set stays): a [`SyncError::Invalid`] when the
+    /// objects cannot give what the target needs (a `kubernetes.io/tls` Secret's key), else why
+    /// writing failed. Serialized as its text.
+    #[serde(serialize_with = "as_text")]
+    pub sink_error: Option<SyncError>,
     /// Listing was forbidden, so every object was read.
     pub listing_fallback: bool,
     /// Wall time of the cycle, in milliseconds.
     pub duration_ms: u64,
+}
+
+/// A sink error in a report as its text: reports are printed and sent as JSON.
+fn as_text<S: serde::Serializer>(
+    error: &Option<SyncError>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match error {
+        Some(e) => serializer.collect_str(e),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl SyncReport {
