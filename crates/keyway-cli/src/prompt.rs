@@ -21,9 +21,10 @@ use zeroize::Zeroizing;
 
 use crate::error::CliError;
 
-/// The longest value taken at the prompt (a terminal's line holds 4,095 bytes on Linux);
-/// longer values come from a file or a pipe.
-const MAX_TYPED: usize = 4095;
+/// A terminal's line holds 4,095 bytes on Linux (canonical mode): what is typed past them is
+/// dropped without a word, the same way for both entries, so a line this long may have been cut
+/// and is refused. Longer values come from a file or a pipe.
+const TERMINAL_LINE: usize = 4095;
 
 /// Asks for `name`'s value twice on the terminal that is standard input, without echo, and
 /// returns it without the newline of Enter. The prompts go to standard error. An empty value,
@@ -107,7 +108,7 @@ impl Drop for Restore<'_> {
 
 /// One line (without its newline), read into a buffer that never grows (no stray copies).
 fn read_line(terminal: &mut std::fs::File) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let mut line = Zeroizing::new(Vec::with_capacity(MAX_TYPED + 1024));
+    let mut line = Zeroizing::new(Vec::with_capacity(TERMINAL_LINE + 1024));
     let mut chunk = Zeroizing::new([0u8; 1024]);
     loop {
         let n = match terminal.read(&mut chunk[..]) {
@@ -123,10 +124,12 @@ fn read_line(terminal: &mut std::fs::File) -> Result<Zeroizing<Vec<u8>>, CliErro
         let part = &chunk[..n];
         let end = part.iter().position(|b| *b == b'\n');
         let part = &part[..end.unwrap_or(n)];
-        if line.len() + part.len() > MAX_TYPED {
+        if line.len() + part.len() >= TERMINAL_LINE {
             return Err(CliError::Input(format!(
-                "a value typed at the prompt is at most {MAX_TYPED} bytes: use --from-file, or \
-                 pipe it to --from-stdin"
+                "the value typed is {TERMINAL_LINE} bytes or more, so it may have been cut by \
+                 the terminal's line limit ({TERMINAL_LINE} bytes): nothing was written; pipe it \
+                 to --from-stdin (e.g. `keyway secrets add NAME --from-stdin < value.txt`) or \
+                 use --from-file"
             )));
         }
         line.extend_from_slice(part);

@@ -209,6 +209,38 @@ async fn a_value_typed_on_a_terminal_is_asked_twice_without_echo() {
     assert_eq!(env.vault.secret_value("cancelled"), None);
     assert_eq!(set_count(&env), 1);
 
+    // 5,000 characters typed: the terminal's line keeps 4,095 of them (both times alike), so
+    // a line that long is refused rather than stored cut: exit 2, nothing written.
+    let long = "x".repeat(5000);
+    let mut pty = Pty::open().unwrap();
+    let mut child = cli.add(&env, &pty, "too-long", "too-long");
+    pty.wait_for("Value for too-long: ").await;
+    pty.type_keys(format!("{long}\r").as_bytes());
+    let asked_again = eventually("a second prompt or the end", || {
+        let seen = if pty.transcript().contains("Value for too-long (again): ") {
+            Some(true)
+        } else {
+            child.try_wait().unwrap().map(|_| false)
+        };
+        async move { seen }
+    })
+    .await;
+    if asked_again {
+        pty.type_keys(format!("{long}\r").as_bytes());
+    }
+    let status = exited(child).await;
+    let transcript = pty.transcript();
+    assert_eq!(status.code(), Some(2), "{transcript}");
+    assert!(
+        transcript.contains("may have been cut by the terminal's line limit")
+            && transcript.contains("--from-file"),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("xxxx"), "never echoed: {transcript}");
+    assert!(pty.echoes(), "echo is back after a value too long");
+    assert_eq!(env.vault.secret_value("too-long"), None);
+    assert_eq!(set_count(&env), 1);
+
     let _ = std::fs::remove_dir_all(&cli.dir);
     env.cluster.cleanup().await;
 }
