@@ -478,7 +478,12 @@ impl Emulator {
         let state_file = match &self.options.state_dir {
             Some(dir) => {
                 let vaults = dir.join("vaults");
-                std::fs::create_dir_all(&vaults).map_err(|e| EmulatorError::State {
+                // Private: the vaults' state files hold secret values.
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                builder.create(&vaults).map_err(|e| EmulatorError::State {
                     path: vaults.display().to_string(),
                     reason: e.to_string(),
                 })?;

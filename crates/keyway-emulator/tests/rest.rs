@@ -699,6 +699,19 @@ async fn vault_contents_survive_a_restart_with_a_state_dir() {
         let vault = emulator.add_vault(&tenant, "kept").await.unwrap();
         vault.set_secret("survivor", "still here").unwrap();
     }
+    // The state file holds secret values: the owner's alone, from its creation on.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("vaults/kept.json")), 0o600);
+        assert_eq!(mode(&dir.join("vaults")), 0o700);
+        let names: Vec<_> = std::fs::read_dir(dir.join("vaults"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["kept.json"], "no temporary file left behind");
+    }
     let emulator = Emulator::start_with(options).await.unwrap();
     let tenant = emulator.add_tenant(Some("tenant-a"));
     let vault = emulator.add_vault(&tenant, "kept").await.unwrap();

@@ -88,16 +88,39 @@ impl VaultState {
             .admit(create, limits, Instant::now())
     }
 
-    /// Writes the store to the state file, if there is one (atomically: temp file, rename).
+    /// Writes the store to the state file, if there is one, atomically and privately: it holds
+    /// secret values, so a fresh temporary file is created exclusively (never opening what is
+    /// already there, a link included) with mode 0600, then renamed over the state file.
     pub fn persist(&self, store: &Store) {
         let Some(path) = &self.state_file else { return };
-        let tmp = path.with_extension("json.tmp");
         let written = serde_json::to_vec_pretty(store)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, path));
+            .and_then(|bytes| write_private(path, &bytes));
         if let Err(e) = written {
             tracing::warn!(vault = %self.name, path = %path.display(), error = %e, "cannot persist vault state");
         }
     }
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, created exclusively with mode
+/// 0600 (the umask may narrow it, never widen it), then renamed over `path`.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
