@@ -219,7 +219,7 @@ pub fn run(command: CertCommand) -> Result<ExitCode, CliError> {
             })
         }
         CertCommand::Encode { path, encoding } => {
-            let bytes = input::read(&path)?;
+            let bytes = input::read_limited(&path, keyway_stores::MAX_INPUT_FILE_BYTES)?;
             out!("{}", encode_for_upload(&bytes, encoding)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -250,7 +250,7 @@ pub fn run(command: CertCommand) -> Result<ExitCode, CliError> {
 
 fn load(args: &InputArgs) -> Result<(Decoded, Bundle), CliError> {
     let password = args.password()?;
-    let raw = input::read(&args.path)?;
+    let raw = input::read_limited(&args.path, keyway_stores::MAX_INPUT_FILE_BYTES)?;
     let decoded = decode_value(
         &raw,
         DecodeOptions {

@@ -3,7 +3,7 @@
 //! issuer, thumbprints, not after, SANs and findings) before anything is written; a check that
 //! refuses writes nothing (exit 1). Removals show what goes and ask on a terminal.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -406,8 +406,10 @@ pub fn confirm(preview: &Removal, flags: &RemoveFlags) -> Result<bool, CliError>
     out!("remove? [y/N] ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
+    // One short line is all an answer is: never read an endless input to its end.
     std::io::stdin()
         .lock()
+        .take(1024)
         .read_line(&mut answer)
         .map_err(|e| CliError::io("<stdin>", e))?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))

@@ -8,7 +8,28 @@ use zeroize::Zeroizing;
 
 use crate::error::CliError;
 
-/// Reads `path`, or standard input for `-`.
+/// The most read of a secret value's file or standard input: twice Key Vault's 25 KiB, past
+/// anything that could be stored in any encoding (UTF-16 takes two bytes for three of UTF-8),
+/// so a value in that range still gets the upload's own size message.
+pub const MAX_SECRET_INPUT_BYTES: usize = 2 * keyway_sync::source::MAX_SECRET_VALUE_BYTES;
+
+/// Reads `path`, or standard input for `-`, through keyway-stores' bounded reader: more than
+/// `limit` bytes (a wrong file, `/dev/zero`) is an input error (exit 2) naming the file and the
+/// limit, found after reading `limit + 1` bytes. Certificate, key, CRL and PKCS#12 files take
+/// [`keyway_stores::MAX_INPUT_FILE_BYTES`]; secret values [`MAX_SECRET_INPUT_BYTES`].
+pub fn read_limited(path: &str, limit: usize) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    if path == "-" {
+        keyway_stores::read_bounded(std::io::stdin().lock(), limit)
+            .map_err(|e| CliError::io("<stdin>", e))
+    } else {
+        fs::File::open(path)
+            .and_then(|file| keyway_stores::read_bounded(file, limit))
+            .map_err(|e| CliError::io(path, e))
+    }
+}
+
+/// Reads `path`, or standard input for `-`, with no size limit (manifests, kubeconfigs);
+/// a user's certificate or secret value goes through [`read_limited`].
 pub fn read(path: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
     let mut bytes = Zeroizing::new(Vec::new());
     if path == "-" {

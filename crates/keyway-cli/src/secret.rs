@@ -46,7 +46,7 @@ pub async fn run(command: SecretCommand) -> Result<ExitCode, CliError> {
             encoding,
             content_type,
         } => {
-            let bytes = input::read(&file)?;
+            let bytes = input::read_limited(&file, input::MAX_SECRET_INPUT_BYTES)?;
             // Name, encoding and size are checked before anything is sent.
             let upload = SecretUpload::new(&name, &bytes, encoding, content_type.as_deref())?;
             let client = SecretClient::new(

@@ -3,16 +3,16 @@
 //! SecretSync — added, listed and removed on keyway-stores. A value comes from a file or
 //! standard input, never from an argument, and is never printed.
 
-use std::io::{IsTerminal as _, Read as _};
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
 use keyway_stores::{RemoveOptions, SecretAdd, SecretValue};
-use zeroize::Zeroizing;
 
 use crate::certs::{self, RemoveFlags, TargetArgs};
 use crate::error::CliError;
+use crate::input;
 use crate::output::{out, outln};
 
 /// `keyway secrets add NAME`.
@@ -129,17 +129,16 @@ pub async fn run(command: SecretsCommand) -> Result<ExitCode, CliError> {
 async fn add(args: AddArgs) -> Result<ExitCode, CliError> {
     args.check_value_source()?;
     // The value first: a missing file is an input error before anything is asked of a service.
+    // Read no further than a value Key Vault could store (an endless file is refused).
     let value = if let Some(path) = &args.from_file {
-        let bytes = std::fs::read(path).map_err(|e| CliError::io(path.display().to_string(), e))?;
-        SecretValue::Bytes(Zeroizing::new(bytes))
+        SecretValue::Bytes(input::read_limited(
+            &path.display().to_string(),
+            input::MAX_SECRET_INPUT_BYTES,
+        )?)
     } else if args.from_stdin && std::io::stdin().is_terminal() {
         typed(&args.name).await?
     } else if args.from_stdin {
-        let mut bytes = Zeroizing::new(Vec::new());
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| CliError::io("<stdin>", e))?;
-        SecretValue::Bytes(bytes)
+        SecretValue::Bytes(input::read_limited("-", input::MAX_SECRET_INPUT_BYTES)?)
     } else {
         SecretValue::Existing
     };

@@ -2,6 +2,7 @@
 //! (case-insensitive), its content, each store's rules, validity dates.
 
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use keyway_cert::{Bundle, Certificate, ContentType, Crl, ParseOptions, PrivateKey, Severity};
@@ -42,7 +43,9 @@ impl InputFile {
         }
     }
 
-    /// Reads `path`; the name is its file name.
+    /// Reads `path`, at most [`MAX_INPUT_FILE_BYTES`] of it ([`read_bounded`]: a larger file,
+    /// or an endless one such as `/dev/zero`, is refused naming the limit); the name is its
+    /// file name.
     pub fn read(path: &Path) -> Result<InputFile> {
         let name = path
             .file_name()
@@ -51,9 +54,14 @@ impl InputFile {
                 StoreError::invalid(path.display().to_string(), "has no UTF-8 file name")
             })?
             .to_string();
-        let bytes = std::fs::read(path)
+        let bytes = std::fs::File::open(path)
+            .and_then(|file| read_bounded(file, MAX_INPUT_FILE_BYTES))
             .map_err(|e| StoreError::invalid(path.display().to_string(), e.to_string()))?;
-        Ok(InputFile::new(name, bytes))
+        Ok(InputFile {
+            name,
+            bytes,
+            secret_name: None,
+        })
     }
 
     /// Stores the file under `secret_name` instead of the name derived from the file name.
@@ -74,6 +82,49 @@ impl InputFile {
 
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+}
+
+/// The most read of a certificate, key, CRL or PKCS#12 file: 1 MiB, far more than any real one
+/// (a long chain in PEM is tens of KiB; `keyway ui` takes uploads of at most 64 KiB).
+pub const MAX_INPUT_FILE_BYTES: usize = 1024 * 1024;
+
+/// Reads `source` to its end, but never more than `limit + 1` bytes: a source longer than
+/// `limit` (a wrong file, `/dev/zero`, an endless pipe) is an error of kind
+/// [`std::io::ErrorKind::FileTooLarge`] that names the limit, found without reading the rest.
+/// Every file and standard input a user names is read through this, so none can exhaust memory.
+///
+/// ```
+/// let err = keyway_stores::read_bounded(std::io::repeat(0), 1024).unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+/// assert_eq!(&*keyway_stores::read_bounded(&b"abc"[..], 3).unwrap(), b"abc");
+/// ```
+pub fn read_bounded(source: impl Read, limit: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    // Grown by doubling up to the limit at most; never past limit + 1.
+    let mut bytes = Zeroizing::new(Vec::new());
+    source.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!(
+                "is larger than {}, the most read here",
+                size_in_words(limit)
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// `limit` bytes as said to a user: "1048576 bytes (1 MiB)".
+fn size_in_words(limit: usize) -> String {
+    if limit >= 1024 && limit.is_multiple_of(1024) {
+        if limit.is_multiple_of(1024 * 1024) {
+            format!("{limit} bytes ({} MiB)", limit / (1024 * 1024))
+        } else {
+            format!("{limit} bytes ({} KiB)", limit / 1024)
+        }
+    } else {
+        format!("{limit} bytes")
     }
 }
 

@@ -46,7 +46,7 @@ pub use arm::{ArmTarget, IOT_OPERATIONS_EXTENSION_TYPE, SECRET_SYNC_API_VERSION}
 pub use candidates::{MAX_VAULT_SECRETS_READ, VaultCandidate};
 pub use check::{
     CertificateSummary, CrlSummary, FileKind, FileReport, Finding, InputFile, Level,
-    secret_name_for,
+    MAX_INPUT_FILE_BYTES, read_bounded, secret_name_for,
 };
 pub use config::{Instance, Store, StoreConfig};
 pub use error::{Result, StoreError, VaultFailure};
