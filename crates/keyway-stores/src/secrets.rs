@@ -229,33 +229,25 @@ impl Stores {
         Ok(out)
     }
 
-    /// Removes the synced secret `synced_name`: its SecretSync, the objects no SecretSync maps
-    /// any more from the default SecretProviderClass, and with `include_secrets` the Key Vault
-    /// secrets (deleted and purged).
-    pub async fn remove_secret(
-        &self,
-        synced_name: &str,
-        options: &RemoveOptions,
-    ) -> Result<Removal> {
+    /// Removes the synced secret `name`: its SecretSync, the objects no SecretSync maps any
+    /// more from the default SecretProviderClass, and with `include_secrets` the Key Vault
+    /// secrets (deleted and purged). `name` is the synced secret's name, or else the Key Vault
+    /// secret name or target key of exactly one synced secret's entry (`db-password` for the
+    /// synced secret `db` that syncs it); a name several synced secrets hold is refused naming
+    /// them, and one none holds is [`StoreError::NotFound`].
+    pub async fn remove_secret(&self, name: &str, options: &RemoveOptions) -> Result<Removal> {
         let class_name = self.instance.provider_class.clone();
         let sync = self
             .target
-            .secret_sync(synced_name)
+            .secret_sync(name)
             .await?
             .filter(|s| s.spec.secret_provider_class_name == class_name);
-        let Some(sync) = sync else {
-            let syncs = self.target.secret_syncs().await?;
-            let names: Vec<String> = mappings_of(&syncs, &class_name).into_keys().collect();
-            return Err(StoreError::NotFound {
-                store: format!("the synced secrets of {class_name}"),
-                name: synced_name.to_string(),
-                known: if names.is_empty() {
-                    "nothing".into()
-                } else {
-                    names.join(", ")
-                },
-            });
+        let sync = match sync {
+            Some(sync) => sync,
+            None => self.synced_secret_holding(name, &class_name).await?,
         };
+        let synced_name = sync.metadata.name.clone().unwrap_or_default();
+        let synced_name = synced_name.as_str();
         let remove = sync.spec.secret_object.data.clone();
         self.remove_mapping(
             None,
@@ -268,6 +260,66 @@ impl Stores {
             options,
         )
         .await
+    }
+}
+
+impl Stores {
+    /// The one SecretSync of `class_name` with an entry whose Key Vault secret name or target
+    /// key is `name`.
+    async fn synced_secret_holding(
+        &self,
+        name: &str,
+        class_name: &str,
+    ) -> Result<keyway_sync::SecretSync> {
+        let objects = match self.target.provider_class(class_name).await? {
+            Some(class) => objects_of(&class, &self.config.namespace)?,
+            None => Vec::new(),
+        };
+        let syncs = self.target.secret_syncs().await?;
+        let secret_name = |d: &SecretObjectData| {
+            objects
+                .iter()
+                .find(|o| o.output_name() == d.source_path)
+                .map_or(d.source_path.clone(), |o| o.name.clone())
+        };
+        let holding: Vec<&keyway_sync::SecretSync> = syncs
+            .iter()
+            .filter(|s| s.spec.secret_provider_class_name == class_name)
+            .filter(|s| {
+                s.spec
+                    .secret_object
+                    .data
+                    .iter()
+                    .any(|d| d.target_key == name || secret_name(d) == name)
+            })
+            .collect();
+        match holding.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => {
+                let names: Vec<String> = mappings_of(&syncs, class_name).into_keys().collect();
+                Err(StoreError::NotFound {
+                    store: format!("the synced secrets of {class_name}"),
+                    name: name.to_string(),
+                    known: if names.is_empty() {
+                        "nothing".into()
+                    } else {
+                        names.join(", ")
+                    },
+                })
+            }
+            several => Err(StoreError::invalid(
+                "synced name",
+                format!(
+                    "{name:?} is the Key Vault secret name or target key of several synced \
+                     secrets ({}); nothing was removed: name the synced secret to remove",
+                    several
+                        .iter()
+                        .map(|s| s.metadata.name.as_deref().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
     }
 }
 

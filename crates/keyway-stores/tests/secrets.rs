@@ -278,3 +278,74 @@ async fn a_clash_with_a_store_never_advises_removing_it() {
     );
     env.cluster.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_secret_is_removed_by_its_key_vault_secret_name() {
+    let env = env("secrets-by-vault-name").await;
+    let add = |vault_secret: &str, synced_name: &str, text: &str| SecretAdd {
+        vault_secret: vault_secret.into(),
+        synced_name: Some(synced_name.into()),
+        key: Some("value".into()),
+        value: value(text),
+        overwrite_secret: false,
+    };
+    for (vault_secret, synced_name) in [
+        ("db-password", "db"),
+        ("api-token", "api-token"),
+        ("shared", "one"),
+        ("shared", "two"),
+    ] {
+        let plan = env
+            .stores
+            .plan_secret(&add(vault_secret, synced_name, "v"))
+            .await
+            .unwrap();
+        assert!(!plan.is_refused(), "{plan}");
+        env.stores.apply(&plan).await.unwrap();
+    }
+
+    // A Key Vault secret two synced secrets sync: refused naming both, nothing removed.
+    let state = cluster_state(env.target.as_ref()).await;
+    let e = env
+        .stores
+        .remove_secret("shared", &RemoveOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    assert!(
+        e.to_string().contains("several synced secrets (one, two)"),
+        "{e}"
+    );
+    assert_eq!(cluster_state(env.target.as_ref()).await, state);
+
+    // `db-password`, the Key Vault secret behind the synced secret `db`: `db` goes.
+    let removal = env
+        .stores
+        .remove_secret("db-password", &RemoveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(removal.synced_secret.as_deref(), Some("db"));
+    assert_eq!(
+        removal.removed,
+        vec![("value".to_string(), "db-password".to_string())]
+    );
+    let left: Vec<String> = env
+        .stores
+        .list_secrets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.secret_sync)
+        .collect();
+    assert_eq!(left, ["api-token", "one", "two"]);
+
+    // A name nothing holds is still not found, listing what there is.
+    let e = env
+        .stores
+        .remove_secret("db-password", &RemoveOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound { .. }), "{e}");
+    assert!(e.to_string().contains("api-token, one, two"), "{e}");
+    env.cluster.cleanup().await;
+}
