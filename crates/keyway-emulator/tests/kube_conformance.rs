@@ -650,3 +650,95 @@ async fn an_applied_null_claims_a_map_without_clearing_what_others_own() {
     assert_eq!(owners(&own)["m"], json!({"f:data": {}}));
     c.cleanup().await;
 }
+
+/// An `events.k8s.io/v1` Event (as the controller's recorder writes them).
+fn new_event(name: &str, namespace: &str, regarding: &str) -> k8s_openapi::api::events::v1::Event {
+    serde_json::from_value(json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "type": "Normal", "reason": "Synced", "action": "Sync",
+        "note": format!("synced {regarding}"),
+        "regarding": {"apiVersion": "v1", "kind": "Secret", "name": regarding, "namespace": namespace},
+        "reportingController": "keyway.dev/controller", "reportingInstance": "keyway-0",
+    }))
+    .unwrap()
+}
+
+/// A real API server serves one Event resource through two groups: an Event written through
+/// `events.k8s.io/v1` is read, listed (with core field selectors) and watched through core
+/// `v1` (`kubectl get events`), its fields mapped (`note` → `message`, `regarding` →
+/// `involvedObject`, `reportingController` → `reportingComponent`).
+#[tokio::test]
+async fn events_written_through_events_k8s_io_are_served_through_core_v1() {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event;
+    let c = cluster("events").await;
+    let ns = c.namespace();
+    let written: Api<Event> = Api::namespaced(c.client(), &ns);
+    let core: Api<CoreEvent> = Api::namespaced(c.client(), &ns);
+    written
+        .create(&PostParams::default(), &new_event("first", &ns, "app"))
+        .await
+        .unwrap();
+
+    let read = core.get("first").await.unwrap();
+    assert_eq!(read.message.as_deref(), Some("synced app"));
+    assert_eq!(read.reason.as_deref(), Some("Synced"));
+    assert_eq!(read.type_.as_deref(), Some("Normal"));
+    assert_eq!(read.action.as_deref(), Some("Sync"));
+    assert_eq!(read.involved_object.kind.as_deref(), Some("Secret"));
+    assert_eq!(read.involved_object.name.as_deref(), Some("app"));
+    assert_eq!(
+        read.reporting_component.as_deref(),
+        Some("keyway.dev/controller")
+    );
+    assert_eq!(read.reporting_instance.as_deref(), Some("keyway-0"));
+    assert!(read.event_time.is_some());
+
+    let names = |list: kube::core::ObjectList<CoreEvent>| -> Vec<String> {
+        list.items.iter().map(|e| e.name_any()).collect()
+    };
+    assert_eq!(
+        names(core.list(&ListParams::default()).await.unwrap()),
+        ["first"]
+    );
+    let selected = ListParams::default().fields("involvedObject.name=app");
+    assert_eq!(names(core.list(&selected).await.unwrap()), ["first"]);
+    let other = ListParams::default().fields("involvedObject.name=other");
+    assert!(core.list(&other).await.unwrap().items.is_empty());
+    let everywhere: Api<CoreEvent> = Api::all(c.client());
+    let all = everywhere.list(&selected).await.unwrap();
+    assert!(
+        all.items
+            .iter()
+            .any(|e| e.name_any() == "first" && e.namespace().as_deref() == Some(ns.as_str()))
+    );
+
+    let mut watched = core
+        .watch(&WatchParams::default().timeout(20), "0")
+        .await
+        .unwrap()
+        .boxed();
+    match watched.try_next().await.unwrap().unwrap() {
+        WatchEvent::Added(e) => assert_eq!(e.name_any(), "first"),
+        other => panic!("expected Added, got {other:?}"),
+    }
+    written
+        .create(&PostParams::default(), &new_event("second", &ns, "web"))
+        .await
+        .unwrap();
+    loop {
+        match watched.try_next().await.unwrap().unwrap() {
+            WatchEvent::Added(e) => {
+                assert_eq!(e.name_any(), "second");
+                assert_eq!(e.message.as_deref(), Some("synced web"));
+                assert_eq!(e.involved_object.name.as_deref(), Some("web"));
+                break;
+            }
+            WatchEvent::Bookmark(_) => continue,
+            other => panic!("expected Added, got {other:?}"),
+        }
+    }
+    c.cleanup().await;
+}

@@ -22,6 +22,7 @@
 //! (docs/emulator.md): list items owned by key, CEL rules, admission.
 
 mod apply;
+mod events;
 mod field;
 mod openapi;
 mod resources;

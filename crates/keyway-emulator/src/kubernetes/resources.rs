@@ -65,6 +65,19 @@ impl ResourceType {
         format!("{}/{}", self.group, self.plural)
     }
 
+    /// The stored resource whose objects this type serves as well, converted by
+    /// [`ResourceType::present_viewed`]: core `v1` `events` also serves `events.k8s.io` Events, as
+    /// a real API server serves one Event resource through both groups.
+    pub fn also_serves(&self) -> Option<&'static str> {
+        self.is("", "events")
+            .then_some(super::events::EVENTS_K8S_IO)
+    }
+
+    /// An object of [`ResourceType::also_serves`] as this type serves it.
+    pub fn present_viewed(&self, object: &Value) -> Value {
+        super::events::to_core(object)
+    }
+
     /// Whether this is `plural` in `group`.
     pub fn is(&self, group: &str, plural: &str) -> bool {
         self.group == group && self.plural == plural

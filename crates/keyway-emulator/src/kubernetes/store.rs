@@ -208,9 +208,17 @@ impl Store {
 
     /// An object, as `t`'s version serves it.
     pub fn get(&self, t: &ResourceType, namespace: &str, name: &str) -> Result<Value, StoreError> {
-        self.objects
-            .get(&Self::key(t, namespace, name))
-            .map(|object| t.present(object.clone()))
+        if let Some(object) = self.objects.get(&Self::key(t, namespace, name)) {
+            return Ok(t.present(object.clone()));
+        }
+        let viewed = t.also_serves().and_then(|resource| {
+            self.objects.get(&ObjectKey {
+                resource: resource.to_string(),
+                ..Self::key(t, namespace, name)
+            })
+        });
+        viewed
+            .map(|object| t.present_viewed(object))
             .ok_or(StoreError::NotFound)
     }
 
@@ -222,15 +230,26 @@ impl Store {
         selector: &Selector,
     ) -> Vec<Value> {
         let resource = t.key();
-        self.objects
+        let viewed = t.also_serves();
+        let mut items: Vec<(&ObjectKey, Value)> = self
+            .objects
             .iter()
-            .filter(|(k, v)| {
-                k.resource == resource
-                    && namespace.is_none_or(|ns| k.namespace == ns)
-                    && selector.matches(v)
+            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
+            .filter_map(|(k, v)| {
+                if k.resource == resource {
+                    selector.matches(v).then(|| (k, t.present(v.clone())))
+                } else if viewed == Some(k.resource.as_str()) {
+                    let object = t.present_viewed(v);
+                    selector.matches(&object).then_some((k, object))
+                } else {
+                    None
+                }
             })
-            .map(|(_, v)| t.present(v.clone()))
-            .collect()
+            .collect();
+        if viewed.is_some() {
+            items.sort_by(|(a, _), (b, _)| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        }
+        items.into_iter().map(|(_, v)| v).collect()
     }
 
     /// Creates an object. With `manager`, its fields are recorded as that manager's update;

@@ -50,31 +50,36 @@ pub(crate) fn watch(
     selector: Selector,
     options: Options,
 ) -> Response {
+    let initial_objects = match options.since {
+        None => store.list(&t, namespace.as_deref(), &selector),
+        Some(_) => Vec::new(),
+    };
     let resource = t.key();
-    let relevant = move |e: &WatchEvent| {
-        e.resource == resource
-            && namespace.as_deref().is_none_or(|ns| e.namespace == ns)
-            && selector.matches(&e.object)
+    let viewed = t.also_serves();
+    // Events carry objects as stored; each is served in the watched version (or, for a type
+    // that serves another's objects too, converted), and the selector sees what is served.
+    let served = t.clone();
+    let view = move |e: &WatchEvent| -> Option<Value> {
+        if namespace.as_deref().is_some_and(|ns| e.namespace != ns) {
+            return None;
+        }
+        let object = if e.resource == resource {
+            served.present(e.object.clone())
+        } else if viewed == Some(e.resource.as_str()) {
+            served.present_viewed(&e.object)
+        } else {
+            return None;
+        };
+        selector.matches(&object).then_some(object)
     };
     let mut initial = Vec::new();
     let mut expired = false;
     let mut last = store.resource_version();
     match options.since {
         None => {
-            for object in store_objects(store, &t) {
-                let candidate = WatchEvent {
-                    resource_version: last,
-                    kind: "ADDED",
-                    resource: t.key(),
-                    namespace: object["metadata"]["namespace"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    object,
-                };
-                if relevant(&candidate) {
-                    initial.push(line("ADDED", &candidate.object));
-                }
+            // The listing is served (converted, selected) as this type serves it.
+            for object in initial_objects {
+                initial.push(line("ADDED", &object));
             }
         }
         Some(since) => match store.history_since(since) {
@@ -82,8 +87,7 @@ pub(crate) fn watch(
                 initial.extend(
                     events
                         .iter()
-                        .filter(|e| relevant(e))
-                        .map(|e| line(e.kind, &t.present(e.object.clone()))),
+                        .filter_map(|e| view(e).map(|object| line(e.kind, &object))),
                 );
             }
             None => {
@@ -96,8 +100,6 @@ pub(crate) fn watch(
     let (sender, receiver) = mpsc::unbounded::<Result<String, Infallible>>();
     let bookmark_kind = t.kind.clone();
     let bookmark_api = t.api_version();
-    // Events carry objects as stored; each is served in the watched version.
-    let served = t.clone();
     tokio::spawn(async move {
         for l in initial {
             if sender.unbounded_send(Ok(l)).is_err() {
@@ -123,7 +125,9 @@ pub(crate) fn watch(
                 received = live.recv() => match received {
                     Ok(event) => {
                         last = last.max(event.resource_version);
-                        if relevant(&event) && sender.unbounded_send(Ok(line(event.kind, &served.present(event.object.clone())))).is_err() {
+                        if let Some(object) = view(&event)
+                            && sender.unbounded_send(Ok(line(event.kind, &object))).is_err()
+                        {
                             return;
                         }
                     }
@@ -141,8 +145,4 @@ pub(crate) fn watch(
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from_stream(receiver))
         .unwrap_or_default()
-}
-
-fn store_objects(store: &Store, t: &ResourceType) -> Vec<Value> {
-    store.list(t, None, &Selector::default())
 }
