@@ -378,17 +378,26 @@ pub(crate) fn check_file(
     let bytes = file.bytes();
     let parsed = match (store, ext.as_str()) {
         (Store::Client, "pem") => parse_key(bytes, &mut report),
-        (_, "der") => parse_der(
-            bytes,
-            &mut report,
-            "holds PEM text, not DER: name it .crt (or .pem), or convert it with \
-             `openssl x509 -outform der`",
-            |der| {
-                Certificate::from_der(der)
-                    .map(|cert| Parsed::Certificate(Box::new(cert)))
-                    .map_err(|e| format!("is not one DER certificate: {e}"))
-            },
-        ),
+        (_, "der") => {
+            let file = report.file.clone();
+            parse_der(
+                bytes,
+                &mut report,
+                "holds PEM text, not DER: name it .crt (or .pem), or convert it with \
+                 `openssl x509 -outform der`",
+                |der| {
+                    Certificate::from_der(der)
+                        .map(|cert| Parsed::Certificate(Box::new(cert)))
+                        .map_err(|e| {
+                            if der_private_key(der) {
+                                der_key_refusal(store, &file)
+                            } else {
+                                format!("is not one DER certificate: {e}")
+                            }
+                        })
+                },
+            )
+        }
         (_, "crl") => parse_der(
             bytes,
             &mut report,
@@ -492,6 +501,34 @@ fn parse_der(
     };
     report.refusals.push(refusal);
     Parsed::Nothing
+}
+
+/// Whether `der` is a private key in DER (PKCS#8, PKCS#1 or SEC1).
+fn der_private_key(der: &[u8]) -> bool {
+    PrivateKey::from_pkcs8_der(der).is_ok()
+        || PrivateKey::from_pkcs1_der(der).is_ok()
+        || PrivateKey::from_sec1_der(der).is_ok()
+}
+
+/// Why a `.der` file holding a private key is refused, with the fix.
+fn der_key_refusal(store: Store, file: &str) -> String {
+    if store == Store::Client {
+        let stem = Path::new(file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(file);
+        format!(
+            "holds a private key in DER (binary), not a certificate: the client certificate's \
+             private key file must be PEM text named .pem (-----BEGIN PRIVATE KEY-----); \
+             convert it with `openssl pkey -inform der -in {file} -out {stem}.pem` and give \
+             {stem}.pem as the private key file"
+        )
+    } else {
+        format!(
+            "holds a private key in DER, not a certificate: the {store} takes certificates \
+             only; never add a private key to it"
+        )
+    }
 }
 
 /// `bytes` read as PEM text, whatever blocks it holds.

@@ -840,6 +840,33 @@ async fn unreadable_files_and_dates_are_said_as_found() {
         "{refusals}"
     );
     assert!(!refusals.contains("armour"), "{refusals}");
+    // The client's key as DER named .der (`--private-key-file connector-key.der`): said to be
+    // a DER key that must be PEM .pem, with the command; no parser dump.
+    let plan = env
+        .stores
+        .plan_add(
+            Store::Client,
+            &[
+                InputFile::new("connector.der", connector.der().to_vec()),
+                InputFile::new("connector-key.der", connector.key_pkcs8().to_vec()),
+            ],
+            &AddOptions::default(),
+        )
+        .await
+        .unwrap();
+    let refusals = plan.all_refusals().join("\n");
+    assert!(
+        refusals.contains(
+            "connector-key.der: holds a private key in DER (binary), not a certificate: the \
+             client certificate's private key file must be PEM text named .pem"
+        ) && refusals
+            .contains("`openssl pkey -inform der -in connector-key.der -out connector-key.pem`"),
+        "{refusals}"
+    );
+    assert!(
+        !refusals.contains("Parsing Error") && !refusals.contains("UnexpectedTag"),
+        "{refusals}"
+    );
     // Neither PEM nor DER.
     let plan = env
         .stores
