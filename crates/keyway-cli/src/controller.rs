@@ -64,8 +64,10 @@ pub struct ControllerArgs {
 }
 
 /// A type from the library's allow-list: a type outside it (a service-account token) cannot be
-/// allowed from the command line.
+/// allowed from the command line. Spaces around it are not part of it (`Opaque, kubernetes.io/tls`
+/// as a person types a list).
 fn parse_secret_type(s: &str) -> Result<String, String> {
+    let s = s.trim();
     let allowed = &keyway_sync::model::secret_sync::ALLOWED_SECRET_TYPES;
     if allowed.contains(&s) {
         Ok(s.to_string())
@@ -170,6 +172,11 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
         .try_init();
     let client = crate::azure::default_kube_client().await?;
     keyway_sync::require_crds(&client).await?;
+    let allowed_secret_types = if args.allowed_secret_types.is_empty() {
+        ControllerOptions::default().allowed_secret_types
+    } else {
+        args.allowed_secret_types.clone()
+    };
     let options = ControllerOptions {
         namespaces: if args.all_namespaces {
             Vec::new()
@@ -188,11 +195,7 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
             .any(|(_, url)| crate::azure::is_loopback(url)),
         vault_urls: args.vault_urls.iter().cloned().collect::<BTreeMap<_, _>>(),
         reporter: "keyway-controller".into(),
-        allowed_secret_types: if args.allowed_secret_types.is_empty() {
-            ControllerOptions::default().allowed_secret_types
-        } else {
-            args.allowed_secret_types.clone()
-        },
+        allowed_secret_types: allowed_secret_types.clone(),
         ..ControllerOptions::default()
     };
     let controller = Controller::new(client.clone(), options);
@@ -237,13 +240,14 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
     )
     .await?;
     eprintln!(
-        "keyway controller: watching {}, polling every {}s",
+        "keyway controller: watching {}, polling every {}s, allowed Secret types: {}",
         if args.all_namespaces {
             "all namespaces".to_string()
         } else {
             args.namespaces.join(",")
         },
-        args.poll_interval.as_secs()
+        args.poll_interval.as_secs(),
+        allowed_secret_types.join(", ")
     );
     if args.leader_elect {
         let namespace = args

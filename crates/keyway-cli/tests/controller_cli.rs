@@ -141,7 +141,8 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
             "--vault-url",
             &format!("cli-ctl-vault={}", vault.url()),
             "--allowed-secret-types",
-            "Opaque,kubernetes.io/tls",
+            // As a person types a list: spaces after the commas.
+            "Opaque, kubernetes.io/tls",
         ])
         .env("AZURE_AUTHORITY_HOST", emulator.authority_host())
         .env("POD_NAME", "controller-0")
@@ -275,6 +276,13 @@ async fn the_controller_process_syncs_serves_metrics_and_stops_on_sigterm() {
     .unwrap();
     assert_eq!(output.0.code(), Some(0), "{}", output.1);
     assert!(!output.1.contains("t0k3n"), "no secret in the logs");
+    assert!(
+        output
+            .1
+            .contains("allowed Secret types: Opaque, kubernetes.io/tls"),
+        "the startup line says which types this controller writes: {}",
+        output.1
+    );
     let holder = lease_holder(&leases).await;
     assert_eq!(holder, None, "SIGTERM releases the Lease");
     let _ = std::fs::remove_dir_all(&dir);
@@ -298,6 +306,25 @@ fn a_type_outside_the_allow_list_cannot_be_allowed() {
             && stderr.contains("is not a Secret type keyway writes"),
         "{stderr}"
     );
+}
+
+/// `--allowed-secret-types "Opaque, kubernetes.io/tls"`, spaces after the commas as a person
+/// types a list, is read as the two types (the start then fails later, for want of a cluster).
+#[test]
+fn spaces_around_allowed_secret_types_are_ignored() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+        .args(["controller", "--all-namespaces", "--allowed-secret-types"])
+        .arg(" Opaque , kubernetes.io/tls ")
+        .env("KUBECONFIG", "/nonexistent/keyway-test-kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("is not a Secret type keyway writes") && !stderr.contains("--allowed"),
+        "{stderr}"
+    );
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
 }
 
 /// Without the CRDs the controller stops at once, naming the missing one and how to install
