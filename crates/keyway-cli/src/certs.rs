@@ -229,6 +229,8 @@ pub async fn open(args: &TargetArgs) -> Result<Stores, CliError> {
                 .namespace
                 .clone()
                 .unwrap_or_else(|| StoreConfig::default().namespace);
+            // The library's rule, before the kubeconfig is even read (discover checks it too).
+            StoreConfig::in_namespace(namespace.as_str()).check()?;
             let target = KubernetesTarget::new(azure::default_kube_client().await?, &namespace);
             (namespace, Arc::new(target))
         }

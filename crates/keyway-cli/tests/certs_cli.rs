@@ -767,3 +767,48 @@ async fn keyway_ui_serves_https_with_a_certificate_and_refuses_plain_http_off_lo
     assert_eq!(exit.code(), Some(0), "stops cleanly on SIGTERM");
     setup.finish().await;
 }
+
+/// `--namespace` goes into request paths, so it must be a namespace name: `../NS`, `NS/`, an
+/// empty name or a control character is refused (exit 2, naming --namespace, the value
+/// escaped) before any request, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_that_is_not_a_namespace_name_is_refused() {
+    let s = setup("certs-cli-namespace").await;
+    let ns = s.cluster.namespace().to_string();
+    let server = server_certificate("opcua-server");
+    let file = s.write("opc_server.der", server.der());
+    let before = s.cluster_state().await;
+    let sets = s.set_count();
+    for bad in [
+        format!("../{ns}"),
+        format!("{ns}/"),
+        String::new(),
+        format!("{ns}?x=1"),
+        "a b".to_string(),
+        "bell\u{7}".to_string(),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+            .args(["certs", "trust", "add", &file, "--namespace", &bad])
+            .envs(s.environment.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out));
+        assert!(
+            stderr.contains("--namespace") && stderr.contains("is not a Kubernetes namespace name"),
+            "{bad:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains('\u{7}'),
+            "no raw control character: {stderr:?}"
+        );
+    }
+    assert_eq!(s.set_count(), sets, "nothing written to Key Vault");
+    assert_eq!(
+        s.cluster_state().await,
+        before,
+        "nothing written to the cluster"
+    );
+    s.finish().await;
+}

@@ -114,6 +114,21 @@ impl StoreConfig {
         }
     }
 
+    /// Checks the configuration before it names anything in a request: `namespace` must be a
+    /// Kubernetes namespace name (an RFC 1123 label, keyway-cluster's
+    /// [`check_namespace`](keyway_cluster::names::check_namespace)); else
+    /// [`StoreError::Invalid`] for `namespace`, the value shown escaped. [`Instance::discover`]
+    /// calls it first, so an empty name, `../x` or `a/` is never put in a request path.
+    pub fn check(&self) -> Result<()> {
+        keyway_cluster::names::check_namespace(keyway_cluster::Field::Namespace, &self.namespace)
+            .map_err(|e| match e {
+                keyway_cluster::ClusterError::Invalid { problem, .. } => {
+                    StoreError::invalid("namespace", problem)
+                }
+                other => StoreError::invalid("namespace", other.to_string()),
+            })
+    }
+
     /// The SecretSync (and Kubernetes Secret) name of `store`.
     pub fn secret_sync(&self, store: Store) -> &str {
         match store {
@@ -154,8 +169,10 @@ impl Instance {
     /// `default_provider_class` when named, else the one SecretProviderClass in the namespace
     /// that names a Key Vault and is not the connector's. None →
     /// [`StoreError::NamespaceNotFound`] when the target says the namespace does not exist,
-    /// else [`StoreError::SecretSyncNotEnabled`].
+    /// else [`StoreError::SecretSyncNotEnabled`]. A configuration [`StoreConfig::check`] refuses
+    /// is refused before any request.
     pub async fn discover(target: &dyn StoreTarget, config: &StoreConfig) -> Result<Instance> {
+        config.check()?;
         let not_enabled = || async {
             if target.namespace_exists().await == Some(false) {
                 return StoreError::NamespaceNotFound {
