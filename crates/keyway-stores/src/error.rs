@@ -189,6 +189,17 @@ impl StoreError {
         }
     }
 
+    /// keyway-sync's refusal of `field` (a secret name, a key), said once: its own text
+    /// already starts with the path it was given.
+    pub(crate) fn invalid_field(field: &str, error: keyway_sync::SyncError) -> StoreError {
+        match error {
+            keyway_sync::SyncError::Invalid { problem, .. } => {
+                StoreError::invalid(field, problem.to_string())
+            }
+            other => StoreError::invalid(field, other.to_string()),
+        }
+    }
+
     pub(crate) fn kube(operation: impl Into<String>, error: kube::Error) -> StoreError {
         let (status, message) = match &error {
             kube::Error::Api(status) if status.code == 409 => (
@@ -220,4 +231,19 @@ pub(crate) fn first_line(text: &str) -> String {
         .chars()
         .take(600)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// keyway-sync's refusal of a secret name already names its path: said once, not as
+    /// "secret name: secret name: …" (found by a new-user trial).
+    #[test]
+    fn a_refused_secret_name_names_its_field_once() {
+        let refusal = keyway_sync::source::check_secret_name("bad_name!").unwrap_err();
+        let said = StoreError::invalid_field("secret name", refusal).to_string();
+        assert_eq!(said.matches("secret name").count(), 1, "{said}");
+        assert!(said.contains("offset 3"), "{said}");
+    }
 }

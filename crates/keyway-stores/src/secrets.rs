@@ -58,15 +58,14 @@ impl Stores {
     pub async fn plan_secret(&self, add: &SecretAdd) -> Result<Plan> {
         let mut refusals = Vec::new();
         let vault_secret = add.vault_secret.as_str();
-        check_secret_name(vault_secret)
-            .map_err(|e| StoreError::invalid("secret name", e.to_string()))?;
+        check_secret_name(vault_secret).map_err(|e| StoreError::invalid_field("secret name", e))?;
         let synced_name = add
             .synced_name
             .clone()
             .unwrap_or_else(|| vault_secret.to_ascii_lowercase());
         check_resource_name(&synced_name)?;
         let key = add.key.clone().unwrap_or_else(|| vault_secret.to_string());
-        validate_secret_key(&key, "key").map_err(|e| StoreError::invalid("key", e.to_string()))?;
+        validate_secret_key(&key, "key").map_err(|e| StoreError::invalid_field("key", e))?;
         for (value, what, field) in [
             (&key, "targetKey", "key"),
             (&add.vault_secret, "sourcePath", "secret name"),
