@@ -1,7 +1,6 @@
 //! Reading command input from a file or standard input, and writing outputs safely.
 
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -28,18 +27,15 @@ pub fn read_limited(path: &str, limit: usize) -> Result<Zeroizing<Vec<u8>>, CliE
     }
 }
 
-/// Reads `path`, or standard input for `-`, with no size limit (manifests, kubeconfigs);
-/// a user's certificate or secret value goes through [`read_limited`].
+/// The most read of a manifest, a configuration file or a PEM bundle: far past any Kubernetes
+/// object (the API server stores at most 1.5 MiB) or K3s configuration.
+pub const MAX_MANIFEST_BYTES: usize = 8 * 1024 * 1024;
+
+/// Reads `path`, or standard input for `-`: manifests, configuration files and issuers' PEM
+/// files, at most [`MAX_MANIFEST_BYTES`]; a user's certificate or secret value goes through
+/// [`read_limited`] with its own, smaller limit.
 pub fn read(path: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let mut bytes = Zeroizing::new(Vec::new());
-    if path == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| CliError::io("<stdin>", e))?;
-    } else {
-        *bytes = fs::read(path).map_err(|e| CliError::io(path, e))?;
-    }
-    Ok(bytes)
+    read_limited(path, MAX_MANIFEST_BYTES)
 }
 
 /// Writes `contents` to `path` atomically, readable only by the owner when `sensitive`: a fresh

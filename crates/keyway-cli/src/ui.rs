@@ -50,7 +50,10 @@ pub async fn run(args: UiArgs) -> Result<ExitCode, CliError> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             let read = |p: &PathBuf| {
-                std::fs::read(p).map_err(|e| CliError::io(p.display().to_string(), e))
+                crate::input::read_limited(
+                    &p.display().to_string(),
+                    keyway_stores::MAX_INPUT_FILE_BYTES,
+                )
             };
             let config = keyway_ui::tls_config(&read(cert)?, &read(key)?).map_err(|e| {
                 // Say which file: the library knows the certificate and the key, not the flags.
