@@ -56,6 +56,21 @@ fn cert_inspect_refuses_an_endless_file() {
     refused_naming(&out, "<stdin>", "1048576 bytes (1 MiB)");
 }
 
+/// Manifests are bounded too, at 8 MiB: `keyway sync` given `/dev/zero` as its
+/// SecretProviderClass stops reading there and writes nothing.
+#[test]
+fn sync_refuses_an_endless_manifest() {
+    let out_dir = std::env::temp_dir().join(format!("keyway-limits-sync-{}", std::process::id()));
+    let target = out_dir.display().to_string();
+    let out = keyway(
+        &["sync", "--provider-class", "/dev/zero", "--to-dir", &target],
+        &[],
+        Stdio::null(),
+    );
+    refused_naming(&out, "/dev/zero", "8388608 bytes (8 MiB)");
+    assert!(!out_dir.exists(), "nothing written");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_and_secret_commands_refuse_an_endless_file_and_write_nothing() {
     let env = stores::env("input-limits").await;
