@@ -715,8 +715,10 @@ async fn events_written_through_events_k8s_io_are_served_through_core_v1() {
             .any(|e| e.name_any() == "first" && e.namespace().as_deref() == Some(ns.as_str()))
     );
 
+    // The server ends a watch after its timeout: long enough that a loaded machine's delay
+    // before the second Event is written cannot close it first.
     let mut watched = core
-        .watch(&WatchParams::default().timeout(20), "0")
+        .watch(&WatchParams::default().timeout(290), "0")
         .await
         .unwrap()
         .boxed();
