@@ -163,6 +163,9 @@ impl Registry {
                 let shared = Arc::new(SharedSource::new(Arc::new(vault), fresh_for));
                 maps.sources.insert(Arc::new(source_key), shared.clone());
                 self.metrics.watch_source(shared.clone());
+                        max_concurrency: KeyVaultSourceOptions::concurrency_for(
+                            self.options.requests_per_10s,
+                        ),
                 shared
             }
         };
