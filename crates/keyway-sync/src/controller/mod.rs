@@ -659,8 +659,14 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
     let spec = spec.restricted_to(mapping.iter().map(|(source, _)| source.as_str()));
     let sink = Arc::new(Remap::new(sink, mapping));
     let source_key = (spec.vault_url.clone(), key.clone());
+    let class_version = class.resource_version().unwrap_or_default();
     let (syncer, replaced) = context.registry.syncer(sync, source_key, &fingerprint, || {
-        Syncer::new(spec.clone(), source.clone() as Arc<SharedSource>, sink)
+        let spec = context.registry.shared_spec(
+            (namespace.clone(), class_name.clone()),
+            &class_version,
+            spec,
+        );
+        Syncer::new(spec, source.clone() as Arc<SharedSource>, sink)
     });
     if replaced {
         // A changed spec or a forced sync reads the vault afresh, not this cycle's answers.

@@ -20,9 +20,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::error::{Result, SyncError};
-use crate::model::secret_sync::{
-    ALLOWED_SECRET_TYPES, SecretObjectData, SecretSync, TLS_SECRET_TYPE as TLS_TYPE,
-};
+use crate::model::secret_sync::{ALLOWED_SECRET_TYPES, SecretSync, TLS_SECRET_TYPE as TLS_TYPE};
 use crate::sink::{Applied, FileSet, SecretSink, SyncedFile, TlsSplit};
 
 pub use crate::model::secret_sync::MANAGED_LABEL;
@@ -67,8 +65,10 @@ pub struct KubernetesSecretSink {
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
     owner: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
-    /// The SecretSync's `spec.secretObject.data`, to name the item at fault in errors.
-    items: Vec<SecretObjectData>,
+    /// For a `kubernetes.io/tls` Secret, its split (which names the SecretSync item at fault);
+    /// other types keep no copy of the SecretSync's items (at 5,000 SecretSyncs those copies
+    /// were 3 MiB).
+    tls: Option<TlsSplit>,
     adopt: bool,
     /// The controller's watch-fed copy of the Secrets it manages: read instead of a GET.
     #[cfg(feature = "controller")]
@@ -107,7 +107,7 @@ impl KubernetesSecretSink {
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             owner: None,
-            items: Vec::new(),
+            tls: None,
             adopt: false,
             #[cfg(feature = "controller")]
             cache: None,
@@ -147,7 +147,12 @@ impl KubernetesSecretSink {
         sink.labels = object.labels.clone().unwrap_or_default();
         sink.annotations = object.annotations.clone().unwrap_or_default();
         sink.owner = Some(owner);
-        sink.items = object.data.clone();
+        sink.tls = (object.type_ == TLS_TYPE).then(|| {
+            TlsSplit::new(
+                object.data.clone(),
+                format!("Secret {}/{}", sink.namespace, sink.name),
+            )
+        });
         Ok(sink)
     }
 
@@ -254,14 +259,6 @@ impl KubernetesSecretSink {
     fn api_failure(&self, e: kube::Error) -> SyncError {
         self.failure(e.to_string()).with_cause(e)
     }
-
-    /// What a `kubernetes.io/tls` Secret holds for `set`: the chain under `tls.crt`, the key
-    /// under `tls.key`, or an error naming the SecretSync item whose object cannot give them
-    /// (the rule is [`TlsSplit`]'s, which a [`crate::Remap`] applies for other sinks too).
-    fn tls_data(&self, set: &FileSet) -> Result<FileSet> {
-        let secret = format!("Secret {}/{}", self.namespace, self.name);
-        TlsSplit::new(self.items.clone(), secret).split(set)
-    }
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -275,12 +272,16 @@ impl SecretSink for KubernetesSecretSink {
             // Never a Secret without data (see `SecretSink`).
             return Ok(Applied::Unchanged);
         }
+        // A `kubernetes.io/tls` Secret holds the chain under `tls.crt` and the key under
+        // `tls.key` (the rule is [`TlsSplit`]'s, which a [`crate::Remap`] applies for other
+        // sinks too); an item whose object cannot give them fails, naming the item.
         let tls;
-        let set = if self.secret_type == TLS_TYPE {
-            tls = self.tls_data(set)?;
-            &tls
-        } else {
-            set
+        let set = match &self.tls {
+            Some(split) => {
+                tls = split.split(set)?;
+                &tls
+            }
+            None => set,
         };
         // Compared with what the cluster holds, not with what this process last wrote: a
         // Secret someone deleted is recreated, one whose data someone edited is restored.

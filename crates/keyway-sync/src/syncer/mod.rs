@@ -40,7 +40,7 @@ use state::State;
 
 /// Runs syncs of one [`SyncSpec`] from a source into a sink.
 pub struct Syncer {
-    spec: SyncSpec,
+    spec: Arc<SyncSpec>,
     source: Arc<dyn SecretSource>,
     sink: Arc<dyn SecretSink>,
     state: Mutex<State>,
@@ -86,10 +86,15 @@ struct Prepared {
 }
 
 impl Syncer {
-    /// A syncer.
-    pub fn new(spec: SyncSpec, source: Arc<dyn SecretSource>, sink: Arc<dyn SecretSink>) -> Syncer {
+    /// A syncer. `spec` may be shared (an `Arc<SyncSpec>`): syncers of the same objects need
+    /// not each keep a copy.
+    pub fn new(
+        spec: impl Into<Arc<SyncSpec>>,
+        source: Arc<dyn SecretSource>,
+        sink: Arc<dyn SecretSink>,
+    ) -> Syncer {
         Syncer {
-            spec,
+            spec: spec.into(),
             source,
             sink,
             state: Mutex::new(State::default()),
