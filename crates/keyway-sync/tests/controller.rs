@@ -574,6 +574,75 @@ async fn a_controller_restarted_during_an_outage_keeps_the_secret() {
     cluster.cleanup().await;
 }
 
+/// A restarted controller that reads one object anew while another fails keeps the failing
+/// one's key from the Secret itself: its cache holds a digest of each Secret's data, not the
+/// values, so the values it must keep are read from the API server (a list of that one
+/// Secret) — without that read the Secret would be written with the rotated key alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_keeps_a_failing_object_beside_a_rotated_one() {
+    let Fixture {
+        cluster,
+        tenant,
+        app,
+        vault,
+        options,
+        ..
+    } = fixture("restart-pair").await;
+    let (client, ns) = (cluster.client(), cluster.namespace());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let mut class = provider_class(&tenant, &app.client_id, &["db-password", "api-key"]);
+    class.metadata.name = Some("pair".into());
+    Api::<SecretProviderClass>::namespaced(client.clone(), ns)
+        .create(&kube::api::PostParams::default(), &class)
+        .await
+        .unwrap();
+    let pair = support::secret_sync_of(
+        "pair",
+        "pair",
+        "sync",
+        "Opaque",
+        &[("db-password", "password"), ("api-key", "key")],
+        &[],
+    );
+    Api::<SecretSync>::namespaced(client.clone(), ns)
+        .create(&kube::api::PostParams::default(), &pair)
+        .await
+        .unwrap();
+    let data = || async {
+        let secret = secrets.get_opt("pair").await.ok()??;
+        let data = secret.data?;
+        let text = |key: &str| {
+            data.get(key)
+                .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+        };
+        Some((text("password"), text("key")))
+    };
+    let start = || spawn(Controller::new(client.clone(), options.clone()), None);
+    let first = start();
+    eventually("the first sync of both keys", || async {
+        (data().await? == (Some("first".into()), Some("key-1".into()))).then_some(())
+    })
+    .await;
+    first.stop().await;
+
+    vault.set_secret("db-password", "second").unwrap();
+    vault.set_enabled("api-key", false).unwrap();
+    let restarted = start();
+    eventually("the rotated password beside the kept key", || async {
+        (data().await? == (Some("second".into()), Some("key-1".into()))).then_some(())
+    })
+    .await;
+    // Two more polls: the failing key stays.
+    tokio::time::sleep(options.poll_interval * 2).await;
+    assert_eq!(
+        data().await,
+        Some((Some("second".into()), Some("key-1".into()))),
+        "a failing object's key is never dropped by a restarted controller"
+    );
+    restarted.stop().await;
+    cluster.cleanup().await;
+}
+
 /// The Secret is compared with what the cluster holds, not with what the controller last
 /// wrote: a Secret someone deleted is recreated, and data someone edited is restored, without
 /// a change of the SecretSync (docs/controller.md promises both).

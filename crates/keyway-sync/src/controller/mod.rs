@@ -365,7 +365,10 @@ impl Controller {
                         secrets,
                         watcher::Config::default().labels(crate::sink::MANAGED_LABEL),
                     )
-                    .modify(lean),
+                    .modify(|secret| {
+                        lean(secret);
+                        SecretCache::digest(secret);
+                    }),
                 )
                 .default_backoff()
                 .inspect(secrets_raise)

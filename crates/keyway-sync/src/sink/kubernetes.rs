@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
@@ -43,6 +44,27 @@ impl SecretCache {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
     }
 
+    /// What the cache keeps of each Secret its watch delivers (the controller's watch passes
+    /// every one through this): the data replaced by one SHA-256 of it under the key `""`,
+    /// which no Secret can hold. Comparing with what a sink writes needs no more, and a cache
+    /// of every Secret keyway manages then holds 32 bytes of data each, not their values
+    /// (certificate chains are kilobytes each). Reading the values back
+    /// ([`SecretSink::current`], needed only by a syncer that has not synced yet, after a
+    /// restart) reads that one Secret from the API server.
+    pub fn digest(secret: &mut Secret) {
+        let digest = data_digest(
+            secret
+                .data
+                .iter()
+                .flatten()
+                .map(|(key, value)| (key.as_str(), value.0.as_slice())),
+        );
+        secret.data = Some(BTreeMap::from([(
+            DIGEST_KEY.to_string(),
+            ByteString(digest),
+        )]));
+    }
+
     /// The current store, if a watch has started.
     fn store(&self) -> Option<kube::runtime::reflector::Store<Secret>> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
@@ -54,6 +76,28 @@ impl std::fmt::Debug for SecretCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretCache").finish_non_exhaustive()
     }
+}
+
+/// The key under which a Secret in the controller's cache holds the digest of its data
+/// ([`SecretCache::digest`]): not a valid Secret key, so no Secret in the cluster holds it.
+const DIGEST_KEY: &str = "";
+
+/// The SHA-256 of a Secret's data, its `(key, value)` pairs in key order.
+fn data_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for (key, value) in entries {
+        context.update(&(key.len() as u64).to_be_bytes());
+        context.update(key.as_bytes());
+        context.update(&(value.len() as u64).to_be_bytes());
+        context.update(value);
+    }
+    context.finish().as_ref().to_vec()
+}
+
+/// The digest a cached Secret holds instead of its data ([`SecretCache::digest`]), if it is one.
+fn digest_of(secret: &Secret) -> Option<&[u8]> {
+    let data = secret.data.as_ref().filter(|d| d.len() == 1)?;
+    data.get(DIGEST_KEY).map(|digest| digest.0.as_slice())
 }
 
 /// Writes synced data into one Kubernetes Secret.
@@ -192,11 +236,26 @@ impl KubernetesSecretSink {
             .map_err(|e| self.api_failure(e))
     }
 
+    /// The Secret as the API server holds it: a list of this one name (the controller's role
+    /// lists and watches Secrets; it does not get them).
+    async fn read(&self) -> Result<Option<Secret>> {
+        let params = ListParams::default().fields(&format!("metadata.name={}", self.name));
+        let list = self.api.list(&params).await;
+        list.map(|l| l.items.into_iter().next())
+            .map_err(|e| self.api_failure(e))
+    }
+
     /// Whether `existing` holds exactly `set` as a Secret of this sink's type.
     fn holds(&self, existing: &Secret, set: &FileSet) -> bool {
+        if existing.type_.as_deref().unwrap_or("Opaque") != self.secret_type {
+            return false;
+        }
+        if let Some(digest) = digest_of(existing) {
+            let files = set.files.iter();
+            return digest == data_digest(files.map(|(key, f)| (key.as_str(), &f.contents[..])));
+        }
         let data = existing.data.as_ref();
-        existing.type_.as_deref().unwrap_or("Opaque") == self.secret_type
-            && data.map_or(0, |d| d.len()) == set.files.len()
+        data.map_or(0, |d| d.len()) == set.files.len()
             && set.files.iter().all(|(key, file)| {
                 data.and_then(|d| d.get(key))
                     .is_some_and(|value| value.0 == *file.contents)
@@ -348,9 +407,16 @@ impl SecretSink for KubernetesSecretSink {
     /// of ours). Of a `kubernetes.io/tls` Secret, both keys read as the key followed by the
     /// chain, so that whichever object they are read back for splits into the same two values.
     async fn current(&self) -> Result<FileSet> {
-        let Some(existing) = self.live().await? else {
+        let Some(mut existing) = self.live().await? else {
             return Ok(FileSet::default());
         };
+        if digest_of(&existing).is_some() {
+            // The cache holds a digest, not the values: the Secret itself is read.
+            match self.read().await? {
+                Some(read) => existing = read,
+                None => return Ok(FileSet::default()),
+            }
+        }
         if !self.is_ours(&existing) && !self.adopt {
             return Ok(FileSet::default());
         }
