@@ -678,7 +678,9 @@ async fn main() {
     let first_lists = count(Service::KeyVault, "GetSecrets");
     let first_gets = count(Service::KeyVault, "GetSecret");
     // One steady-state poll, then the next (quiet) one: Key Vault list pages and reads, and
-    // API-server reads and writes.
+    // API-server reads and writes (and, with more than one controller, each one's list pages
+    // and reads in the first).
+    let mut poll_by_controller: Vec<(u64, u64)> = Vec::new();
     let (
         poll_lists,
         poll_gets,
@@ -793,8 +795,18 @@ async fn main() {
                 .map(|(before, after)| f(before, after))
                 .sum()
         };
-        let poll_lists = sum(&|before, after| (after.lists - before.lists) as u64);
-        let poll_gets = sum(&|before, after| (after.gets - before.gets) as u64);
+        poll_by_controller = at_first_sync
+            .iter()
+            .zip(&first_poll)
+            .map(|(before, after)| {
+                (
+                    (after.lists - before.lists) as u64,
+                    (after.gets - before.gets) as u64,
+                )
+            })
+            .collect();
+        let poll_lists = poll_by_controller.iter().map(|(lists, _)| lists).sum();
+        let poll_gets = poll_by_controller.iter().map(|(_, gets)| gets).sum();
         let first_poll_reads = sum(&|before, after| after.api_since(before).0);
         let first_poll_writes = sum(&|before, after| after.api_since(before).1);
         let mut quiet_writes = BTreeMap::<String, u64>::new();
@@ -995,7 +1007,7 @@ async fn main() {
             requests_all += requests;
             throttled_all += throttled;
             println!(
-                "  controller {} (namespace {namespace}, {} SecretSyncs): first sync {:.1} s, {requests} Key Vault requests and {throttled} answered 429 in it ({:.2} %), CPU in it {}, budget in force at the end {} requests per 10 s (429s over the run: {}), peak RSS {}",
+                "  controller {} (namespace {namespace}, {} SecretSyncs): first sync {:.1} s, {requests} Key Vault requests and {throttled} answered 429 in it ({:.2} %), CPU in it {}, budget in force at the end {} requests per 10 s (429s over the run: {}), peak RSS {}; its first steady-state poll: {} list calls, {} GETs",
                 i + 1,
                 expected[i],
                 at.as_secs_f64(),
@@ -1010,6 +1022,8 @@ async fn main() {
                     "{:.1} MiB",
                     kib as f64 / 1024.0
                 )),
+                poll_by_controller[i].0,
+                poll_by_controller[i].1,
             );
         }
         println!(
