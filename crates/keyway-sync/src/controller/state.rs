@@ -89,7 +89,8 @@ impl Registry {
     }
 
     /// The shared source for `vault_url` read as `key`, and how long until the vault's next
-    /// cycle. Starting a new cycle expires the vault's listings, so its first reader lists again.
+    /// cycle. Starting a new cycle expires the vault's listings (once no read they led to is under
+    /// way), so its first reader lists again.
     pub fn source(
         &self,
         client: &Client,
@@ -187,7 +188,7 @@ impl Registry {
                 .collect();
             drop(maps);
             for source in stale {
-                source.expire_now();
+                source.new_cycle();
             }
         }
         Ok((source, wait))

@@ -74,8 +74,13 @@ pub struct SharedSource {
     listing: Mutex<Option<Listing>>,
     values: std::sync::Mutex<Values>,
     stale: std::sync::atomic::AtomicBool,
+    /// A new poll cycle began: the listing goes once no read it led to is under way.
+    cycle_ended: std::sync::atomic::AtomicBool,
     /// Value reads under way (waiting for the budget or the vault), on this listing's word.
     reading: std::sync::atomic::AtomicUsize,
+    /// When the last value read ended: a listing whose reads come one after another (a
+    /// first sync, between reconciles) is still in use in the gaps.
+    last_read: std::sync::Mutex<Option<Instant>>,
     outcomes: std::sync::Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>,
 }
 
@@ -91,7 +96,8 @@ impl fmt::Debug for SharedSource {
 
 impl SharedSource {
     /// Shares `inner`'s listing for `fresh_for` after it is taken (and the values read in that
-    /// time) — longer while reads it led to are still under way, up to 20 times
+    /// time) — longer while reads it led to are still under way or ended within `fresh_for`
+    /// (reads coming one after another), up to 20 times
     /// `fresh_for`: a budget-bound first sync that lasts minutes is served by one listing
     /// instead of one per window (a quiet cycle reads nothing, so its listing expires on time).
     /// Keep `fresh_for` well under the poll interval and over the time a cycle of all
@@ -103,7 +109,9 @@ impl SharedSource {
             listing: Mutex::new(None),
             values: std::sync::Mutex::new(HashMap::new()),
             stale: std::sync::atomic::AtomicBool::new(false),
+            cycle_ended: std::sync::atomic::AtomicBool::new(false),
             reading: std::sync::atomic::AtomicUsize::new(0),
+            last_read: std::sync::Mutex::new(None),
             outcomes: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }
     }
@@ -127,6 +135,15 @@ impl SharedSource {
     /// opportunity (a listing under way completes first).
     pub fn expire_now(&self) {
         self.stale.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A new poll cycle: the listing is dropped at the next opportunity when no read it led to
+    /// is under way, else once they are done (within 20 windows, as
+    /// [`SharedSource::new`] says). A first sync longer than the poll interval is then served
+    /// by one listing, not one per cycle it spans; its reads are of the newest versions anyway.
+    pub fn new_cycle(&self) {
+        self.cycle_ended
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Drops the values read in this cycle at once, and the listing at the next opportunity:
@@ -178,17 +195,28 @@ impl SecretSource for SharedSource {
     async fn list_shared(&self) -> Result<Arc<Vec<SecretProperties>>> {
         // Holding the lock across the call makes concurrent callers wait for one listing.
         let mut listing = self.listing.lock().await;
-        if self.stale.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        if self.stale.swap(false, relaxed) {
             *listing = None;
         }
-        if let Some(current) = listing.as_ref().filter(|l| {
-            let age = l.taken.elapsed();
-            age < self.fresh_for
-                || (self.reading.load(std::sync::atomic::Ordering::Relaxed) > 0
-                    && age < self.fresh_for * MAX_BUSY_FRESHNESS)
-        }) {
+        // Reads this listing led to are under way or ended within a window (a first sync):
+        // it stays, up to 20 windows.
+        let last_read = *self.last_read.lock().unwrap_or_else(|p| p.into_inner());
+        let reads_going = self.reading.load(relaxed) > 0
+            || last_read.is_some_and(|at| at.elapsed() < self.fresh_for);
+        let busy =
+            |l: &Listing| reads_going && l.taken.elapsed() < self.fresh_for * MAX_BUSY_FRESHNESS;
+        if listing.as_ref().is_some_and(|l| !busy(l)) && self.cycle_ended.swap(false, relaxed) {
+            *listing = None;
+        }
+        if let Some(current) = listing
+            .as_ref()
+            .filter(|l| l.taken.elapsed() < self.fresh_for || busy(l))
+        {
             return Ok(current.secrets.clone());
         }
+        // This listing is the new cycle's.
+        self.cycle_ended.store(false, relaxed);
         let taken = Instant::now();
         let listed = self.inner.list().await;
         self.record("list", &listed);
@@ -226,14 +254,17 @@ impl SecretSource for SharedSource {
         // Counted while under way: the listing that led to it stays fresh meanwhile.
         let _reading = Reading::start(&self.reading);
         // A failure is not kept: the next caller tries again.
-        cell.get_or_try_init(|| async {
-            let at = time::OffsetDateTime::now_utc();
-            let result = self.inner.get(name, version).await;
-            self.record("get", &result);
-            result.map(|value| Fetched { value, at })
-        })
-        .await
-        .map(|fetched| fetched.value.clone())
+        let read = cell
+            .get_or_try_init(|| async {
+                let at = time::OffsetDateTime::now_utc();
+                let result = self.inner.get(name, version).await;
+                self.record("get", &result);
+                result.map(|value| Fetched { value, at })
+            })
+            .await
+            .map(|fetched| fetched.value.clone());
+        *self.last_read.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        read
     }
 
     async fn list_keys(&self) -> Result<Vec<SecretProperties>> {
@@ -288,6 +319,67 @@ mod tests {
         }
     }
 
+    /// A new poll cycle drops the listing only once the reads it led to are done (a first
+    /// sync spanning cycles lists once); `expire_now` drops it at once, busy or not.
+    #[tokio::test]
+    async fn a_new_cycle_waits_for_the_reads_of_a_busy_listing() {
+        let memory = Arc::new(MemorySource::new());
+        memory.set("a", "1", None, &[]);
+        let held = Arc::new(Held {
+            inner: memory.clone(),
+            release: tokio::sync::Semaphore::new(0),
+        });
+        let window = Duration::from_millis(200);
+        let shared = Arc::new(SharedSource::new(held.clone(), window));
+        shared.list_shared().await.unwrap();
+        let reader = {
+            let shared = shared.clone();
+            tokio::spawn(async move { shared.get("a", None).await })
+        };
+        while shared.reading.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        shared.new_cycle();
+        shared.list_shared().await.unwrap();
+        assert_eq!(
+            memory.calls().list,
+            1,
+            "a read is under way: the listing serves"
+        );
+        held.release.add_permits(1);
+        reader.await.unwrap().unwrap();
+        shared.list_shared().await.unwrap();
+        assert_eq!(
+            memory.calls().list,
+            1,
+            "a read ended within a window: it serves"
+        );
+        tokio::time::sleep(window).await;
+        shared.list_shared().await.unwrap();
+        assert_eq!(
+            memory.calls().list,
+            2,
+            "the reads are done: the new cycle lists"
+        );
+        shared.list_shared().await.unwrap();
+        assert_eq!(memory.calls().list, 2, "once per cycle");
+
+        // The permit the first read returned is taken back: the next read waits.
+        held.release.acquire().await.unwrap().forget();
+        let reader = {
+            let shared = shared.clone();
+            tokio::spawn(async move { shared.get("a", Some("v")).await })
+        };
+        while shared.reading.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        shared.expire_now();
+        shared.list_shared().await.unwrap();
+        assert_eq!(memory.calls().list, 3, "expire_now does not wait");
+        held.release.add_permits(1);
+        let _ = reader.await.unwrap();
+    }
+
     /// A listing stays fresh past its window while reads it led to are under way (a long,
     /// budget-bound first sync lists once), and expires once they are done.
     #[tokio::test]
@@ -317,11 +409,12 @@ mod tests {
         );
         held.release.add_permits(1);
         reader.await.unwrap().unwrap();
+        tokio::time::sleep(window).await;
         shared.list_shared().await.unwrap();
         assert_eq!(
             memory.calls().list,
             2,
-            "no read under way: past its window, listed again"
+            "no read under way or within a window: past its window, listed again"
         );
     }
 
