@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::http::ClientOptions;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
@@ -344,20 +344,24 @@ impl Controller {
                 // SecretSync (a deleted or edited Secret is reconciled) and feeds the cache the
                 // sinks compare with.
                 let (secret_cache, secret_writer) = reflector::store();
-                {
+                let scope_cache = {
                     // A new run (leadership regained) swaps in its watch's store for the last
                     // run's, whose watch has ended, in the handle the existing sinks hold: a
                     // stale copy never stands for the cluster.
                     let mut caches = context.secrets.lock().unwrap_or_else(|p| p.into_inner());
                     match caches.iter().find(|(scope, _)| *scope == namespace) {
-                        Some((_, cache)) => cache.set(secret_cache),
+                        Some((_, cache)) => {
+                            cache.set(secret_cache);
+                            cache.clone()
+                        }
                         None => {
                             let cache = SecretCache::default();
                             cache.set(secret_cache);
-                            caches.push((namespace.clone(), cache));
+                            caches.push((namespace.clone(), cache.clone()));
+                            cache
                         }
                     }
-                }
+                };
                 let (secrets_listed, secrets_raise) = Listed::new();
                 let secret_events = reflector::reflector(
                     secret_writer,
@@ -372,7 +376,9 @@ impl Controller {
                 )
                 .default_backoff()
                 .inspect(secrets_raise)
-                .touched_objects();
+                .touched_objects()
+                // A Secret as this process just wrote it: the reconcile that wrote it knows.
+                .try_filter(move |secret| futures::future::ready(!scope_cache.own_write(secret)));
                 // The SecretProviderClasses, watched once: the watch both triggers the
                 // SecretSyncs naming a changed (or created, or deleted) class and feeds the
                 // store reconciles read the class from. The reflector updates the store before

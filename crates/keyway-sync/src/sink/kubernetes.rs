@@ -33,15 +33,51 @@ pub const FIELD_MANAGER: &str = "keyway";
 /// a sink made during an earlier run reads the current watch, never an ended one's stale copy.
 #[cfg(feature = "controller")]
 #[derive(Clone, Default)]
-pub struct SecretCache(
-    std::sync::Arc<std::sync::RwLock<Option<kube::runtime::reflector::Store<Secret>>>>,
-);
+pub struct SecretCache {
+    store: std::sync::Arc<std::sync::RwLock<Option<kube::runtime::reflector::Store<Secret>>>>,
+    /// The resourceVersion of each Secret as this process's sinks last wrote it, until its
+    /// watch event arrives (see [`SecretCache::own_write`]).
+    own_writes:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), String>>>,
+}
 
 #[cfg(feature = "controller")]
 impl SecretCache {
     /// Makes `store` the one every holder of this cache reads.
     pub fn set(&self, store: kube::runtime::reflector::Store<Secret>) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
+        *self.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
+    }
+
+    /// Whether the watch event of `secret` is of this process's own write (the resourceVersion
+    /// a sink's apply got back) — one the reconcile that wrote it already accounts for, so the
+    /// controller does not reconcile its owner again for it (at a first sync that doubled the
+    /// reconciles and wrote every status twice). The record is dropped once matched; any other
+    /// version (someone's edit, a delete) is not the process's own.
+    pub fn own_write(&self, secret: &Secret) -> bool {
+        let (Some(namespace), Some(name), Some(version)) = (
+            secret.metadata.namespace.as_ref(),
+            secret.metadata.name.as_ref(),
+            secret.metadata.resource_version.as_ref(),
+        ) else {
+            return false;
+        };
+        let mut own = self.own_writes.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (namespace.clone(), name.clone());
+        if own.get(&key) == Some(version) {
+            own.remove(&key);
+            return true;
+        }
+        false
+    }
+
+    /// Records that a sink wrote `namespace/name`, which now has `version`.
+    fn wrote(&self, namespace: &str, name: &str, version: Option<String>) {
+        let mut own = self.own_writes.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (namespace.to_string(), name.to_string());
+        match version {
+            Some(version) => own.insert(key, version),
+            None => own.remove(&key),
+        };
     }
 
     /// What the cache keeps of each Secret its watch delivers (the controller's watch passes
@@ -67,7 +103,7 @@ impl SecretCache {
 
     /// The current store, if a watch has started.
     fn store(&self) -> Option<kube::runtime::reflector::Store<Secret>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.store.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -388,7 +424,8 @@ impl SecretSink for KubernetesSecretSink {
             metadata["ownerReferences"] = json!([owner]);
         }
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": self.secret_type, "data": data});
-        self.api
+        let written = self
+            .api
             .patch(
                 &self.name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
@@ -396,6 +433,16 @@ impl SecretSink for KubernetesSecretSink {
             )
             .await
             .map_err(|e| self.api_failure(e))?;
+        #[cfg(feature = "controller")]
+        if let Some(cache) = &self.cache {
+            cache.wrote(
+                &self.namespace,
+                &self.name,
+                written.metadata.resource_version,
+            );
+        }
+        #[cfg(not(feature = "controller"))]
+        let _ = written;
         *lock(&self.last) = LastWrite {
             held: wanted,
             before_write: version,
