@@ -80,7 +80,11 @@ pub struct ControllerOptions {
     pub controller_name: String,
     /// Who reports Events (the Deployment's name, the Pod's name).
     pub reporter: String,
-    /// Reconciles running at once (bounds memory and the bursts the API server sees).
+    /// Reconciles running at once (bounds memory and the bursts the API server sees); 64 by
+    /// default. While the vault's budget is spent, reconciles waiting for it hold their slots
+    /// and those whose values are already read wait behind them: at 5,000 SecretSyncs and
+    /// 4,000 requests per 10 s, 16 took the first sync to 38.9 s, 64 to 32.1 s (peak RSS
+    /// +5 MiB), 256 to 30.1 s (+19 MiB).
     pub max_concurrent_reconciles: u16,
     /// The Secret types SecretSyncs may write: at most
     /// [`crate::model::secret_sync::ALLOWED_SECRET_TYPES`] (the default), narrower to allow less.
@@ -101,7 +105,7 @@ impl Default for ControllerOptions {
             vault_urls: BTreeMap::new(),
             controller_name: "keyway".into(),
             reporter: "keyway-controller".into(),
-            max_concurrent_reconciles: 16,
+            max_concurrent_reconciles: 64,
             allowed_secret_types: crate::model::secret_sync::ALLOWED_SECRET_TYPES
                 .iter()
                 .map(|t| t.to_string())
