@@ -319,26 +319,41 @@ mod tests {
         }
     }
 
-    /// A new poll cycle drops the listing only once the reads it led to are done (a first
-    /// sync spanning cycles lists once); `expire_now` drops it at once, busy or not.
-    #[tokio::test]
-    async fn a_new_cycle_waits_for_the_reads_of_a_busy_listing() {
+    /// A shared source over the one secret `a`, whose reads wait for `held.release`, listed once.
+    async fn listed_held(window: Duration) -> (Arc<MemorySource>, Arc<Held>, Arc<SharedSource>) {
         let memory = Arc::new(MemorySource::new());
         memory.set("a", "1", None, &[]);
         let held = Arc::new(Held {
             inner: memory.clone(),
             release: tokio::sync::Semaphore::new(0),
         });
-        let window = Duration::from_millis(200);
         let shared = Arc::new(SharedSource::new(held.clone(), window));
         shared.list_shared().await.unwrap();
+        (memory, held, shared)
+    }
+
+    /// A read of `a` at `version`, returned once it is under way (waiting for a release).
+    async fn read_under_way(
+        shared: &Arc<SharedSource>,
+        version: Option<&'static str>,
+    ) -> tokio::task::JoinHandle<Result<SecretValue>> {
         let reader = {
             let shared = shared.clone();
-            tokio::spawn(async move { shared.get("a", None).await })
+            tokio::spawn(async move { shared.get("a", version).await })
         };
         while shared.reading.load(std::sync::atomic::Ordering::Relaxed) == 0 {
             tokio::task::yield_now().await;
         }
+        reader
+    }
+
+    /// A new poll cycle drops the listing only once the reads it led to are done (a first
+    /// sync spanning cycles lists once); `expire_now` drops it at once, busy or not.
+    #[tokio::test]
+    async fn a_new_cycle_waits_for_the_reads_of_a_busy_listing() {
+        let window = Duration::from_millis(200);
+        let (memory, held, shared) = listed_held(window).await;
+        let reader = read_under_way(&shared, None).await;
         shared.new_cycle();
         shared.list_shared().await.unwrap();
         assert_eq!(
@@ -366,13 +381,7 @@ mod tests {
 
         // The permit the first read returned is taken back: the next read waits.
         held.release.acquire().await.unwrap().forget();
-        let reader = {
-            let shared = shared.clone();
-            tokio::spawn(async move { shared.get("a", Some("v")).await })
-        };
-        while shared.reading.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let reader = read_under_way(&shared, Some("v")).await;
         shared.expire_now();
         shared.list_shared().await.unwrap();
         assert_eq!(memory.calls().list, 3, "expire_now does not wait");
@@ -384,22 +393,9 @@ mod tests {
     /// budget-bound first sync lists once), and expires once they are done.
     #[tokio::test]
     async fn a_busy_listing_outlives_its_window_until_its_reads_are_done() {
-        let memory = Arc::new(MemorySource::new());
-        memory.set("a", "1", None, &[]);
-        let held = Arc::new(Held {
-            inner: memory.clone(),
-            release: tokio::sync::Semaphore::new(0),
-        });
         let window = Duration::from_millis(50);
-        let shared = Arc::new(SharedSource::new(held.clone(), window));
-        shared.list_shared().await.unwrap();
-        let reader = {
-            let shared = shared.clone();
-            tokio::spawn(async move { shared.get("a", None).await })
-        };
-        while shared.reading.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let (memory, held, shared) = listed_held(window).await;
+        let reader = read_under_way(&shared, None).await;
         tokio::time::sleep(window * 2).await;
         shared.list_shared().await.unwrap();
         assert_eq!(
