@@ -659,9 +659,10 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
                 );
             }
         };
+    let class_version = class.resource_version().unwrap_or_default();
     let fingerprint = format!(
         "{}/{}/{}",
-        class.resource_version().unwrap_or_default(),
+        class_version,
         sync.meta().generation.unwrap_or_default(),
         sync.spec
             .force_synchronization
@@ -672,7 +673,6 @@ async fn sync_one(sync: &SecretSync, context: &Context) -> (Verdict, Duration) {
     let spec = spec.restricted_to(mapping.iter().map(|(source, _)| source.as_str()));
     let sink = Arc::new(Remap::new(sink, mapping));
     let source_key = (spec.vault_url.clone(), key.clone());
-    let class_version = class.resource_version().unwrap_or_default();
     let (syncer, replaced) = context.registry.syncer(sync, source_key, &fingerprint, || {
         let spec = context.registry.shared_spec(
             (namespace.clone(), class_name.clone()),

@@ -351,7 +351,9 @@ mod tests {
     /// sync spanning cycles lists once); `expire_now` drops it at once, busy or not.
     #[tokio::test]
     async fn a_new_cycle_waits_for_the_reads_of_a_busy_listing() {
-        let window = Duration::from_millis(200);
+        // Long enough that a loaded machine never takes it between two statements: the
+        // "within a window" and "once per cycle" checks must not see it pass.
+        let window = Duration::from_secs(2);
         let (memory, held, shared) = listed_held(window).await;
         let reader = read_under_way(&shared, None).await;
         shared.new_cycle();
