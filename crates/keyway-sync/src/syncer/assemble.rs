@@ -95,7 +95,7 @@ impl Syncer {
             let synced = Synced {
                 key: ChangeKey::of(&properties, reads.fetched_at),
                 file,
-                findings: converted.findings,
+                findings: converted.findings.into(),
             };
             updates.insert(want.output, synced);
         }
@@ -220,7 +220,7 @@ mod tests {
         let remembered = |text: &str| Synced {
             key: ChangeKey::of(&SecretProperties::default(), OffsetDateTime::now_utc()),
             file: file(text),
-            findings: Vec::new(),
+            findings: Box::default(),
         };
         for (path, text) in [("known", "k"), ("hist/0", "h0"), ("hist/1", "h1")] {
             state.synced.insert(path.into(), remembered(text));

@@ -128,7 +128,7 @@ mod tests {
         let synced = |text: &str| Synced {
             key: ChangeKey::of(&SecretProperties::default(), OffsetDateTime::now_utc()),
             file: SyncedFile::new(text),
-            findings: Vec::new(),
+            findings: Box::default(),
         };
         let updates: BTreeMap<String, Synced> =
             outputs.iter().map(|o| (o.to_string(), synced(o))).collect();

@@ -180,8 +180,8 @@ impl Syncer {
         }
         for (i, v) in versions.into_iter().enumerate() {
             let path = format!("{output}/{i}");
-            let held = state.synced(&path).and_then(|s| s.key.version.as_ref());
-            if held.is_some() && held == v.version.as_ref() {
+            let held = state.synced(&path).and_then(|s| s.key.version());
+            if held.is_some() && held == v.version.as_deref() {
                 plan.decided
                     .push(unchanged(object, &path, v.version.clone(), state));
             } else {
@@ -215,7 +215,7 @@ fn plan_pinned<'a>(object: &'a KeyVaultObject, pinned: &str, state: &State, plan
     let output = object.output_name();
     let held = state
         .synced(output)
-        .is_some_and(|s| s.key.version.as_deref() == Some(pinned));
+        .is_some_and(|s| s.key.version() == Some(pinned));
     if held {
         plan.decided
             .push(unchanged(object, output, Some(pinned.to_string()), state));
@@ -259,7 +259,7 @@ fn plan_newest<'a>(
         }
         Some(listed) => match state.synced(output) {
             Some(synced) if synced.key.same_listing(listed) => {
-                let version = synced.key.version.clone();
+                let version = synced.key.version().map(str::to_string);
                 plan.decided.push(unchanged(object, output, version, state));
             }
             _ => plan.fetch(object, output.to_string(), None),
@@ -284,7 +284,7 @@ mod tests {
         Synced {
             key: ChangeKey::of(properties, fetched_at),
             file: SyncedFile::new(b"old"),
-            findings: Vec::new(),
+            findings: Box::default(),
         }
     }
 
