@@ -28,6 +28,10 @@
 //! after which no 429 was answered, and the steady-state poll summed over the controllers (its
 //! API-server figures by verb from each controller's `keyway_apiserver_requests_total`).
 //!
+//! `KEYWAY_BENCH_TIMELINE=1` also prints the vault's requests in each second of the run (how the
+//! budget spreads them), and `KEYWAY_BENCH_BINARY=<path>` runs the controller from another
+//! keyway binary, such as one built as the image is (`--no-default-features`).
+//!
 //! Every run also prints the CPU time (user + system, `/proc/<pid>/stat`) used during the first
 //! sync by the controller process(es) and by this bench process, which hosts the emulators and
 //! the Kubernetes stand-in, and their sum over the first sync's wall time in cores: whether the
@@ -104,15 +108,24 @@ fn keyways(operation: &str) -> bool {
     operation != "GetSecretVersions"
 }
 
+/// The keyway binary the controller runs from: `KEYWAY_BENCH_BINARY`, or this build's (which has
+/// the `dev` feature). The image is built without it (see the Dockerfile), so its figures come
+/// from `cargo build --release -p keyway-cli --no-default-features`, copied aside and named here.
+fn keyway_binary() -> std::path::PathBuf {
+    std::env::var_os("KEYWAY_BENCH_BINARY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_keyway").into())
+}
+
 /// The controller process a wrapper (`KEYWAY_BENCH_WRAP`) started: the first descendant of
 /// `wrapper` running the keyway binary.
 async fn controller_pid(wrapper: u32) -> u32 {
-    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_keyway"));
+    let binary = keyway_binary();
     for _ in 0..600 {
         let mut pending = vec![wrapper];
         while let Some(pid) = pending.pop() {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-            if pid != wrapper && exe.as_deref() == Some(binary) {
+            if pid != wrapper && exe.as_deref() == Some(binary.as_path()) {
                 return pid;
             }
             let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
@@ -550,10 +563,10 @@ async fn main() {
     let command = || match wrap.split_first() {
         Some((program, args)) => {
             let mut command = Command::new(program);
-            command.args(args).arg(env!("CARGO_BIN_EXE_keyway"));
+            command.args(args).arg(keyway_binary());
             command
         }
-        None => Command::new(env!("CARGO_BIN_EXE_keyway")),
+        None => Command::new(keyway_binary()),
     };
     // `KEYWAY_BENCH_BUDGET`: each controller's `--requests-per-10s` (default 2,000).
     let budget: u32 = std::env::var("KEYWAY_BENCH_BUDGET")
@@ -859,6 +872,20 @@ async fn main() {
         }
         busiest
     };
+    // `KEYWAY_BENCH_TIMELINE=1`: the vault's requests in each second of the run, to see how the
+    // budget spreads them (bursts and idle gaps) and how long the tail after the last read is.
+    if std::env::var_os("KEYWAY_BENCH_TIMELINE").is_some() {
+        let samples = samples.lock().unwrap();
+        if let Some(first) = samples.first() {
+            let mut per_second = BTreeMap::<u64, u64>::new();
+            for pair in samples.windows(2) {
+                let second = (pair[1].0 - first.0).as_secs();
+                *per_second.entry(second).or_default() += pair[1].1 - pair[0].1;
+            }
+            let line: Vec<String> = per_second.values().map(u64::to_string).collect();
+            println!("  vault requests per second: {}", line.join(" "));
+        }
+    }
     // Every Secret holds every key.
     let mut complete = 0;
     for (namespace, _) in &namespaces {
