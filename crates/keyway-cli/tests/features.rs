@@ -70,3 +70,38 @@ fn the_default_build_keeps_demo_and_dev() {
         );
     }
 }
+
+/// The Dockerfile builds the controller without the dev kit, with a profile the workspace
+/// defines, and copies the binary of that very build (`target/<profile>/keyway`): a profile
+/// renamed in one place and not the other would ship nothing, or a stale binary.
+#[test]
+fn the_image_copies_the_binary_it_builds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("the Dockerfile");
+    let manifest =
+        std::fs::read_to_string(root.join("Cargo.toml")).expect("the workspace manifest");
+    let build = dockerfile
+        .lines()
+        .find(|line| line.starts_with("RUN cargo build"))
+        .expect("a `RUN cargo build` line");
+    let words: Vec<&str> = build.split_whitespace().collect();
+    assert!(words.contains(&"--no-default-features"), "{build}");
+    let profile = match words.iter().position(|w| *w == "--profile") {
+        Some(at) => words.get(at + 1).copied().expect("a profile name"),
+        None if words.contains(&"--release") => "release",
+        None => panic!("the image is built with neither --release nor --profile: {build}"),
+    };
+    if profile != "release" {
+        assert!(
+            manifest.contains(&format!("[profile.{profile}]")),
+            "the Dockerfile builds with profile `{profile}`, which Cargo.toml does not define"
+        );
+    }
+    let copied = format!("/src/target/{profile}/keyway ");
+    assert!(
+        dockerfile
+            .lines()
+            .any(|line| line.starts_with("COPY --from=build") && line.contains(&copied)),
+        "the image copies no {copied}: {dockerfile}"
+    );
+}
