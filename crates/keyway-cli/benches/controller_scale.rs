@@ -30,7 +30,8 @@
 //!
 //! `KEYWAY_BENCH_TIMELINE=1` also prints the vault's requests in each second of the run (how the
 //! budget spreads them), and `KEYWAY_BENCH_BINARY=<path>` runs the controller from another
-//! keyway binary, such as one built as the image is (`--no-default-features`).
+//! keyway binary, such as the image's (`cargo build --profile image -p keyway-cli
+//! --no-default-features`, then `KEYWAY_BENCH_BINARY=$PWD/target/image/keyway`).
 //!
 //! Every run also prints the CPU time (user + system, `/proc/<pid>/stat`) used during the first
 //! sync by the controller process(es) and by this bench process, which hosts the emulators and
@@ -109,12 +110,15 @@ fn keyways(operation: &str) -> bool {
 }
 
 /// The keyway binary the controller runs from: `KEYWAY_BENCH_BINARY`, or this build's (which has
-/// the `dev` feature). The image is built without it (see the Dockerfile), so its figures come
-/// from `cargo build --release -p keyway-cli --no-default-features`, copied aside and named here.
+/// the `dev` feature and the release profile). The image's is built with `cargo build --profile
+/// image -p keyway-cli --no-default-features` (see the Dockerfile) into `target/image/keyway`.
+/// Resolved, as `/proc/<pid>/exe` is, so the controller under a wrapper is found by it.
 fn keyway_binary() -> std::path::PathBuf {
-    std::env::var_os("KEYWAY_BENCH_BINARY")
+    let binary = std::env::var_os("KEYWAY_BENCH_BINARY")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_keyway").into())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_keyway").into());
+    std::fs::canonicalize(&binary)
+        .unwrap_or_else(|e| panic!("KEYWAY_BENCH_BINARY {}: {e}", binary.display()))
 }
 
 /// The controller process a wrapper (`KEYWAY_BENCH_WRAP`) started: the first descendant of
@@ -877,12 +881,16 @@ async fn main() {
     if std::env::var_os("KEYWAY_BENCH_TIMELINE").is_some() {
         let samples = samples.lock().unwrap();
         if let Some(first) = samples.first() {
-            let mut per_second = BTreeMap::<u64, u64>::new();
+            // Every second from the first sample to the last, 0 where no request was counted.
+            let seconds = samples
+                .last()
+                .map_or(0, |last| (last.0 - first.0).as_secs()) as usize;
+            let mut per_second = vec![0u64; seconds + 1];
             for pair in samples.windows(2) {
-                let second = (pair[1].0 - first.0).as_secs();
-                *per_second.entry(second).or_default() += pair[1].1 - pair[0].1;
+                let second = (pair[1].0 - first.0).as_secs() as usize;
+                per_second[second] += pair[1].1 - pair[0].1;
             }
-            let line: Vec<String> = per_second.values().map(u64::to_string).collect();
+            let line: Vec<String> = per_second.iter().map(u64::to_string).collect();
             println!("  vault requests per second: {}", line.join(" "));
         }
     }
