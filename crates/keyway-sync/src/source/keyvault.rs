@@ -199,6 +199,30 @@ impl KeyVaultSource {
     }
 }
 
+/// One item of a listing: named by its id (`fallback` when the id names none), with the version
+/// its id names when `versioned` (a version listing's items name theirs).
+fn listed(
+    item: azure_security_keyvault_secrets::models::SecretProperties,
+    fallback: &str,
+    versioned: bool,
+) -> SecretProperties {
+    let id = item.resource_id().ok();
+    let version = id
+        .as_ref()
+        .and_then(|id| id.version.clone())
+        .filter(|_| versioned);
+    let name = id.map_or_else(|| fallback.to_string(), |id| id.name);
+    properties(
+        name,
+        version,
+        item.attributes.as_ref(),
+        item.content_type,
+        item.tags,
+        item.managed,
+        None,
+    )
+}
+
 fn properties(
     name: String,
     version: Option<String>,
@@ -238,20 +262,7 @@ impl SecretSource for KeyVaultSource {
             VaultOperation::ListSecrets,
             pager,
             &self.list_calls,
-            |page| {
-                all.extend(page.value.into_iter().map(|item| {
-                    let name = item.resource_id().map(|id| id.name).unwrap_or_default();
-                    properties(
-                        name,
-                        None,
-                        item.attributes.as_ref(),
-                        item.content_type,
-                        item.tags,
-                        item.managed,
-                        None,
-                    )
-                }));
-            },
+            |page| all.extend(page.value.into_iter().map(|item| listed(item, "", false))),
         )
         .await?;
         // The listing is kept for a whole cycle (shared by every syncer), and a vector grown by
@@ -274,22 +285,7 @@ impl SecretSource for KeyVaultSource {
             VaultOperation::ListSecrets,
             pager,
             &self.version_calls,
-            |page| {
-                all.extend(page.value.into_iter().map(|item| {
-                    let id = item.resource_id().ok();
-                    let version = id.as_ref().and_then(|id| id.version.clone());
-                    let secret_name = id.map(|id| id.name).unwrap_or_else(|| name.to_string());
-                    properties(
-                        secret_name,
-                        version,
-                        item.attributes.as_ref(),
-                        item.content_type,
-                        item.tags,
-                        item.managed,
-                        None,
-                    )
-                }));
-            },
+            |page| all.extend(page.value.into_iter().map(|item| listed(item, name, true))),
         )
         .await?;
         // Newest first. `created` has one-second resolution; versions created in the same second
