@@ -395,7 +395,9 @@ mod tests {
     /// budget-bound first sync lists once), and expires once they are done.
     #[tokio::test]
     async fn a_busy_listing_outlives_its_window_until_its_reads_are_done() {
-        let window = Duration::from_millis(50);
+        // A busy listing serves up to 20 windows: 10 s here, so a loaded machine's stall between
+        // the listing and the first check cannot expire it (at 50 ms that was 1 s).
+        let window = Duration::from_millis(500);
         let (memory, held, shared) = listed_held(window).await;
         let reader = read_under_way(&shared, None).await;
         tokio::time::sleep(window * 2).await;
