@@ -347,37 +347,31 @@ impl Controller {
                 // The Secrets keyway manages, watched once: the watch both triggers the owning
                 // SecretSync (a deleted or edited Secret is reconciled) and feeds the cache the
                 // sinks compare with.
-                let (secret_cache, secret_writer) = reflector::store();
-                let scope_cache = {
-                    // A new run (leadership regained) swaps in its watch's store for the last
-                    // run's, whose watch has ended, in the handle the existing sinks hold: a
-                    // stale copy never stands for the cluster.
+                let (scope_cache, mut secret_writer) = {
+                    // A new run (leadership regained) starts a fresh index in the cache the
+                    // existing sinks hold: a stale copy never stands for the cluster.
                     let mut caches = context.secrets.lock().unwrap_or_else(|p| p.into_inner());
-                    match caches.iter().find(|(scope, _)| *scope == namespace) {
-                        Some((_, cache)) => {
-                            cache.set(secret_cache);
-                            cache.clone()
-                        }
+                    let cache = match caches.iter().find(|(scope, _)| *scope == namespace) {
+                        Some((_, cache)) => cache.clone(),
                         None => {
                             let cache = SecretCache::default();
-                            cache.set(secret_cache);
                             caches.push((namespace.clone(), cache.clone()));
                             cache
                         }
-                    }
+                    };
+                    let writer = cache.watch();
+                    (cache, writer)
                 };
                 let (secrets_listed, secrets_raise) = Listed::new();
-                let secret_events = reflector::reflector(
-                    secret_writer,
-                    watcher::watcher(
-                        secrets,
-                        watcher::Config::default().labels(crate::sink::MANAGED_LABEL),
-                    )
-                    .modify(|secret| {
-                        lean(secret);
-                        SecretCache::digest(secret);
-                    }),
+                let secret_events = watcher::watcher(
+                    secrets,
+                    watcher::Config::default().labels(crate::sink::MANAGED_LABEL),
                 )
+                .modify(|secret| {
+                    lean(secret);
+                    SecretCache::digest(secret);
+                })
+                .inspect_ok(move |event| secret_writer.apply(event))
                 .default_backoff()
                 .inspect(secrets_raise)
                 .touched_objects()

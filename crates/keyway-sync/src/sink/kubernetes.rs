@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
@@ -22,104 +21,20 @@ use serde_json::json;
 
 use crate::error::{Result, SyncError};
 use crate::model::secret_sync::{ALLOWED_SECRET_TYPES, SecretSync, TLS_SECRET_TYPE as TLS_TYPE};
+#[cfg(feature = "controller")]
+use crate::sink::SecretCache;
 use crate::sink::{Applied, FileSet, SecretSink, SyncedFile, TlsSplit};
 
 pub use crate::model::secret_sync::MANAGED_LABEL;
 /// The field manager of keyway's server-side applies.
 pub const FIELD_MANAGER: &str = "keyway";
 
-/// A watch-fed copy of the Secrets keyway manages in one scope, shared by the sinks of that
-/// scope and swapped for a fresh one when the controller starts a new run (leadership regained):
-/// a sink made during an earlier run reads the current watch, never an ended one's stale copy.
-#[cfg(feature = "controller")]
-#[derive(Clone, Default)]
-pub struct SecretCache {
-    store: std::sync::Arc<std::sync::RwLock<Option<kube::runtime::reflector::Store<Secret>>>>,
-    /// The resourceVersion of each Secret as this process's sinks last wrote it, until its
-    /// watch event arrives (see [`SecretCache::own_write`]).
-    own_writes:
-        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), String>>>,
-}
-
-#[cfg(feature = "controller")]
-impl SecretCache {
-    /// Makes `store` the one every holder of this cache reads.
-    pub fn set(&self, store: kube::runtime::reflector::Store<Secret>) {
-        *self.store.write().unwrap_or_else(|p| p.into_inner()) = Some(store);
-    }
-
-    /// Whether the watch event of `secret` is of this process's own write (the resourceVersion
-    /// a sink's apply got back) — one the reconcile that wrote it already accounts for, so the
-    /// controller does not reconcile its owner again for it (at a first sync that doubled the
-    /// reconciles and wrote every status twice). The record is dropped once matched; any other
-    /// version (someone's edit, a delete) is not the process's own.
-    pub fn own_write(&self, secret: &Secret) -> bool {
-        let (Some(namespace), Some(name), Some(version)) = (
-            secret.metadata.namespace.as_ref(),
-            secret.metadata.name.as_ref(),
-            secret.metadata.resource_version.as_ref(),
-        ) else {
-            return false;
-        };
-        let mut own = self.own_writes.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (namespace.clone(), name.clone());
-        if own.get(&key) == Some(version) {
-            own.remove(&key);
-            return true;
-        }
-        false
-    }
-
-    /// Records that a sink wrote `namespace/name`, which now has `version`.
-    fn wrote(&self, namespace: &str, name: &str, version: Option<String>) {
-        let mut own = self.own_writes.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (namespace.to_string(), name.to_string());
-        match version {
-            Some(version) => own.insert(key, version),
-            None => own.remove(&key),
-        };
-    }
-
-    /// What the cache keeps of each Secret its watch delivers (the controller's watch passes
-    /// every one through this): the data replaced by one SHA-256 of it under the key `""`,
-    /// which no Secret can hold. Comparing with what a sink writes needs no more, and a cache
-    /// of every Secret keyway manages then holds 32 bytes of data each, not their values
-    /// (certificate chains are kilobytes each). Reading the values back
-    /// ([`SecretSink::current`], needed only by a syncer that has not synced yet, after a
-    /// restart) reads that one Secret from the API server.
-    pub fn digest(secret: &mut Secret) {
-        let digest = data_digest(
-            secret
-                .data
-                .iter()
-                .flatten()
-                .map(|(key, value)| (key.as_str(), value.0.as_slice())),
-        );
-        secret.data = Some(BTreeMap::from([(
-            DIGEST_KEY.to_string(),
-            ByteString(digest),
-        )]));
-    }
-
-    /// The current store, if a watch has started.
-    fn store(&self) -> Option<kube::runtime::reflector::Store<Secret>> {
-        self.store.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-#[cfg(feature = "controller")]
-impl std::fmt::Debug for SecretCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretCache").finish_non_exhaustive()
-    }
-}
-
 /// The key under which a Secret in the controller's cache holds the digest of its data
 /// ([`SecretCache::digest`]): not a valid Secret key, so no Secret in the cluster holds it.
-const DIGEST_KEY: &str = "";
+pub(super) const DIGEST_KEY: &str = "";
 
 /// The SHA-256 of a Secret's data, its `(key, value)` pairs in key order.
-fn data_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+pub(super) fn data_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     for (key, value) in entries {
         context.update(&(key.len() as u64).to_be_bytes());
@@ -131,7 +46,7 @@ fn data_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Ve
 }
 
 /// The digest a cached Secret holds instead of its data ([`SecretCache::digest`]), if it is one.
-fn digest_of(secret: &Secret) -> Option<&[u8]> {
+pub(super) fn digest_of(secret: &Secret) -> Option<&[u8]> {
     let data = secret.data.as_ref().filter(|d| d.len() == 1)?;
     data.get(DIGEST_KEY).map(|digest| digest.0.as_slice())
 }
@@ -257,14 +172,10 @@ impl KubernetesSecretSink {
     /// The Secret as the cluster holds it now (from the watch cache when there is one).
     async fn live(&self) -> Result<Option<Secret>> {
         #[cfg(feature = "controller")]
-        if let Some(store) = self.cache.as_ref().and_then(SecretCache::store) {
-            // The first listing must have arrived: an empty cache is not "no Secret".
-            store
-                .wait_until_ready()
-                .await
-                .map_err(|e| self.failure(format!("the Secret watch stopped: {e}")))?;
-            let key = kube::runtime::reflector::ObjectRef::new(&self.name).within(&self.namespace);
-            return Ok(store.get(&key).map(|secret| (*secret).clone()));
+        if let Some(cache) = &self.cache
+            && let Some(cached) = cache.get(&self.namespace, &self.name).await
+        {
+            return cached.map_err(|e| self.failure(e));
         }
         self.api
             .get_opt(&self.name)

@@ -9,6 +9,8 @@ mod directory;
 #[cfg(feature = "kubernetes")]
 mod kubernetes;
 mod memory;
+#[cfg(feature = "controller")]
+mod secret_cache;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,11 +23,11 @@ use crate::model::secret_sync::{
 };
 
 pub use directory::{DirectorySink, InvalidOutputName, Staged};
-#[cfg(feature = "controller")]
-pub use kubernetes::SecretCache;
 #[cfg(feature = "kubernetes")]
 pub use kubernetes::{FIELD_MANAGER, KubernetesSecretSink, MANAGED_LABEL};
 pub use memory::MemorySink;
+#[cfg(feature = "controller")]
+pub use secret_cache::{SecretCache, SecretCacheWriter};
 
 /// One synced file (or Secret key).
 #[derive(Clone, PartialEq, Eq)]
