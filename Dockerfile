@@ -1,6 +1,8 @@
 # keyway: multi-stage build; the runtime image holds the binary and CA certificates only.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
+# make: tikv-jemalloc-sys builds jemalloc, the binary's allocator, from source.
+RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
 COPY . .
 # --no-default-features: without keyway-cli's `dev` feature, so the image has no `keyway demo` or
 # `keyway dev`, no emulated Entra ID / Key Vault and no test PKI (rcgen);
