@@ -145,7 +145,7 @@ struct Listed(tokio::sync::watch::Receiver<bool>);
 
 impl Listed {
     /// A signal, and the function that raises it when the watch's listing ends (an
-    /// `inspect` of the reflector's events).
+    /// `inspect` of the watch's events).
     fn new<K>() -> (
         Listed,
         impl FnMut(&std::result::Result<watcher::Event<K>, watcher::Error>),
@@ -198,7 +198,8 @@ impl Context {
             .map(|(_, watched)| watched.clone())
             .ok_or_else(|| format!("namespace {namespace} is not watched"))?;
         watched.classes_listed.wait("SecretProviderClass").await?;
-        // The sink reads the Secret cache next: it must not wait on its store itself.
+        // The sink reads the Secret cache next; the cache waits for its listing too, but a
+        // watch that stopped is reported here, naming it.
         watched.secrets_listed.wait("Secret").await?;
         Ok(watched.classes.get(&ObjectRef::new(name).within(namespace)))
     }
@@ -367,10 +368,7 @@ impl Controller {
                     secrets,
                     watcher::Config::default().labels(crate::sink::MANAGED_LABEL),
                 )
-                .modify(|secret| {
-                    lean(secret);
-                    SecretCache::digest(secret);
-                })
+                .modify(SecretCache::digest)
                 .inspect_ok(move |event| secret_writer.apply(event))
                 .default_backoff()
                 .inspect(secrets_raise)
@@ -436,10 +434,9 @@ impl Controller {
     }
 }
 
-/// What the watch-fed stores keep of an object: all but its `managedFields` and a client-side
-/// `kubectl apply`'s copy of the object in an annotation, which nothing here reads — at 1,000
-/// SecretSyncs they were most of the stores' memory (the Secrets' managedFields list every
-/// data key).
+/// What the watch-fed stores of SecretSyncs and SecretProviderClasses keep of an object: all but
+/// its `managedFields` and a client-side `kubectl apply`'s copy of the object in an annotation,
+/// which nothing here reads. (The Secrets' index keeps neither in the first place.)
 fn lean<K: Resource>(object: &mut K) {
     let meta = object.meta_mut();
     meta.managed_fields = None;

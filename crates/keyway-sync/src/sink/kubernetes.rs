@@ -29,8 +29,9 @@ pub use crate::model::secret_sync::MANAGED_LABEL;
 /// The field manager of keyway's server-side applies.
 pub const FIELD_MANAGER: &str = "keyway";
 
-/// The key under which a Secret in the controller's cache holds the digest of its data
-/// ([`SecretCache::digest`]): not a valid Secret key, so no Secret in the cluster holds it.
+/// The key under which a Secret from the controller's watch (and as its cache gives it back)
+/// holds the digest of its data ([`SecretCache::digest`]): not a valid Secret key, so no Secret
+/// in the cluster holds it.
 pub(super) const DIGEST_KEY: &str = "";
 
 /// The SHA-256 of a Secret's data, its `(key, value)` pairs in key order.
@@ -45,7 +46,8 @@ pub(super) fn data_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u
     context.finish().as_ref().to_vec()
 }
 
-/// The digest a cached Secret holds instead of its data ([`SecretCache::digest`]), if it is one.
+/// The digest a Secret from the controller's watch or cache holds instead of its data
+/// ([`SecretCache::digest`]), if it is one.
 pub(super) fn digest_of(secret: &Secret) -> Option<&[u8]> {
     let data = secret.data.as_ref().filter(|d| d.len() == 1)?;
     data.get(DIGEST_KEY).map(|digest| digest.0.as_slice())
