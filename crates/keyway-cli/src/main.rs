@@ -76,7 +76,8 @@ enum Command {
 /// buffers, and glibc's malloc leaves the holes those leave resident. At 5,000 SecretSyncs the
 /// controller's peak resident memory is about a fifth lower for the same heap
 /// (docs/benchmarks.md, "Fleet scale, fifth pass"); its configuration is in .cargo/config.toml.
-#[cfg(unix)]
+/// The `system-allocator` feature leaves it out, for heap profilers that intercept malloc.
+#[cfg(all(unix, not(feature = "system-allocator")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
