@@ -35,7 +35,7 @@ pub const FIELD_MANAGER: &str = "keyway";
 pub(super) const DIGEST_KEY: &str = "";
 
 /// The SHA-256 of a Secret's data, its `(key, value)` pairs in key order.
-pub(super) fn data_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+fn data_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> [u8; 32] {
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     for (key, value) in entries {
         context.update(&(key.len() as u64).to_be_bytes());
@@ -43,7 +43,16 @@ pub(super) fn data_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a [u
         context.update(&(value.len() as u64).to_be_bytes());
         context.update(value);
     }
-    context.finish().as_ref().to_vec()
+    let mut digest = [0; 32];
+    digest.copy_from_slice(context.finish().as_ref());
+    digest
+}
+
+/// The SHA-256 of `secret`'s data as it is ([`data_digest`]).
+#[cfg(feature = "controller")]
+pub(super) fn secret_digest(secret: &Secret) -> [u8; 32] {
+    let entries = secret.data.iter().flatten();
+    data_digest(entries.map(|(key, value)| (key.as_str(), value.0.as_slice())))
 }
 
 /// The digest a Secret from the controller's watch or cache holds instead of its data
@@ -201,7 +210,8 @@ impl KubernetesSecretSink {
         }
         if let Some(digest) = digest_of(existing) {
             let files = set.files.iter();
-            return digest == data_digest(files.map(|(key, f)| (key.as_str(), &f.contents[..])));
+            return digest
+                == data_digest(files.map(|(key, f)| (key.as_str(), &f.contents[..]))).as_slice();
         }
         let data = existing.data.as_ref();
         data.map_or(0, |d| d.len()) == set.files.len()

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::runtime::watcher;
 
-use super::kubernetes::{DIGEST_KEY, data_digest, digest_of};
+use super::kubernetes::{DIGEST_KEY, digest_of, secret_digest};
 use crate::model::secret_sync::MANAGED_LABEL;
 
 /// A watch-fed index of the Secrets keyway manages in one scope, shared by the sinks of that
@@ -57,11 +57,7 @@ impl Cached {
         // digest of another length is no digest of ours: that Secret's data is hashed).
         let digest = digest_of(secret)
             .and_then(|digest| <[u8; 32]>::try_from(digest).ok())
-            .unwrap_or_else(|| {
-                let entries = secret.data.iter().flatten();
-                let digest = data_digest(entries.map(|(key, value)| (key.as_str(), &value.0[..])));
-                <[u8; 32]>::try_from(digest.as_slice()).unwrap_or([0; 32])
-            });
+            .unwrap_or_else(|| secret_digest(secret));
         let meta = &secret.metadata;
         Cached {
             resource_version: meta.resource_version.as_deref().map(Box::from),
@@ -231,13 +227,7 @@ impl SecretCache {
     /// ([`SecretSink::current`](super::SecretSink::current), needed only by a syncer that has
     /// not synced yet, after a restart) reads that one Secret from the API server.
     pub fn digest(secret: &mut Secret) {
-        let digest = data_digest(
-            secret
-                .data
-                .iter()
-                .flatten()
-                .map(|(key, value)| (key.as_str(), value.0.as_slice())),
-        );
+        let digest = secret_digest(secret).to_vec();
         secret.data = Some(BTreeMap::from([(
             DIGEST_KEY.to_string(),
             ByteString(digest),
