@@ -8,6 +8,7 @@
 mod directory;
 #[cfg(feature = "kubernetes")]
 mod kubernetes;
+mod mapping;
 mod memory;
 #[cfg(feature = "controller")]
 mod secret_cache;
@@ -21,6 +22,7 @@ use crate::error::{Result, SyncError};
 use crate::model::secret_sync::{
     SecretObjectData, TLS_SECRET_KEYS as TLS_KEYS, TLS_SECRET_TYPE as TLS_TYPE,
 };
+use mapping::Mapping;
 
 pub use directory::{DirectorySink, InvalidOutputName, Staged};
 #[cfg(feature = "kubernetes")]
@@ -276,7 +278,7 @@ impl TlsSplit {
 pub struct Remap<S> {
     inner: S,
     /// (synced path, name in `inner`) pairs.
-    mapping: Vec<(String, String)>,
+    mapping: Mapping,
     /// The split of a `kubernetes.io/tls` SecretSync.
     tls: Option<TlsSplit>,
 }
@@ -337,7 +339,7 @@ impl<S: SecretSink> SecretSink for Remap<S> {
             .filter_map(|(path, target)| {
                 set.files
                     .get(path)
-                    .map(|file| (target.clone(), file.clone()))
+                    .map(|file| (target.to_string(), file.clone()))
             })
             .collect();
         if files.is_empty() {
@@ -359,9 +361,11 @@ impl<S: SecretSink> SecretSink for Remap<S> {
             TlsSplit::read_back(&mut held);
         }
         let mut files = BTreeMap::new();
-        for (path, target) in &self.mapping {
+        for (path, target) in self.mapping.iter() {
             if let Some(file) = held.files.get(target) {
-                files.entry(path.clone()).or_insert_with(|| file.clone());
+                files
+                    .entry(path.to_string())
+                    .or_insert_with(|| file.clone());
             }
         }
         Ok(FileSet { files })
