@@ -153,7 +153,7 @@ impl Syncer {
             if r.outcome != Outcome::Failed || state.holds(output, history) {
                 let previous = owned(&state.synced, output, history);
                 set.files
-                    .extend(previous.map(|(path, synced)| (path.clone(), synced.file.clone())));
+                    .extend(previous.map(|(path, synced)| (path.to_string(), synced.file.clone())));
                 continue;
             }
             let held = match self.held(state).await {
@@ -184,6 +184,7 @@ mod tests {
     use crate::model::spec::SyncSpec;
     use crate::sink::{MemorySink, SecretSink};
     use crate::source::MemorySource;
+    use crate::syncer::state::Findings;
 
     fn file(text: &str) -> SyncedFile {
         SyncedFile::new(text)
@@ -220,7 +221,7 @@ mod tests {
         let remembered = |text: &str| Synced {
             key: ChangeKey::of(&SecretProperties::default(), OffsetDateTime::now_utc()),
             file: file(text),
-            findings: Box::default(),
+            findings: Findings::default(),
         };
         for (path, text) in [("known", "k"), ("hist/0", "h0"), ("hist/1", "h1")] {
             state.synced.insert(path.into(), remembered(text));

@@ -86,7 +86,11 @@ impl Syncer {
         for r in reports {
             wanted.add(&r.output, spec.has_history(&r.output));
         }
-        state.synced.extend(updates);
+        state.synced.extend(
+            updates
+                .into_iter()
+                .map(|(path, synced)| (path.into_boxed_str(), synced)),
+        );
         state.synced.retain(|path, _| wanted.own(path));
         if let Some(held) = &mut state.held {
             held.files.retain(|path, _| wanted.own(path));
@@ -107,7 +111,7 @@ mod tests {
     use crate::sink::{FileSet, MemorySink, SecretSink, SyncedFile};
     use crate::source::{MemorySource, SecretProperties};
     use crate::syncer::report::report;
-    use crate::syncer::state::ChangeKey;
+    use crate::syncer::state::{ChangeKey, Findings};
 
     /// A sink that refuses every write.
     #[derive(Debug)]
@@ -128,7 +132,7 @@ mod tests {
         let synced = |text: &str| Synced {
             key: ChangeKey::of(&SecretProperties::default(), OffsetDateTime::now_utc()),
             file: SyncedFile::new(text),
-            findings: Box::default(),
+            findings: Findings::default(),
         };
         let updates: BTreeMap<String, Synced> =
             outputs.iter().map(|o| (o.to_string(), synced(o))).collect();
@@ -188,12 +192,15 @@ mod tests {
             .await;
         assert!(committed.written && committed.sink_error.is_none());
         assert_eq!(committed.reports[0].outcome, Outcome::Updated);
-        assert_eq!(state.synced.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            state.synced.keys().map(|k| &**k).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
 
         let committed = taking.commit(&mut state, assembled(&taking, &["a"])).await;
         assert!(committed.written, "b left the set");
         assert_eq!(
-            state.synced.keys().collect::<Vec<_>>(),
+            state.synced.keys().map(|k| &**k).collect::<Vec<_>>(),
             ["a"],
             "b forgotten"
         );

@@ -180,8 +180,11 @@ impl Syncer {
         }
         for (i, v) in versions.into_iter().enumerate() {
             let path = format!("{output}/{i}");
-            let held = state.synced(&path).and_then(|s| s.key.version());
-            if held.is_some() && held == v.version.as_deref() {
+            let held = v
+                .version
+                .as_deref()
+                .is_some_and(|v| state.synced(&path).is_some_and(|s| s.key.is_version(v)));
+            if held {
                 plan.decided
                     .push(unchanged(object, &path, v.version.clone(), state));
             } else {
@@ -215,7 +218,7 @@ fn plan_pinned<'a>(object: &'a KeyVaultObject, pinned: &str, state: &State, plan
     let output = object.output_name();
     let held = state
         .synced(output)
-        .is_some_and(|s| s.key.version() == Some(pinned));
+        .is_some_and(|s| s.key.is_version(pinned));
     if held {
         plan.decided
             .push(unchanged(object, output, Some(pinned.to_string()), state));
@@ -259,7 +262,7 @@ fn plan_newest<'a>(
         }
         Some(listed) => match state.synced(output) {
             Some(synced) if synced.key.same_listing(listed) => {
-                let version = synced.key.version().map(str::to_string);
+                let version = synced.key.version();
                 plan.decided.push(unchanged(object, output, version, state));
             }
             _ => plan.fetch(object, output.to_string(), None),
@@ -278,13 +281,13 @@ mod tests {
     use crate::sink::{MemorySink, SyncedFile};
     use crate::source::{MemorySource, SecretSource};
     use crate::syncer::report::Outcome;
-    use crate::syncer::state::{ChangeKey, Synced};
+    use crate::syncer::state::{ChangeKey, Findings, Synced};
 
     fn remembered(properties: &SecretProperties, fetched_at: OffsetDateTime) -> Synced {
         Synced {
             key: ChangeKey::of(properties, fetched_at),
             file: SyncedFile::new(b"old"),
-            findings: Box::default(),
+            findings: Findings::default(),
         }
     }
 
