@@ -86,6 +86,12 @@ pub struct ControllerOptions {
     /// 4,000 requests per 10 s, 16 took the first sync to 38.9 s, 64 to 32.1 s (peak RSS
     /// +5 MiB), 256 to 30.1 s (+19 MiB).
     pub max_concurrent_reconciles: u16,
+    /// API-server requests under way at once, watches apart; 16 by default. Reconciles write
+    /// in bursts, and each request under way holds a connection of its own (HTTP/1.1) with its
+    /// TLS and read buffers, which stays open a while after: at 5,000 SecretSyncs 64 reconciles
+    /// kept about 60 connections open, 16 keep at most 16 (docs/benchmarks.md, "Fleet scale,
+    /// sixth pass"). A response is read whole before its slot is freed.
+    pub max_api_requests_in_flight: u16,
     /// The Secret types SecretSyncs may write: at most
     /// [`crate::model::secret_sync::ALLOWED_SECRET_TYPES`] (the default), narrower to allow less.
     pub allowed_secret_types: Vec<String>,
@@ -106,6 +112,7 @@ impl Default for ControllerOptions {
             controller_name: "keyway".into(),
             reporter: "keyway-controller".into(),
             max_concurrent_reconciles: 64,
+            max_api_requests_in_flight: 16,
             allowed_secret_types: crate::model::secret_sync::ALLOWED_SECRET_TYPES
                 .iter()
                 .map(|t| t.to_string())
@@ -225,7 +232,11 @@ impl Controller {
     /// verb (`keyway_apiserver_requests_total`; a [`LeaderElection`]'s own client is not).
     pub fn new(client: Client, options: ControllerOptions) -> Controller {
         let registry = Registry::new(&options);
-        let client = counted(client, registry.metrics.clone());
+        let client = api_client(
+            client,
+            registry.metrics.clone(),
+            options.max_api_requests_in_flight,
+        );
         let recorder = events::Events::new(
             client.clone(),
             Reporter {
@@ -445,14 +456,32 @@ fn lean<K: Resource>(object: &mut K) {
     }
 }
 
-/// `client`, counting each request by verb in `metrics` before it goes out.
-fn counted(client: Client, metrics: Arc<ControllerMetrics>) -> Client {
+/// `client`, counting each request by verb in `metrics` before it goes out, with at most
+/// `in_flight` requests other than watches under way at once (at least one). Such a request
+/// holds its slot until its response is read whole, so its connection is free again when the
+/// next one starts; a watch streams for minutes and never waits for a slot.
+fn api_client(client: Client, metrics: Arc<ControllerMetrics>, in_flight: u16) -> Client {
+    use http_body_util::BodyExt;
     let namespace = client.default_namespace().to_string();
     let valid_until = *client.valid_until();
+    let slots = Arc::new(tokio::sync::Semaphore::new(usize::from(in_flight.max(1))));
     let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
-        metrics.api_request(verb(request.method(), request.uri()));
-        let client = client.clone();
-        async move { client.send(request).await }
+        let verb = verb(request.method(), request.uri());
+        metrics.api_request(verb);
+        let (client, slots) = (client.clone(), slots.clone());
+        async move {
+            if verb == "watch" {
+                return client.send(request).await;
+            }
+            // The semaphore is never closed.
+            let _slot = slots.acquire().await.ok();
+            let (parts, body) = client.send(request).await?.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok(http::Response::from_parts(
+                parts,
+                kube::client::Body::from(body),
+            ))
+        }
     });
     Client::new(service, namespace).with_valid_until(valid_until)
 }
@@ -793,6 +822,76 @@ async fn report(sync: &SecretSync, context: &Context, verdict: &Verdict) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Requests other than watches wait for a slot: with 2 slots, 6 requests and 2 watches sent
+    /// at once reach the API server as the 2 watches and 2 requests; the rest follow as answers
+    /// come back, and all are answered.
+    #[tokio::test]
+    async fn api_requests_in_flight_are_bounded_and_watches_are_not() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // An API server that answers a request only when the test lets it (watches and the
+        // others apart), counting those waiting for an answer.
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let answers = Arc::new(tokio::sync::Semaphore::new(0));
+        let watch_answers = Arc::new(tokio::sync::Semaphore::new(0));
+        let server = {
+            let (waiting, answers, watch_answers) =
+                (waiting.clone(), answers.clone(), watch_answers.clone());
+            tower::service_fn(move |request: http::Request<kube::client::Body>| {
+                let waiting = waiting.clone();
+                let answers = match request.uri().query() {
+                    Some(q) if q.contains("watch=true") => watch_answers.clone(),
+                    _ => answers.clone(),
+                };
+                async move {
+                    waiting.fetch_add(1, Ordering::SeqCst);
+                    answers.acquire().await.unwrap().forget();
+                    waiting.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        kube::client::Body::from(b"{}".to_vec()),
+                    ))
+                }
+            })
+        };
+        let metrics = Arc::new(ControllerMetrics::default());
+        let client = api_client(Client::new(server, "default"), metrics.clone(), 2);
+        let request = |uri: &str| {
+            let client = client.clone();
+            let request = http::Request::get(uri)
+                .body(kube::client::Body::from(Vec::new()))
+                .unwrap();
+            tokio::spawn(async move { client.send(request).await.map(|_| ()) })
+        };
+        let mut sent = Vec::new();
+        for _ in 0..2 {
+            sent.push(request("/api/v1/namespaces/a/secrets?watch=true"));
+        }
+        for i in 0..6 {
+            sent.push(request(&format!("/api/v1/namespaces/a/secrets/s{i}")));
+        }
+        let settle = || async {
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+        };
+        settle().await;
+        assert_eq!(
+            waiting.load(Ordering::SeqCst),
+            4,
+            "2 watches and 2 requests"
+        );
+        answers.add_permits(1);
+        settle().await;
+        assert_eq!(waiting.load(Ordering::SeqCst), 4, "an answer frees a slot");
+        answers.add_permits(5);
+        watch_answers.add_permits(2);
+        for sent in sent {
+            sent.await.unwrap().unwrap();
+        }
+        assert_eq!(waiting.load(Ordering::SeqCst), 0);
+        let counted: u64 = metrics.api_requests().iter().map(|(_, count)| count).sum();
+        assert_eq!(counted, 8, "every request counted once");
+    }
 
     #[test]
     fn requests_are_counted_under_their_rbac_verb() {
