@@ -86,11 +86,12 @@ pub struct ControllerOptions {
     /// 4,000 requests per 10 s, 16 took the first sync to 38.9 s, 64 to 32.1 s (peak RSS
     /// +5 MiB), 256 to 30.1 s (+19 MiB).
     pub max_concurrent_reconciles: u16,
-    /// API-server requests under way at once, watches apart; 16 by default. Reconciles write
-    /// in bursts, and each request under way holds a connection of its own (HTTP/1.1) with its
-    /// TLS and read buffers, which stays open a while after: at 5,000 SecretSyncs 64 reconciles
-    /// kept about 60 connections open, 16 keep at most 16 (docs/benchmarks.md, "Fleet scale,
-    /// sixth pass"). A response is read whole before its slot is freed.
+    /// API-server requests under way at once, watches apart; 16 by default, 0 counts as 1.
+    /// Reconciles write in bursts, and each request under way holds a connection of its own
+    /// (HTTP/1.1) with its TLS and read buffers, which stays open a while after: at 5,000
+    /// SecretSyncs 64 reconciles kept about 60 connections open, with 16 the controller had 26
+    /// to 36 sockets open in all (docs/benchmarks.md, "Fleet scale, sixth pass"). A response is
+    /// read whole before its slot is freed, within 60 s. (Not a flag of `keyway controller`.)
     pub max_api_requests_in_flight: u16,
     /// The Secret types SecretSyncs may write: at most
     /// [`crate::model::secret_sync::ALLOWED_SECRET_TYPES`] (the default), narrower to allow less.
@@ -456,12 +457,18 @@ fn lean<K: Resource>(object: &mut K) {
     }
 }
 
+/// How long a request other than a watch may take, its response read whole, before it fails
+/// and frees its slot: the kube client sets no read timeout, and a request hanging on a
+/// half-open connection would otherwise hold a slot for good.
+const API_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// `client`, counting each request by verb in `metrics` before it goes out, with at most
 /// `in_flight` requests other than watches under way at once (at least one). Such a request
-/// holds its slot until its response is read whole, so its connection is free again when the
-/// next one starts; a watch streams for minutes and never waits for a slot.
+/// holds its slot until its response is read whole (at most [`API_REQUEST_TIMEOUT`]), so its
+/// connection is free again when the next one starts; a watch streams for minutes and never
+/// waits for a slot. (The controller sends no other streaming request; one added, such as
+/// `follow=true` logs, must bypass the slots as watches do.)
 fn api_client(client: Client, metrics: Arc<ControllerMetrics>, in_flight: u16) -> Client {
-    use http_body_util::BodyExt;
     let namespace = client.default_namespace().to_string();
     let valid_until = *client.valid_until();
     let slots = Arc::new(tokio::sync::Semaphore::new(usize::from(in_flight.max(1))));
@@ -475,12 +482,22 @@ fn api_client(client: Client, metrics: Arc<ControllerMetrics>, in_flight: u16) -
             }
             // The semaphore is never closed.
             let _slot = slots.acquire().await.ok();
-            let (parts, body) = client.send(request).await?.into_parts();
-            let body = body.collect().await?.to_bytes();
-            Ok(http::Response::from_parts(
-                parts,
-                kube::client::Body::from(body),
-            ))
+            let exchange = async {
+                let (parts, body) = client.send(request).await?.into_parts();
+                let body = kube::client::Body::from(body.collect_bytes().await?);
+                Ok(http::Response::from_parts(parts, body))
+            };
+            tokio::time::timeout(API_REQUEST_TIMEOUT, exchange)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(kube::Error::Service(
+                        format!(
+                            "no whole answer from the API server within {} s",
+                            API_REQUEST_TIMEOUT.as_secs()
+                        )
+                        .into(),
+                    ))
+                })
         }
     });
     Client::new(service, namespace).with_valid_until(valid_until)
@@ -822,6 +839,108 @@ async fn report(sync: &SecretSync, context: &Context, verdict: &Verdict) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A response holds its slot until its body is read whole, not only its headers.
+    #[tokio::test]
+    async fn a_slot_is_freed_when_the_body_is_read_whole() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let received = Arc::new(AtomicUsize::new(0));
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let finished = Arc::new(std::sync::Mutex::new(Some(finished)));
+        let server = {
+            let received = received.clone();
+            tower::service_fn(move |_: http::Request<kube::client::Body>| {
+                received.fetch_add(1, Ordering::SeqCst);
+                // The first answer's headers come at once, its body when the test says.
+                let rest = finished.lock().unwrap().take();
+                async move {
+                    let body = futures::stream::once(async move {
+                        if let Some(rest) = rest {
+                            rest.await.ok();
+                        }
+                        Ok::<_, std::convert::Infallible>(http_body::Frame::data(
+                            bytes::Bytes::from_static(b"{}"),
+                        ))
+                    });
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        http_body_util::StreamBody::new(body),
+                    ))
+                }
+            })
+        };
+        let client = api_client(
+            Client::new(server, "default"),
+            Arc::new(ControllerMetrics::default()),
+            1,
+        );
+        let send = |name: &str| {
+            let client = client.clone();
+            let request = http::Request::get(format!("/api/v1/namespaces/a/secrets/{name}"))
+                .body(kube::client::Body::from(Vec::new()))
+                .unwrap();
+            tokio::spawn(async move { client.send(request).await.map(|_| ()) })
+        };
+        let settle = || async {
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+        };
+        let first = send("first");
+        settle().await;
+        let second = send("second");
+        settle().await;
+        assert_eq!(
+            received.load(Ordering::SeqCst),
+            1,
+            "the first body is still coming: the second waits"
+        );
+        finish.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(received.load(Ordering::SeqCst), 2);
+    }
+
+    /// A request the API server never answers fails after the timeout and frees its slot.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_never_answered_fails_and_frees_its_slot() {
+        let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let server = {
+            let answered = answered.clone();
+            tower::service_fn(move |_: http::Request<kube::client::Body>| {
+                // The first request hangs for good, the next is answered.
+                let hang = !answered.swap(true, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if hang {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        kube::client::Body::from(b"{}".to_vec()),
+                    ))
+                }
+            })
+        };
+        let client = api_client(
+            Client::new(server, "default"),
+            Arc::new(ControllerMetrics::default()),
+            1,
+        );
+        let send = || {
+            let client = client.clone();
+            let request = http::Request::get("/api/v1/namespaces/a/secrets/s")
+                .body(kube::client::Body::from(Vec::new()))
+                .unwrap();
+            tokio::spawn(async move { client.send(request).await.map(|_| ()) })
+        };
+        let (hanging, next) = (send(), send());
+        let error = hanging.await.unwrap().unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("no whole answer from the API server within 60 s"),
+            "{error}"
+        );
+        next.await.unwrap().unwrap();
+    }
 
     /// Requests other than watches wait for a slot: with 2 slots, 6 requests and 2 watches sent
     /// at once reach the API server as the 2 watches and 2 requests; the rest follow as answers

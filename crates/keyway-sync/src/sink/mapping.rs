@@ -4,7 +4,7 @@
 //! of twenty-one are a third of the memory.
 
 /// (synced path, name in the inner sink) pairs, in the order given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) struct Mapping {
     /// Every pair's path then name, one after another.
     text: Box<str>,
@@ -21,6 +21,13 @@ impl Mapping {
             start = name_end;
             pair
         })
+    }
+}
+
+/// The pairs, as `[(path, name), …]`.
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -61,5 +68,6 @@ mod tests {
         assert_eq!(Mapping::default().iter().count(), 0);
         let owned: Mapping = [("k".to_string(), "v".to_string())].into_iter().collect();
         assert_eq!(owned.iter().collect::<Vec<_>>(), [("k", "v")]);
+        assert_eq!(format!("{owned:?}"), r#"[("k", "v")]"#);
     }
 }

@@ -331,6 +331,8 @@ mod tests {
     struct Held {
         inner: Arc<MemorySource>,
         release: tokio::sync::Semaphore,
+        /// Each permit lets one read through (else a read gives its permit back).
+        one_read_per_permit: bool,
     }
 
     #[async_trait::async_trait]
@@ -342,7 +344,10 @@ mod tests {
             self.inner.versions(name).await
         }
         async fn get(&self, name: &str, version: Option<&str>) -> Result<SecretValue> {
-            let _permit = self.release.acquire().await.expect("open");
+            let permit = self.release.acquire().await.expect("open");
+            if self.one_read_per_permit {
+                permit.forget();
+            }
             self.inner.get(name, version).await
         }
         async fn list_keys(&self) -> Result<Vec<SecretProperties>> {
@@ -358,11 +363,20 @@ mod tests {
 
     /// A shared source over the one secret `a`, whose reads wait for `held.release`, listed once.
     async fn listed_held(window: Duration) -> (Arc<MemorySource>, Arc<Held>, Arc<SharedSource>) {
+        listed_gated(window, false).await
+    }
+
+    /// [`listed_held`], each permit letting one read through when `one_read_per_permit`.
+    async fn listed_gated(
+        window: Duration,
+        one_read_per_permit: bool,
+    ) -> (Arc<MemorySource>, Arc<Held>, Arc<SharedSource>) {
         let memory = Arc::new(MemorySource::new());
         memory.set("a", "1", None, &[]);
         let held = Arc::new(Held {
             inner: memory.clone(),
             release: tokio::sync::Semaphore::new(0),
+            one_read_per_permit,
         });
         let shared = Arc::new(SharedSource::new(held.clone(), window));
         shared.list_shared().await.unwrap();
@@ -504,6 +518,38 @@ mod tests {
             outcomes
                 .iter()
                 .any(|(op, status, n)| *op == "get" && *status != 200 && *n == 1)
+        );
+    }
+
+    /// Values forgotten while a read is under way stay forgotten: the read's answer goes to its
+    /// readers, not back into the cache — where a newer read of the same name may be under
+    /// way, whose answer is the one kept.
+    #[tokio::test]
+    async fn a_read_finishing_after_its_values_were_forgotten_is_not_kept() {
+        let (memory, held, shared) = listed_gated(Duration::from_secs(60), true).await;
+        let older = read_under_way(&shared, None).await;
+        shared.forget_values();
+        let newer = {
+            let shared = shared.clone();
+            tokio::spawn(async move { shared.get("a", None).await })
+        };
+        while shared.reading.load(std::sync::atomic::Ordering::Relaxed) < 2 {
+            tokio::task::yield_now().await;
+        }
+        // The older read is answered first (the source's queue is first come, first served),
+        // then the secret changes, then the newer read is answered.
+        held.release.add_permits(1);
+        assert_eq!(&*older.await.unwrap().unwrap().value, "1");
+        memory.set("a", "2", None, &[]);
+        held.release.add_permits(1);
+        assert_eq!(&*newer.await.unwrap().unwrap().value, "2");
+        assert_eq!(memory.calls().get, 2);
+        held.release.add_permits(1);
+        let kept = shared.get("a", None).await.unwrap();
+        assert_eq!(
+            (kept.value.as_str(), memory.calls().get),
+            ("2", 2),
+            "the newer read is kept"
         );
     }
 

@@ -248,8 +248,9 @@ mod tests {
     use super::*;
 
     /// A syncer keeps one record per synced object; at 5,000 SecretSyncs of 10 objects that is
-    /// 50,000 records, so each byte of one is 50 KB of the controller's heap (at 144 bytes
-    /// each, with their map slots, they were 8.9 MiB of the 74-MiB peak heap measured there).
+    /// 50,000 records, so each byte of one is 50 KB of the controller's heap (with their map
+    /// slots, versions and paths they were 8.3 MiB of a 55-MiB peak heap there, and 6.0 MiB at
+    /// 96 bytes a record: docs/benchmarks.md, "Fleet scale, sixth pass").
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn a_synced_record_stays_small() {
@@ -343,6 +344,10 @@ mod tests {
         assert_eq!(paths(false), ["db"]);
         assert_eq!(paths(true), ["db", "db/0", "db/1", "db/10"]);
         assert_eq!(owned(&map, "nothing", true).count(), 0);
+        // The same with the keys a syncer's state has.
+        let boxed: BTreeMap<Box<str>, ()> = map.keys().map(|p| (p.as_str().into(), ())).collect();
+        let boxed_paths: Vec<&str> = owned(&boxed, "db", true).map(|(p, _)| &**p).collect();
+        assert_eq!(boxed_paths, paths(true));
 
         let mut outputs = Outputs::default();
         outputs.add("db", true);
