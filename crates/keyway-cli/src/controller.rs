@@ -49,7 +49,7 @@ pub struct ControllerArgs {
     #[arg(long, default_value = ":8080")]
     health_addr: String,
     /// Requests per 10 seconds to one vault, across all identities (Key Vault allows 4,000).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     requests_per_10s: u32,
     /// A vault's URL when it is not `https://<name>.vault.azure.net` (private endpoint,
     /// emulator): `NAME=URL`, repeatable.
@@ -170,6 +170,10 @@ pub async fn run(args: ControllerArgs) -> Result<ExitCode, CliError> {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .try_init();
+    for namespace in &args.namespaces {
+        keyway_cluster::names::check_namespace(keyway_cluster::Field::Namespace, namespace)
+            .map_err(|e| CliError::Input(format!("--namespaces: {e}")))?;
+    }
     let client = crate::azure::default_kube_client().await?;
     keyway_sync::require_crds(&client).await?;
     let allowed_secret_types = if args.allowed_secret_types.is_empty() {

@@ -308,6 +308,36 @@ fn a_type_outside_the_allow_list_cannot_be_allowed() {
     );
 }
 
+/// A namespace that cannot exist (empty, upper case) and a budget of 0 are usage errors naming
+/// the flag, before any cluster is contacted (an empty namespace once started a controller that
+/// watched nothing and never stopped).
+#[test]
+fn impossible_namespaces_and_a_zero_budget_are_refused() {
+    for (args, names) in [
+        (&["--namespaces", ""][..], "--namespaces"),
+        (&["--namespaces", "team,Team"][..], "--namespaces"),
+        (
+            &["--all-namespaces", "--requests-per-10s", "0"][..],
+            "--requests-per-10s",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_keyway"))
+            .arg("controller")
+            .args(args)
+            .env("KUBECONFIG", "/nonexistent/keyway-test-kubeconfig")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(names), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("keyway-test-kubeconfig"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// `--allowed-secret-types "Opaque, kubernetes.io/tls"`, spaces after the commas as a person
 /// types a list, is read as the two types (the start then fails later, for want of a cluster).
 #[test]

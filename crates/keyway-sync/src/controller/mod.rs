@@ -429,16 +429,32 @@ impl Controller {
                             .map(|sync| ObjectRef::from_obj(sync.as_ref()))
                             .collect::<Vec<_>>()
                     })
-                    .graceful_shutdown_on(shutdown)
+                    .graceful_shutdown_on(shutdown.clone())
                     .run(reconcile, error_policy, context)
                     .for_each(|result| async move {
                         if let Err(error) = result {
                             tracing::debug!(%error, "reconcile trigger");
                         }
                     });
+                // After the shutdown, reconciles under way get SHUTDOWN_GRACE to finish;
+                // kube-runtime's graceful drain alone never ends while a watch has not listed
+                // (an API server that cannot be reached), and the process must still stop.
+                let deadline = {
+                    let shutdown = shutdown.clone();
+                    async move {
+                        shutdown.await;
+                        tokio::time::sleep(SHUTDOWN_GRACE).await;
+                    }
+                };
                 tokio::select! {
                     _ = controller => {}
                     _ = pruning => {}
+                    _ = deadline => {
+                        tracing::warn!(
+                            "stopped {} s after the shutdown with reconciles or watches still under way",
+                            SHUTDOWN_GRACE.as_secs()
+                        );
+                    }
                 }
             }
         });
@@ -456,6 +472,10 @@ fn lean<K: Resource>(object: &mut K) {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
 }
+
+/// How long reconciles under way may take to finish after a shutdown (a pod's default grace
+/// period is 30 s). A reconcile stopped then has written nothing or one whole Secret.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a request other than a watch may take, its response read whole, before it fails
 /// and frees its slot: the kube client sets no read timeout, and a request hanging on a
@@ -839,6 +859,27 @@ async fn report(sync: &SecretSync, context: &Context, verdict: &Verdict) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A controller whose API server cannot be reached still stops after a shutdown (its
+    /// watches never list, which kube-runtime's graceful drain alone waits for).
+    #[tokio::test(start_paused = true)]
+    async fn a_controller_stops_when_its_api_server_cannot_be_reached() {
+        let config = kube::Config::new("https://127.0.0.1:1".parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let controller = Controller::new(
+            client,
+            ControllerOptions {
+                namespaces: vec!["team".into()],
+                ..ControllerOptions::default()
+            },
+        );
+        let stopped = tokio::time::timeout(
+            SHUTDOWN_GRACE * 3,
+            controller.run(tokio::time::sleep(Duration::from_secs(1))),
+        )
+        .await;
+        assert!(stopped.is_ok(), "still running after the grace");
+    }
 
     /// A response holds its slot until its body is read whole, not only its headers.
     #[tokio::test]

@@ -316,6 +316,11 @@ impl Registry {
     }
 }
 
+/// The verbs `keyway_apiserver_requests_total` always shows (RBAC's).
+const API_VERBS: [&str; 7] = [
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
+
 /// A Prometheus label value: backslash, double quote and line feed escaped.
 fn label_value(value: &str) -> String {
     value
@@ -424,10 +429,16 @@ impl ControllerMetrics {
     /// API-server requests so far by verb (get, list, watch, create, update, patch, delete;
     /// `other` for anything else): every request of the controller's client, not the Lease's.
     pub fn api_requests(&self) -> Vec<(&'static str, u64)> {
-        lock(&self.api_requests)
+        let counted = lock(&self.api_requests);
+        // Every verb, 0 until used: a dashboard or alert on `get` finds a series, not no data.
+        let verbs = API_VERBS
             .iter()
-            .map(|(verb, n)| (*verb, *n))
-            .collect()
+            .map(|verb| (*verb, counted.get(verb).copied().unwrap_or(0)));
+        let others = counted
+            .iter()
+            .filter(|(verb, _)| !API_VERBS.contains(verb))
+            .map(|(verb, n)| (*verb, *n));
+        verbs.chain(others).collect()
     }
 
     fn set_managed(&self, count: usize) {
