@@ -729,6 +729,19 @@ mod tests {
 
     /// The SecretSyncs of one class version share one spec; another version or a narrower
     /// spec gets its own, and a spec no syncer holds is forgotten at the next prune.
+    /// Every verb has its series from the start, at 0 until used; a verb counted shows its count.
+    #[test]
+    fn every_api_verb_is_shown_from_the_start() {
+        let metrics = ControllerMetrics::default();
+        metrics.api_request("patch");
+        let text = metrics.render();
+        for verb in ["get", "list", "watch", "create", "update", "delete"] {
+            let line = format!("keyway_apiserver_requests_total{{verb=\"{verb}\"}} 0\n");
+            assert!(text.contains(&line), "{verb}: {text}");
+        }
+        assert!(text.contains("keyway_apiserver_requests_total{verb=\"patch\"} 1\n"));
+    }
+
     #[test]
     fn syncers_of_one_class_version_share_its_spec() {
         let registry = Registry::new(&ControllerOptions::default());
