@@ -70,6 +70,7 @@ type Values = HashMap<(Box<str>, Option<Box<str>>), Slot>;
 /// A value being read — one call in flight, which every caller of the same name and version
 /// waits for — or read. A read value leaves its cell behind: it is kept while listings prove it
 /// current (10,000 of them at 5,000 SecretSyncs), and the cell's wait list is a third of it.
+#[derive(Clone)]
 enum Slot {
     Reading(Arc<OnceCell<Arc<Fetched>>>),
     Read(Arc<Fetched>),
@@ -197,6 +198,11 @@ impl SharedSource {
             .or_default() += 1;
     }
 
+    /// A value read ended now (answered from the vault or from the values kept).
+    fn read_ended(&self) {
+        *self.last_read.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
     fn values_guard(&self) -> std::sync::MutexGuard<'_, Values> {
         self.values.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -265,20 +271,17 @@ impl SecretSource for SharedSource {
 
     async fn get(&self, name: &str, version: Option<&str>) -> Result<SecretValue> {
         let key = (Box::from(name), version.map(Box::from));
-        let cell = match self
+        let slot = self
             .values_guard()
             .entry(key.clone())
             .or_insert_with(|| Slot::Reading(Arc::default()))
-        {
-            Slot::Read(fetched) => Err(fetched.clone()),
-            Slot::Reading(cell) => Ok(cell.clone()),
-        };
-        let cell = match cell {
-            Ok(cell) => cell,
-            Err(fetched) => {
-                *self.last_read.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            .clone();
+        let cell = match slot {
+            Slot::Read(fetched) => {
+                self.read_ended();
                 return Ok(fetched.value.clone());
             }
+            Slot::Reading(cell) => cell,
         };
         // Counted while under way: the listing that led to it stays fresh meanwhile.
         let _reading = Reading::start(&self.reading);
@@ -292,7 +295,7 @@ impl SecretSource for SharedSource {
             })
             .await
             .cloned();
-        *self.last_read.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.read_ended();
         let fetched = read?;
         // The cell is no longer needed once read (unless the values were forgotten or read
         // anew meanwhile: then the slot is another's).
