@@ -860,6 +860,22 @@ async fn report(sync: &SecretSync, context: &Context, verdict: &Verdict) -> Resu
 mod tests {
     use super::*;
 
+    /// A GET of `uri` through `client`, sent from a task of its own.
+    fn get(client: &Client, uri: &str) -> tokio::task::JoinHandle<kube::Result<()>> {
+        let client = client.clone();
+        let request = http::Request::get(uri)
+            .body(kube::client::Body::from(Vec::new()))
+            .unwrap();
+        tokio::spawn(async move { client.send(request).await.map(|_| ()) })
+    }
+
+    /// Lets every task of the current-thread runtime run until it waits.
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// A controller whose API server cannot be reached still stops after a shutdown (its
     /// watches never list, which kube-runtime's graceful drain alone waits for).
     #[tokio::test(start_paused = true)]
@@ -914,21 +930,9 @@ mod tests {
             Arc::new(ControllerMetrics::default()),
             1,
         );
-        let send = |name: &str| {
-            let client = client.clone();
-            let request = http::Request::get(format!("/api/v1/namespaces/a/secrets/{name}"))
-                .body(kube::client::Body::from(Vec::new()))
-                .unwrap();
-            tokio::spawn(async move { client.send(request).await.map(|_| ()) })
-        };
-        let settle = || async {
-            for _ in 0..100 {
-                tokio::task::yield_now().await;
-            }
-        };
-        let first = send("first");
+        let first = get(&client, "/api/v1/namespaces/a/secrets/first");
         settle().await;
-        let second = send("second");
+        let second = get(&client, "/api/v1/namespaces/a/secrets/second");
         settle().await;
         assert_eq!(
             received.load(Ordering::SeqCst),
@@ -965,14 +969,8 @@ mod tests {
             Arc::new(ControllerMetrics::default()),
             1,
         );
-        let send = || {
-            let client = client.clone();
-            let request = http::Request::get("/api/v1/namespaces/a/secrets/s")
-                .body(kube::client::Body::from(Vec::new()))
-                .unwrap();
-            tokio::spawn(async move { client.send(request).await.map(|_| ()) })
-        };
-        let (hanging, next) = (send(), send());
+        let secret = "/api/v1/namespaces/a/secrets/s";
+        let (hanging, next) = (get(&client, secret), get(&client, secret));
         let error = hanging.await.unwrap().unwrap_err();
         assert!(
             error
@@ -1015,25 +1013,13 @@ mod tests {
         };
         let metrics = Arc::new(ControllerMetrics::default());
         let client = api_client(Client::new(server, "default"), metrics.clone(), 2);
-        let request = |uri: &str| {
-            let client = client.clone();
-            let request = http::Request::get(uri)
-                .body(kube::client::Body::from(Vec::new()))
-                .unwrap();
-            tokio::spawn(async move { client.send(request).await.map(|_| ()) })
-        };
         let mut sent = Vec::new();
         for _ in 0..2 {
-            sent.push(request("/api/v1/namespaces/a/secrets?watch=true"));
+            sent.push(get(&client, "/api/v1/namespaces/a/secrets?watch=true"));
         }
         for i in 0..6 {
-            sent.push(request(&format!("/api/v1/namespaces/a/secrets/s{i}")));
+            sent.push(get(&client, &format!("/api/v1/namespaces/a/secrets/s{i}")));
         }
-        let settle = || async {
-            for _ in 0..100 {
-                tokio::task::yield_now().await;
-            }
-        };
         settle().await;
         assert_eq!(
             waiting.load(Ordering::SeqCst),
